@@ -1,0 +1,26 @@
+# OverlaySim: the two commands a new user needs are `make run` and `make test`.
+DOTNET ?= dotnet
+CONFIG ?= Release
+CLI := src/OverlaySim.Cli/bin/$(CONFIG)/net10.0/overlaysim.dll
+SCENARIO ?= scenarios/quickstart.yaml
+
+.PHONY: build run test bench clean
+
+build:
+	$(DOTNET) build OverlaySim.sln -c $(CONFIG) --nologo -v quiet
+
+# Runs the default scenario and (re)writes results/quickstart/.
+run: build
+	$(DOTNET) $(CLI) run $(SCENARIO) --force
+
+# The whole test suite (unit, property, determinism, CLI). Prints a closing "N passed, N failed" line.
+test:
+	@bash tools/test.sh
+
+# BenchmarkDotNet: event queue and static Chord lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*'.
+bench:
+	$(DOTNET) run -c Release --project benchmarks/OverlaySim.Benchmarks -- --filter '$(or $(BENCH_FILTER),*)'
+
+clean:
+	$(DOTNET) clean OverlaySim.sln -c $(CONFIG) --nologo -v quiet
+	rm -rf results/*/ BenchmarkDotNet.Artifacts

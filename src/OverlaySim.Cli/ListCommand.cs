@@ -1,0 +1,64 @@
+using System.CommandLine;
+using OverlaySim.Core;
+using OverlaySim.Overlays;
+using OverlaySim.Scenarios;
+
+namespace OverlaySim.Cli;
+
+/// <summary><c>overlaysim list</c>: every overlay, latency model, workload option and metric, with parameters and defaults.</summary>
+public static class ListCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("list", "List the overlays, latency models, workload options and metrics, with their parameters, defaults and descriptions.");
+        command.SetAction(_ =>
+        {
+            Print(Console.Out);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static void Print(TextWriter o)
+    {
+        o.WriteLine("SCENARIO (top level)");
+        Params(o, "", Schema.Top);
+
+        o.WriteLine();
+        o.WriteLine("OVERLAYS (overlays: - NAME: { parameters }; --set overlays.NAME.PARAM=VALUE)");
+        foreach (OverlayInfo overlay in OverlayRegistry.All)
+        {
+            o.WriteLine($"  {overlay.Name}: {overlay.Description}");
+            o.WriteLine($"    {overlay.HopsDefinition}");
+            Params(o, $"    overlays.{overlay.Name}.", overlay.Parameters);
+        }
+
+        o.WriteLine();
+        o.WriteLine($"LATENCY MODELS (latency: {{ model: NAME, ... }}; default model: {Schema.LatencyModel.Default})");
+        foreach (LatencyInfo model in Schema.LatencyModels)
+        {
+            o.WriteLine($"  {model.Name}: {model.Formula}");
+            Params(o, "    latency.", model.Parameters);
+        }
+
+        o.WriteLine();
+        o.WriteLine("WORKLOAD (workload: { ... })");
+        Params(o, "  workload.", Schema.Workload);
+
+        o.WriteLine();
+        o.WriteLine("SWEEPS: sweep: { PATH: [v1, v2, ...], ... } runs the cartesian product; any parameter path above except name, description and replicates.");
+
+        o.WriteLine();
+        o.WriteLine("METRICS (columns of runs.csv; hops.csv holds the hop distribution per run)");
+        foreach (var (column, definition) in Schema.Metrics) o.WriteLine($"  {column}: {definition}");
+    }
+
+    private static void Params(TextWriter o, string prefix, IEnumerable<ParamSpec> specs)
+    {
+        foreach (ParamSpec p in specs)
+        {
+            string range = p.Kind is ParamKind.Text or ParamKind.File ? "" : $" [{p.RangeText}]";
+            o.WriteLine($"  {prefix}{p.Name} = {p.DefaultText}{range}: {p.Description}");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using OverlaySim.Core;
+using OverlaySim.Output;
+using OverlaySim.Scenarios;
+
+namespace OverlaySim.Cli;
+
+/// <summary><c>overlaysim run</c>: load, check, run every planned run, write the results atomically, print a summary.</summary>
+public static class RunCommand
+{
+    public static Option<string[]> SetOption() => new("--set")
+    {
+        Description = "override a scalar parameter by its path, e.g. --set nodes=4096 --set overlays.chord.successors=4 (repeatable)",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    public static Command Create()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "the scenario YAML file" };
+        var outDir = new Option<string?>("--out") { Description = "result folder (default: results/<scenario name>/)" };
+        var seed = new Option<long?>("--seed") { Description = "master seed, overriding the scenario's 'seed'" };
+        var set = SetOption();
+        var jobs = new Option<int>("--jobs", "-j")
+        {
+            Description = "runs carried out at once (results do not depend on it; reduced if they would not fit in memory)",
+            DefaultValueFactory = _ => 1,
+        };
+        var force = new Option<bool>("--force") { Description = "replace an existing non-empty result folder" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress and no summary table" };
+
+        var command = new Command("run", "Run a scenario and write runs.csv, hops.csv and manifest.json. " + ExitCodes.Help)
+        {
+            scenario, outDir, seed, set, jobs, force, quiet,
+        };
+        command.SetAction(parse =>
+        {
+            var sets = new List<string>(parse.GetValue(set) ?? []);
+            if (parse.GetValue(seed) is long s) sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
+            int j = parse.GetValue(jobs);
+            if (j < 1) throw new ScenarioException(Origin.FromCommandLine($"--jobs {j}"), "expected at least 1");
+            return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet));
+        });
+        return command;
+    }
+
+    public static int Execute(string scenarioPath, string? outDir, IReadOnlyList<string> sets, int jobs, bool force, bool quiet)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        Scenario scenario = ScenarioLoader.Load(scenarioPath, sets);
+        string target = outDir ?? Path.Combine("results", scenario.Name);
+        ResultFolder.CheckWritable(target, force);
+
+        IReadOnlyList<PlannedRun> runs = Runner.Plan(scenario);
+        int effective = Runner.EffectiveJobs(runs, jobs, Runner.AvailableBytes());
+        if (effective < jobs && !quiet)
+            Console.Error.WriteLine($"note: running {effective} job(s) at once instead of {jobs}, so that they fit in memory");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
+            IReadOnlyList<CompletedRun> results = Runner.Execute(runs, effective, observer, cancel.Token);
+            observer.Clear();
+
+            using ResultFolder folder = ResultFolder.Begin(target, force);
+            CsvResults.WriteRuns(folder.FilePath("runs.csv"), scenario, results);
+            CsvResults.WriteHops(folder.FilePath("hops.csv"), results);
+            var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
+            Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context);
+            folder.Commit();
+
+            if (!quiet) Summary.Print(Console.Out, results, folder.TargetPath, clock.Elapsed, Program.PeakMemory());
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}
+
+/// <summary>Progress on stderr, redrawn in place, only when stderr is a terminal.</summary>
+internal sealed class ConsoleProgress(int total, bool showProgress) : IRunObserver
+{
+    private readonly object _lock = new();
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private int _done;
+    private long _lastEvents;
+    private double _lastSeconds;
+    private bool _drawn;
+
+    public void Started(PlannedRun run) { }
+
+    public void Progress(PlannedRun run, RunProgress p)
+    {
+        if (!showProgress) return;
+        lock (_lock)
+        {
+            double now = _clock.Elapsed.TotalSeconds;
+            double rate = (p.Events - _lastEvents) / Math.Max(1e-6, now - _lastSeconds);
+            if (p.Events < _lastEvents) rate = p.Events / Math.Max(1e-6, now);
+            _lastEvents = p.Events;
+            _lastSeconds = now;
+            string eta = p.Fraction > 0.01 ? $"{(now / Math.Max(p.Fraction, 1e-9)) * (1 - p.Fraction):0}s left in this run" : "";
+            string line = $"run {_done + 1}/{total} ({run.Overlay.Label}, {run.Point.Nodes} nodes): {p.Fraction * 100:0.0}% " +
+                          $"sim {Units.FormatDuration(p.SimTime / 1_000_000 * 1_000_000)} {rate / 1e6:0.0}M events/s {eta}";
+            Console.Error.Write("\r" + line.PadRight(100));
+            _drawn = true;
+        }
+    }
+
+    public void Finished(CompletedRun run)
+    {
+        lock (_lock) _done++;
+    }
+
+    public void Clear()
+    {
+        if (_drawn) Console.Error.Write("\r" + new string(' ', 100) + "\r");
+    }
+}
+
+/// <summary>The short table printed after a run.</summary>
+internal static class Summary
+{
+    public static void Print(TextWriter o, IReadOnlyList<CompletedRun> runs, string folder, TimeSpan wall, long peak)
+    {
+        o.WriteLine($"{"overlay",-12} {"nodes",10} {"rep",3} {"lookups",10} {"ok",7} {"hops",6} {"p99",4} {"paper",6} {"lat ms",8} {"degree",7} {"events",12} {"s",7}");
+        foreach (CompletedRun run in runs)
+        {
+            RunResult r = run.Result;
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r.Lookups,10} {r.SuccessRate * 100,6:0.0}% {r.HopsMean,6:0.00} {r.HopsP99,4} " +
+                $"{(r.HasPaperHops ? r.PaperHopsMean.ToString("0.00", CultureInfo.InvariantCulture) : "-"),6} {r.LatencyMeanMs,8:0.0} {r.DegreeMean,7:0.0} {r.Events,12} {run.Wall.TotalSeconds,7:0.0}"));
+        }
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, hops.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
+    }
+}

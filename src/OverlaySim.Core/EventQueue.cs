@@ -1,0 +1,197 @@
+using System.Runtime.CompilerServices;
+
+namespace OverlaySim.Core;
+
+/// <summary>
+/// One pending event: an unmanaged value, 24 bytes, copied into a pooled slot when scheduled.
+/// What the fields mean beyond <see cref="Sink"/> and <see cref="Dst"/> is up to the sink that receives it.
+/// </summary>
+/// <remarks>
+/// <code>
+/// 0        4        8        12       16       20   21   22   24
+/// +--------+--------+--------+--------+--------+----+----+----+
+/// |  Dst   |  Src   | Lookup |  Arg   | Epoch  |Sink|Type| Aux|
+/// +--------+--------+--------+--------+--------+----+----+----+
+/// </code>
+/// </remarks>
+public struct Event
+{
+    /// <summary>Ordinal of the node the event is for, or -1 for an event that belongs to no node.</summary>
+    public int Dst;
+    /// <summary>Ordinal of the sending node for a message, or -1.</summary>
+    public int Src;
+    /// <summary>Slot of the lookup this event belongs to, or -1.</summary>
+    public int Lookup;
+    /// <summary>Sink-defined argument (a node ordinal, a counter, a finger index...).</summary>
+    public int Arg;
+    /// <summary>
+    /// Incarnation of <see cref="Dst"/> the event was meant for. The engine drops the event at dispatch when
+    /// the node has died or rejoined since (its epoch moved on): the lazy form of "cancel every event of a
+    /// dead node", which costs one comparison instead of a search of the queue.
+    /// </summary>
+    public uint Epoch;
+    /// <summary>Which registered <see cref="IEventSink"/> handles the event.</summary>
+    public byte Sink;
+    /// <summary>Sink-defined message or timer type.</summary>
+    public byte Type;
+    /// <summary>Sink-defined small argument.</summary>
+    public ushort Aux;
+}
+
+/// <summary>
+/// The pending-event set: a 4-ary min-heap of (time, sequence, slot) keys over a pool of event slots.
+/// </summary>
+/// <remarks>
+/// <para>Order: by time, then by sequence number, a counter incremented at every <see cref="Push"/>. Equal
+/// times therefore dispatch first-in-first-out, and the order is total: it never depends on the heap's
+/// internal layout. (.NET's <c>PriorityQueue</c> is not stable, which is why the sequence is part of the key.)</para>
+/// <para>Memory: 24 bytes of heap key + 24 bytes of event + 4 bytes of free list per pending event; arrays
+/// grow by doubling and never shrink, so steady state allocates nothing. Push and Pop are O(log4 n).</para>
+/// <para>Cancel sets a flag on the slot (ns-3's lazy cancel); the event is skipped when it reaches the top.</para>
+/// </remarks>
+public sealed class EventQueue
+{
+    private struct Key
+    {
+        public long Time;
+        public long Seq;
+        public int Slot;
+    }
+
+    private Key[] _heap;
+    private Event[] _events;
+    private uint[] _version;     // bumped when a slot is freed; an EventHandle names (slot, version)
+    private bool[] _cancelled;
+    private int[] _free;
+    private int _freeCount;
+    private int _slotsUsed;      // slots ever handed out (high-water mark)
+    private int _count;
+    private long _nextSeq;
+
+    public EventQueue(int capacity = 1024)
+    {
+        capacity = Math.Max(capacity, 4);
+        _heap = new Key[capacity];
+        _events = new Event[capacity];
+        _version = new uint[capacity];
+        _cancelled = new bool[capacity];
+        _free = new int[capacity];
+    }
+
+    public int Count => _count;
+
+    /// <summary>Slots currently holding an event (pending, including cancelled ones not yet popped).</summary>
+    public int SlotsInUse => _slotsUsed - _freeCount;
+
+    /// <summary>Number of events ever pushed (the next sequence number).</summary>
+    public long Pushed => _nextSeq;
+
+    public EventHandle Push(long time, in Event ev)
+    {
+        int slot = AllocateSlot();
+        _events[slot] = ev;
+        _cancelled[slot] = false;
+
+        if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        int i = _count++;
+        var key = new Key { Time = time, Seq = _nextSeq++, Slot = slot };
+        SiftUp(i, key);
+        return new EventHandle(slot, _version[slot]);
+    }
+
+    /// <summary>Cancels a pending event. Returns false if it already ran or was cancelled.</summary>
+    public bool Cancel(EventHandle handle)
+    {
+        if ((uint)handle.Slot >= (uint)_slotsUsed || _version[handle.Slot] != handle.Version || _cancelled[handle.Slot])
+            return false;
+        _cancelled[handle.Slot] = true;
+        return true;
+    }
+
+    /// <summary>Time of the earliest pending event, cancelled or not; long.MaxValue when empty.</summary>
+    public long PeekTime => _count == 0 ? long.MaxValue : _heap[0].Time;
+
+    /// <summary>
+    /// Removes the earliest event. Returns false when the queue is empty. A cancelled event is returned with
+    /// <paramref name="cancelled"/> set, so that the caller can count it; its slot is already free.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryPop(out long time, out Event ev, out bool cancelled)
+    {
+        if (_count == 0)
+        {
+            time = 0;
+            ev = default;
+            cancelled = false;
+            return false;
+        }
+        Key top = _heap[0];
+        int last = --_count;
+        if (last > 0) SiftDown(0, _heap[last]);
+
+        time = top.Time;
+        int slot = top.Slot;
+        ev = _events[slot];
+        cancelled = _cancelled[slot];
+        FreeSlot(slot);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Less(in Key a, in Key b) => a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq);
+
+    private void SiftUp(int i, Key key)
+    {
+        Key[] heap = _heap;
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 2;
+            if (!Less(key, heap[parent])) break;
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = key;
+    }
+
+    private void SiftDown(int i, Key key)
+    {
+        Key[] heap = _heap;
+        int n = _count;
+        while (true)
+        {
+            int first = (i << 2) + 1;
+            if (first >= n) break;
+            int best = first;
+            int end = Math.Min(first + 4, n);
+            for (int c = first + 1; c < end; c++)
+                if (Less(heap[c], heap[best])) best = c;
+            if (!Less(heap[best], key)) break;
+            heap[i] = heap[best];
+            i = best;
+        }
+        heap[i] = key;
+    }
+
+    private int AllocateSlot()
+    {
+        if (_freeCount > 0) return _free[--_freeCount];
+        if (_slotsUsed == _events.Length)
+        {
+            int n = _events.Length * 2;
+            Array.Resize(ref _events, n);
+            Array.Resize(ref _version, n);
+            Array.Resize(ref _cancelled, n);
+            Array.Resize(ref _free, n);
+        }
+        return _slotsUsed++;
+    }
+
+    private void FreeSlot(int slot)
+    {
+        _version[slot]++;
+        _free[_freeCount++] = slot;
+    }
+}
+
+/// <summary>Names one scheduled event so that it can be cancelled; stale once the event ran.</summary>
+public readonly record struct EventHandle(int Slot, uint Version);

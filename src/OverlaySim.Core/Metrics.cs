@@ -1,0 +1,112 @@
+namespace OverlaySim.Core;
+
+/// <summary>
+/// Per-run lookup statistics, defined once for every overlay (see README, "Metrics"). Recording a lookup
+/// allocates nothing in steady state: histograms are indexed by hop count and the latency list grows by doubling.
+/// </summary>
+public sealed class LookupMetrics
+{
+    private long[] _hops = new long[64];
+    private long[] _paperHops = new long[64];
+    private long[] _latency = new long[1024];
+
+    public long Issued { get; private set; }
+    public long Ok { get; private set; }
+    public long Wrong { get; private set; }
+    public long Failed { get; private set; }
+    /// <summary>Messages caused by all finished measured lookups, whatever their outcome.</summary>
+    public long Messages { get; private set; }
+
+    public long Finished => Ok + Wrong + Failed;
+    public long LatencyCount { get; private set; }
+    public bool AnyPaperHops { get; private set; }
+
+    public ReadOnlySpan<long> HopHistogram => _hops;
+    public ReadOnlySpan<long> PaperHopHistogram => _paperHops;
+    public ReadOnlySpan<long> Latencies => _latency.AsSpan(0, (int)LatencyCount);
+
+    public void CountIssued() => Issued++;
+
+    public void Record(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
+    {
+        Messages += r.Messages;
+        switch (outcome)
+        {
+            case LookupOutcome.Ok: Ok++; break;
+            case LookupOutcome.Wrong: Wrong++; break;
+            default: Failed++; return; // a failed lookup has no route length and no latency
+        }
+        Add(ref _hops, r.Hops);
+        if (r.PaperHops >= 0)
+        {
+            AnyPaperHops = true;
+            Add(ref _paperHops, r.PaperHops);
+        }
+        if (LatencyCount == _latency.Length) Array.Resize(ref _latency, _latency.Length * 2);
+        _latency[LatencyCount++] = latencyMicros;
+    }
+
+    private static void Add(ref long[] histogram, int value)
+    {
+        if (value >= histogram.Length) Array.Resize(ref histogram, Math.Max(histogram.Length * 2, value + 1));
+        histogram[value]++;
+    }
+}
+
+/// <summary>Summary statistics with one documented percentile definition.</summary>
+public static class Stats
+{
+    /// <summary>
+    /// Nearest-rank percentile: the smallest value v such that at least p% of the samples are ≤ v
+    /// (p = 0 gives the minimum). Returns 0 when there are no samples.
+    /// </summary>
+    public static long PercentileOfHistogram(ReadOnlySpan<long> histogram, double p)
+    {
+        long total = 0;
+        foreach (long c in histogram) total += c;
+        if (total == 0) return 0;
+        long rank = Math.Max(1, (long)Math.Ceiling(p / 100.0 * total));
+        long seen = 0;
+        for (int v = 0; v < histogram.Length; v++)
+        {
+            seen += histogram[v];
+            if (seen >= rank) return v;
+        }
+        return histogram.Length - 1;
+    }
+
+    public static double MeanOfHistogram(ReadOnlySpan<long> histogram)
+    {
+        long total = 0;
+        double sum = 0;
+        for (int v = 0; v < histogram.Length; v++)
+        {
+            total += histogram[v];
+            sum += (double)v * histogram[v];
+        }
+        return total == 0 ? 0 : sum / total;
+    }
+
+    public static long MaxOfHistogram(ReadOnlySpan<long> histogram)
+    {
+        for (int v = histogram.Length - 1; v >= 0; v--)
+            if (histogram[v] != 0) return v;
+        return 0;
+    }
+
+    /// <summary>Nearest-rank percentile of values already sorted ascending.</summary>
+    public static long PercentileOfSorted(ReadOnlySpan<long> sorted, double p)
+    {
+        if (sorted.Length == 0) return 0;
+        long rank = Math.Max(1, (long)Math.Ceiling(p / 100.0 * sorted.Length));
+        return sorted[(int)(rank - 1)];
+    }
+
+    public static double Mean(ReadOnlySpan<long> values)
+    {
+        if (values.Length == 0) return 0;
+        double sum = 0;
+        foreach (long v in values) sum += v;
+        return sum / values.Length;
+    }
+}

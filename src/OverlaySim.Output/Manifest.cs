@@ -1,0 +1,81 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using OverlaySim.Scenarios;
+
+namespace OverlaySim.Output;
+
+/// <summary>What a result folder records besides the CSV files: how it was made, on what, and what it cost.</summary>
+public sealed record RunContext(string CommandLine, DateTimeOffset StartedUtc, TimeSpan Wall, long PeakMemoryBytes, int Jobs);
+
+/// <summary>
+/// manifest.json: the fully resolved scenario of every sweep point (defaults included), the seed, the
+/// OverlaySim version and git commit, the .NET version, and the wall time and peak memory. Wall time and
+/// memory live here, never in the CSV files, so that those stay byte-identical across runs.
+/// </summary>
+public static class Manifest
+{
+    /// <summary>"0.1.0+3f2a9c1b7d4e": the version and the commit it was built from.</summary>
+    public static string Version =>
+        typeof(Manifest).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    public static string GitCommit => Version.Contains('+') ? Version[(Version.IndexOf('+') + 1)..] : "unknown";
+
+    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context)
+    {
+        using var stream = File.Create(path);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteString("scenario", scenario.Name);
+        json.WriteString("scenario_file", Path.GetFullPath(scenario.File));
+        json.WriteString("command_line", context.CommandLine);
+        json.WriteStartArray("overrides");
+        foreach (string s in scenario.Overrides) json.WriteStringValue(s);
+        json.WriteEndArray();
+        json.WriteNumber("seed", scenario.Points[0].Seed);
+        json.WriteString("overlaysim_version", Version);
+        json.WriteString("git_commit", GitCommit);
+        json.WriteString("dotnet_version", RuntimeInformation.FrameworkDescription);
+        json.WriteString("os", RuntimeInformation.OSDescription);
+        json.WriteNumber("processors", Environment.ProcessorCount);
+        json.WriteNumber("jobs", context.Jobs);
+        json.WriteString("started_utc", context.StartedUtc.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+        json.WriteNumber("wall_time_s", Math.Round(context.Wall.TotalSeconds, 3));
+        json.WriteNumber("peak_memory_bytes", context.PeakMemoryBytes);
+
+        json.WriteStartArray("sweep");
+        foreach (string p in scenario.SweptPaths) json.WriteStringValue(p);
+        json.WriteEndArray();
+
+        json.WriteStartArray("points");
+        foreach (ScenarioPoint point in scenario.Points)
+        {
+            json.WriteStartObject();
+            json.WriteStartObject("swept");
+            foreach (var (k, v) in point.Swept) json.WriteString(k, v);
+            json.WriteEndObject();
+            json.WriteStartObject("resolved");
+            foreach (var (k, v) in point.Resolved) json.WriteString(k, v);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+
+        json.WriteStartArray("runs");
+        foreach (CompletedRun run in runs)
+        {
+            json.WriteStartObject();
+            json.WriteString("overlay", run.Plan.Overlay.Label);
+            json.WriteNumber("nodes", run.Plan.Point.Nodes);
+            json.WriteNumber("replicate", run.Plan.Replicate);
+            foreach (var (k, v) in run.Plan.Point.Swept) json.WriteString(k, v);
+            json.WriteNumber("events", run.Result.Events);
+            json.WriteString("trace_hash", CsvResults.Hash(run.Result.TraceHash));
+            json.WriteNumber("wall_time_s", Math.Round(run.Wall.TotalSeconds, 3));
+            json.WriteNumber("events_per_s", Math.Round(run.Result.Events / Math.Max(1e-9, run.Wall.TotalSeconds)));
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+}

@@ -1,0 +1,412 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using OverlaySim.Core;
+using OverlaySim.Overlays;
+using YamlDotNet.RepresentationModel;
+
+namespace OverlaySim.Scenarios;
+
+/// <summary>
+/// Binds one sweep point: walks the YAML tree against <see cref="Schema"/> and the overlay registry, applies
+/// overrides, parses and range-checks every value, and collects every problem as a <see cref="Diagnostic"/>.
+/// </summary>
+internal sealed partial class Binder
+{
+    private readonly YamlMappingNode _root;
+    private readonly string _file;
+    private readonly string _dir;
+    private readonly Dictionary<string, RawValue> _overrides;
+    private readonly HashSet<string> _consumed = new(StringComparer.Ordinal);
+    private readonly List<KeyValuePair<string, string>> _resolved = [];
+
+    public Binder(YamlMappingNode root, string file, string directory, Dictionary<string, RawValue> overrides)
+    {
+        _root = root;
+        _file = file;
+        _dir = directory;
+        _overrides = overrides;
+    }
+
+    public List<Diagnostic> Diagnostics { get; } = [];
+
+    public ScenarioPoint? Bind(IReadOnlyList<string> sweptPaths)
+    {
+        var (top, _) = BindSection(_root, "", Schema.Top, "the scenario", ScenarioLoader.TopLevelKeys);
+        string name = top.Has("name") ? top.Text("name") : "";
+        if (name.Length == 0) name = Path.GetFileNameWithoutExtension(_file);
+        if (!SafeName().IsMatch(name))
+            Report(OriginOf(_root, "name", "name", ScenarioLoader.At(_file, _root)), $"key 'name': '{name}' cannot name a result folder (expected letters, digits, '.', '_' or '-')");
+        ReplaceResolved("name", name);
+
+        if (top.Has("nodes") && top.Has("id_bits"))
+        {
+            long nodes = top.Int("nodes");
+            int bits = (int)top.Int("id_bits");
+            if (bits < 62 && nodes * 2 > 1L << bits)
+                Report(OriginOf(_root, "nodes", "nodes", ScenarioLoader.At(_file, _root)), $"key 'nodes': {nodes} nodes need an id space of at least {nodes * 2} ids; id_bits: {bits} gives {1L << bits} (raise id_bits)");
+        }
+
+        var (latencyInfo, latencyValues, matrix) = BindLatency();
+        WorkloadOptions? workload = BindWorkload();
+        List<OverlayConfig> overlays = BindOverlays();
+
+        foreach (var (path, raw) in _overrides)
+        {
+            if (_consumed.Contains(path)) continue;
+            string hint = Spelling.Hint(path, _resolved.Select(kv => kv.Key));
+            string what = raw.Origin.CommandLine is not null ? "" : "sweep: ";
+            Report(raw.Origin, $"{what}unknown parameter '{path}'{hint}");
+        }
+
+        if (Diagnostics.Count > 0 || latencyInfo is null || workload is null) return null;
+
+        var resolved = _resolved.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        return new ScenarioPoint
+        {
+            Name = name,
+            Description = top.Text("description"),
+            Seed = top.Int("seed"),
+            Nodes = (int)top.Int("nodes"),
+            IdBits = (int)top.Int("id_bits"),
+            Replicates = (int)top.Int("replicates"),
+            Latency = latencyInfo,
+            LatencyValues = latencyValues!,
+            Matrix = matrix,
+            Workload = workload,
+            Overlays = overlays,
+            Swept = sweptPaths.Select(p => new KeyValuePair<string, string>(p, resolved.GetValueOrDefault(p, ""))).ToList(),
+            Resolved = _resolved.ToList(),
+        };
+    }
+
+    private (LatencyInfo?, ParamValues?, RttMatrix?) BindLatency()
+    {
+        YamlMappingNode? map = Section("latency", out Origin origin);
+        RawValue? rawModel = Raw(map, "latency.model", "model");
+        string modelName = rawModel?.Text ?? (string)Schema.LatencyModel.Default!;
+        LatencyInfo? info = Schema.FindLatency(modelName);
+        if (info is null)
+        {
+            // Reported by BindSection below as a bad choice; bind the model key alone so that it is.
+            BindSection(map, "latency.", [Schema.LatencyModel], "latency", Schema.LatencyModels.SelectMany(l => l.Parameters.Select(p => p.Name)).ToArray());
+            return (null, null, null);
+        }
+        var (values, _) = BindSection(map, "latency.", [Schema.LatencyModel, .. info.Parameters], $"latency model '{info.Name}'", []);
+
+        RttMatrix? matrix = null;
+        switch (info.Name)
+        {
+            case "uniform" when values.Has("min") && values.Has("max") && values.Duration("min") > values.Duration("max"):
+                Report(OriginOf(map, "latency.min", "min", origin), "key 'latency.min': must not exceed latency.max");
+                break;
+            case "coordinates" when values.Has("access_min") && values.Has("access_max") && values.Duration("access_min") > values.Duration("access_max"):
+                Report(OriginOf(map, "latency.access_min", "access_min", origin), "key 'latency.access_min': must not exceed latency.access_max");
+                break;
+            case "matrix" when values.Has("file"):
+                string file = values.Text("file");
+                string full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(_dir, file));
+                Origin at = OriginOf(map, "latency.file", "file", origin);
+                if (!File.Exists(full))
+                {
+                    Report(at, $"key 'latency.file': file '{file}' not found (looked for {full})");
+                    break;
+                }
+                try
+                {
+                    matrix = MatrixCache.Load(full);
+                }
+                catch (ScenarioException e)
+                {
+                    foreach (Diagnostic d in e.Diagnostics) Report(d.Origin, d.Message + $" (latency matrix named at {at})");
+                }
+                break;
+        }
+        return (info, values, matrix);
+    }
+
+    private WorkloadOptions? BindWorkload()
+    {
+        YamlMappingNode? map = Section("workload", out Origin origin);
+        var (v, explicitNames) = BindSection(map, "workload.", Schema.Workload, "workload", []);
+        if (Schema.Workload.Any(s => !v.Has(s.Name))) return null;
+        if (v.Rate("per_node_rate") > 0)
+        {
+            Origin at = OriginOf(map, "workload.per_node_rate", "per_node_rate", origin);
+            if (explicitNames.Contains("lookups"))
+                Report(at, "key 'workload.per_node_rate': set either workload.lookups (count mode) or workload.per_node_rate (rate mode), not both");
+            if (v.Duration("duration") <= 0)
+                Report(at, "key 'workload.per_node_rate': rate mode needs workload.duration > 0");
+        }
+        return new WorkloadOptions(
+            Lookups: v.Int("lookups"),
+            Rate: v.Rate("rate"),
+            PerNodeRate: v.Rate("per_node_rate"),
+            Duration: v.Duration("duration"),
+            Keys: (int)v.Int("keys"),
+            Popularity: v.Text("popularity") == "zipf" ? Popularity.Zipf : Popularity.Uniform,
+            ZipfExponent: v.Real("zipf_exponent"),
+            Start: v.Duration("start"));
+    }
+
+    private List<OverlayConfig> BindOverlays()
+    {
+        var result = new List<OverlayConfig>();
+        if (!_root.Children.TryGetValue(new YamlScalarNode("overlays"), out YamlNode? node))
+        {
+            Report(ScenarioLoader.At(_file, _root), "missing key 'overlays': list at least one overlay, e.g. overlays: [ { chord: { successors: 8 } } ]");
+            return result;
+        }
+        if (node is not YamlSequenceNode seq || seq.Children.Count == 0)
+        {
+            Report(ScenarioLoader.At(_file, node), "key 'overlays': expected a non-empty list, e.g. overlays: [ { chord: { successors: 8 } } ]");
+            return result;
+        }
+        var labels = new HashSet<string>(StringComparer.Ordinal);
+        string known = string.Join(", ", OverlayRegistry.All.Select(o => o.Name));
+        foreach (YamlNode item in seq.Children)
+        {
+            string name;
+            YamlNode nameNode;
+            YamlMappingNode? parameters = null;
+            switch (item)
+            {
+                case YamlScalarNode s:
+                    name = s.Value ?? "";
+                    nameNode = s;
+                    break;
+                case YamlMappingNode m when m.Children.Count == 1:
+                    var (k, v) = m.Children.First();
+                    name = ((YamlScalarNode)k).Value ?? "";
+                    nameNode = k;
+                    if (v is YamlMappingNode pm) parameters = pm;
+                    else if (v is not YamlScalarNode { Value: null or "" })
+                    {
+                        Report(ScenarioLoader.At(_file, v), $"overlay '{name}': expected a mapping of its parameters, e.g. {name}: {{ ... }}, got a {ScenarioLoader.Kind(v)}");
+                        continue;
+                    }
+                    break;
+                default:
+                    Report(ScenarioLoader.At(_file, item), "each overlay entry must be one overlay name mapping to its parameters, e.g. - chord: { successors: 8 }");
+                    continue;
+            }
+            OverlayInfo? info = OverlayRegistry.Find(name);
+            if (info is null)
+            {
+                Report(ScenarioLoader.At(_file, nameNode), $"unknown overlay '{name}'{Spelling.Hint(name, OverlayRegistry.All.Select(o => o.Name))} (available: {known})");
+                continue;
+            }
+            string label = name;
+            if (parameters is not null && parameters.Children.TryGetValue(new YamlScalarNode("label"), out YamlNode? labelNode) && labelNode is YamlScalarNode ls)
+                label = ls.Value ?? name;
+            if (!labels.Add(label))
+            {
+                Report(ScenarioLoader.At(_file, nameNode), $"overlay '{label}' appears twice: give each entry a distinct 'label' to tell them apart in the results");
+                continue;
+            }
+            var labelSpec = new ParamSpec("label", ParamKind.Text, name, "name of this entry in the results (default: the overlay name)");
+            var specs = new List<ParamSpec> { labelSpec };
+            specs.AddRange(info.Parameters);
+            _resolved.Add(new($"overlays.{label}.overlay", name));
+            var (values, _) = BindSection(parameters, $"overlays.{label}.", specs, $"overlay '{name}'", [], consumeOverrides: true, skipOverride: "label");
+            result.Add(new OverlayConfig(label, info, values, info.Parameters));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Binds the keys of one mapping against <paramref name="specs"/>: reports unknown keys (with a suggestion),
+    /// takes each value from an override, the file or the default, and parses and range-checks it.
+    /// Returns the values and the names given explicitly (in the file or by an override).
+    /// </summary>
+    private (ParamValues Values, HashSet<string> Explicit) BindSection(
+        YamlMappingNode? map, string prefix, IReadOnlyList<ParamSpec> specs, string section, string[] extraKeys,
+        bool consumeOverrides = true, string? skipOverride = null)
+    {
+        var values = new ParamValues();
+        var explicitNames = new HashSet<string>(StringComparer.Ordinal);
+        if (map is not null)
+        {
+            foreach (var (k, _) in map.Children)
+            {
+                string key = (k as YamlScalarNode)?.Value ?? "";
+                if (specs.Any(s => s.Name == key) || extraKeys.Contains(key)) continue;
+                var names = specs.Select(s => s.Name).Concat(extraKeys);
+                string where = prefix.Length == 0 ? "at the top level" : $"in {section}";
+                Report(ScenarioLoader.At(_file, k), $"unknown key '{prefix}{key}' {where}{Spelling.Hint(key, names)} (expected one of: {string.Join(", ", names)})");
+            }
+        }
+        foreach (ParamSpec spec in specs)
+        {
+            string path = prefix + spec.Name;
+            RawValue? raw = spec.Name == skipOverride ? Raw(map, null, spec.Name) : Raw(map, consumeOverrides ? path : null, spec.Name);
+            if (raw is null)
+            {
+                if (spec.Default is null)
+                {
+                    Report(map is null ? ScenarioLoader.At(_file, _root) : ScenarioLoader.At(_file, map), $"{section} needs key '{path}': {spec.Description}");
+                    continue;
+                }
+                values.Set(spec.Name, spec.Default);
+                _resolved.Add(new(path, Units.Format(spec.Kind, spec.Default)));
+                continue;
+            }
+            explicitNames.Add(spec.Name);
+            RawValue r = raw.Value;
+            if (!r.IsScalar)
+            {
+                Report(r.Origin, $"key '{path}': expected {Expected(spec)}, got a {r.NonScalarKind}");
+                continue;
+            }
+            if (!TryParse(spec, r.Text, out object? value, out string? problem))
+            {
+                Report(r.Origin, $"key '{path}': {problem}");
+                continue;
+            }
+            values.Set(spec.Name, value!);
+            _resolved.Add(new(path, Units.Format(spec.Kind, value!)));
+        }
+        return (values, explicitNames);
+    }
+
+    /// <summary>The raw value of a key: an override (marked consumed) or the file's, or null when neither has it.</summary>
+    private RawValue? Raw(YamlMappingNode? map, string? overridePath, string key)
+    {
+        if (overridePath is not null && _overrides.TryGetValue(overridePath, out RawValue o))
+        {
+            _consumed.Add(overridePath);
+            return o;
+        }
+        if (map is null || !map.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? node)) return null;
+        return node is YamlScalarNode s
+            ? new RawValue(s.Value ?? "", ScenarioLoader.At(_file, node), true)
+            : new RawValue("", ScenarioLoader.At(_file, node), false, ScenarioLoader.Kind(node));
+    }
+
+    private YamlMappingNode? Section(string name, out Origin origin)
+    {
+        origin = ScenarioLoader.At(_file, _root);
+        if (!_root.Children.TryGetValue(new YamlScalarNode(name), out YamlNode? node)) return null;
+        origin = ScenarioLoader.At(_file, node);
+        if (node is YamlMappingNode map) return map;
+        if (node is YamlScalarNode { Value: null or "" }) return null;
+        Report(origin, $"key '{name}': expected a mapping of its parameters, got a {ScenarioLoader.Kind(node)}");
+        return null;
+    }
+
+    /// <summary>Where a key's value came from (an override or the file), for reporting cross-checks.</summary>
+    private Origin OriginOf(YamlMappingNode? map, string path, string key, Origin fallback)
+    {
+        if (_overrides.TryGetValue(path, out RawValue o)) return o.Origin;
+        if (map is not null && map.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? node)) return ScenarioLoader.At(_file, node);
+        return map is null ? fallback : ScenarioLoader.At(_file, map);
+    }
+
+    private void ReplaceResolved(string path, string value)
+    {
+        int i = _resolved.FindIndex(kv => kv.Key == path);
+        if (i >= 0) _resolved[i] = new(path, value);
+    }
+
+    private void Report(Origin origin, string message) => Diagnostics.Add(new Diagnostic(origin, message));
+
+    private static string Expected(ParamSpec spec) => spec.Kind switch
+    {
+        ParamKind.Int => $"a whole number in {spec.RangeText}",
+        ParamKind.Real => $"a number in {spec.RangeText}",
+        ParamKind.Duration => $"a duration with a unit (us, ms, s, min, h, d) in {spec.RangeText}",
+        ParamKind.Rate => $"a rate such as 100/s or 1/10min, in {spec.RangeText}",
+        ParamKind.Bool => "true or false",
+        ParamKind.Choice => $"one of {spec.RangeText}",
+        ParamKind.File => "a file path",
+        _ => "a text value",
+    };
+
+    internal static bool TryParse(ParamSpec spec, string text, out object? value, out string? problem)
+    {
+        value = null;
+        problem = null;
+        string t = text.Trim();
+        double numeric;
+        switch (spec.Kind)
+        {
+            case ParamKind.Int:
+                string digits = t.Replace("_", "");
+                if (long.TryParse(digits, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long l)) { value = l; numeric = l; break; }
+                if (double.TryParse(digits, NumberStyles.Float, CultureInfo.InvariantCulture, out double dl) && dl == Math.Floor(dl) && Math.Abs(dl) < 9e18)
+                {
+                    value = (long)dl;
+                    numeric = dl;
+                    break;
+                }
+                problem = $"expected {Expected(spec)}, got '{text}'";
+                return false;
+            case ParamKind.Real:
+                if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || !double.IsFinite(d))
+                {
+                    problem = $"expected {Expected(spec)}, got '{text}'";
+                    return false;
+                }
+                value = d;
+                numeric = d;
+                break;
+            case ParamKind.Duration:
+                if (!Units.TryParseDuration(t, out long us, out string? derr))
+                {
+                    problem = $"expected {Expected(spec)}: {derr}";
+                    return false;
+                }
+                value = us;
+                numeric = us;
+                break;
+            case ParamKind.Rate:
+                if (!Units.TryParseRate(t, out double perSecond, out string? rerr))
+                {
+                    problem = $"expected {Expected(spec)}: {rerr}";
+                    return false;
+                }
+                value = perSecond;
+                numeric = perSecond;
+                break;
+            case ParamKind.Bool:
+                if (t is "true" or "false") { value = t == "true"; return true; }
+                problem = $"expected true or false, got '{text}'";
+                return false;
+            case ParamKind.Choice:
+                if (spec.Choices!.Contains(t)) { value = t; return true; }
+                problem = $"expected one of {spec.RangeText}, got '{text}'{Spelling.Hint(t, spec.Choices!)}";
+                return false;
+            default:
+                value = t;
+                return true;
+        }
+        if (numeric < spec.Min || numeric > spec.Max)
+        {
+            problem = $"{text.Trim()} is out of range (expected {spec.RangeText})";
+            value = null;
+            return false;
+        }
+        return true;
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex SafeName();
+}
+
+/// <summary>Parsed RTT matrices by full path, so that a sweep or a repeated validation reads each file once.</summary>
+internal static class MatrixCache
+{
+    private static readonly Dictionary<string, RttMatrix> Cache = new(StringComparer.Ordinal);
+
+    public static RttMatrix Load(string fullPath)
+    {
+        lock (Cache)
+        {
+            if (!Cache.TryGetValue(fullPath, out RttMatrix? m))
+            {
+                m = MatrixFile.Load(fullPath);
+                Cache[fullPath] = m;
+            }
+            return m;
+        }
+    }
+}

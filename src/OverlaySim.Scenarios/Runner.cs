@@ -1,0 +1,159 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Scenarios;
+
+/// <summary>One run of a scenario: a sweep point, an overlay and a replicate.</summary>
+public sealed record PlannedRun(int Index, ScenarioPoint Point, OverlayConfig Overlay, int Replicate)
+{
+    public string Describe() =>
+        $"{Overlay.Label}, {Point.Nodes} nodes, replicate {Replicate}" +
+        (Point.Swept.Count == 0 ? "" : ", " + string.Join(", ", Point.Swept.Select(kv => $"{kv.Key}={kv.Value}")));
+}
+
+/// <summary>A finished run with its measurements.</summary>
+public sealed record CompletedRun(PlannedRun Plan, RunResult Result, TimeSpan Wall);
+
+/// <summary>What the runner tells its caller while it works (the CLI shows it on stderr).</summary>
+public interface IRunObserver
+{
+    void Started(PlannedRun run);
+    void Progress(PlannedRun run, RunProgress progress);
+    void Finished(CompletedRun run);
+}
+
+/// <summary>
+/// Turns a scenario into runs and carries them out, several at once with <c>jobs</c> &gt; 1. Each run is
+/// single-threaded (apart from deterministic parallel static builds) and independent of the others, so the
+/// results are the same whatever the number of jobs; they are returned in plan order.
+/// </summary>
+public static class Runner
+{
+    /// <summary>Runs in order: sweep point, then overlay, then replicate.</summary>
+    public static IReadOnlyList<PlannedRun> Plan(Scenario scenario)
+    {
+        var runs = new List<PlannedRun>();
+        foreach (ScenarioPoint point in scenario.Points)
+            foreach (OverlayConfig overlay in point.Overlays)
+                for (int r = 0; r < point.Replicates; r++)
+                    runs.Add(new PlannedRun(runs.Count, point, overlay, r));
+        return runs;
+    }
+
+    public static RunSpec ToSpec(PlannedRun run)
+    {
+        ScenarioPoint p = run.Point;
+        OverlayConfig o = run.Overlay;
+        return new RunSpec(p.Nodes, p.IdBits, p.Seed, run.Replicate, (n, streams) => CreateLatency(p, n, streams), p.Workload, () => o.Info.Create(o.Values));
+    }
+
+    public static LatencyModel CreateLatency(ScenarioPoint p, int nodes, RandomStreams streams)
+    {
+        ParamValues v = p.LatencyValues;
+        Xoshiro256 rng = streams.Stream("latency");
+        return p.Latency.Name switch
+        {
+            "constant" => new ConstantLatency(v.Duration("delay")),
+            "uniform" => new UniformLatency(v.Duration("min"), v.Duration("max"), streams.StreamSeed("latency")),
+            "coordinates" => new CoordinateLatency(nodes, (int)v.Int("dimensions"), v.Duration("mean"), v.Duration("access_min"), v.Duration("access_max"), ref rng),
+            "matrix" => new MatrixLatency(p.Matrix!.Hosts, p.Matrix.RttMicros, nodes, ref rng),
+            _ => throw new InvalidOperationException($"latency model '{p.Latency.Name}' has no factory"),
+        };
+    }
+
+    /// <summary>
+    /// Estimated peak bytes of one run: per-node arrays of the engine, oracle and summary (about 150 bytes),
+    /// the latency model's and the overlay's per-node state, 32 bytes per key and 16 per measured lookup,
+    /// plus 64 MiB for the runtime. Checked against the machine before anything is built.
+    /// </summary>
+    public static long EstimateBytes(PlannedRun run)
+    {
+        ScenarioPoint p = run.Point;
+        long n = p.Nodes;
+        long perNode = 150 + p.Latency.Name switch
+        {
+            "coordinates" => 4 * p.LatencyValues.Int("dimensions") + 4,
+            "matrix" => 4,
+            _ => 0,
+        };
+        perNode += run.Overlay.Info.BytesPerNode(run.Overlay.Values, n);
+        WorkloadOptions w = p.Workload;
+        double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
+        long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;
+        return 64L * 1024 * 1024 + n * perNode + 32L * w.Keys + (long)(16 * lookups) + matrix;
+    }
+
+    /// <summary>Memory this process may use: the GC's view, which honours container limits.</summary>
+    public static long AvailableBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    /// <summary>
+    /// How many runs may go at once: at most <paramref name="jobs"/>, and no more than fit in memory together.
+    /// Throws <see cref="RunFailedException"/> when even one run would not fit.
+    /// </summary>
+    public static int EffectiveJobs(IReadOnlyList<PlannedRun> runs, int jobs, long available)
+    {
+        long budget = (long)(available * 0.85);
+        PlannedRun largest = runs.MaxBy(EstimateBytes)!;
+        long need = EstimateBytes(largest);
+        if (need > budget)
+            throw new RunFailedException(
+                $"the run ({largest.Describe()}) needs an estimated {Gib(need)} of memory, but only {Gib(budget)} " +
+                $"can be used here (85% of the {Gib(available)} available); reduce nodes, keys or lookups");
+        return (int)Math.Clamp(budget / Math.Max(1, need), 1, Math.Max(1, jobs));
+    }
+
+    public static string Gib(long bytes) => $"{bytes / (1024.0 * 1024 * 1024):0.00} GiB";
+
+    /// <summary>Carries out every run, <paramref name="jobs"/> at a time; results in plan order.</summary>
+    public static IReadOnlyList<CompletedRun> Execute(IReadOnlyList<PlannedRun> runs, int jobs, IRunObserver? observer = null, CancellationToken cancel = default)
+    {
+        var results = new CompletedRun[runs.Count];
+        int next = -1;
+        Exception? failure = null;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+
+        void Worker()
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                int i = Interlocked.Increment(ref next);
+                if (i >= runs.Count) return;
+                PlannedRun run = runs[i];
+                try
+                {
+                    observer?.Started(run);
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    Action<RunProgress>? progress = observer is null ? null : p => observer.Progress(run, p);
+                    RunResult result = Experiment.Run(ToSpec(run), progress, stop.Token);
+                    results[i] = new CompletedRun(run, result, clock.Elapsed);
+                    observer?.Finished(results[i]);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                    stop.Cancel();
+                    return;
+                }
+            }
+        }
+
+        int threads = Math.Clamp(jobs, 1, runs.Count);
+        if (threads == 1) Worker();
+        else
+        {
+            var workers = new Thread[threads];
+            for (int t = 0; t < threads; t++)
+            {
+                workers[t] = new Thread(Worker) { Name = $"run-{t}", IsBackground = true };
+                workers[t].Start();
+            }
+            foreach (Thread t in workers) t.Join();
+        }
+        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        cancel.ThrowIfCancellationRequested();
+        return results;
+    }
+}

@@ -1,0 +1,33 @@
+using OverlaySim.Core;
+using OverlaySim.Overlays;
+
+namespace OverlaySim.Scenarios;
+
+/// <summary>One overlay entry of a scenario, validated.</summary>
+/// <param name="Label">Its name in results: the overlay name, or its <c>label</c> when the same overlay appears twice.</param>
+public sealed record OverlayConfig(string Label, OverlayInfo Info, ParamValues Values, IReadOnlyList<ParamSpec> Specs);
+
+/// <summary>One point of a scenario's sweep, every value resolved (defaults included) and validated.</summary>
+public sealed record ScenarioPoint
+{
+    public required string Name { get; init; }
+    public required string Description { get; init; }
+    public required long Seed { get; init; }
+    public required int Nodes { get; init; }
+    public required int IdBits { get; init; }
+    public required int Replicates { get; init; }
+    public required LatencyInfo Latency { get; init; }
+    public required ParamValues LatencyValues { get; init; }
+    public required RttMatrix? Matrix { get; init; }
+    public required WorkloadOptions Workload { get; init; }
+    public required IReadOnlyList<OverlayConfig> Overlays { get; init; }
+
+    /// <summary>The swept parameters' values at this point, by path, in sweep order (canonical text).</summary>
+    public required IReadOnlyList<KeyValuePair<string, string>> Swept { get; init; }
+
+    /// <summary>Every parameter by path with its canonical value, defaults included: what the manifest records.</summary>
+    public required IReadOnlyList<KeyValuePair<string, string>> Resolved { get; init; }
+}
+
+/// <summary>A loaded scenario: its points (the cartesian product of its sweep, or one point without a sweep).</summary>
+public sealed record Scenario(string File, string Name, IReadOnlyList<string> SweptPaths, IReadOnlyList<ScenarioPoint> Points, IReadOnlyList<string> Overrides);

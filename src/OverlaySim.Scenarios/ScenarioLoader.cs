@@ -1,0 +1,169 @@
+using System.Globalization;
+using OverlaySim.Core;
+using OverlaySim.Overlays;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace OverlaySim.Scenarios;
+
+/// <summary>
+/// Reads a scenario file strictly: every key must be known, every value of the right type and in range, and
+/// every problem is reported as <c>FILE:LINE:COL: message</c> (all of them, not just the first).
+/// </summary>
+/// <remarks>
+/// Order of precedence for a parameter: a <c>--set path=value</c> override, then the sweep value of the
+/// current point, then the file, then the documented default. A <c>--set</c> of a swept path fixes it and
+/// removes it from the sweep.
+/// </remarks>
+public static class ScenarioLoader
+{
+    private static readonly string[] Sections = ["latency", "workload", "overlays", "sweep"];
+    private static readonly HashSet<string> NotSweepable = ["name", "description", "replicates"];
+
+    public static Scenario Load(string path, IReadOnlyList<string>? sets = null)
+    {
+        sets ??= [];
+        string display = path;
+        if (!File.Exists(path))
+            throw new ScenarioException(new Origin(display, 0, 0), "scenario file not found");
+
+        YamlMappingNode root = ParseYaml(path, display);
+        var overrides = ParseSets(sets);
+
+        // The sweep: an ordered list of (path, values); --set of a swept path fixes it.
+        var sweep = ReadSweep(root, display);
+        sweep.RemoveAll(s => overrides.ContainsKey(s.Path));
+
+        var diagnostics = new List<Diagnostic>();
+        var seen = new HashSet<string>();
+        var points = new List<ScenarioPoint>();
+        foreach (var combination in Cartesian(sweep))
+        {
+            var values = new Dictionary<string, RawValue>(StringComparer.Ordinal);
+            foreach (var (p, v) in combination) values[p] = v;
+            foreach (var (p, v) in overrides) values[p] = v;
+            var binder = new Binder(root, display, Path.GetDirectoryName(Path.GetFullPath(path))!, values);
+            ScenarioPoint? point = binder.Bind(combination.Select(c => c.Path).ToList());
+            foreach (Diagnostic d in binder.Diagnostics)
+                if (seen.Add(d.ToString())) diagnostics.Add(d);
+            if (point is not null) points.Add(point);
+        }
+        if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+
+        return new Scenario(path, points[0].Name, sweep.Select(s => s.Path).ToList(), points, sets.ToList());
+    }
+
+    private static YamlMappingNode ParseYaml(string path, string display)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            using var reader = new StreamReader(path);
+            stream.Load(reader);
+        }
+        catch (YamlException e)
+        {
+            string message = e.InnerException is { } inner ? inner.Message : e.Message;
+            // YamlDotNet's messages start with "(Line: 3, Col: 5, ...): " when they have a position; we print our own.
+            int close = message.IndexOf("): ", StringComparison.Ordinal);
+            if (message.StartsWith("(Line:", StringComparison.Ordinal) && close > 0) message = message[(close + 3)..];
+            throw new ScenarioException(new Origin(display, (int)e.Start.Line, (int)e.Start.Column), "malformed YAML: " + message);
+        }
+        catch (ArgumentException e) // YamlDotNet reports a duplicate mapping key this way
+        {
+            throw new ScenarioException(new Origin(display, 0, 0), "malformed YAML: " + e.Message);
+        }
+        if (stream.Documents.Count == 0)
+            throw new ScenarioException(new Origin(display, 1, 1), "the scenario file is empty (expected a mapping with at least 'overlays')");
+        if (stream.Documents.Count > 1)
+            throw new ScenarioException(At(display, stream.Documents[1].RootNode), "the scenario file holds more than one YAML document");
+        if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new ScenarioException(At(display, stream.Documents[0].RootNode), "expected a mapping of keys (name, nodes, latency, workload, overlays, ...) at the top of the file");
+        return root;
+    }
+
+    private static Dictionary<string, RawValue> ParseSets(IReadOnlyList<string> sets)
+    {
+        var overrides = new Dictionary<string, RawValue>(StringComparer.Ordinal);
+        var diagnostics = new List<Diagnostic>();
+        foreach (string s in sets)
+        {
+            int eq = s.IndexOf('=');
+            var origin = Origin.FromCommandLine($"--set {s}");
+            if (eq <= 0)
+            {
+                diagnostics.Add(new Diagnostic(origin, "expected key.path=value, e.g. --set nodes=4096"));
+                continue;
+            }
+            overrides[s[..eq].Trim()] = new RawValue(s[(eq + 1)..].Trim(), origin, true);
+        }
+        if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+        return overrides;
+    }
+
+    private static List<(string Path, List<RawValue> Values)> ReadSweep(YamlMappingNode root, string file)
+    {
+        var sweep = new List<(string, List<RawValue>)>();
+        if (!root.Children.TryGetValue(new YamlScalarNode("sweep"), out YamlNode? node)) return sweep;
+        if (node is YamlScalarNode { Value: null or "" }) return sweep;
+        if (node is not YamlMappingNode map)
+            throw new ScenarioException(At(file, node), "key 'sweep': expected a mapping of parameter paths to lists of values, e.g. sweep: { nodes: [1000, 10000] }");
+        var diagnostics = new List<Diagnostic>();
+        foreach (var (k, v) in map.Children)
+        {
+            string key = ((YamlScalarNode)k).Value ?? "";
+            if (NotSweepable.Contains(key))
+            {
+                diagnostics.Add(new Diagnostic(At(file, k), $"sweep: '{key}' cannot be swept"));
+                continue;
+            }
+            if (v is not YamlSequenceNode seq || seq.Children.Count == 0)
+            {
+                diagnostics.Add(new Diagnostic(At(file, v), $"sweep '{key}': expected a non-empty list of values, e.g. [1000, 10000]"));
+                continue;
+            }
+            var values = new List<RawValue>();
+            foreach (YamlNode item in seq.Children)
+            {
+                if (item is YamlScalarNode sc) values.Add(new RawValue(sc.Value ?? "", At(file, item), true));
+                else diagnostics.Add(new Diagnostic(At(file, item), $"sweep '{key}': expected a scalar value, got a {Kind(item)}"));
+            }
+            sweep.Add((key, values));
+        }
+        if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+        return sweep;
+    }
+
+    /// <summary>Sweep points in order: the first swept parameter varies slowest.</summary>
+    private static IEnumerable<List<(string Path, RawValue Value)>> Cartesian(List<(string Path, List<RawValue> Values)> sweep)
+    {
+        var index = new int[sweep.Count];
+        while (true)
+        {
+            var point = new List<(string, RawValue)>(sweep.Count);
+            for (int i = 0; i < sweep.Count; i++) point.Add((sweep[i].Path, sweep[i].Values[index[i]]));
+            yield return point;
+            int d = sweep.Count - 1;
+            while (d >= 0 && ++index[d] == sweep[d].Values.Count)
+            {
+                index[d] = 0;
+                d--;
+            }
+            if (d < 0) yield break;
+        }
+    }
+
+    internal static Origin At(string file, YamlNode node) => new(file, (int)node.Start.Line, (int)node.Start.Column);
+
+    internal static string Kind(YamlNode node) => node switch
+    {
+        YamlMappingNode => "mapping",
+        YamlSequenceNode => "list",
+        _ => "scalar",
+    };
+
+    public static string[] TopLevelKeys => Schema.Top.Select(s => s.Name).Concat(Sections).ToArray();
+}
+
+/// <summary>A value as written (in the file, a sweep or a --set), before it is parsed against its spec.</summary>
+internal readonly record struct RawValue(string Text, Origin Origin, bool IsScalar, string? NonScalarKind = null);

@@ -1,0 +1,86 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Scenarios;
+
+/// <summary>A latency model as the scenario names it: its parameters and its formula, for validation and <c>list</c>.</summary>
+public sealed record LatencyInfo(string Name, string Formula, IReadOnlyList<ParamSpec> Parameters);
+
+/// <summary>
+/// Every parameter a scenario file can hold, with its default and range: the single source for validation,
+/// <c>--set</c>, sweeps, <c>overlaysim list</c> and the manifest.
+/// </summary>
+public static class Schema
+{
+    public const long MaxNodes = 100_000_000;
+
+    /// <summary>Top-level scalar keys (the sections latency, workload, overlays and sweep are apart).</summary>
+    public static IReadOnlyList<ParamSpec> Top { get; } =
+    [
+        new ParamSpec("name", ParamKind.Text, "", "scenario name: names the result folder and the 'scenario' column (default: the file name without .yaml)"),
+        new ParamSpec("description", ParamKind.Text, "", "free text, copied into manifest.json"),
+        ParamSpec.Int("seed", 1, 0, long.MaxValue, "master seed; with the replicate index it derives every random stream"),
+        ParamSpec.Int("nodes", 1000, 1, MaxNodes, "N: number of nodes"),
+        ParamSpec.Int("id_bits", 160, IdSpace.MinBits, IdSpace.MaxBits, "m: width of the circular id space in bits (160 = SHA-1)"),
+        ParamSpec.Int("replicates", 1, 1, 10_000, "independent repetitions of each run, with streams derived from (seed, replicate)"),
+    ];
+
+    public static IReadOnlyList<LatencyInfo> LatencyModels { get; } =
+    [
+        new LatencyInfo("constant", "delay(a,b) = delay",
+            [ParamSpec.Duration("delay", 50_000, 0, 3_600_000_000, "one-way delay of every message")]),
+        new LatencyInfo("uniform", "delay(a,b) = min + u(a,b)*(max-min), u uniform in [0,1), fixed per unordered pair",
+            [
+                ParamSpec.Duration("min", 10_000, 0, 3_600_000_000, "smallest one-way delay"),
+                ParamSpec.Duration("max", 100_000, 0, 3_600_000_000, "largest one-way delay"),
+            ]),
+        new LatencyInfo("coordinates",
+            "delay(a,b) = access(a) + mean*|x_a - x_b|/D_d + access(b); x uniform in the unit d-cube, D_d the mean distance there, access(n) uniform in [access_min, access_max]",
+            [
+                ParamSpec.Int("dimensions", 2, 1, 16, "d: dimensions of the coordinate space"),
+                ParamSpec.Duration("mean", 50_000, 0, 3_600_000_000, "mean one-way delay between two random nodes, access delays excluded"),
+                ParamSpec.Duration("access_min", 0, 0, 3_600_000_000, "smallest per-node access delay (added at each end)"),
+                ParamSpec.Duration("access_max", 0, 0, 3_600_000_000, "largest per-node access delay"),
+            ]),
+        new LatencyInfo("matrix",
+            "delay(a,b) = RTT[host(a), host(b)] / 2; node i on host perm[i mod H], perm a random permutation of the H hosts",
+            [new ParamSpec("file", ParamKind.File, null, "RTT matrix in milliseconds: H lines of H numbers, whitespace or comma separated (relative to the scenario file)")]),
+    ];
+
+    public static readonly ParamSpec LatencyModel =
+        ParamSpec.Choice("model", "coordinates", "latency model", "constant", "uniform", "coordinates", "matrix");
+
+    public static IReadOnlyList<ParamSpec> Workload { get; } =
+    [
+        ParamSpec.Int("lookups", 10_000, 0, 10_000_000_000, "count mode: total lookups, issued as one Poisson stream at 'rate'"),
+        ParamSpec.Rate("rate", 1000, 1e-9, 1e9, "count mode: aggregate lookup issue rate"),
+        ParamSpec.Rate("per_node_rate", 0, 0, 1e6, "rate mode (when > 0): Poisson lookup rate of each live node, for 'duration'; excludes 'lookups'"),
+        ParamSpec.Duration("duration", 0, 0, 365L * 86_400_000_000, "rate mode: how long lookups are issued"),
+        ParamSpec.Int("keys", 10_000, 1, 100_000_000, "K: number of named keys key-0..key-(K-1), mapped to ids with SHA-1"),
+        ParamSpec.Choice("popularity", "uniform", "how lookup keys are drawn (zipf: key-0 most popular)", "uniform", "zipf"),
+        ParamSpec.Real("zipf_exponent", 1.0, 0, 10, "s in P(rank r) ~ 1/r^s, with popularity: zipf"),
+        ParamSpec.Duration("start", 0, 0, 365L * 86_400_000_000, "simulated time of the first lookup"),
+    ];
+
+    public static LatencyInfo? FindLatency(string name)
+    {
+        foreach (LatencyInfo l in LatencyModels)
+            if (l.Name == name) return l;
+        return null;
+    }
+
+    /// <summary>The metrics that runs.csv reports, with their definitions (for <c>overlaysim list</c> and the README).</summary>
+    public static IReadOnlyList<(string Column, string Definition)> Metrics { get; } =
+    [
+        ("lookups", "measured lookups issued"),
+        ("lookups_ok", "lookups that ended at the node the oracle says is responsible for the key"),
+        ("success_rate", "lookups_ok / lookups"),
+        ("hops_mean, hops_p1, hops_p50, hops_p99, hops_max", "overlay messages on the route from the origin until the responsible node holds the request (nearest-rank percentiles)"),
+        ("paper_hops_mean, paper_hops_p1, paper_hops_p99", "route length under the overlay paper's own definition, where it differs (empty otherwise)"),
+        ("latency_mean_ms, latency_p50_ms, latency_p99_ms", "simulated time from issue until the origin learns the answer"),
+        ("degree_mean, degree_max", "distinct other nodes in a node's routing state"),
+        ("msgs_per_lookup", "all messages a lookup caused, replies included"),
+        ("keys_per_node_mean, _p1, _p99, _max, _zero_frac", "how many of the K keys each node is responsible for, over all live nodes"),
+        ("events", "events dispatched by the engine"),
+        ("trace_hash", "64-bit hash of the dispatched-event trace: equal hashes, equal runs"),
+    ];
+}
