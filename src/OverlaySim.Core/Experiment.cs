@@ -55,20 +55,7 @@ public static class Experiment
 {
     public static RunResult Run(RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
-        var space = new IdSpace(spec.IdBits);
-        var streams = new RandomStreams(spec.Seed, spec.Replicate);
-        Id[] ids = DrawDistinctIds(space, spec.Nodes, streams.Stream("ids"));
-        var nodes = new NodeTable(ids);
-        for (int i = 0; i < spec.Nodes; i++) nodes.SetAlive(i);
-
-        LatencyModel latency = spec.CreateLatency(spec.Nodes, streams);
-        Id[] keys = KeyIds(space, spec.Workload.Keys);
-
-        var net = new Network(space, nodes, latency, keys, streams);
-        Overlay overlay = spec.CreateOverlay();
-        net.Install(overlay);
-        overlay.BuildStatic();
-
+        Network net = Build(spec);
         var workload = new Workload(net, spec.Workload);
         workload.Start();
 
@@ -84,6 +71,28 @@ public static class Experiment
         cancel.ThrowIfCancellationRequested();
 
         return Summarize(net);
+    }
+
+    /// <summary>
+    /// Builds the world of a run: distinct node ids from the "ids" stream, all nodes alive, the latency model,
+    /// the keys, and the overlay installed with its static (converged) routing state. Nothing is scheduled yet.
+    /// </summary>
+    public static Network Build(RunSpec spec)
+    {
+        var space = new IdSpace(spec.IdBits);
+        var streams = new RandomStreams(spec.Seed, spec.Replicate);
+        Id[] ids = DrawDistinctIds(space, spec.Nodes, streams.Stream("ids"));
+        var nodes = new NodeTable(ids);
+        for (int i = 0; i < spec.Nodes; i++) nodes.SetAlive(i);
+
+        LatencyModel latency = spec.CreateLatency(spec.Nodes, streams);
+        Id[] keys = KeyIds(space, spec.Workload.Keys);
+
+        var net = new Network(space, nodes, latency, keys, streams);
+        Overlay overlay = spec.CreateOverlay();
+        net.Install(overlay);
+        overlay.BuildStatic();
+        return net;
     }
 
     /// <summary>Key i is SHA-1("key-i") truncated to id_bits.</summary>
