@@ -56,21 +56,24 @@ public static class Experiment
     public static RunResult Run(RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
         Network net = Build(spec);
-        var workload = new Workload(net, spec.Workload);
-        workload.Start();
+        Simulate(net, spec.Workload, progress, cancel);
+        return Summarize(net);
+    }
 
+    /// <summary>Starts the workload on a built world and runs the simulation to its end.</summary>
+    public static void Simulate(Network net, WorkloadOptions options, Action<RunProgress>? progress = null, CancellationToken cancel = default)
+    {
+        var workload = new Workload(net, options);
+        workload.Start();
         if (progress is not null)
         {
-            WorkloadOptions w = spec.Workload;
-            net.Sim.Progress = sim => progress(new RunProgress(sim.Now, sim.Dispatched, w.RateMode
-                ? Math.Clamp((double)sim.Now / Math.Max(1, w.Start + w.Duration), 0, 1)
-                : w.Lookups == 0 ? 1 : Math.Clamp((double)net.Metrics.Finished / w.Lookups, 0, 1)));
+            net.Sim.Progress = sim => progress(new RunProgress(sim.Now, sim.Dispatched, options.RateMode
+                ? Math.Clamp((double)sim.Now / Math.Max(1, options.Start + options.Duration), 0, 1)
+                : options.Lookups == 0 ? 1 : Math.Clamp((double)net.Metrics.Finished / options.Lookups, 0, 1)));
         }
         using (cancel.Register(() => net.Sim.StopRequested = true))
             net.Sim.Run();
         cancel.ThrowIfCancellationRequested();
-
-        return Summarize(net);
     }
 
     /// <summary>
@@ -133,7 +136,8 @@ public static class Experiment
         }
     }
 
-    private static RunResult Summarize(Network net)
+    /// <summary>Computes the run's metrics from a finished simulation.</summary>
+    public static RunResult Summarize(Network net)
     {
         LookupMetrics m = net.Metrics;
         Overlay overlay = net.Overlay;

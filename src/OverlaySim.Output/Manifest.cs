@@ -72,7 +72,9 @@ public static class Manifest
             json.WriteNumber("events", run.Result.Events);
             json.WriteString("trace_hash", CsvResults.Hash(run.Result.TraceHash));
             json.WriteNumber("wall_time_s", Math.Round(run.Wall.TotalSeconds, 3));
-            json.WriteNumber("events_per_s", Math.Round(run.Result.Events / Math.Max(1e-9, run.Wall.TotalSeconds)));
+            json.WriteNumber("build_wall_time_s", Math.Round(run.BuildWall.TotalSeconds, 3));
+            json.WriteNumber("simulate_wall_time_s", Math.Round(run.SimulateWall.TotalSeconds, 3));
+            json.WriteNumber("events_per_s", Math.Round(run.Result.Events / Math.Max(1e-9, run.SimulateWall.TotalSeconds)));
             json.WriteEndObject();
         }
         json.WriteEndArray();

@@ -24,8 +24,8 @@
 // it shortens the last hops slightly); the finger table is stored as its distinct entries only; the dynamic
 // protocol (join, stabilize, fix_fingers, failures) is not in this model yet.
 //
-// Memory per node: 4·(F + 1) bytes of finger table (F ≈ log2 N distinct fingers, plus the offset), 4·r of
-// successor list and 4 of predecessor: about 120 bytes at N = 10^6 with r = 8.
+// Memory per node: 5·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and distance bit length)
+// plus 9 of offset and count, 5·r of successor list and 5 of predecessor: about 160 bytes at N = 10^6, r = 8.
 
 using OverlaySim.Core;
 
@@ -52,8 +52,9 @@ public sealed class Chord : Overlay
 {
     private readonly ChordOptions _options;
     private Id[] _ids = [];
-    private int[] _fingerStart = [];   // CSR offsets: fingers of node n are _fingers[_fingerStart[n] .. _fingerStart[n+1])
-    private int[] _fingers = [];       // distinct finger entries, in increasing clockwise distance
+    private long[] _fingerStart = [];  // fingers of node n are _fingers[_fingerStart[n] .. + _fingerCount[n])
+    private byte[] _fingerCount = [];
+    private int[] _fingers = [];       // distinct finger entries, in increasing clockwise distance (ring order)
     private int[] _successors = [];    // r entries per node (fewer valid when the ring is smaller), -1 = none
     private int[] _predecessor = [];
     // Bit length of the clockwise distance from the node to each routing entry. Routing compares these bytes
@@ -70,11 +71,13 @@ public sealed class Chord : Overlay
     public override bool ReportsPaperHops => true;
 
     /// <summary>
-    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: the finger table counted twice (the
-    /// chunk lists and the final array coexist during the build), the successor list and the predecessor.
+    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: about log2 N + 3 finger entries of
+    /// 5 bytes (ordinal and distance bit length), 9 bytes of finger offset and count, 5·r of successor list,
+    /// 5 of predecessor, and 37 bytes of temporaries while the fingers are built (a copy of the sorted ids and
+    /// ordinals, counts and offsets).
     /// </summary>
     public static long BytesPerNode(ChordOptions options, long nodes) =>
-        2 * 4L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 4L * options.Successors + 4 + 8;
+        5L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 9 + 5L * options.Successors + 5 + 37;
 
     public override void BuildStatic()
     {
@@ -107,77 +110,145 @@ public sealed class Chord : Overlay
         }
 
         BuildFingers(oracle, space, n);
-        _fingerBits = new byte[_fingers.Length];
-        for (int node = 0; node < n; node++)
-            for (int j = _fingerStart[node]; j < _fingerStart[node + 1]; j++)
-                _fingerBits[j] = (byte)space.Distance(_ids[node], _ids[_fingers[j]]).BitLength;
     }
 
     /// <summary>
-    /// Fingers: entry i (0-based) of node n is successor(n + 2^i). Only distinct entries are kept: after finding
-    /// f = successor(n + 2^i), every j with 2^j ≤ distance(n, f) gives the same f, so the next distinct finger
-    /// starts at j = bitlength(distance(n, f)). About log2 N binary searches per node instead of m.
-    /// Built in independent chunks of the sorted ring in parallel and concatenated in ring order, so the
-    /// result does not depend on the number of threads.
+    /// Fingers: entry i (0-based) of node n is successor(n + 2^i); only the distinct entries are kept, in
+    /// increasing distance, stopping at the first that would be n itself.
     /// </summary>
+    /// <remarks>
+    /// <para>Let g be the smallest gap between neighbouring ids. For every i with 2^i ≤ g, n + 2^i lies in
+    /// (n, successor(n)], so those fingers are all the successor; only the levels i = bitlength(g) .. m-1 need a
+    /// search. The smallest of N random gaps is about 2^m / N², so that is about 2·log2 N levels (47 at N = 10^7).</para>
+    /// <para>For one level i, the targets id_k + 2^i of consecutive ranks k increase, so their successors'
+    /// ranks do too: one pointer sweeping the sorted ring forward finds them all in O(N), reading ids in
+    /// order (cache-friendly) instead of one binary search per node and level. The ring is unrolled to 2N
+    /// virtual ranks (rank v ≥ N has id sorted[v − N] + 2^m) so that targets past 2^m need no special case.</para>
+    /// <para>Blocks of ranks are independent (each starts its pointers with one binary search), so blocks run
+    /// in parallel; a first pass counts each node's fingers and a second writes them into one array at
+    /// prefix-sum offsets, so the result is the same for any number of threads and the table is never held
+    /// twice. O(N · levels) time; 5 bytes per finger entry.</para>
+    /// </remarks>
     private void BuildFingers(Oracle oracle, IdSpace space, int n)
     {
         int live = oracle.Count;
-        int chunks = Math.Clamp(live / 4096, 1, 64);
-        var parts = new List<int>[chunks];
-        var counts = new int[live];
-        Parallel.For(0, chunks, c =>
+        _fingerStart = new long[n];
+        _fingerCount = new byte[n];
+        if (live < 2)
         {
-            int from = (int)((long)live * c / chunks), to = (int)((long)live * (c + 1) / chunks);
-            var list = new List<int>((to - from) * 24);
-            for (int rank = from; rank < to; rank++)
-            {
-                int before = list.Count;
-                AddFingers(oracle, space, rank, list);
-                counts[rank] = list.Count - before;
-            }
-            parts[c] = list;
-        });
+            _fingers = [];
+            _fingerBits = [];
+            return;
+        }
+        Id[] sorted = oracle.SortedIds.ToArray();
+        int[] order = oracle.SortedNodes.ToArray();
+
+        Id minGap = space.Distance(sorted[live - 1], sorted[0]);
+        for (int k = 0; k + 1 < live; k++)
+        {
+            Id gap = sorted[k + 1] - sorted[k];
+            if (gap < minGap) minGap = gap;
+        }
+        int firstLevel = minGap.BitLength;           // levels below it all give the successor
+        int levels = Math.Max(0, space.Bits - firstLevel);
+
+        const int Block = 2048;
+        int blocks = (live + Block - 1) / Block;
+        var counts = new byte[live];
+
+        // Pass 1: count. Pass 2: write at the offsets. Both run the same deterministic sweep per block.
+        Parallel.For(0, blocks, () => new int[Block * Math.Max(1, levels)], (b, _, scratch) =>
+        {
+            Sweep(b * Block, Math.Min(live, (b + 1) * Block), scratch);
+            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
+                counts[k] = (byte)Emit(k, scratch, (k - b * Block) * levels, null, 0);
+            return scratch;
+        }, _ => { });
 
         long total = 0;
-        foreach (var p in parts) total += p.Count;
-        if (total > Array.MaxLength) throw new InsufficientMemoryException("finger tables exceed the largest array");
-        _fingers = new int[total];
-        _fingerStart = new int[n + 1];
-        int[] perNode = new int[n];
-        for (int rank = 0; rank < live; rank++) perNode[oracle.AtRank(rank)] = counts[rank];
-        // Offsets in ordinal order; fingers copied per node from the chunk lists (which are in rank order).
-        for (int node = 0; node < n; node++) _fingerStart[node + 1] = _fingerStart[node] + perNode[node];
-        for (int c = 0; c < chunks; c++)
+        var offsets = new long[live];
+        for (int k = 0; k < live; k++)
         {
-            int from = (int)((long)live * c / chunks), to = (int)((long)live * (c + 1) / chunks);
-            int pos = 0;
-            for (int rank = from; rank < to; rank++)
+            offsets[k] = total;
+            total += counts[k];
+        }
+        if (total > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
+        _fingers = new int[total];
+        _fingerBits = new byte[total];
+
+        Parallel.For(0, blocks, () => new int[Block * Math.Max(1, levels)], (b, _, scratch) =>
+        {
+            Sweep(b * Block, Math.Min(live, (b + 1) * Block), scratch);
+            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
             {
-                int node = oracle.AtRank(rank);
-                parts[c].CopyTo(pos, _fingers, _fingerStart[node], counts[rank]);
-                pos += counts[rank];
+                int node = order[k];
+                _fingerStart[node] = offsets[k];
+                _fingerCount[node] = counts[k];
+                Emit(k, scratch, (k - b * Block) * levels, _fingers, offsets[k]);
+            }
+            return scratch;
+        }, _ => { });
+
+        // Rank of successor(id_k + 2^i) for k in [from, to) and each level, into scratch[(k - from) * levels + level].
+        void Sweep(int from, int to, int[] scratch)
+        {
+            Id wrap = Id.Pow2(space.Bits);
+            for (int level = 0; level < levels; level++)
+            {
+                Id step = Id.Pow2(firstLevel + level);
+                Id target = sorted[from] + step;                  // unwrapped: may exceed 2^m
+                long v = target < wrap ? LowerBound(sorted, target) : live + LowerBound(sorted, target - wrap);
+                for (int k = from; k < to; k++)
+                {
+                    target = sorted[k] + step;
+                    while (Virtual(v) < target) v++;
+                    scratch[(k - from) * levels + level] = (int)(v % live);
+                }
+            }
+
+            Id Virtual(long v) => v < live ? sorted[v] : sorted[v - live] + wrap;
+        }
+
+        // The distinct fingers of rank k in increasing distance: the successor, then each level's entry until one is
+        // k itself. Writes them (as ordinals, with their distance bit lengths) when into is not null; returns the count.
+        int Emit(int k, int[] scratch, int at, int[]? into, long offset)
+        {
+            Id self = sorted[k];
+            int count = 0;
+            int last = (k + 1) % live;
+            Put(last);
+            for (int level = 0; level < levels; level++)
+            {
+                int f = scratch[at + level];
+                if (f == k) break;  // n + 2^i lies in (predecessor, n]: every higher finger is n itself
+                if (f == last) continue;
+                Put(f);
+                last = f;
+            }
+            return count;
+
+            void Put(int rank)
+            {
+                if (into is not null)
+                {
+                    into[offset + count] = order[rank];
+                    _fingerBits[offset + count] = (byte)space.Distance(self, sorted[rank]).BitLength;
+                }
+                count++;
             }
         }
     }
 
-    private static void AddFingers(Oracle oracle, IdSpace space, int rank, List<int> into)
+    private static int LowerBound(Id[] sorted, Id key)
     {
-        int live = oracle.Count;
-        if (live < 2) return;
-        Id self = oracle.IdAtRank(rank);
-        int selfNode = oracle.AtRank(rank);
-        int last = -1;
-        int i = 0;
-        while (i < space.Bits)
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
         {
-            int fRank = oracle.SuccessorRank(space.FingerStart(self, i));
-            int f = oracle.AtRank(fRank);
-            if (f == selfNode) break; // n + 2^i lies in (predecessor, n]: every further finger wraps to n itself
-            if (f != last) into.Add(f);
-            last = f;
-            i = Math.Max(i + 1, space.Distance(self, oracle.IdAtRank(fRank)).BitLength);
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < key) lo = mid + 1;
+            else hi = mid;
         }
+        return lo;
     }
 
     public override void StartLookup(int lookup) => Route(Net.Lookups[lookup].Origin, lookup);
@@ -241,7 +312,7 @@ public sealed class Chord : Overlay
     {
         IdSpace space = Net.Space;
         int best = -1, bestBits = 0;
-        for (int j = _fingerStart[node + 1] - 1; j >= _fingerStart[node]; j--)
+        for (long j = _fingerStart[node] + _fingerCount[node] - 1; j >= _fingerStart[node]; j--)
         {
             int b = _fingerBits[j];
             if (b > bits || (b == bits && space.Distance(self, _ids[_fingers[j]]) >= toKey)) continue;
@@ -269,10 +340,10 @@ public sealed class Chord : Overlay
     public override int Degree(int node)
     {
         int r = _options.Successors;
-        int fingers = _fingerStart[node + 1] - _fingerStart[node];
+        int fingers = _fingerCount[node];
         Span<int> all = stackalloc int[fingers + r + 1];
         int count = 0;
-        for (int j = _fingerStart[node]; j < _fingerStart[node + 1]; j++) all[count++] = _fingers[j];
+        for (long j = _fingerStart[node]; j < _fingerStart[node] + fingers; j++) all[count++] = _fingers[j];
         for (int j = 0; j < r; j++)
         {
             int s = _successors[(long)node * r + j];
@@ -290,5 +361,5 @@ public sealed class Chord : Overlay
     // Read access for tests and invariant checks.
     public int Predecessor(int node) => _predecessor[node];
     public int Successor(int node) => _successors[(long)node * _options.Successors];
-    public ReadOnlySpan<int> Fingers(int node) => _fingers.AsSpan(_fingerStart[node], _fingerStart[node + 1] - _fingerStart[node]);
+    public ReadOnlySpan<int> Fingers(int node) => _fingers.AsSpan((int)_fingerStart[node], _fingerCount[node]);
 }

@@ -10,8 +10,8 @@ public sealed record PlannedRun(int Index, ScenarioPoint Point, OverlayConfig Ov
         (Point.Swept.Count == 0 ? "" : ", " + string.Join(", ", Point.Swept.Select(kv => $"{kv.Key}={kv.Value}")));
 }
 
-/// <summary>A finished run with its measurements.</summary>
-public sealed record CompletedRun(PlannedRun Plan, RunResult Result, TimeSpan Wall);
+/// <summary>A finished run with its measurements and the wall time of its phases (for the manifest only).</summary>
+public sealed record CompletedRun(PlannedRun Plan, RunResult Result, TimeSpan Wall, TimeSpan BuildWall = default, TimeSpan SimulateWall = default);
 
 /// <summary>What the runner tells its caller while it works (the CLI shows it on stderr).</summary>
 public interface IRunObserver
@@ -123,8 +123,13 @@ public static class Runner
                     observer?.Started(run);
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     Action<RunProgress>? progress = observer is null ? null : p => observer.Progress(run, p);
-                    RunResult result = Experiment.Run(ToSpec(run), progress, stop.Token);
-                    results[i] = new CompletedRun(run, result, clock.Elapsed);
+                    RunSpec spec = ToSpec(run);
+                    Network net = Experiment.Build(spec);
+                    TimeSpan built = clock.Elapsed;
+                    Experiment.Simulate(net, spec.Workload, progress, stop.Token);
+                    TimeSpan simulated = clock.Elapsed;
+                    RunResult result = Experiment.Summarize(net);
+                    results[i] = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
                     observer?.Finished(results[i]);
                 }
                 catch (OperationCanceledException)
