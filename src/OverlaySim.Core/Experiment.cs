@@ -69,6 +69,13 @@ public static class Experiment
         net.Install(overlay);
         overlay.BuildStatic();
 
+        // Room for every latency the run will record, so that recording allocates nothing during the run: the
+        // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count exceeds with
+        // probability below 10^-6 (past it the list still grows).
+        WorkloadOptions wl = spec.Workload;
+        double expected = wl.PerNodeRate * spec.Nodes * (wl.Duration / 1e6);
+        net.Metrics.Reserve(wl.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : wl.Lookups);
+
         var workload = new Workload(net, spec.Workload);
         workload.Start();
 
