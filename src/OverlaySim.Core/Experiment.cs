@@ -70,8 +70,8 @@ public static class Experiment
         overlay.BuildStatic();
 
         // Room for every latency the run will record, so that recording allocates nothing during the run: the
-        // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count exceeds with
-        // probability below 10^-6 (past it the list still grows).
+        // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count rarely exceeds
+        // (about 3·10^-7 in the normal approximation, valid for large λ); past it the list still grows.
         WorkloadOptions wl = spec.Workload;
         double expected = wl.PerNodeRate * spec.Nodes * (wl.Duration / 1e6);
         net.Metrics.Reserve(wl.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : wl.Lookups);

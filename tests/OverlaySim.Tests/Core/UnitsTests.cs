@@ -100,8 +100,8 @@ public class UnitsTests
     [Fact]
     public void FormattedDurationsParseBackExactly()
     {
-        // Whole multiples of each unit, and arbitrary values up to 2^53 µs (285 years), beyond which a double
-        // no longer holds every microsecond.
+        // Whole multiples of each unit, and arbitrary values within ±2^52 µs (±143 years): inside the 2^53 µs up
+        // to which a double, which the parser goes through, holds every microsecond.
         var micros = Gen.Frequency(
             (2, Gen.Zip(Gen.Choose(-1_000_000, 1_000_000), Gen.Elements(Scales), (k, s) => k * s)),
             (1, IdGen.RandomWord.Select(w => (long)(w >> 11) - (1L << 52))));
