@@ -32,6 +32,8 @@ public sealed class IdSpace
         Mask = Id.Pow2(bits) - Id.FromUInt64(1);
     }
 
+    /// <summary>(a + b) mod 2^m.</summary>
+    /// <example>m = 8: Add(250, 10) = 4.</example>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Id Add(Id a, Id b) => (a + b) & Mask;
 
@@ -41,6 +43,7 @@ public sealed class IdSpace
     public Id Distance(Id from, Id to) => (to - from) & Mask;
 
     /// <summary>(n + 2^i) mod 2^m: the start of Chord's i-th finger interval (0-based i).</summary>
+    /// <example>m = 8: FingerStart(250, 3) = 2 (250 + 8 wraps past 255); FingerStart(0, 7) = 128.</example>
     public Id FingerStart(Id n, int i) => Add(n, Id.Pow2(i));
 
     /// <summary>
@@ -76,7 +79,8 @@ public sealed class IdSpace
     /// SHA-1 of the UTF-8 name, truncated to m bits by keeping the digest's first (most significant) m bits,
     /// read big-endian. With m = 160 this is the SHA-1 digest itself as a number.
     /// </summary>
-    /// <example>SHA-1("key-0") = 0x6d0d1f3b...; with m = 32 the key is 0x6d0d1f3b.</example>
+    /// <example>SHA-1("key-0") = 0x5bc8ee5784ee5a1ca9e24de3a4ffa92246483f9b (as printed by
+    /// <c>printf key-0 | sha1sum</c>); with m = 32 the key is 0x5bc8ee57, with m = 8 it is 0x5b.</example>
     public Id HashKey(string name)
     {
         Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(name.Length)];

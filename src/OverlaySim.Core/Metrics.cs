@@ -2,7 +2,8 @@ namespace OverlaySim.Core;
 
 /// <summary>
 /// Per-run lookup statistics, defined once for every overlay (see README, "Metrics"). Recording a lookup
-/// allocates nothing in steady state: histograms are indexed by hop count and the latency list grows by doubling.
+/// allocates nothing once <see cref="Reserve"/> has sized the latency list for the run (Experiment does): histograms
+/// are indexed by hop count, and the latency list only grows, by doubling, past what was reserved.
 /// </summary>
 public sealed class LookupMetrics
 {
@@ -26,6 +27,17 @@ public sealed class LookupMetrics
     public ReadOnlySpan<long> Latencies => _latency.AsSpan(0, (int)LatencyCount);
 
     public void CountIssued() => Issued++;
+
+    /// <summary>
+    /// Makes room for the latencies of <paramref name="lookups"/> answered lookups, so that recording them
+    /// allocates nothing during the run. Without it the list grows by doubling, which allocates in the middle of
+    /// the measurement (amortized 16 bytes per lookup) and can leave up to half of the final array unused.
+    /// </summary>
+    public void Reserve(long lookups)
+    {
+        long n = Math.Min(lookups, Array.MaxLength);
+        if (n > _latency.Length) Array.Resize(ref _latency, (int)n);
+    }
 
     public void Record(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
     {
@@ -60,12 +72,18 @@ public static class Stats
     /// Nearest-rank percentile: the smallest value v such that at least p% of the samples are ≤ v
     /// (p = 0 gives the minimum). Returns 0 when there are no samples.
     /// </summary>
+    /// <remarks>
+    /// The rank is ceil(p·n / 100), computed in that order: p·n is exact for whole p, and dividing an exact
+    /// multiple of 100 gives an exact integer. The other order, p / 100 · n, rounds 0.07 first and gives
+    /// 7.000000000000001 for p = 7, n = 100, whose ceiling is one rank too high.
+    /// </remarks>
+    /// <example>Hop histogram [0, 2, 5, 3] (two 1s, five 2s, three 3s): p20 = 1, p21 = 2, p70 = 2, p71 = 3.</example>
     public static long PercentileOfHistogram(ReadOnlySpan<long> histogram, double p)
     {
         long total = 0;
         foreach (long c in histogram) total += c;
         if (total == 0) return 0;
-        long rank = Math.Max(1, (long)Math.Ceiling(p / 100.0 * total));
+        long rank = Math.Max(1, (long)Math.Ceiling(p * total / 100.0));
         long seen = 0;
         for (int v = 0; v < histogram.Length; v++)
         {
@@ -94,11 +112,12 @@ public static class Stats
         return 0;
     }
 
-    /// <summary>Nearest-rank percentile of values already sorted ascending.</summary>
+    /// <summary>Nearest-rank percentile of values already sorted ascending (same definition and rank as above).</summary>
+    /// <example>[3, 5, 8, 13]: p0 = 3, p25 = 3, p26 = 5, p75 = 8, p76 = 13, p100 = 13.</example>
     public static long PercentileOfSorted(ReadOnlySpan<long> sorted, double p)
     {
         if (sorted.Length == 0) return 0;
-        long rank = Math.Max(1, (long)Math.Ceiling(p / 100.0 * sorted.Length));
+        long rank = Math.Max(1, (long)Math.Ceiling(p * sorted.Length / 100.0));
         return sorted[(int)(rank - 1)];
     }
 

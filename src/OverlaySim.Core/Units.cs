@@ -83,7 +83,12 @@ public static class Units
             error = $"'{text}' is not a rate: '{t[(slash + 1)..]}' is not a positive duration (e.g. 100/s, 1/10min)";
             return false;
         }
-        perSecond = n * 1e6 / micros;
+        // One rounding instead of two whenever the duration is whole seconds or divides a second: n·1e6/µs
+        // rounds twice, so "0.0048026724121408302/s" (as FormatRate writes it) read back one ulp off and a
+        // rate copied from a manifest would not reproduce the run.
+        perSecond = micros % 1_000_000 == 0 ? n / (micros / 1_000_000)
+            : 1_000_000 % micros == 0 ? n * (1_000_000 / micros)
+            : n * 1e6 / micros;
         return true;
     }
 

@@ -1,0 +1,135 @@
+using OverlaySim.Core;
+using Xunit;
+
+namespace OverlaySim.Tests.Core;
+
+/// <summary>The dispatch loop of <see cref="Simulator"/>: stale-epoch drops, cancels, the clock and the stop time.</summary>
+public class SimulatorTests
+{
+    /// <summary>Records what it receives; can run an action at dispatch (to kill a node mid-run, for instance).</summary>
+    private sealed class Recorder(Simulator sim) : IEventSink
+    {
+        public readonly List<(long Time, int Dst, int Arg)> Seen = [];
+        public Action<Event>? OnEvent;
+
+        public void Handle(ref Event ev)
+        {
+            Seen.Add((sim.Now, ev.Dst, ev.Arg));
+            OnEvent?.Invoke(ev);
+        }
+    }
+
+    private static (NodeTable Nodes, Simulator Sim, Recorder Sink, byte SinkId) World(int nodes)
+    {
+        var table = new NodeTable(new Id[nodes]);
+        for (int i = 0; i < nodes; i++) table.SetAlive(i);
+        var sim = new Simulator(table.Epoch);
+        var sink = new Recorder(sim);
+        return (table, sim, sink, sim.Register(sink));
+    }
+
+    private static Event For(int dst, byte sink, int arg) => new() { Dst = dst, Src = -1, Lookup = -1, Sink = sink, Arg = arg };
+
+    [Fact]
+    public void EventsForANodeThatDiedAreDroppedAndCounted()
+    {
+        var (nodes, sim, sink, id) = World(3);
+        sim.Schedule(10, For(0, id, 100));
+        sim.Schedule(20, For(1, id, 101));
+        sim.Schedule(25, For(1, id, 102));
+        sim.Schedule(30, For(2, id, 103));
+        sim.Schedule(40, For(-1, id, 104)); // belongs to no node: never stale
+
+        nodes.SetDead(1);
+        sim.Run();
+
+        Assert.Equal([(10L, 0, 100), (30L, 2, 103), (40L, -1, 104)], sink.Seen);
+        Assert.Equal(3, sim.Dispatched);
+        Assert.Equal(2, sim.Dropped);
+        Assert.Equal(0, sim.Queue.SlotsInUse);
+    }
+
+    [Fact]
+    public void ANodeKilledDuringTheRunLosesItsPendingEvents()
+    {
+        var (nodes, sim, sink, id) = World(2);
+        sim.Schedule(10, For(0, id, 1));     // its handler kills node 1
+        sim.Schedule(20, For(1, id, 2));     // scheduled while node 1 was alive: must be dropped
+        sink.OnEvent = ev => { if (ev.Arg == 1) nodes.SetDead(1); };
+        sim.Run();
+
+        Assert.Equal([(10L, 0, 1)], sink.Seen);
+        Assert.Equal(1, sim.Dropped);
+    }
+
+    [Fact]
+    public void ARejoinedNodeGetsOnlyEventsOfItsNewIncarnation()
+    {
+        var (nodes, sim, sink, id) = World(2);
+        sim.Schedule(10, For(1, id, 1));     // for the old incarnation
+        nodes.SetDead(1);
+        nodes.SetAlive(1);                   // rejoined: the epoch moved on twice
+        sim.Schedule(20, For(1, id, 2));     // for the new incarnation
+        sim.Run();
+
+        Assert.Equal([(20L, 1, 2)], sink.Seen);
+        Assert.Equal(1, sim.Dropped);
+    }
+
+    [Fact]
+    public void CancelledEventsAreDroppedAndCounted()
+    {
+        var (_, sim, sink, id) = World(1);
+        EventHandle h = sim.Schedule(10, For(0, id, 1));
+        sim.Schedule(20, For(0, id, 2));
+        Assert.True(sim.Cancel(h));
+        sim.Run();
+
+        Assert.Equal([(20L, 0, 2)], sink.Seen);
+        Assert.Equal((1L, 1L), (sim.Dispatched, sim.Dropped));
+    }
+
+    [Fact]
+    public void RunStopsAtTheGivenTimeAndResumes()
+    {
+        var (_, sim, sink, id) = World(1);
+        sim.Schedule(10, For(0, id, 1));
+        sim.Schedule(50, For(0, id, 2));
+        sim.Schedule(50, For(0, id, 3));
+
+        sim.Run(until: 30);
+        Assert.Equal(30, sim.Now);            // the clock stops at `until`, not at the last event
+        Assert.Equal([(10L, 0, 1)], sink.Seen);
+        Assert.Equal(2, sim.Queue.Count);
+
+        // Schedule is relative to Now = 30, so this one lands at 50 too, after the two already there (FIFO).
+        sim.Schedule(20, For(0, id, 4));
+        sim.Run(until: 50);                   // `until` is inclusive
+        Assert.Equal([(10L, 0, 1), (50L, 0, 2), (50L, 0, 3), (50L, 0, 4)], sink.Seen);
+        Assert.Equal(0, sim.Queue.Count);
+    }
+
+    [Fact]
+    public void SchedulingInThePastIsRefused()
+    {
+        var (_, sim, _, id) = World(1);
+        sim.Run(until: 100);
+        Assert.Throws<ArgumentOutOfRangeException>(() => sim.ScheduleAt(99, For(0, id, 0)));
+        sim.ScheduleAt(100, For(0, id, 0)); // now is allowed
+    }
+
+    [Fact]
+    public void TraceHashDependsOnWhatWasDispatched()
+    {
+        ulong Trace(int arg)
+        {
+            var (_, sim, _, id) = World(1);
+            sim.Schedule(10, For(0, id, 7));
+            sim.Schedule(20, For(0, id, arg));
+            sim.Run();
+            return sim.TraceHash;
+        }
+        Assert.Equal(Trace(1), Trace(1));
+        Assert.NotEqual(Trace(1), Trace(2));
+    }
+}
