@@ -108,4 +108,21 @@ public class ScenarioErrorTests
         Assert.False(Directory.Exists(output));
         Assert.Empty(dir.Entries());
     }
+
+    [Fact]
+    public void UnknownTopLevelKeyListsEachExpectedKeyOnce()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", "nodes: 500\nwrkload: {}\noverlays: [chord]\n");
+
+        CliResult r = Cli.Run("validate", scenario);
+
+        string message = Assert.Single(r.Errors);
+        Assert.Contains("did you mean 'workload'?", message);
+        string list = message[(message.IndexOf("expected one of: ", StringComparison.Ordinal) + "expected one of: ".Length)..].TrimEnd(')');
+        string[] keys = list.Split(", ");
+        Assert.Equal(keys.Distinct().Count(), keys.Length);
+        foreach (string k in new[] { "name", "seed", "nodes", "id_bits", "replicates", "latency", "workload", "overlays", "sweep" })
+            Assert.Contains(k, keys);
+    }
 }
