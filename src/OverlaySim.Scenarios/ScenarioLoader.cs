@@ -48,10 +48,22 @@ public static class ScenarioLoader
                 if (seen.Add(d.ToString())) diagnostics.Add(d);
             if (point is not null) points.Add(point);
         }
-        if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+        if (diagnostics.Count > 0) throw new ScenarioException(InFileOrder(diagnostics, display));
 
         return new Scenario(path, points[0].Name, sweep.Select(s => s.Path).ToList(), points, sets.ToList());
     }
+
+    /// <summary>
+    /// The binder finds problems section by section (top level, latency, workload, overlays, overrides); a
+    /// reader wants them in the order of the file: the scenario's own positions by line and column, then those
+    /// in other files (a latency matrix), then the command-line overrides. The sort is stable.
+    /// </summary>
+    private static List<Diagnostic> InFileOrder(List<Diagnostic> diagnostics, string file) =>
+        diagnostics
+            .OrderBy(d => d.Origin.CommandLine is not null ? 2 : d.Origin.File == file ? 0 : 1)
+            .ThenBy(d => d.Origin.Line)
+            .ThenBy(d => d.Origin.Column)
+            .ToList();
 
     private static YamlMappingNode ParseYaml(string path, string display)
     {

@@ -110,6 +110,27 @@ public class ScenarioErrorTests
     }
 
     [Fact]
+    public void EveryMistakeIsReportedNotJustTheFirstInFileOrder()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", """
+            overlays:
+              - chord: { successors: 0 }
+            nodes: many
+            workload: { kyes: 5 }
+            """);
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"]);
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(3, r.Errors.Length);
+        Expect.StartsWith($"{scenario}:2:26: key 'overlays.chord.successors'", r.Errors[0]);
+        Expect.StartsWith($"{scenario}:3:8: key 'nodes'", r.Errors[1]);
+        Expect.StartsWith($"{scenario}:4:13: unknown key 'workload.kyes'", r.Errors[2]);
+        Assert.False(Directory.Exists(dir["out"]));
+    }
+
+    [Fact]
     public void UnknownTopLevelKeyListsEachExpectedKeyOnce()
     {
         using var dir = new TempFolder();
