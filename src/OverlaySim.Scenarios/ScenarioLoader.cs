@@ -68,10 +68,11 @@ public static class ScenarioLoader
     private static YamlMappingNode ParseYaml(string path, string display)
     {
         var stream = new YamlStream();
+        using var reader = new StreamReader(path);
+        var scanner = new Scanner(reader);
         try
         {
-            using var reader = new StreamReader(path);
-            stream.Load(reader);
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
@@ -80,6 +81,14 @@ public static class ScenarioLoader
             int close = message.IndexOf("): ", StringComparison.Ordinal);
             if (message.StartsWith("(Line:", StringComparison.Ordinal) && close > 0) message = message[(close + 3)..];
             throw new ScenarioException(new Origin(display, (int)e.Start.Line, (int)e.Start.Column), "malformed YAML: " + message);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet 16's scanner throws this, without a position, for some unclosed flow collections
+            // (e.g. "nodes: [1, 2" followed by more keys); where the scanner stopped is the best position we have.
+            Mark at = scanner.CurrentPosition;
+            throw new ScenarioException(new Origin(display, (int)at.Line, (int)at.Column),
+                "malformed YAML: cannot read on from here; look above for an unclosed '[' or '{'");
         }
         catch (ArgumentException e) // YamlDotNet reports a duplicate mapping key this way
         {

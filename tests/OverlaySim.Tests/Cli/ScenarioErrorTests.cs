@@ -45,6 +45,7 @@ public class ScenarioErrorTests
         { "unknown overlay in short form", "nodes: 500\noverlays: [pastri]\n", 2, 12, ["unknown overlay 'pastri'", "available: chord"] },
         { "same overlay twice", "nodes: 500\noverlays: [chord, chord]\n", 2, 19, ["overlay 'chord' appears twice", "label"] },
         { "unclosed flow mapping", "nodes: 500\noverlays: {chord\n", 3, 1, ["malformed YAML", "'}'"] },
+        { "unclosed flow sequence", "nodes: [1, 2\noverlays: [chord]\n", 2, 1, ["malformed YAML", "unclosed '['"] },
         { "bad indentation", "nodes: 500\n  bad: x\noverlays: [chord]\n", 2, 6, ["malformed YAML"] },
         { "duplicate key", "nodes: 500\nnodes: 600\noverlays: [chord]\n", 2, 1, ["malformed YAML", "nodes"] },
         { "empty file", "", 1, 1, ["empty"] },
