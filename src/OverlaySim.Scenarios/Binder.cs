@@ -55,7 +55,7 @@ internal sealed partial class Binder
             if (_consumed.Contains(path)) continue;
             string hint = Spelling.Hint(path, _resolved.Select(kv => kv.Key));
             string what = raw.Origin.CommandLine is not null ? "" : "sweep: ";
-            Report(raw.Origin, $"{what}unknown parameter '{path}'{hint}");
+            Report(raw.KeyOrigin ?? raw.Origin, $"{what}unknown parameter '{path}'{hint}");
         }
 
         if (Diagnostics.Count > 0 || latencyInfo is null || workload is null) return null;

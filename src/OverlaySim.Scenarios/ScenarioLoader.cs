@@ -146,7 +146,7 @@ public static class ScenarioLoader
             var values = new List<RawValue>();
             foreach (YamlNode item in seq.Children)
             {
-                if (item is YamlScalarNode sc) values.Add(new RawValue(sc.Value ?? "", At(file, item), true));
+                if (item is YamlScalarNode sc) values.Add(new RawValue(sc.Value ?? "", At(file, item), true, KeyOrigin: At(file, k)));
                 else diagnostics.Add(new Diagnostic(At(file, item), $"sweep '{key}': expected a scalar value, got a {Kind(item)}"));
             }
             sweep.Add((key, values));
@@ -187,4 +187,6 @@ public static class ScenarioLoader
 }
 
 /// <summary>A value as written (in the file, a sweep or a --set), before it is parsed against its spec.</summary>
-internal readonly record struct RawValue(string Text, Origin Origin, bool IsScalar, string? NonScalarKind = null);
+/// <param name="KeyOrigin">For a swept value, where its path is written: an unknown path is reported there,
+/// once, rather than at each of its values.</param>
+internal readonly record struct RawValue(string Text, Origin Origin, bool IsScalar, string? NonScalarKind = null, Origin? KeyOrigin = null);

@@ -54,6 +54,7 @@ public class ScenarioErrorTests
         { "sweep not a mapping", "nodes: 500\noverlays: [chord]\nsweep: [nodes]\n", 3, 8, ["key 'sweep'", "expected a mapping"] },
         { "sweep of a scalar", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: 300\n", 4, 10, ["sweep 'nodes'", "non-empty list"] },
         { "sweep of an empty list", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: []\n", 4, 10, ["sweep 'nodes'", "non-empty list"] },
+        { "unknown swept path", "nodes: 500\noverlays: [chord]\nsweep:\n  nodse: [200, 300]\n", 4, 3, ["sweep: unknown parameter 'nodse'", "did you mean 'nodes'?"] },
         { "sweep of a fixed key", "nodes: 500\noverlays: [chord]\nsweep:\n  replicates: [1, 2]\n", 4, 3, ["'replicates' cannot be swept"] },
         { "sweep of a list", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: [200, [300]]\n", 4, 16, ["sweep 'nodes'", "expected a scalar"] },
         { "sweep value of a wrong type", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: [200, abc]\n", 4, 16, ["key 'nodes'", "'abc'"] },
