@@ -160,6 +160,24 @@ public class ResultFileTests
     }
 
     [Fact]
+    public void TheManifestIsReadableAsWritten()
+    {
+        using var dir = new TempFolder();
+        const string description = "mean paper_hops near ½·log2 N ≈ 4.1, \"quoted\"";
+        string scenario = dir.Write("s.yaml", $"description: '{description}'\nnodes: 300\nworkload: {{ lookups: 100, keys: 100 }}\noverlays: [chord]\n");
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--quiet");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string text = File.ReadAllText(Path.Combine(dir["out"], "manifest.json"));
+        using JsonDocument doc = JsonDocument.Parse(text);
+        Assert.Equal(description, doc.RootElement.GetProperty("points")[0].GetProperty("resolved").GetProperty("description").GetString());
+        // Not escaped into \uXXXX: a person reading the file sees the version and the description as they are.
+        Assert.Contains($"\"overlaysim_version\": \"{OverlaySim.Output.Manifest.Version}\"", text);
+        Assert.Contains("½·log2 N ≈ 4.1", text);
+    }
+
+    [Fact]
     public void TheManifestOfASweepRecordsEachPoint()
     {
         using var dir = new TempFolder();
