@@ -43,7 +43,9 @@ public static class Program
         }
         try
         {
-            return parse.Invoke();
+            // System.CommandLine's default handler would print a stack trace and return 1 for every exception,
+            // a bad scenario included; Report maps them to the documented exit codes instead.
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)
         {

@@ -73,7 +73,7 @@ public static class RunCommand
 
             using ResultFolder folder = ResultFolder.Begin(target, force);
             CsvResults.WriteRuns(folder.FilePath("runs.csv"), scenario, results);
-            CsvResults.WriteHops(folder.FilePath("hops.csv"), results);
+            CsvResults.WriteHops(folder.FilePath("hops.csv"), scenario, results);
             var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
             Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context);
             folder.Commit();

@@ -73,23 +73,23 @@ public static class CsvResults
             csv.WriteField(Real(r.KeysPerNodeZeroFrac));
             csv.WriteField(Int(r.Events));
             csv.WriteField(Hash(r.TraceHash));
-            foreach (string c in extra)
-            {
-                string value = "";
-                foreach (var kv in p.Point.Swept)
-                    if (kv.Key == c && (!c.StartsWith("overlays.", StringComparison.Ordinal) || c.StartsWith($"overlays.{p.Overlay.Label}.", StringComparison.Ordinal)))
-                        value = kv.Value;
-                csv.WriteField(value);
-            }
+            foreach (string c in extra) csv.WriteField(SweptValue(p, c));
             csv.EndRecord();
         }
     }
 
-    public static void WriteHops(string path, IReadOnlyList<CompletedRun> runs)
+    /// <summary>
+    /// The hop distribution of every run, one row per hop count that occurred. It carries the same extra
+    /// swept columns as runs.csv: without them the runs of two sweep points with the same nodes (e.g. a sweep
+    /// of workload.keys) could not be told apart.
+    /// </summary>
+    public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
     {
+        IReadOnlyList<string> extra = ExtraColumns(scenario);
         using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
         using var csv = CsvWriter.Create(writer, Options);
         foreach (string c in HopColumns) csv.WriteField(c);
+        foreach (string c in extra) csv.WriteField(c);
         csv.EndRecord();
         foreach (CompletedRun run in runs)
         {
@@ -103,9 +103,20 @@ public static class CsvResults
                 csv.WriteField(Int(run.Plan.Replicate));
                 csv.WriteField(Int(h));
                 csv.WriteField(Int(histogram[h]));
+                foreach (string c in extra) csv.WriteField(SweptValue(run.Plan, c));
                 csv.EndRecord();
             }
         }
+    }
+
+    /// <summary>A run's value of a swept path; empty for an overlay parameter of another overlay than the run's.</summary>
+    private static string SweptValue(PlannedRun p, string column)
+    {
+        string value = "";
+        foreach (var kv in p.Point.Swept)
+            if (kv.Key == column && (!column.StartsWith("overlays.", StringComparison.Ordinal) || column.StartsWith($"overlays.{p.Overlay.Label}.", StringComparison.Ordinal)))
+                value = kv.Value;
+        return value;
     }
 
     public static string Hash(ulong h) => h.ToString("x16", CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using OverlaySim.Scenarios;
 
@@ -24,7 +25,9 @@ public static class Manifest
     public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context)
     {
         using var stream = File.Create(path);
-        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        // Relaxed escaping: the manifest is read by people too, and the default encoder writes the '+' of the
+        // version as \u002B and every non-ASCII character of a description as \uXXXX. It never goes into HTML.
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartObject();
         json.WriteString("scenario", scenario.Name);
         json.WriteString("scenario_file", Path.GetFullPath(scenario.File));

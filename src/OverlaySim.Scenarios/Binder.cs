@@ -55,7 +55,7 @@ internal sealed partial class Binder
             if (_consumed.Contains(path)) continue;
             string hint = Spelling.Hint(path, _resolved.Select(kv => kv.Key));
             string what = raw.Origin.CommandLine is not null ? "" : "sweep: ";
-            Report(raw.Origin, $"{what}unknown parameter '{path}'{hint}");
+            Report(raw.KeyOrigin ?? raw.Origin, $"{what}unknown parameter '{path}'{hint}");
         }
 
         if (Diagnostics.Count > 0 || latencyInfo is null || workload is null) return null;
@@ -230,7 +230,8 @@ internal sealed partial class Binder
             {
                 string key = (k as YamlScalarNode)?.Value ?? "";
                 if (specs.Any(s => s.Name == key) || extraKeys.Contains(key)) continue;
-                var names = specs.Select(s => s.Name).Concat(extraKeys);
+                // Distinct: the top level passes its scalar keys both as specs and among the known keys.
+                var names = specs.Select(s => s.Name).Concat(extraKeys).Distinct().ToList();
                 string where = prefix.Length == 0 ? "at the top level" : $"in {section}";
                 Report(ScenarioLoader.At(_file, k), $"unknown key '{prefix}{key}' {where}{Spelling.Hint(key, names)} (expected one of: {string.Join(", ", names)})");
             }

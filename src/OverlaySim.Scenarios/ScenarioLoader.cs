@@ -48,18 +48,31 @@ public static class ScenarioLoader
                 if (seen.Add(d.ToString())) diagnostics.Add(d);
             if (point is not null) points.Add(point);
         }
-        if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+        if (diagnostics.Count > 0) throw new ScenarioException(InFileOrder(diagnostics, display));
 
         return new Scenario(path, points[0].Name, sweep.Select(s => s.Path).ToList(), points, sets.ToList());
     }
 
+    /// <summary>
+    /// The binder finds problems section by section (top level, latency, workload, overlays, overrides); a
+    /// reader wants them in the order of the file: the scenario's own positions by line and column, then those
+    /// in other files (a latency matrix), then the command-line overrides. The sort is stable.
+    /// </summary>
+    private static List<Diagnostic> InFileOrder(List<Diagnostic> diagnostics, string file) =>
+        diagnostics
+            .OrderBy(d => d.Origin.CommandLine is not null ? 2 : d.Origin.File == file ? 0 : 1)
+            .ThenBy(d => d.Origin.Line)
+            .ThenBy(d => d.Origin.Column)
+            .ToList();
+
     private static YamlMappingNode ParseYaml(string path, string display)
     {
         var stream = new YamlStream();
+        using var reader = new StreamReader(path);
+        var scanner = new Scanner(reader);
         try
         {
-            using var reader = new StreamReader(path);
-            stream.Load(reader);
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
@@ -68,6 +81,14 @@ public static class ScenarioLoader
             int close = message.IndexOf("): ", StringComparison.Ordinal);
             if (message.StartsWith("(Line:", StringComparison.Ordinal) && close > 0) message = message[(close + 3)..];
             throw new ScenarioException(new Origin(display, (int)e.Start.Line, (int)e.Start.Column), "malformed YAML: " + message);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet 16's scanner throws this, without a position, for some unclosed flow collections
+            // (e.g. "nodes: [1, 2" followed by more keys); where the scanner stopped is the best position we have.
+            Mark at = scanner.CurrentPosition;
+            throw new ScenarioException(new Origin(display, (int)at.Line, (int)at.Column),
+                "malformed YAML: cannot read on from here; look above for an unclosed '[' or '{'");
         }
         catch (ArgumentException e) // YamlDotNet reports a duplicate mapping key this way
         {
@@ -125,7 +146,7 @@ public static class ScenarioLoader
             var values = new List<RawValue>();
             foreach (YamlNode item in seq.Children)
             {
-                if (item is YamlScalarNode sc) values.Add(new RawValue(sc.Value ?? "", At(file, item), true));
+                if (item is YamlScalarNode sc) values.Add(new RawValue(sc.Value ?? "", At(file, item), true, KeyOrigin: At(file, k)));
                 else diagnostics.Add(new Diagnostic(At(file, item), $"sweep '{key}': expected a scalar value, got a {Kind(item)}"));
             }
             sweep.Add((key, values));
@@ -166,4 +187,6 @@ public static class ScenarioLoader
 }
 
 /// <summary>A value as written (in the file, a sweep or a --set), before it is parsed against its spec.</summary>
-internal readonly record struct RawValue(string Text, Origin Origin, bool IsScalar, string? NonScalarKind = null);
+/// <param name="KeyOrigin">For a swept value, where its path is written: an unknown path is reported there,
+/// once, rather than at each of its values.</param>
+internal readonly record struct RawValue(string Text, Origin Origin, bool IsScalar, string? NonScalarKind = null, Origin? KeyOrigin = null);

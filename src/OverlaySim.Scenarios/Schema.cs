@@ -73,6 +73,8 @@ public static class Schema
     [
         ("lookups", "measured lookups issued"),
         ("lookups_ok", "lookups that ended at the node the oracle says is responsible for the key"),
+        ("lookups_wrong", "lookups answered by a node that is not responsible for the key"),
+        ("lookups_failed", "lookups that got no answer (timed out, dropped, retries spent); they have no hops or latency"),
         ("success_rate", "lookups_ok / lookups"),
         ("hops_mean, hops_p1, hops_p50, hops_p99, hops_max", "overlay messages on the route from the origin until the responsible node holds the request (nearest-rank percentiles)"),
         ("paper_hops_mean, paper_hops_p1, paper_hops_p99", "route length under the overlay paper's own definition, where it differs (empty otherwise)"),

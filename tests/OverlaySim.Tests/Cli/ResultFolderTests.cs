@@ -1,0 +1,186 @@
+using OverlaySim.Output;
+using OverlaySim.Scenarios;
+using OverlaySim.Tests.Support;
+using Xunit;
+
+namespace OverlaySim.Tests.Cli;
+
+/// <summary>Where results go: --out or results/NAME/, never over a non-empty folder without --force.</summary>
+[Collection("Console")]
+public class ResultFolderCliTests
+{
+    private const string Scenario = """
+        name: folder-test
+        nodes: 300
+        latency: { model: constant, delay: 10ms }
+        workload: { lookups: 500, keys: 100 }
+        overlays: [chord]
+        """;
+
+    private static readonly string[] ResultFiles = ["hops.csv", "manifest.json", "runs.csv"];
+
+    private static string[] Files(string folder) =>
+        Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
+
+    [Fact]
+    public void ARunWritesItsThreeFilesIntoANewFolder()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = Path.Combine(dir["nested"], "deeper", "out");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output);
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(ResultFiles, Files(output));
+        Assert.Equal(["deeper"], Files(dir["nested"])); // no staging or old folder left beside it
+        Assert.Contains("wrote", r.Out);
+    }
+
+    [Fact]
+    public void ANonEmptyFolderIsRefusedBeforeRunningAndLeftAlone()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = dir["out"];
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output);
+
+        Assert.Equal(2, r.ExitCode);
+        string error = Assert.Single(r.Errors);
+        Expect.StartsWith($"{output}: the result folder exists and is not empty", error);
+        Assert.Contains("--force", error);
+        Assert.Equal(["notes.txt"], Files(output));
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(output, "notes.txt")));
+        Assert.Equal(["out", "s.yaml"], dir.Entries());
+        Assert.Equal("", r.Out); // refused before running: no summary table
+    }
+
+    [Fact]
+    public void ForceReplacesTheWholeFolder()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = dir["out"];
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "stale");
+        File.WriteAllText(Path.Combine(output, "runs.csv"), "stale");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output, "--force");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(ResultFiles, Files(output));
+        Assert.StartsWith("scenario,overlay,", File.ReadAllText(Path.Combine(output, "runs.csv")));
+        Assert.Equal(["out", "s.yaml"], dir.Entries());
+    }
+
+    [Fact]
+    public void AnEmptyFolderIsUsedWithoutForce()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        Directory.CreateDirectory(dir["out"]);
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"]);
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(ResultFiles, Files(dir["out"]));
+    }
+
+    [Fact]
+    public void AFileInTheWayIsRefusedEvenWithForce()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        File.WriteAllText(dir["out"], "a file");
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--force");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("is a file", Assert.Single(r.Errors));
+        Assert.Equal("a file", File.ReadAllText(dir["out"]));
+    }
+
+    [Fact]
+    public void WithoutOutResultsGoToResultsSlashTheScenarioName()
+    {
+        using var dir = new TempFolder();
+        string name = "cli-default-out-" + Guid.NewGuid().ToString("N");
+        string scenario = dir.Write("s.yaml", Scenario.Replace("name: folder-test", $"name: {name}"));
+        string results = Path.Combine(Environment.CurrentDirectory, "results");
+        string expected = Path.Combine(results, name);
+        try
+        {
+            CliResult first = Cli.Run("run", scenario);
+            CliResult second = Cli.Run("run", scenario);
+
+            Assert.True(first.ExitCode == 0, first.ToString());
+            Assert.Equal(ResultFiles, Files(expected));
+            Assert.Equal(2, second.ExitCode); // the default folder is protected like any other
+        }
+        finally
+        {
+            if (Directory.Exists(expected)) Directory.Delete(expected, recursive: true);
+            if (Directory.Exists(results) && !Directory.EnumerateFileSystemEntries(results).Any()) Directory.Delete(results);
+        }
+    }
+}
+
+/// <summary>The atomic folder itself: nothing appears in the target until everything is written.</summary>
+public class ResultFolderTests
+{
+    [Fact]
+    public void NothingAppearsUntilCommitAndAnUncommittedFolderLeavesNothing()
+    {
+        using var dir = new TempFolder();
+        string target = dir["out"];
+
+        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        {
+            File.WriteAllText(folder.FilePath("runs.csv"), "half");
+            Assert.False(Directory.Exists(target));
+            Assert.StartsWith(".", Assert.Single(dir.Entries())); // the hidden staging folder
+        }
+
+        Assert.Empty(dir.Entries());
+    }
+
+    [Fact]
+    public void CommitMovesEveryFileIntoPlace()
+    {
+        using var dir = new TempFolder();
+        string target = dir["out"];
+
+        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        {
+            File.WriteAllText(folder.FilePath("a.csv"), "a");
+            File.WriteAllText(folder.FilePath("b.csv"), "b");
+            folder.Commit();
+        }
+
+        Assert.Equal(["out"], dir.Entries());
+        Assert.Equal("a", File.ReadAllText(Path.Combine(target, "a.csv")));
+        Assert.Equal("b", File.ReadAllText(Path.Combine(target, "b.csv")));
+    }
+
+    [Fact]
+    public void AFolderFilledWhileRunningIsNotOverwritten()
+    {
+        using var dir = new TempFolder();
+        string target = dir["out"];
+
+        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        {
+            File.WriteAllText(folder.FilePath("runs.csv"), "ours");
+            Directory.CreateDirectory(target);
+            File.WriteAllText(Path.Combine(target, "theirs.txt"), "theirs");
+
+            Assert.Throws<ScenarioException>(folder.Commit);
+        }
+
+        Assert.Equal(["out"], dir.Entries());
+        Assert.Equal(["theirs.txt"], Directory.EnumerateFileSystemEntries(target).Select(Path.GetFileName));
+    }
+}
