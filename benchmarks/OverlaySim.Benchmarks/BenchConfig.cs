@@ -35,9 +35,9 @@ public static class BenchConfig
             : job.WithId("ShortRun-InProcess");
         return DefaultConfig.Instance
             .AddJob(job.AsDefault())
-        .AddDiagnoser(MemoryDiagnoser.Default)
-        .AddColumn(StatisticColumn.Median, StatisticColumn.Min)
-        .AddColumn(new EventsPerOperationColumn(), new EventsPerSecondColumn(), new SetupPassAllocationColumn());
+            .AddDiagnoser(MemoryDiagnoser.Default)
+            .AddColumn(StatisticColumn.Median, StatisticColumn.Min)
+            .AddColumn(new EventsPerOperationColumn(), new EventsPerSecondColumn(), new SetupPassAllocationColumn());
     }
 }
 
