@@ -17,9 +17,10 @@ run: build
 test:
 	@bash tools/test.sh
 
-# BenchmarkDotNet: event queue and static Chord lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*'.
+# BenchmarkDotNet: event queue and static Chord lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*';
+# BENCH_ARGS passes more options, e.g. BENCH_ARGS=--cpu-clock on a shared machine (see benchmarks/README.md).
 bench:
-	$(DOTNET) run -c Release --project benchmarks/OverlaySim.Benchmarks -- --filter '$(or $(BENCH_FILTER),*)'
+	$(DOTNET) run -c Release --project benchmarks/OverlaySim.Benchmarks -- --filter '$(or $(BENCH_FILTER),*)' $(BENCH_ARGS)
 
 clean:
 	$(DOTNET) clean OverlaySim.sln -c $(CONFIG) --nologo -v quiet
