@@ -25,7 +25,8 @@ public static class ListCommand
         Params(o, "", Schema.Top);
 
         o.WriteLine();
-        o.WriteLine("OVERLAYS (overlays: - NAME: { parameters }; --set overlays.NAME.PARAM=VALUE)");
+        o.WriteLine("OVERLAYS (overlays: - NAME: { parameters }; --set overlays.LABEL.PARAM=VALUE)");
+        o.WriteLine("  every overlay also takes label = NAME: its name in the results and in --set paths; needed when an overlay appears twice");
         foreach (OverlayInfo overlay in OverlayRegistry.All)
         {
             o.WriteLine($"  {overlay.Name}: {overlay.Description}");

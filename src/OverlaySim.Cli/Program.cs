@@ -95,6 +95,7 @@ public static class Program
             Scenario s = ScenarioLoader.Load(parse.GetValue(scenario)!, parse.GetValue(set) ?? []);
             IReadOnlyList<PlannedRun> runs = Runner.Plan(s);
             long largest = runs.Max(Runner.EstimateBytes);
+            Runner.EffectiveJobs(runs, 1, Runner.AvailableBytes()); // exit 3 here too when a run cannot fit
             Console.WriteLine($"{s.File}: ok: scenario '{s.Name}', {s.Points.Count} sweep point(s), {runs.Count} run(s), " +
                               $"largest run needs about {Runner.Gib(largest)} (available: {Runner.Gib(Runner.AvailableBytes())})");
             return ExitCodes.Ok;

@@ -33,4 +33,21 @@ public class MemoryTests
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
         Assert.True(GC.GetTotalMemory(false) < 2L << 30, "something large was built");
     }
+
+    [Fact]
+    public void ValidateRefusesTheSameScenarioWith3()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("huge.yaml", """
+            name: huge
+            nodes: 100000000
+            workload: { lookups: 10000000000, keys: 100000000 }
+            overlays: [chord]
+            """);
+
+        CliResult r = Cli.Run("validate", scenario);
+
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Assert.Contains("needs an estimated", Assert.Single(r.Errors));
+    }
 }
