@@ -3,15 +3,15 @@ using System.Runtime.CompilerServices;
 namespace OverlaySim.Core;
 
 /// <summary>
-/// One pending event: an unmanaged value, 24 bytes, copied into a pooled slot when scheduled.
+/// One pending event: an unmanaged value, 28 bytes, copied into a pooled slot when scheduled.
 /// What the fields mean beyond <see cref="Sink"/> and <see cref="Dst"/> is up to the sink that receives it.
 /// </summary>
 /// <remarks>
 /// <code>
-/// 0        4        8        12       16       20   21   22   24
-/// +--------+--------+--------+--------+--------+----+----+----+
-/// |  Dst   |  Src   | Lookup |  Arg   | Epoch  |Sink|Type| Aux|
-/// +--------+--------+--------+--------+--------+----+----+----+
+/// 0        4        8        12       16       20   21   22   24       28
+/// +--------+--------+--------+--------+--------+----+----+----+--------+
+/// |  Dst   |  Src   | Lookup |  Arg   | Epoch  |Sink|Type| Aux|LookGen |
+/// +--------+--------+--------+--------+--------+----+----+----+--------+
 /// </code>
 /// </remarks>
 public struct Event
@@ -36,6 +36,11 @@ public struct Event
     public byte Type;
     /// <summary>Sink-defined small argument.</summary>
     public ushort Aux;
+    /// <summary>
+    /// Generation of the lookup slot when the event was sent (set by <see cref="Network.Send"/>): a message of a
+    /// lookup that has since ended, and whose slot may serve another lookup now, is recognisably stale.
+    /// </summary>
+    public uint LookupGen;
 }
 
 /// <summary>
@@ -45,7 +50,7 @@ public struct Event
 /// <para>Order: by time, then by sequence number, a counter incremented at every <see cref="Push"/>. Equal
 /// times therefore dispatch first-in-first-out, and the order is total: it never depends on the heap's
 /// internal layout. (.NET's <c>PriorityQueue</c> is not stable, which is why the sequence is part of the key.)</para>
-/// <para>Memory: 24 bytes of heap key + 24 bytes of event + 4 bytes of free list per pending event; arrays
+/// <para>Memory: 24 bytes of heap key + 28 bytes of event + 4 bytes of free list per pending event; arrays
 /// grow by doubling and never shrink, so steady state allocates nothing. Push and Pop are O(log4 n).</para>
 /// <para>Cancel sets a flag on the slot (ns-3's lazy cancel); the event is skipped when it reaches the top.</para>
 /// </remarks>

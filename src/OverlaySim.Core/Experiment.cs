@@ -10,7 +10,23 @@ public sealed record RunSpec(
     int Replicate,
     Func<int, RandomStreams, LatencyModel> CreateLatency,
     WorkloadOptions Workload,
-    Func<Overlay> CreateOverlay);
+    Func<Overlay> CreateOverlay)
+{
+    /// <summary>Churn of the run (none by default).</summary>
+    public ChurnOptions Churn { get; init; } = ChurnOptions.None;
+
+    /// <summary>v: ids (node ordinals) per machine; <see cref="Nodes"/> counts machines.</summary>
+    public int VirtualNodes { get; init; } = 1;
+
+    /// <summary>End of the run in µs; 0 runs until nothing is left to do (static overlays only).</summary>
+    public long Duration { get; init; }
+
+    /// <summary>Start of the measurement window (warm-up before it), µs.</summary>
+    public long MeasureAfter { get; init; }
+
+    /// <summary>Interval of timeseries.csv rows, µs; 0 for none.</summary>
+    public long SampleEvery { get; init; }
+}
 
 /// <summary>Where a run stands, for progress display.</summary>
 /// <param name="Fraction">Share of the run done, 0..1 (lookups finished, or simulated time in rate mode).</param>
@@ -46,6 +62,22 @@ public sealed record RunResult
     public required long Events { get; init; }
     public required ulong TraceHash { get; init; }
     public required long[] HopHistogram { get; init; }
+    public required double TimeoutsMean { get; init; }
+    public required long TimeoutsP99 { get; init; }
+    public required double MaintMsgsPerNodeS { get; init; }
+    public required double MaintBytesPerNodeS { get; init; }
+    /// <summary>Maintenance traffic by message type name: (messages, bytes) inside the window.</summary>
+    public required IReadOnlyList<(string Type, long Messages, long Bytes)> TrafficByType { get; init; }
+    public required bool StoresKeys { get; init; }
+    public required long KeysLost { get; init; }
+    /// <summary>Share of lookups for stored keys that returned the value.</summary>
+    public required double ValueFoundRate { get; init; }
+    public required long LookupsAbandoned { get; init; }
+    public required double LiveNodesMean { get; init; }
+    public required long Joins { get; init; }
+    public required long Leaves { get; init; }
+    public required long Crashes { get; init; }
+    public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
 
     public double SuccessRate => Lookups == 0 ? 0 : (double)LookupsOk / Lookups;
 }
@@ -56,51 +88,76 @@ public static class Experiment
     public static RunResult Run(RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
         Network net = Build(spec);
-        Simulate(net, spec.Workload, progress, cancel);
+        Simulate(net, spec, progress, cancel);
         return Summarize(net);
     }
 
-    /// <summary>Starts the workload on a built world and runs the simulation to its end.</summary>
-    public static void Simulate(Network net, WorkloadOptions options, Action<RunProgress>? progress = null, CancellationToken cancel = default)
+    /// <summary>
+    /// Starts the workload, the churn and the sampler on a built world and runs the simulation to its end
+    /// (<see cref="RunSpec.Duration"/>, or until nothing is left to do).
+    /// </summary>
+    public static void Simulate(Network net, RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
+        WorkloadOptions options = spec.Workload;
         // Room for every latency the run will record, so that recording allocates nothing during the run: the
         // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count rarely exceeds
         // (about 3·10^-7 in the normal approximation, valid for large λ); past it the list still grows.
         double expected = options.PerNodeRate * net.Nodes.LiveCount * (options.Duration / 1e6);
         net.Metrics.Reserve(options.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : options.Lookups);
 
-        var workload = new Workload(net, options);
+        var workload = new Workload(net, options, spec.Duration);
         workload.Start();
+        var churn = net.Churn;
+        churn?.Start(net.InitiallyUp!);
+        var sampler = spec.SampleEvery > 0 ? new TimeSeriesSampler(net, spec.SampleEvery, spec.Duration) : null;
+        sampler?.Start();
+        net.Sampler = sampler;
+
         if (progress is not null)
         {
-            net.Sim.Progress = sim => progress(new RunProgress(sim.Now, sim.Dispatched, options.RateMode
-                ? Math.Clamp((double)sim.Now / Math.Max(1, options.Start + options.Duration), 0, 1)
+            long end = spec.Duration > 0 ? spec.Duration : options.RateMode ? options.Start + options.Duration : 0;
+            net.Sim.Progress = sim => progress(new RunProgress(sim.Now, sim.Dispatched, end > 0
+                ? Math.Clamp((double)sim.Now / end, 0, 1)
                 : options.Lookups == 0 ? 1 : Math.Clamp((double)net.Metrics.Finished / options.Lookups, 0, 1)));
         }
         using (cancel.Register(() => net.Sim.StopRequested = true))
-            net.Sim.Run();
+            net.Sim.Run(spec.Duration > 0 ? spec.Duration : long.MaxValue);
         cancel.ThrowIfCancellationRequested();
     }
 
     /// <summary>
-    /// Builds the world of a run: distinct node ids from the "ids" stream, all nodes alive, the latency model,
-    /// the keys, and the overlay installed with its static (converged) routing state. Nothing is scheduled yet.
+    /// Builds the world of a run: distinct ids from the "ids" stream for every machine's v ordinals, the machines
+    /// that are up at time 0 (all, unless churn starts some down), the latency model, the keys, and the overlay
+    /// installed with its initial state. Nothing is scheduled yet.
     /// </summary>
     public static Network Build(RunSpec spec)
     {
         var space = new IdSpace(spec.IdBits);
         var streams = new RandomStreams(spec.Seed, spec.Replicate);
-        Id[] ids = DrawDistinctIds(space, spec.Nodes, streams.Stream("ids"));
-        var nodes = new NodeTable(ids);
-        for (int i = 0; i < spec.Nodes; i++) nodes.SetAlive(i);
+        int v = spec.VirtualNodes;
+        Id[] ids = DrawDistinctIds(space, checked(spec.Nodes * v), streams.Stream("ids"));
+        var nodes = new NodeTable(ids, v);
+        bool[] up = ChurnDriver.InitialState(spec.Churn, streams, spec.Nodes);
+        for (int m = 0; m < spec.Nodes; m++)
+            if (up[m])
+                for (int j = 0; j < v; j++) nodes.SetAlive(m * v + j);
 
         LatencyModel latency = spec.CreateLatency(spec.Nodes, streams);
         Id[] keys = KeyIds(space, spec.Workload.Keys);
 
-        var net = new Network(space, nodes, latency, keys, streams);
+        var net = new Network(space, nodes, latency, keys, streams, v)
+        {
+            MeasureFrom = spec.MeasureAfter,
+            MeasureUntil = spec.Duration > 0 ? spec.Duration : long.MaxValue,
+        };
         Overlay overlay = spec.CreateOverlay();
         net.Install(overlay);
         overlay.BuildStatic();
+        if (spec.Churn.Kind != ChurnKind.None)
+        {
+            net.Churn = new ChurnDriver(net, spec.Churn);
+            net.InitiallyUp = up;
+        }
         return net;
     }
 
@@ -161,16 +218,26 @@ public static class Experiment
             if (d > degreeMax) degreeMax = d;
         }
 
-        var keysPerNode = new long[net.Nodes.Count];
-        foreach (Id key in net.Keys) keysPerNode[overlay.Responsible(key)]++;
-        var liveCounts = new long[live];
-        int zero = 0;
-        for (int i = 0; i < live; i++)
+        // Keys per physical node: with virtual nodes a machine is responsible for the keys of all its ids.
+        var keysPerMachine = new long[net.MachineCount];
+        foreach (Id key in net.Keys)
         {
-            liveCounts[i] = keysPerNode[net.Nodes.LiveAt(i)];
-            if (liveCounts[i] == 0) zero++;
+            int owner = overlay.Responsible(key);
+            if (owner >= 0) keysPerMachine[net.Nodes.Machine[owner]]++;
         }
+        var upMachines = new List<long>();
+        for (int mach = 0; mach < net.MachineCount; mach++)
+            if (net.IsMachineUp(mach)) upMachines.Add(keysPerMachine[mach]);
+        long[] liveCounts = upMachines.ToArray();
+        int zero = liveCounts.Count(c => c == 0);
         Array.Sort(liveCounts);
+        int machinesUp = liveCounts.Length;
+
+        double nodeSeconds = net.LiveNodeSeconds;
+        var traffic = new List<(string, long, long)>();
+        for (int t = 0; t < 256; t++)
+            if (net.Traffic.Messages[t] > 0) traffic.Add((overlay.MessageName((byte)t), net.Traffic.Messages[t], net.Traffic.Bytes[t]));
+        double windowSeconds = (Math.Min(net.Sim.Now, net.MeasureUntil) - net.MeasureFrom) / 1e6;
 
         return new RunResult
         {
@@ -193,14 +260,28 @@ public static class Experiment
             DegreeMean = live == 0 ? 0 : (double)degreeSum / live,
             DegreeMax = degreeMax,
             MsgsPerLookup = m.Finished == 0 ? 0 : (double)m.Messages / m.Finished,
-            KeysPerNodeMean = live == 0 ? 0 : (double)net.Keys.Length / live,
+            KeysPerNodeMean = machinesUp == 0 ? 0 : (double)net.Keys.Length / machinesUp,
             KeysPerNodeP1 = Stats.PercentileOfSorted(liveCounts, 1),
             KeysPerNodeP99 = Stats.PercentileOfSorted(liveCounts, 99),
-            KeysPerNodeMax = live == 0 ? 0 : liveCounts[^1],
-            KeysPerNodeZeroFrac = live == 0 ? 0 : (double)zero / live,
+            KeysPerNodeMax = machinesUp == 0 ? 0 : liveCounts[^1],
+            KeysPerNodeZeroFrac = machinesUp == 0 ? 0 : (double)zero / machinesUp,
             Events = net.Sim.Dispatched,
             TraceHash = net.Sim.TraceHash,
             HopHistogram = m.HopHistogram[..((int)Stats.MaxOfHistogram(m.HopHistogram) + 1)].ToArray(),
+            TimeoutsMean = Stats.MeanOfHistogram(m.TimeoutHistogram),
+            TimeoutsP99 = Stats.PercentileOfHistogram(m.TimeoutHistogram, 99),
+            MaintMsgsPerNodeS = nodeSeconds <= 0 ? 0 : net.Traffic.TotalMessages / nodeSeconds,
+            MaintBytesPerNodeS = nodeSeconds <= 0 ? 0 : net.Traffic.TotalBytes / nodeSeconds,
+            TrafficByType = traffic,
+            StoresKeys = overlay.StoresKeys,
+            KeysLost = overlay.KeysLost,
+            ValueFoundRate = m.ValueLookups == 0 ? 0 : (double)m.ValuesFound / m.ValueLookups,
+            LookupsAbandoned = m.Abandoned,
+            LiveNodesMean = windowSeconds > 0 ? nodeSeconds / windowSeconds : live,
+            Joins = net.Churn?.Joins ?? 0,
+            Leaves = net.Churn?.Leaves ?? 0,
+            Crashes = net.Churn?.Crashes ?? 0,
+            TimeSeries = net.Sampler?.Rows ?? [],
         };
     }
 }

@@ -13,6 +13,9 @@ public abstract class LatencyModel
 
     /// <summary>Bytes this model keeps per node (for the memory estimate).</summary>
     public abstract int BytesPerNode { get; }
+
+    /// <summary>Makes room for machines added during the run (churn); their delays follow the same formula.</summary>
+    public virtual void EnsureMachines(int count) { }
 }
 
 /// <summary><c>constant</c>: every message takes the same delay d. Formula: delay(a, b) = d.</summary>
@@ -63,14 +66,20 @@ public sealed class UniformLatency : LatencyModel
 /// </summary>
 public sealed class CoordinateLatency : LatencyModel
 {
-    private readonly float[] _coords;
-    private readonly int[]? _access;
+    private float[] _coords;
+    private int[]? _access;
     private readonly int _dims;
     private readonly double _scale;
+    private readonly long _accessMin, _accessMax;
+    private Xoshiro256 _rng;   // continues past the initial placement, for machines added by churn
+    private int _machines;
 
     public CoordinateLatency(int nodes, int dimensions, long meanMicros, long accessMinMicros, long accessMaxMicros, ref Xoshiro256 rng)
     {
         _dims = dimensions;
+        _machines = nodes;
+        _accessMin = accessMinMicros;
+        _accessMax = accessMaxMicros;
         _coords = new float[(long)nodes * dimensions];
         for (long i = 0; i < _coords.LongLength; i++) _coords[i] = (float)rng.NextDouble();
         if (accessMaxMicros > 0)
@@ -80,6 +89,25 @@ public sealed class CoordinateLatency : LatencyModel
             for (int i = 0; i < nodes; i++) _access[i] = (int)(accessMinMicros + (long)(rng.NextDouble() * (span + 1)));
         }
         _scale = meanMicros / MeanUnitCubeDistance(dimensions);
+        _rng = rng;
+    }
+
+    /// <summary>New machines are placed like the first ones, each from the continuing stream in order of arrival.</summary>
+    public override void EnsureMachines(int count)
+    {
+        if (count <= _machines) return;
+        int capacity = Math.Max(count, _coords.Length / _dims * 2);
+        if ((long)count * _dims > _coords.Length)
+        {
+            Array.Resize(ref _coords, capacity * _dims);
+            if (_access is not null) Array.Resize(ref _access, capacity);
+        }
+        for (int m = _machines; m < count; m++)
+        {
+            for (int i = 0; i < _dims; i++) _coords[m * _dims + i] = (float)_rng.NextDouble();
+            if (_access is not null) _access[m] = (int)(_accessMin + (long)(_rng.NextDouble() * (_accessMax - _accessMin + 1)));
+        }
+        _machines = count;
     }
 
     public int Dimensions => _dims;
@@ -142,7 +170,8 @@ public sealed class CoordinateLatency : LatencyModel
 public sealed class MatrixLatency : LatencyModel
 {
     private readonly int[] _oneWay; // H×H, µs
-    private readonly int[] _host;
+    private int[] _host;
+    private readonly int[] _perm;
     private readonly int _hosts;
 
     /// <param name="rttMicros">Row-major H×H round-trip times in µs.</param>
@@ -158,8 +187,17 @@ public sealed class MatrixLatency : LatencyModel
             int j = rng.NextInt(i + 1);
             (perm[i], perm[j]) = (perm[j], perm[i]);
         }
+        _perm = perm;
         _host = new int[nodes];
         for (int i = 0; i < nodes; i++) _host[i] = perm[i % hosts];
+    }
+
+    public override void EnsureMachines(int count)
+    {
+        if (count <= _host.Length) return;
+        int old = _host.Length;
+        Array.Resize(ref _host, Math.Max(count, old * 2));
+        for (int i = old; i < _host.Length; i++) _host[i] = _perm[i % _hosts];
     }
 
     public int HostOf(int node) => _host[node];

@@ -25,7 +25,11 @@ public struct LookupRecord
     public int PaperHops;
     /// <summary>Every message this lookup caused, replies included.</summary>
     public int Messages;
-    /// <summary>False for a lookup issued before the measurement window.</summary>
+    /// <summary>Request timeouts this lookup met (each one retried or ended it).</summary>
+    public int Timeouts;
+    /// <summary>Bumped each time the slot is allocated; events carry it to tell a stale lookup from a live one.</summary>
+    public uint Generation;
+    /// <summary>False for a lookup issued outside the measurement window.</summary>
     public bool Measured;
     public bool InUse;
 }
@@ -61,11 +65,16 @@ public sealed class LookupTable
             }
             slot = _used++;
         }
+        uint generation = _items[slot].Generation + 1;
         _items[slot] = default;
+        _items[slot].Generation = generation;
         _items[slot].InUse = true;
         _items[slot].PaperHops = -1;
         return slot;
     }
+
+    /// <summary>Whether an event stamped with (<paramref name="slot"/>, <paramref name="generation"/>) belongs to a lookup still in flight.</summary>
+    public bool IsCurrent(int slot, uint generation) => _items[slot].InUse && _items[slot].Generation == generation;
 
     public void Free(int slot)
     {

@@ -28,6 +28,31 @@ public sealed class LookupMetrics
 
     public void CountIssued() => Issued++;
 
+    /// <summary>A measured lookup whose origin departed before it ended: excluded from every rate.</summary>
+    public void CountAbandoned()
+    {
+        Issued--;
+        Abandoned++;
+    }
+
+    public long Abandoned { get; private set; }
+
+    /// <summary>Sum of hops over ok and wrong lookups (for interval means).</summary>
+    public long HopSum { get; private set; }
+
+    private long[] _timeouts = new long[16];
+    public ReadOnlySpan<long> TimeoutHistogram => _timeouts;
+
+    /// <summary>Lookups for stored keys that returned the value, and all lookups for stored keys.</summary>
+    public long ValuesFound { get; private set; }
+    public long ValueLookups { get; private set; }
+
+    public void RecordValue(bool found)
+    {
+        ValueLookups++;
+        if (found) ValuesFound++;
+    }
+
     /// <summary>
     /// Makes room for the latencies of <paramref name="lookups"/> answered lookups, so that recording them
     /// allocates nothing during the run. Without it the list grows by doubling, which allocates in the middle of
@@ -42,6 +67,7 @@ public sealed class LookupMetrics
     public void Record(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
     {
         Messages += r.Messages;
+        Add(ref _timeouts, r.Timeouts);
         switch (outcome)
         {
             case LookupOutcome.Ok: Ok++; break;
@@ -49,6 +75,7 @@ public sealed class LookupMetrics
             default: Failed++; return; // a failed lookup has no route length and no latency
         }
         Add(ref _hops, r.Hops);
+        HopSum += r.Hops;
         if (r.PaperHops >= 0)
         {
             AnyPaperHops = true;

@@ -3,21 +3,42 @@ using System.Runtime.CompilerServices;
 namespace OverlaySim.Core;
 
 /// <summary>
-/// Everything one run shares between the engine, the overlay, the workload and the metrics: the simulator,
-/// the node table, the id space, the latency model, the keys, the lookup pool and the oracle.
+/// Everything one run shares between the engine, the overlay, the workload, churn and the metrics: the
+/// simulator, the node table and its machines, the id space, the latency model, the keys, the lookup pool,
+/// the traffic counters and the oracle.
 /// </summary>
-public sealed class Network
+public sealed class Network : IEventSink
 {
-    public Network(IdSpace space, NodeTable nodes, LatencyModel latency, Id[] keys, RandomStreams streams)
+    private const byte LookupDeadline = 1;
+
+    private bool[] _machineUp;
+    private int[] _machineBase;   // first ordinal of the machine's current (or last) incarnation, -1 if none yet
+    private Xoshiro256 _rejoinIds;
+    private long _lastLiveChange;
+    private double _liveNodeSeconds;
+    private byte _sink;
+
+    public Network(IdSpace space, NodeTable nodes, LatencyModel latency, Id[] keys, RandomStreams streams, int virtualNodes = 1)
     {
         Space = space;
         Nodes = nodes;
         Latency = latency;
         Keys = keys;
         Streams = streams;
-        Sim = new Simulator(nodes.Epoch);
+        VirtualNodes = virtualNodes;
+        Sim = new Simulator(nodes);
         Oracle = new Oracle(space);
         Oracle.Rebuild(nodes);
+        MachineCount = (nodes.Count + virtualNodes - 1) / virtualNodes;
+        _machineUp = new bool[MachineCount];
+        _machineBase = new int[MachineCount];
+        for (int m = 0; m < MachineCount; m++)
+        {
+            _machineBase[m] = m * virtualNodes;
+            _machineUp[m] = nodes.IsAlive(m * virtualNodes);
+        }
+        _rejoinIds = streams.Stream("ids/rejoin");
+        _sink = Sim.Register(this);
     }
 
     public Simulator Sim { get; }
@@ -25,6 +46,9 @@ public sealed class Network
     public NodeTable Nodes { get; }
     public LatencyModel Latency { get; }
     public RandomStreams Streams { get; }
+
+    /// <summary>v: node ordinals (ids) per machine.</summary>
+    public int VirtualNodes { get; }
 
     /// <summary>Key ids by key index: key i is SHA-1("key-i") truncated to id_bits.</summary>
     public Id[] Keys { get; }
@@ -34,11 +58,31 @@ public sealed class Network
 
     public LookupTable Lookups { get; } = new();
     public LookupMetrics Metrics { get; } = new();
+    public TrafficMetrics Traffic { get; } = new();
 
-    /// <summary>Lookups issued at or after this time are measured (the warm-up ends here).</summary>
+    /// <summary>Lookups issued at or after this time are measured, and traffic counted (the warm-up ends here).</summary>
     public long MeasureFrom { get; set; }
 
+    /// <summary>The end of the measurement window (the run's duration), or long.MaxValue.</summary>
+    public long MeasureUntil { get; set; } = long.MaxValue;
+
     public Overlay Overlay { get; private set; } = null!;
+
+    /// <summary>The churn driver of the run, if any, and which machines it started up.</summary>
+    public ChurnDriver? Churn { get; set; }
+    public bool[]? InitiallyUp { get; set; }
+
+    /// <summary>The time-series sampler of the run, if any.</summary>
+    public TimeSeriesSampler? Sampler { get; set; }
+
+    public int MachineCount { get; private set; }
+
+    public bool IsMachineUp(int machine) => _machineUp[machine];
+
+    /// <summary>The ordinals of a machine's current (or last) incarnation.</summary>
+    public int MachineBase(int machine) => _machineBase[machine];
+
+    public bool InWindow => Sim.Now >= MeasureFrom && Sim.Now < MeasureUntil;
 
     public void Install(Overlay overlay)
     {
@@ -47,17 +91,49 @@ public sealed class Network
     }
 
     /// <summary>
-    /// Sends a message from <paramref name="src"/> to <paramref name="dst"/>: delivered after the latency
-    /// model's one-way delay, dropped if the destination dies first. Counts toward the lookup's messages.
+    /// Sends a lookup message from <paramref name="src"/> to <paramref name="dst"/>: delivered after the latency
+    /// model's one-way delay between their machines, dropped if the destination dies first. Counts toward the
+    /// lookup's messages and is stamped with its generation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Send(int src, int dst, Event ev)
     {
         ev.Src = src;
         ev.Dst = dst;
-        if (ev.Lookup >= 0) Lookups[ev.Lookup].Messages++;
-        Sim.Schedule(Latency.OneWay(src, dst), ev);
+        if (ev.Lookup >= 0)
+        {
+            ref LookupRecord r = ref Lookups[ev.Lookup];
+            r.Messages++;
+            ev.LookupGen = r.Generation;
+        }
+        int[] machine = Nodes.Machine;
+        Sim.Schedule(Latency.OneWay(machine[src], machine[dst]), ev);
     }
+
+    /// <summary>
+    /// Sends a maintenance message (not part of a lookup) and counts it, with its size in bytes, under its
+    /// message type when inside the measurement window.
+    /// </summary>
+    public void SendMaintenance(int src, int dst, Event ev, int bytes)
+    {
+        ev.Src = src;
+        ev.Dst = dst;
+        ev.Lookup = -1;
+        if (InWindow) Traffic.Count(ev.Type, bytes);
+        int[] machine = Nodes.Machine;
+        Sim.Schedule(Latency.OneWay(machine[src], machine[dst]), ev);
+    }
+
+    /// <summary>Round-trip time between two nodes' machines (for timeouts set as a multiple of the RTT).</summary>
+    public long RoundTrip(int a, int b)
+    {
+        int[] machine = Nodes.Machine;
+        return Latency.OneWay(machine[a], machine[b]) + Latency.OneWay(machine[b], machine[a]);
+    }
+
+    /// <summary>Whether a lookup message is for a lookup still in flight (its slot was not freed and reused since).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsCurrent(in Event ev) => Lookups.IsCurrent(ev.Lookup, ev.LookupGen);
 
     /// <summary>Creates a lookup for key <paramref name="keyIndex"/> issued now by <paramref name="origin"/>.</summary>
     public int BeginLookup(int origin, int keyIndex)
@@ -68,8 +144,11 @@ public sealed class Network
         r.KeyIndex = keyIndex;
         r.Origin = origin;
         r.Start = Sim.Now;
-        r.Measured = Sim.Now >= MeasureFrom;
+        r.Measured = InWindow;
         if (r.Measured) Metrics.CountIssued();
+        long deadline = Overlay.LookupTimeout;
+        if (deadline > 0)
+            Sim.Schedule(deadline, new Event { Dst = -1, Src = -1, Lookup = slot, LookupGen = r.Generation, Sink = _sink, Type = LookupDeadline });
         return slot;
     }
 
@@ -84,6 +163,7 @@ public sealed class Network
         {
             var outcome = answer == Overlay.Responsible(r.Key) ? LookupOutcome.Ok : LookupOutcome.Wrong;
             Metrics.Record(in r, outcome, Sim.Now - r.Start);
+            if (Overlay.StoresKeys) Metrics.RecordValue(Overlay.HoldsKey(answer, r.KeyIndex));
         }
         Lookups.Free(slot);
     }
@@ -92,7 +172,149 @@ public sealed class Network
     public void FailLookup(int slot)
     {
         ref LookupRecord r = ref Lookups[slot];
-        if (r.Measured) Metrics.Record(in r, LookupOutcome.Failed, 0);
+        if (r.Measured)
+        {
+            if (Nodes.IsAlive(r.Origin))
+            {
+                Metrics.Record(in r, LookupOutcome.Failed, 0);
+                if (Overlay.StoresKeys) Metrics.RecordValue(false);
+            }
+            else Metrics.CountAbandoned(); // its origin left: nobody is waiting for the answer
+        }
         Lookups.Free(slot);
     }
+
+    /// <summary>The lookup deadline: a lookup still in flight when it fires has failed.</summary>
+    public void Handle(ref Event ev)
+    {
+        if (ev.Type == LookupDeadline && Lookups.IsCurrent(ev.Lookup, ev.LookupGen))
+        {
+            Overlay.OnLookupAbandoned(ev.Lookup);
+            FailLookup(ev.Lookup);
+        }
+    }
+
+    // ---- churn -------------------------------------------------------------------------------------------
+
+    /// <summary>Adds a machine that has never been up (rate churn, traces); returns its index.</summary>
+    public int AddMachine()
+    {
+        int m = MachineCount++;
+        if (m == _machineUp.Length)
+        {
+            Array.Resize(ref _machineUp, Math.Max(16, m * 2));
+            int old = _machineBase.Length;
+            Array.Resize(ref _machineBase, _machineUp.Length);
+            Array.Fill(_machineBase, -1, old, _machineBase.Length - old);
+        }
+        _machineBase[m] = -1;
+        Latency.EnsureMachines(MachineCount);
+        return m;
+    }
+
+    /// <summary>
+    /// Brings a machine up: its ordinals become live (fresh ordinals with new ids when <paramref name="newId"/>,
+    /// or on its first session; its old ordinals, same ids, otherwise), and each joins the overlay through a
+    /// bootstrap node drawn uniformly from the other live nodes with <paramref name="rng"/>.
+    /// </summary>
+    public void JoinMachine(int machine, bool newId, ref Xoshiro256 rng)
+    {
+        if (_machineUp[machine]) return;
+        AccrueLive();
+        if (newId || _machineBase[machine] < 0)
+        {
+            int first = -1;
+            for (int v = 0; v < VirtualNodes; v++)
+            {
+                int node = Nodes.Add(DrawFreshId(), machine);
+                if (v == 0) first = node;
+            }
+            _machineBase[machine] = first;
+        }
+        _machineUp[machine] = true;
+        int b = _machineBase[machine];
+        for (int v = 0; v < VirtualNodes; v++)
+        {
+            int node = b + v;
+            Nodes.SetAlive(node);
+            Oracle.Insert(Nodes.Ids[node], node);
+        }
+        for (int v = 0; v < VirtualNodes; v++)
+        {
+            int bootstrap = -1;
+            int others = Nodes.LiveCount - VirtualNodes;
+            for (int attempt = 0; others > 0 && attempt < 64; attempt++)
+            {
+                int candidate = Nodes.LiveAt(rng.NextInt(Nodes.LiveCount));
+                if (Nodes.Machine[candidate] != machine)
+                {
+                    bootstrap = candidate;
+                    break;
+                }
+            }
+            Overlay.OnJoin(b + v, bootstrap);
+        }
+    }
+
+    /// <summary>Takes a machine down: a graceful leave lets the overlay say goodbye first; a crash says nothing.</summary>
+    public void DepartMachine(int machine, bool graceful)
+    {
+        if (!_machineUp[machine]) return;
+        AccrueLive();
+        int b = _machineBase[machine];
+        if (graceful)
+            for (int v = 0; v < VirtualNodes; v++) Overlay.OnLeave(b + v);
+        for (int v = 0; v < VirtualNodes; v++)
+        {
+            int node = b + v;
+            Nodes.SetDead(node);
+            Oracle.Remove(Nodes.Ids[node]);
+            Overlay.OnDeparted(node, graceful);
+        }
+        _machineUp[machine] = false;
+    }
+
+    /// <summary>Integral of the live node count over the measurement window so far, in node·seconds.</summary>
+    public double LiveNodeSeconds
+    {
+        get
+        {
+            AccrueLive();
+            return _liveNodeSeconds;
+        }
+    }
+
+    private void AccrueLive()
+    {
+        long now = Math.Min(Sim.Now, MeasureUntil);
+        long from = Math.Max(_lastLiveChange, MeasureFrom);
+        if (now > from) _liveNodeSeconds += Nodes.LiveCount * ((now - from) / 1e6);
+        _lastLiveChange = Math.Max(_lastLiveChange, now);
+    }
+
+    private Id DrawFreshId()
+    {
+        while (true)
+        {
+            Id id = Space.Random(ref _rejoinIds);
+            int s = Oracle.Successor(id);
+            if (s < 0 || Nodes.Ids[s] != id) return id;
+        }
+    }
+}
+
+/// <summary>Maintenance messages and bytes by message type, counted inside the measurement window.</summary>
+public sealed class TrafficMetrics
+{
+    public long[] Messages { get; } = new long[256];
+    public long[] Bytes { get; } = new long[256];
+
+    public void Count(byte type, int bytes)
+    {
+        Messages[type]++;
+        Bytes[type] += bytes;
+    }
+
+    public long TotalMessages => Messages.Sum();
+    public long TotalBytes => Bytes.Sum();
 }

@@ -46,4 +46,45 @@ public abstract class Overlay : IEventSink
 
     /// <summary>True when the overlay's paper counts path length differently and <see cref="LookupRecord.PaperHops"/> is filled.</summary>
     public virtual bool ReportsPaperHops => false;
+
+    // ---- churn: implemented by overlays that run a dynamic protocol -----------------------------------
+
+    /// <summary>Whether nodes may join and depart during the run (the scenario loader refuses churn otherwise).</summary>
+    public virtual bool SupportsChurn => false;
+
+    /// <summary>
+    /// A node has come up (it is live and in the oracle) and must join through <paramref name="bootstrap"/>, a live
+    /// node it knows, or -1 when it is alone.
+    /// </summary>
+    public virtual void OnJoin(int node, int bootstrap) =>
+        throw new InvalidOperationException($"overlay '{Name}' does not support churn");
+
+    /// <summary>A node is about to leave gracefully: it is still live and may send its goodbyes.</summary>
+    public virtual void OnLeave(int node) { }
+
+    /// <summary>A node has gone (after <see cref="OnLeave"/> for a leave; silently for a crash): drop bookkeeping.</summary>
+    public virtual void OnDeparted(int node, bool graceful) { }
+
+    /// <summary>From now on, no maintenance (stabilization, refresh): routing runs on whatever state is left.</summary>
+    public virtual void StopMaintenance() { }
+
+    /// <summary>Time after which an unfinished lookup fails, in µs; 0 for none (a static overlay never loses one).</summary>
+    public virtual long LookupTimeout => 0;
+
+    /// <summary>Called when a lookup's deadline passes, before it is freed, so the overlay can drop its own per-lookup state.</summary>
+    public virtual void OnLookupAbandoned(int lookup) { }
+
+    /// <summary>A readable name for a message type (for per-type traffic in the results).</summary>
+    public virtual string MessageName(byte type) => type.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    // ---- stored keys ----------------------------------------------------------------------------------
+
+    /// <summary>Whether the overlay stores the workload's keys (so that lookups can return values and keys can be lost).</summary>
+    public virtual bool StoresKeys => false;
+
+    /// <summary>Whether <paramref name="node"/> holds a copy of key <paramref name="keyIndex"/>.</summary>
+    public virtual bool HoldsKey(int node, int keyIndex) => false;
+
+    /// <summary>Keys no live node holds any more.</summary>
+    public virtual long KeysLost => 0;
 }

@@ -28,14 +28,25 @@ public sealed class Simulator
     private readonly EventQueue _queue;
     private readonly IEventSink?[] _sinks = new IEventSink?[256];
     private int _sinkCount = 1; // sink 0 is reserved so that a default(Event) is never dispatched by mistake
-    private readonly uint[] _epoch;
+    private readonly uint[]? _fixedEpoch;
+    private readonly NodeTable? _nodes;
     private ulong _trace = 0xcbf29ce484222325UL;
 
+    /// <summary>An engine for a fixed set of nodes whose epochs are in <paramref name="epochByNode"/>.</summary>
     public Simulator(uint[] epochByNode, int queueCapacity = 1024)
     {
-        _epoch = epochByNode;
+        _fixedEpoch = epochByNode;
         _queue = new EventQueue(queueCapacity);
     }
+
+    /// <summary>An engine for the nodes of <paramref name="nodes"/>, which may grow during the run.</summary>
+    public Simulator(NodeTable nodes, int queueCapacity = 1024)
+    {
+        _nodes = nodes;
+        _queue = new EventQueue(queueCapacity);
+    }
+
+    private uint[] EpochArray => _nodes?.Epoch ?? _fixedEpoch!;
 
     /// <summary>Simulated time in microseconds.</summary>
     public long Now { get; private set; }
@@ -66,7 +77,7 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public EventHandle Schedule(long delay, Event ev)
     {
-        if (ev.Dst >= 0) ev.Epoch = _epoch[ev.Dst];
+        if (ev.Dst >= 0) ev.Epoch = EpochArray[ev.Dst];
         return _queue.Push(Now + delay, ev);
     }
 
@@ -74,7 +85,7 @@ public sealed class Simulator
     public EventHandle ScheduleAt(long time, Event ev)
     {
         if (time < Now) throw new ArgumentOutOfRangeException(nameof(time), "cannot schedule in the past");
-        if (ev.Dst >= 0) ev.Epoch = _epoch[ev.Dst];
+        if (ev.Dst >= 0) ev.Epoch = EpochArray[ev.Dst];
         return _queue.Push(time, ev);
     }
 
@@ -87,7 +98,6 @@ public sealed class Simulator
     public void Run(long until = long.MaxValue)
     {
         IEventSink?[] sinks = _sinks;
-        uint[] epoch = _epoch;
         while (!StopRequested)
         {
             if (_queue.PeekTime > until)
@@ -97,7 +107,7 @@ public sealed class Simulator
             }
             if (!_queue.TryPop(out long time, out Event ev, out bool cancelled)) return;
             Now = time;
-            if (cancelled || (ev.Dst >= 0 && ev.Epoch != epoch[ev.Dst]))
+            if (cancelled || (ev.Dst >= 0 && ev.Epoch != EpochArray[ev.Dst]))
             {
                 Dropped++;
                 continue;

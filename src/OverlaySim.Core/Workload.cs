@@ -51,10 +51,14 @@ public sealed class Workload : IEventSink
     private byte _sink;
     private long _issued;
 
-    public Workload(Network net, WorkloadOptions options)
+    private readonly long _end;
+
+    /// <param name="end">The run's end (µs): no lookup is issued at or after it; 0 for no end.</param>
+    public Workload(Network net, WorkloadOptions options, long end = 0)
     {
         _net = net;
         _options = options;
+        _end = end > 0 ? end : long.MaxValue;
         _rng = net.Streams.Stream("workload");
         if (options.Popularity == Popularity.Zipf) _zipfCdf = ZipfCdf(options.Keys, options.ZipfExponent);
     }
@@ -88,6 +92,7 @@ public sealed class Workload : IEventSink
         long gap = (long)_rng.NextExponential(1e6 / ratePerSecond);
         long at = from + gap;
         if (_options.RateMode && at >= _options.Start + _options.Duration) return;
+        if (at >= _end) return;
         _net.Sim.ScheduleAt(at, new Event { Dst = -1, Src = -1, Lookup = -1, Sink = _sink, Type = Arrival });
     }
 

@@ -126,7 +126,7 @@ public static class Runner
                     RunSpec spec = ToSpec(run);
                     Network net = Experiment.Build(spec);
                     TimeSpan built = clock.Elapsed;
-                    Experiment.Simulate(net, spec.Workload, progress, stop.Token);
+                    Experiment.Simulate(net, spec, progress, stop.Token);
                     TimeSpan simulated = clock.Elapsed;
                     RunResult result = Experiment.Summarize(net);
                     results[i] = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
