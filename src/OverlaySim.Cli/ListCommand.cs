@@ -36,7 +36,7 @@ public static class ListCommand
 
         o.WriteLine();
         o.WriteLine($"LATENCY MODELS (latency: {{ model: NAME, ... }}; default model: {Schema.LatencyModel.Default})");
-        foreach (LatencyInfo model in Schema.LatencyModels)
+        foreach (ModelInfo model in Schema.LatencyModels)
         {
             o.WriteLine($"  {model.Name}: {model.Formula}");
             Params(o, "    latency.", model.Parameters);

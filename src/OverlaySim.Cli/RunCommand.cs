@@ -74,6 +74,8 @@ public static class RunCommand
             using ResultFolder folder = ResultFolder.Begin(target, force);
             CsvResults.WriteRuns(folder.FilePath("runs.csv"), scenario, results);
             CsvResults.WriteHops(folder.FilePath("hops.csv"), scenario, results);
+            CsvResults.WriteTimeSeries(folder.FilePath("timeseries.csv"), scenario, results);
+            CsvResults.WriteTraffic(folder.FilePath("traffic.csv"), scenario, results);
             var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
             Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context);
             folder.Commit();
@@ -142,6 +144,6 @@ internal static class Summary
                 $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r.Lookups,10} {r.SuccessRate * 100,6:0.0}% {r.HopsMean,6:0.00} {r.HopsP99,4} " +
                 $"{(r.HasPaperHops ? r.PaperHopsMean.ToString("0.00", CultureInfo.InvariantCulture) : "-"),6} {r.LatencyMeanMs,8:0.0} {r.DegreeMean,7:0.0} {r.Events,12} {run.Wall.TotalSeconds,7:0.0}"));
         }
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, hops.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
     }
 }

@@ -12,6 +12,7 @@ public sealed class Network : IEventSink
     private const byte LookupDeadline = 1;
 
     private bool[] _machineUp;
+    private bool[] _joined;        // per ordinal: live and part of the overlay (in the oracle)
     private int[] _machineBase;   // first ordinal of the machine's current (or last) incarnation, -1 if none yet
     private Xoshiro256 _rejoinIds;
     private long _lastLiveChange;
@@ -38,6 +39,9 @@ public sealed class Network : IEventSink
             _machineUp[m] = nodes.IsAlive(m * virtualNodes);
         }
         _rejoinIds = streams.Stream("ids/rejoin");
+        _joined = new bool[nodes.Capacity];
+        for (int i = 0; i < nodes.Count; i++) _joined[i] = nodes.IsAlive(i);
+        nodes.Grown += capacity => Array.Resize(ref _joined, capacity);
         _sink = Sim.Register(this);
     }
 
@@ -153,6 +157,27 @@ public sealed class Network : IEventSink
     }
 
     /// <summary>
+    /// Creates a lookup the overlay makes for itself (a join, a finger refresh): routed like any other, never
+    /// measured, and ended with <see cref="EndInternalLookup"/> (or failed at the overlay's lookup deadline).
+    /// </summary>
+    public int BeginInternalLookup(int origin, Id key)
+    {
+        int slot = Lookups.Allocate();
+        ref LookupRecord r = ref Lookups[slot];
+        r.Key = key;
+        r.KeyIndex = -1;
+        r.Origin = origin;
+        r.Start = Sim.Now;
+        r.Measured = false;
+        long deadline = Overlay.LookupTimeout;
+        if (deadline > 0)
+            Sim.Schedule(deadline, new Event { Dst = -1, Src = -1, Lookup = slot, LookupGen = r.Generation, Sink = _sink, Type = LookupDeadline });
+        return slot;
+    }
+
+    public void EndInternalLookup(int slot) => Lookups.Free(slot);
+
+    /// <summary>
     /// Ends a lookup now: the origin has learned that <paramref name="answer"/> is responsible for the key.
     /// The outcome is judged against the oracle at this instant.
     /// </summary>
@@ -161,7 +186,8 @@ public sealed class Network : IEventSink
         ref LookupRecord r = ref Lookups[slot];
         if (r.Measured)
         {
-            var outcome = answer == Overlay.Responsible(r.Key) ? LookupOutcome.Ok : LookupOutcome.Wrong;
+            int truth = Overlay.Responsible(r.Key);
+            var outcome = answer == truth ? LookupOutcome.Ok : LookupOutcome.Wrong;
             Metrics.Record(in r, outcome, Sim.Now - r.Start);
             if (Overlay.StoresKeys) Metrics.RecordValue(Overlay.HoldsKey(answer, r.KeyIndex));
         }
@@ -215,7 +241,9 @@ public sealed class Network : IEventSink
     /// <summary>
     /// Brings a machine up: its ordinals become live (fresh ordinals with new ids when <paramref name="newId"/>,
     /// or on its first session; its old ordinals, same ids, otherwise), and each joins the overlay through a
-    /// bootstrap node drawn uniformly from the other live nodes with <paramref name="rng"/>.
+    /// bootstrap node drawn uniformly from the other live nodes with <paramref name="rng"/>. A node enters the
+    /// oracle (becomes responsible for keys) only when the overlay reports its join complete with
+    /// <see cref="Joined"/>: until then it is not part of the overlay, and a lookup cannot be expected to reach it.
     /// </summary>
     public void JoinMachine(int machine, bool newId, ref Xoshiro256 rng)
     {
@@ -235,9 +263,7 @@ public sealed class Network : IEventSink
         int b = _machineBase[machine];
         for (int v = 0; v < VirtualNodes; v++)
         {
-            int node = b + v;
-            Nodes.SetAlive(node);
-            Oracle.Insert(Nodes.Ids[node], node);
+            Nodes.SetAlive(b + v);
         }
         for (int v = 0; v < VirtualNodes; v++)
         {
@@ -268,10 +294,20 @@ public sealed class Network : IEventSink
         {
             int node = b + v;
             Nodes.SetDead(node);
-            Oracle.Remove(Nodes.Ids[node]);
+            if (_joined[node]) Oracle.Remove(Nodes.Ids[node]);
+            _joined[node] = false;
             Overlay.OnDeparted(node, graceful);
         }
         _machineUp[machine] = false;
+    }
+
+    /// <summary>The overlay reports that a live node has finished joining: from now on it is responsible for keys.</summary>
+    public void Joined(int node)
+    {
+        if (!Nodes.IsAlive(node) || _joined[node]) return;
+        if (_joined.Length < Nodes.Capacity) Array.Resize(ref _joined, Nodes.Capacity);
+        _joined[node] = true;
+        Oracle.Insert(Nodes.Ids[node], node);
     }
 
     /// <summary>Integral of the live node count over the measurement window so far, in node·seconds.</summary>

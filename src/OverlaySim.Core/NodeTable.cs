@@ -41,8 +41,9 @@ public sealed class NodeTable
     public Id[] Ids => _ids;
 
     /// <summary>
-    /// Incarnation counter per node, bumped at every join and every death: an event stamped with an older
-    /// epoch is stale and is dropped by the engine. The array is replaced when the table grows.
+    /// Incarnation counter per node, bumped at every join and every death, so it is odd exactly while the node is
+    /// alive. The engine drops an event stamped with an older epoch (the node died or rejoined since), or with an
+    /// even one (the node was already dead when it was sent). The array is replaced when the table grows.
     /// </summary>
     public uint[] Epoch => _epoch;
 

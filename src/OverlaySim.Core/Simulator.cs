@@ -15,8 +15,8 @@ public interface IEventSink
 /// <para>Total order: events run by (time, sequence of scheduling), see <see cref="EventQueue"/>. Nothing in
 /// a run depends on wall-clock time or on other threads; one run is single-threaded.</para>
 /// <para>Dispatch costs one interface call: the sink is looked up by the event's <see cref="Event.Sink"/>
-/// byte in a small array. Events for a node whose epoch has moved on (it died or rejoined since) are dropped
-/// here, before any handler sees them.</para>
+/// byte in a small array. Events for a node that is dead, or whose epoch has moved on since they were scheduled
+/// (it died or rejoined since), are dropped here, before any handler sees them.</para>
 /// <para>Trace hash: every dispatched event's (time, sink, type, dst, src, lookup, arg, aux) is folded into a
 /// 64-bit FNV-1a style hash, so that two runs can be compared in one line.</para>
 /// </remarks>
@@ -107,7 +107,9 @@ public sealed class Simulator
             }
             if (!_queue.TryPop(out long time, out Event ev, out bool cancelled)) return;
             Now = time;
-            if (cancelled || (ev.Dst >= 0 && ev.Epoch != EpochArray[ev.Dst]))
+            // Stale if the node's epoch moved on since scheduling (it died or rejoined), or if it is dead now: an
+            // even epoch (see NodeTable.Epoch), which also catches a message sent to a node already dead.
+            if (cancelled || (ev.Dst >= 0 && (ev.Epoch != EpochArray[ev.Dst] || (ev.Epoch & 1) == 0)))
             {
                 Dropped++;
                 continue;

@@ -19,6 +19,8 @@ public static class CsvResults
         "paper_hops_mean", "paper_hops_p1", "paper_hops_p99",
         "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "degree_mean", "degree_max", "msgs_per_lookup",
         "keys_per_node_mean", "keys_per_node_p1", "keys_per_node_p99", "keys_per_node_max", "keys_per_node_zero_frac",
+        "timeouts_mean", "timeouts_p99", "maint_msgs_per_node_s", "maint_bytes_per_node_s", "keys_lost", "value_found_rate",
+        "lookups_abandoned", "live_nodes_mean", "joins", "leaves", "crashes",
         "events", "trace_hash",
     ];
 
@@ -71,6 +73,17 @@ public static class CsvResults
             csv.WriteField(Int(r.KeysPerNodeP99));
             csv.WriteField(Int(r.KeysPerNodeMax));
             csv.WriteField(Real(r.KeysPerNodeZeroFrac));
+            csv.WriteField(Real(r.TimeoutsMean));
+            csv.WriteField(Int(r.TimeoutsP99));
+            csv.WriteField(Real(r.MaintMsgsPerNodeS));
+            csv.WriteField(Real(r.MaintBytesPerNodeS));
+            csv.WriteField(r.StoresKeys ? Int(r.KeysLost) : "");
+            csv.WriteField(r.StoresKeys ? Real(r.ValueFoundRate) : "");
+            csv.WriteField(Int(r.LookupsAbandoned));
+            csv.WriteField(Real(r.LiveNodesMean));
+            csv.WriteField(Int(r.Joins));
+            csv.WriteField(Int(r.Leaves));
+            csv.WriteField(Int(r.Crashes));
             csv.WriteField(Int(r.Events));
             csv.WriteField(Hash(r.TraceHash));
             foreach (string c in extra) csv.WriteField(SweptValue(p, c));
@@ -83,33 +96,62 @@ public static class CsvResults
     /// swept columns as runs.csv: without them the runs of two sweep points with the same nodes (e.g. a sweep
     /// of workload.keys) could not be told apart.
     /// </summary>
-    public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
+    public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
+        WritePerRun(path, scenario, runs, ["hops", "count"], run =>
+        {
+            long[] histogram = run.Result.HopHistogram;
+            var rows = new List<string[]>();
+            for (int h = 0; h < histogram.Length; h++)
+                if (histogram[h] != 0) rows.Add([Int(h), Int(histogram[h])]);
+            return rows;
+        });
+
+    public static readonly string[] TimeSeriesColumns =
+        ["time_s", "live_nodes", "lookups_issued", "lookups_finished", "success_rate", "hops_mean", "maint_bytes_per_node_s"];
+
+    /// <summary>timeseries.csv: one row per sampling interval of every run (see <see cref="TimeSample"/>).</summary>
+    public static void WriteTimeSeries(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
+        WritePerRun(path, scenario, runs, TimeSeriesColumns, run => run.Result.TimeSeries.Select(t => new[]
+        {
+            Real(t.TimeSeconds), Int(t.LiveNodes), Int(t.LookupsIssued), Int(t.LookupsFinished), Real(t.SuccessRate),
+            Real(t.HopsMean), Real(t.MaintBytesPerNodeS),
+        }));
+
+    /// <summary>traffic.csv: maintenance messages and bytes of every run by message type, inside the measurement window.</summary>
+    public static void WriteTraffic(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
+        WritePerRun(path, scenario, runs, ["message", "msgs", "bytes"], run =>
+            run.Result.TrafficByType.Select(t => new[] { t.Type, Int(t.Messages), Int(t.Bytes) }));
+
+    /// <summary>
+    /// A per-run detail file: the run's key columns (scenario, overlay, nodes, replicate), the file's own columns,
+    /// then the swept parameters that are not standard columns, as in runs.csv.
+    /// </summary>
+    private static void WritePerRun(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, string[] columns,
+        Func<CompletedRun, IEnumerable<string[]>> rows)
     {
         IReadOnlyList<string> extra = ExtraColumns(scenario);
         using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
         using var csv = CsvWriter.Create(writer, Options);
-        foreach (string c in HopColumns) csv.WriteField(c);
+        foreach (string c in HopColumns[..4]) csv.WriteField(c);
+        foreach (string c in columns) csv.WriteField(c);
         foreach (string c in extra) csv.WriteField(c);
         csv.EndRecord();
         foreach (CompletedRun run in runs)
         {
-            long[] histogram = run.Result.HopHistogram;
-            for (int h = 0; h < histogram.Length; h++)
+            foreach (string[] row in rows(run))
             {
-                if (histogram[h] == 0) continue;
                 csv.WriteField(run.Plan.Point.Name);
                 csv.WriteField(run.Plan.Overlay.Label);
                 csv.WriteField(Int(run.Plan.Point.Nodes));
                 csv.WriteField(Int(run.Plan.Replicate));
-                csv.WriteField(Int(h));
-                csv.WriteField(Int(histogram[h]));
+                foreach (string f in row) csv.WriteField(f);
                 foreach (string c in extra) csv.WriteField(SweptValue(run.Plan, c));
                 csv.EndRecord();
             }
         }
     }
 
-    /// <summary>A run's value of a swept path; empty for an overlay parameter of another overlay than the run's.</summary>
+    /// <summary>A swept parameter's value for this run; empty for another overlay's parameter.</summary>
     private static string SweptValue(PlannedRun p, string column)
     {
         string value = "";

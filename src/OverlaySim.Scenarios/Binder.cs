@@ -47,8 +47,21 @@ internal sealed partial class Binder
         }
 
         var (latencyInfo, latencyValues, matrix) = BindLatency();
+        long duration = top.Has("duration") ? top.Duration("duration") : 0;
+        Origin durationOrigin = OriginOf(_root, "duration", "duration", ScenarioLoader.At(_file, _root));
+        ChurnOptions? churn = BindChurn(duration, durationOrigin);
         WorkloadOptions? workload = BindWorkload();
         List<OverlayConfig> overlays = BindOverlays();
+        foreach (OverlayConfig o in overlays)
+        {
+            bool dynamic = o.Info.IsDynamic(o.Values);
+            if (churn is not null && churn.Kind != ChurnKind.None && !dynamic)
+                Report(o.Origin, $"overlay '{o.Label}' runs a converged (static) model, which cannot follow churn: {o.Info.DynamicHint}");
+            if (dynamic && duration <= 0)
+                Report(durationOrigin, $"key 'duration': overlay '{o.Label}' runs its protocol with periodic maintenance, which never ends by itself: set the run's duration (e.g. duration: 1h)");
+        }
+        if (top.Has("measure_after") && duration > 0 && top.Duration("measure_after") >= duration)
+            Report(OriginOf(_root, "measure_after", "measure_after", ScenarioLoader.At(_file, _root)), "key 'measure_after': the warm-up must end before the run does (duration)");
 
         foreach (var (path, raw) in _overrides)
         {
@@ -58,7 +71,7 @@ internal sealed partial class Binder
             Report(raw.KeyOrigin ?? raw.Origin, $"{what}unknown parameter '{path}'{hint}");
         }
 
-        if (Diagnostics.Count > 0 || latencyInfo is null || workload is null) return null;
+        if (Diagnostics.Count > 0 || latencyInfo is null || workload is null || churn is null) return null;
 
         var resolved = _resolved.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
         return new ScenarioPoint
@@ -74,24 +87,40 @@ internal sealed partial class Binder
             Matrix = matrix,
             Workload = workload,
             Overlays = overlays,
+            Churn = churn,
+            Duration = duration,
+            MeasureAfter = top.Duration("measure_after"),
+            SampleEvery = top.Duration("sample_every"),
             Swept = sweptPaths.Select(p => new KeyValuePair<string, string>(p, resolved.GetValueOrDefault(p, ""))).ToList(),
             Resolved = _resolved.ToList(),
         };
     }
 
-    private (LatencyInfo?, ParamValues?, RttMatrix?) BindLatency()
+    /// <summary>
+    /// Binds a section that names a model (<c>latency:</c>, <c>churn:</c>): the model key first, then the
+    /// parameters of that model. Returns null for the model when its name is not known (already reported).
+    /// </summary>
+    private (ModelInfo? Info, ParamValues? Values, YamlMappingNode? Map, Origin Origin) BindModel(
+        string section, ParamSpec modelSpec, IReadOnlyList<ModelInfo> models)
     {
-        YamlMappingNode? map = Section("latency", out Origin origin);
-        RawValue? rawModel = Raw(map, "latency.model", "model");
-        string modelName = rawModel?.Text ?? (string)Schema.LatencyModel.Default!;
-        LatencyInfo? info = Schema.FindLatency(modelName);
+        YamlMappingNode? map = Section(section, out Origin origin);
+        RawValue? rawModel = Raw(map, $"{section}.model", "model");
+        string modelName = rawModel?.Text ?? (string)modelSpec.Default!;
+        ModelInfo? info = models.FirstOrDefault(m => m.Name == modelName);
         if (info is null)
         {
-            // Reported by BindSection below as a bad choice; bind the model key alone so that it is.
-            BindSection(map, "latency.", [Schema.LatencyModel], "latency", Schema.LatencyModels.SelectMany(l => l.Parameters.Select(p => p.Name)).ToArray());
-            return (null, null, null);
+            // Reported by BindSection as a bad choice; bind the model key alone so that it is.
+            BindSection(map, $"{section}.", [modelSpec], section, models.SelectMany(l => l.Parameters.Select(p => p.Name)).ToArray());
+            return (null, null, map, origin);
         }
-        var (values, _) = BindSection(map, "latency.", [Schema.LatencyModel, .. info.Parameters], $"latency model '{info.Name}'", []);
+        var (values, _) = BindSection(map, $"{section}.", [modelSpec, .. info.Parameters], $"{section} model '{info.Name}'", []);
+        return (info, values, map, origin);
+    }
+
+    private (ModelInfo?, ParamValues?, RttMatrix?) BindLatency()
+    {
+        var (info, values, map, origin) = BindModel("latency", Schema.LatencyModel, Schema.LatencyModels);
+        if (info is null || values is null) return (null, null, null);
 
         RttMatrix? matrix = null;
         switch (info.Name)
@@ -122,6 +151,56 @@ internal sealed partial class Binder
                 break;
         }
         return (info, values, matrix);
+    }
+
+    private ChurnOptions? BindChurn(long duration, Origin durationOrigin)
+    {
+        var (info, v, map, origin) = BindModel("churn", Schema.ChurnModel, Schema.ChurnModels);
+        if (info is null || v is null || info.Parameters.Any(p => !v.Has(p.Name))) return null;
+        if (info.Name != "none" && duration <= 0)
+            Report(durationOrigin, $"key 'duration': churn model '{info.Name}' needs the run's duration (e.g. duration: 1h)");
+        switch (info.Name)
+        {
+            case "none":
+                return ChurnOptions.None;
+            case "lifetime":
+            {
+                var family = v.Text("distribution") switch
+                {
+                    "pareto" => LifetimeDistribution.Pareto,
+                    "weibull" => LifetimeDistribution.Weibull,
+                    _ => LifetimeDistribution.Exponential,
+                };
+                if (family == LifetimeDistribution.Pareto && v.Real("shape") <= 1)
+                    Report(OriginOf(map, "churn.shape", "shape", origin), "key 'churn.shape': a Pareto distribution needs shape > 1 for its mean to exist");
+                return new ChurnOptions(ChurnKind.Lifetime, family, v.Duration("session_mean"), v.Real("shape"), v.Duration("downtime_mean"),
+                    v.Real("leave_fraction"), v.Bool("new_id_on_rejoin"));
+            }
+            case "rate":
+                return new ChurnOptions(ChurnKind.Rate, LeaveFraction: v.Real("leave_fraction"), JoinRate: v.Rate("join_rate"), FailureRate: v.Rate("failure_rate"));
+            case "mass_failure":
+                return new ChurnOptions(ChurnKind.MassFailure, LeaveFraction: 0, At: v.Duration("at"), FailProbability: v.Real("probability"), StopMaintenance: v.Bool("stop_maintenance"));
+            default:
+            {
+                string file = v.Text("file");
+                string full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(_dir, file));
+                Origin at = OriginOf(map, "churn.file", "file", origin);
+                if (!File.Exists(full))
+                {
+                    Report(at, $"key 'churn.file': file '{file}' not found (looked for {full})");
+                    return null;
+                }
+                try
+                {
+                    return new ChurnOptions(ChurnKind.Trace, Trace: TraceFile.Load(full));
+                }
+                catch (ScenarioException e)
+                {
+                    foreach (Diagnostic d in e.Diagnostics) Report(d.Origin, d.Message + $" (churn trace named at {at})");
+                    return null;
+                }
+            }
+        }
     }
 
     private WorkloadOptions? BindWorkload()
@@ -208,7 +287,7 @@ internal sealed partial class Binder
             specs.AddRange(info.Parameters);
             _resolved.Add(new($"overlays.{label}.overlay", name));
             var (values, _) = BindSection(parameters, $"overlays.{label}.", specs, $"overlay '{name}'", [], consumeOverrides: true, skipOverride: "label");
-            result.Add(new OverlayConfig(label, info, values, info.Parameters));
+            result.Add(new OverlayConfig(label, info, values, info.Parameters) { Origin = ScenarioLoader.At(_file, nameNode) });
         }
         return result;
     }

@@ -43,7 +43,14 @@ public static class Runner
     {
         ScenarioPoint p = run.Point;
         OverlayConfig o = run.Overlay;
-        return new RunSpec(p.Nodes, p.IdBits, p.Seed, run.Replicate, (n, streams) => CreateLatency(p, n, streams), p.Workload, () => o.Info.Create(o.Values));
+        return new RunSpec(p.Nodes, p.IdBits, p.Seed, run.Replicate, (n, streams) => CreateLatency(p, n, streams), p.Workload, () => o.Info.Create(o.Values))
+        {
+            Churn = p.Churn,
+            VirtualNodes = o.Info.VirtualNodes(o.Values),
+            Duration = p.Duration,
+            MeasureAfter = p.MeasureAfter,
+            SampleEvery = p.SampleEvery,
+        };
     }
 
     public static LatencyModel CreateLatency(ScenarioPoint p, int nodes, RandomStreams streams)

@@ -5,7 +5,11 @@ namespace OverlaySim.Scenarios;
 
 /// <summary>One overlay entry of a scenario, validated.</summary>
 /// <param name="Label">Its name in results: the overlay name, or its <c>label</c> when the same overlay appears twice.</param>
-public sealed record OverlayConfig(string Label, OverlayInfo Info, ParamValues Values, IReadOnlyList<ParamSpec> Specs);
+public sealed record OverlayConfig(string Label, OverlayInfo Info, ParamValues Values, IReadOnlyList<ParamSpec> Specs)
+{
+    /// <summary>Where the entry is written in the scenario file.</summary>
+    public Origin Origin { get; init; }
+}
 
 /// <summary>One point of a scenario's sweep, every value resolved (defaults included) and validated.</summary>
 public sealed record ScenarioPoint
@@ -16,11 +20,16 @@ public sealed record ScenarioPoint
     public required int Nodes { get; init; }
     public required int IdBits { get; init; }
     public required int Replicates { get; init; }
-    public required LatencyInfo Latency { get; init; }
+    public required ModelInfo Latency { get; init; }
     public required ParamValues LatencyValues { get; init; }
     public required RttMatrix? Matrix { get; init; }
     public required WorkloadOptions Workload { get; init; }
     public required IReadOnlyList<OverlayConfig> Overlays { get; init; }
+    public required ChurnOptions Churn { get; init; }
+    /// <summary>End of every run, µs; 0 = until the workload is done.</summary>
+    public required long Duration { get; init; }
+    public required long MeasureAfter { get; init; }
+    public required long SampleEvery { get; init; }
 
     /// <summary>The swept parameters' values at this point, by path, in sweep order (canonical text).</summary>
     public required IReadOnlyList<KeyValuePair<string, string>> Swept { get; init; }

@@ -17,7 +17,7 @@ namespace OverlaySim.Scenarios;
 /// </remarks>
 public static class ScenarioLoader
 {
-    private static readonly string[] Sections = ["latency", "workload", "overlays", "sweep"];
+    private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep"];
     private static readonly HashSet<string> NotSweepable = ["name", "description", "replicates"];
 
     public static Scenario Load(string path, IReadOnlyList<string>? sets = null)

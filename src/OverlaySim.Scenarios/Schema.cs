@@ -2,8 +2,8 @@ using OverlaySim.Core;
 
 namespace OverlaySim.Scenarios;
 
-/// <summary>A latency model as the scenario names it: its parameters and its formula, for validation and <c>list</c>.</summary>
-public sealed record LatencyInfo(string Name, string Formula, IReadOnlyList<ParamSpec> Parameters);
+/// <summary>A model as the scenario names it (a latency or churn model): its formula and parameters, for validation and <c>list</c>.</summary>
+public sealed record ModelInfo(string Name, string Formula, IReadOnlyList<ParamSpec> Parameters);
 
 /// <summary>
 /// Every parameter a scenario file can hold, with its default and range: the single source for validation,
@@ -22,18 +22,21 @@ public static class Schema
         ParamSpec.Int("nodes", 1000, 1, MaxNodes, "N: number of nodes"),
         ParamSpec.Int("id_bits", 160, IdSpace.MinBits, IdSpace.MaxBits, "m: width of the circular id space in bits (160 = SHA-1)"),
         ParamSpec.Int("replicates", 1, 1, 10_000, "independent repetitions of each run, with streams derived from (seed, replicate)"),
+        ParamSpec.Duration("duration", 0, 0, 365L * 86_400_000_000, "simulated time the run lasts; 0 = until the workload is done (static overlays without churn only)"),
+        ParamSpec.Duration("measure_after", 0, 0, 365L * 86_400_000_000, "warm-up: lookups issued and traffic sent before this time are not measured"),
+        ParamSpec.Duration("sample_every", 60_000_000, 0, 365L * 86_400_000_000, "interval of the rows of timeseries.csv (0 = no time series)"),
     ];
 
-    public static IReadOnlyList<LatencyInfo> LatencyModels { get; } =
+    public static IReadOnlyList<ModelInfo> LatencyModels { get; } =
     [
-        new LatencyInfo("constant", "delay(a,b) = delay",
+        new ModelInfo("constant", "delay(a,b) = delay",
             [ParamSpec.Duration("delay", 50_000, 0, 3_600_000_000, "one-way delay of every message")]),
-        new LatencyInfo("uniform", "delay(a,b) = min + u(a,b)*(max-min), u uniform in [0,1), fixed per unordered pair",
+        new ModelInfo("uniform", "delay(a,b) = min + u(a,b)*(max-min), u uniform in [0,1), fixed per unordered pair",
             [
                 ParamSpec.Duration("min", 10_000, 0, 3_600_000_000, "smallest one-way delay"),
                 ParamSpec.Duration("max", 100_000, 0, 3_600_000_000, "largest one-way delay"),
             ]),
-        new LatencyInfo("coordinates",
+        new ModelInfo("coordinates",
             "delay(a,b) = access(a) + mean*|x_a - x_b|/D_d + access(b); x uniform in the unit d-cube, D_d the mean distance there, access(n) uniform in [access_min, access_max]",
             [
                 ParamSpec.Int("dimensions", 2, 1, 16, "d: dimensions of the coordinate space"),
@@ -41,10 +44,50 @@ public static class Schema
                 ParamSpec.Duration("access_min", 0, 0, 3_600_000_000, "smallest per-node access delay (added at each end)"),
                 ParamSpec.Duration("access_max", 0, 0, 3_600_000_000, "largest per-node access delay"),
             ]),
-        new LatencyInfo("matrix",
+        new ModelInfo("matrix",
             "delay(a,b) = RTT[host(a), host(b)] / 2; node i on host perm[i mod H], perm a random permutation of the H hosts",
             [new ParamSpec("file", ParamKind.File, null, "RTT matrix in milliseconds: H lines of H numbers, whitespace or comma separated (relative to the scenario file)")]),
     ];
+
+    /// <summary>Churn models (scenario section <c>churn:</c>), with their parameters.</summary>
+    public static IReadOnlyList<ModelInfo> ChurnModels { get; } =
+    [
+        new ModelInfo("none", "no node joins or leaves", []),
+        new ModelInfo("lifetime",
+            "each machine alternates sessions and downtimes drawn from the distribution (OverSim's lifetime churn); machines start up with probability session_mean / (session_mean + downtime_mean)",
+            [
+                ParamSpec.Choice("distribution", "exponential", "family of session and downtime lengths", "exponential", "pareto", "weibull"),
+                ParamSpec.Duration("session_mean", 3_600_000_000, 1_000, 365L * 86_400_000_000, "mean session (time up)"),
+                ParamSpec.Real("shape", 2.0, 0.05, 100, "shape: Pareto alpha (> 1 for a finite mean) or Weibull k; unused for exponential"),
+                ParamSpec.Duration("downtime_mean", 3_600_000_000, 1_000, 365L * 86_400_000_000, "mean downtime between sessions"),
+                ParamSpec.Real("leave_fraction", 0.5, 0, 1, "share of departures that are graceful leaves; the rest are crashes"),
+                new ParamSpec("new_id_on_rejoin", ParamKind.Bool, true, "a machine coming back takes a new id (false: it keeps its old id)"),
+            ]),
+        new ModelInfo("rate", "joins of new machines and departures of random live machines as Poisson processes (the Chord paper's dynamic experiments)",
+            [
+                ParamSpec.Rate("join_rate", 0, 0, 1e6, "joins per second"),
+                ParamSpec.Rate("failure_rate", 0, 0, 1e6, "departures per second"),
+                ParamSpec.Real("leave_fraction", 0, 0, 1, "share of departures that are graceful leaves; the rest are crashes"),
+            ]),
+        new ModelInfo("mass_failure", "at time 'at', each live machine crashes with probability p",
+            [
+                ParamSpec.Duration("at", 0, 0, 365L * 86_400_000_000, "when the failure strikes"),
+                ParamSpec.Real("probability", 0.5, 0, 1, "p: chance that each live machine fails"),
+                new ParamSpec("stop_maintenance", ParamKind.Bool, false, "stop stabilization and finger repair from then on, to measure routing on stale state"),
+            ]),
+        new ModelInfo("trace", "replays a CSV trace of 'time, node, event' lines (event: join, leave or crash; node: machine index; time in seconds or with a unit)",
+            [new ParamSpec("file", ParamKind.File, null, "the trace CSV (relative to the scenario file)")]),
+    ];
+
+    public static readonly ParamSpec ChurnModel =
+        ParamSpec.Choice("model", "none", "churn model", "none", "lifetime", "rate", "mass_failure", "trace");
+
+    public static ModelInfo? FindChurn(string name)
+    {
+        foreach (ModelInfo l in ChurnModels)
+            if (l.Name == name) return l;
+        return null;
+    }
 
     public static readonly ParamSpec LatencyModel =
         ParamSpec.Choice("model", "coordinates", "latency model", "constant", "uniform", "coordinates", "matrix");
@@ -61,9 +104,9 @@ public static class Schema
         ParamSpec.Duration("start", 0, 0, 365L * 86_400_000_000, "simulated time of the first lookup"),
     ];
 
-    public static LatencyInfo? FindLatency(string name)
+    public static ModelInfo? FindLatency(string name)
     {
-        foreach (LatencyInfo l in LatencyModels)
+        foreach (ModelInfo l in LatencyModels)
             if (l.Name == name) return l;
         return null;
     }
@@ -82,6 +125,11 @@ public static class Schema
         ("degree_mean, degree_max", "distinct other nodes in a node's routing state"),
         ("msgs_per_lookup", "all messages a lookup caused, replies included"),
         ("keys_per_node_mean, _p1, _p99, _max, _zero_frac", "how many of the K keys each node is responsible for, over all live nodes"),
+        ("lookups_abandoned", "measured lookups whose origin left before they ended (excluded from the rates)"),
+        ("timeouts_mean, timeouts_p99", "request timeouts a lookup met"),
+        ("maint_msgs_per_node_s, maint_bytes_per_node_s", "maintenance messages and bytes per live node per second (20 bytes of header + 4 per id or address carried)"),
+        ("keys_lost, value_found_rate", "stored keys no live node holds; share of lookups for stored keys that returned the value (overlays that store keys)"),
+        ("live_nodes_mean, joins, leaves, crashes", "mean live nodes over the measurement window; churn events of the whole run"),
         ("events", "events dispatched by the engine"),
         ("trace_hash", "64-bit hash of the dispatched-event trace: equal hashes, equal runs"),
     ];

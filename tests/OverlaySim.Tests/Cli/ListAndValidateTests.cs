@@ -35,7 +35,7 @@ public class ListAndValidateTests
 
         foreach (ParamSpec p in Schema.Top) Documents(lines, p.Name, p);
         foreach (ParamSpec p in Schema.Workload) Documents(lines, "workload." + p.Name, p);
-        foreach (LatencyInfo model in Schema.LatencyModels)
+        foreach (ModelInfo model in Schema.LatencyModels)
         {
             Assert.Contains(lines, l => l.TrimStart().StartsWith($"{model.Name}: {model.Formula}", StringComparison.Ordinal));
             foreach (ParamSpec p in model.Parameters) Documents(lines, "latency." + p.Name, p);

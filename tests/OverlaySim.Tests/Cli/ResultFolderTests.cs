@@ -17,13 +17,13 @@ public class ResultFolderCliTests
         overlays: [chord]
         """;
 
-    private static readonly string[] ResultFiles = ["hops.csv", "manifest.json", "runs.csv"];
+    private static readonly string[] ResultFiles = ["hops.csv", "manifest.json", "runs.csv", "timeseries.csv", "traffic.csv"];
 
     private static string[] Files(string folder) =>
         Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
 
     [Fact]
-    public void ARunWritesItsThreeFilesIntoANewFolder()
+    public void ARunWritesItsResultFilesIntoANewFolder()
     {
         using var dir = new TempFolder();
         string scenario = dir.Write("s.yaml", Scenario);

@@ -1,0 +1,819 @@
+// Chord, dynamic: the protocol of I. Stoica et al., "Chord: A Scalable Peer-to-peer Lookup Protocol for Internet
+// Applications", IEEE/ACM ToN 11(1), 2003 (SIGCOMM 2001 for the base algorithm), run message by message under churn.
+//
+// What is modelled (ToN Fig. 5 and 7):
+//   join          find_successor(n) through a bootstrap node, then stabilization does the rest;
+//   stabilize     ask the successor for its predecessor and successor list; adopt a closer successor; notify it;
+//                 the successor list of length r is the successor's list shifted by one (ToN §IV.E);
+//   notify        a node adopts a closer predecessor;
+//   fix_fingers   one finger per round (round robin over the kept levels) or all of them, each by a find_successor;
+//   check_predecessor  ping the predecessor; forget it if it does not answer;
+//   leave         graceful: tell the successor our predecessor and the predecessor our successor list; crash: nothing;
+//   lookups       recursive (each hop acknowledged; on a timeout the forwarder drops the dead entry and retries
+//                 through the next-best finger or successor) or iterative (the origin queries each hop; on a
+//                 timeout it asks the previous hop again, telling it which entry is dead). Every RPC timeout is
+//                 fixed or a multiple of the pair's round-trip time. A lookup fails after max_retries timeouts or
+//                 at lookup_timeout.
+// Periods can be randomized (uniform in [0.5, 1.5] times the period) so that nodes do not act in lockstep.
+//
+// What the hop count counts: request messages that reached the next node on the route, from the origin until the
+// node responsible for the key holds the request (a forward that timed out is not a hop; its message still counts
+// in msgs_per_lookup, as do acks and the reply). The last hop goes to the node the predecessor believes is the
+// successor of the key, which answers; paper_hops counts up to that predecessor, the paper's path length.
+//
+// Deviations from the papers: a node answers for a key it holds by its own predecessor pointer; fingers are kept
+// only for the top F levels (F = fingers, default 2·log2 N + 8: lower levels are the successor in all but a
+// vanishing share of rings); failure detection is by RPC timeout only, with no separate failure notifications.
+// Message sizes follow the DHT churn literature (Li et al., IPTPS 2004 / INFOCOM 2005): 20 bytes of header plus
+// 4 bytes per node id or address carried, a node reference being both (8 bytes).
+//
+// Memory per node: 4·(r + F) + 4 (predecessor) + 12 (timers, fix_fingers cursor, bootstrap) bytes, about 260 bytes
+// at N = 10^5 with r = 8.
+
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>How a lookup travels.</summary>
+public enum ChordLookupStyle : byte
+{
+    /// <summary>Each node forwards the request to the next hop; the responsible node replies to the origin.</summary>
+    Recursive,
+    /// <summary>The origin asks each hop in turn for the next one.</summary>
+    Iterative,
+}
+
+/// <summary>Chord's dynamic protocol options. Periods and timeouts in µs.</summary>
+public sealed record ChordProtocolOptions
+{
+    /// <summary>r in the Chord paper: successor list length.</summary>
+    public int Successors { get; init; } = 8;
+    /// <summary>F: finger levels kept (the top F of m); 0 = 2·log2 N + 8.</summary>
+    public int Fingers { get; init; }
+    public ChordLookupStyle Lookup { get; init; } = ChordLookupStyle.Recursive;
+    /// <summary>Start from the converged ring (true) or grow it by joins over <see cref="JoinOver"/> (false).</summary>
+    public bool StartConverged { get; init; } = true;
+    public long JoinOver { get; init; } = 60_000_000;
+    public long StabilizeEvery { get; init; } = 30_000_000;
+    public long FixFingersEvery { get; init; } = 30_000_000;
+    /// <summary>Refresh every finger each round instead of one.</summary>
+    public bool FixAllFingers { get; init; }
+    public long CheckPredecessorEvery { get; init; } = 30_000_000;
+    public bool RandomizePeriods { get; init; } = true;
+    public long RpcTimeout { get; init; } = 1_000_000;
+    /// <summary>When &gt; 0, an RPC times out after this many round-trip times of the pair instead of <see cref="RpcTimeout"/>.</summary>
+    public double RpcTimeoutRtts { get; init; }
+    public int MaxRetries { get; init; } = 4;
+    public long LookupTimeout { get; init; } = 60_000_000;
+}
+
+/// <summary>Chord's protocol messages and timers, named after the paper's RPCs.</summary>
+public enum ChordProtocolMessage : byte
+{
+    FindSuccessor = 1,
+    FindSuccessorAck,
+    FindSuccessorReply,
+    HopTimeout,
+    NextHopQuery,
+    NextHopReply,
+    QueryTimeout,
+    GetPredecessor,
+    GetPredecessorReply,
+    StabilizeTimeout,
+    Notify,
+    Ping,
+    Pong,
+    PingTimeout,
+    LeaveToSuccessor,
+    LeaveToPredecessor,
+    StabilizeTimer,
+    FixFingersTimer,
+    CheckPredecessorTimer,
+    JoinTimer,
+}
+
+/// <summary>Chord run as its protocol under churn.</summary>
+public sealed class ChordProtocol : Overlay
+{
+    private const int Header = 20, NodeRef = 8, KeyBytes = 4;
+
+    // What an in-flight lookup is for.
+    private const byte ForUser = 0, ForJoin = 1, ForFinger = 2;
+
+    private readonly ChordProtocolOptions _o;
+    private int _r, _f, _firstLevel;
+    private Id[] _ids = [];
+    private int[] _succ = [];
+    private int[] _pred = [];
+    private int[] _finger = [];
+    private int[] _nextFinger = [];
+    private int[] _bootstrap = [];
+    private uint[] _rpcToken = [];      // per node: the stabilize / ping round awaiting an answer
+    private bool _maintenance = true;
+    private Xoshiro256 _rng;
+
+    // Per lookup slot.
+    private byte[] _purpose = [];
+    private int[] _arg = [];
+    private int[] _hopFrom = [];
+    private int[] _hopTo = [];
+    private uint[] _hopToken = [];
+    private int[] _iterPrev = [];
+    private byte[] _level = [];
+    private uint _tokens;
+
+    public ChordProtocol(ChordProtocolOptions options) => _o = options;
+
+    public override string Name => "chord";
+    public override bool ReportsPaperHops => true;
+    public override bool SupportsChurn => true;
+    public override long LookupTimeout => _o.LookupTimeout;
+    public override string MessageName(byte type) => ((ChordProtocolMessage)type).ToString();
+
+    public static long BytesPerNode(ChordProtocolOptions o, long nodes) =>
+        4L * (o.Successors + Levels(o, nodes, 160)) + 4 + 12 + 40;
+
+    private static int Levels(ChordProtocolOptions o, long nodes, int bits) =>
+        Math.Min(bits, o.Fingers > 0 ? o.Fingers : 2 * (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 8);
+
+    // ---- set-up --------------------------------------------------------------------------------------
+
+    public override void BuildStatic()
+    {
+        _rng = Net.Streams.Stream("overlay/chord");
+        _r = _o.Successors;
+        _f = Levels(_o, Net.Nodes.Count, Net.Space.Bits);
+        _firstLevel = Net.Space.Bits - _f;
+        Grow(Net.Nodes.Capacity);
+        Net.Nodes.Grown += Grow;
+        _ids = Net.Nodes.Ids;
+
+        Oracle oracle = Net.Oracle;
+        int live = oracle.Count;
+        if (live == 0) return;
+        if (!_o.StartConverged)
+        {
+            // The first live node founds the ring; the others join through it at random times.
+            int founder = oracle.AtRank(0);
+            Found(founder);
+            for (int rank = 1; rank < live; rank++)
+            {
+                int node = oracle.AtRank(rank);
+                Net.Sim.Schedule((long)(_rng.NextDouble() * _o.JoinOver), Timer(node, ChordProtocolMessage.JoinTimer));
+            }
+            return;
+        }
+        for (int rank = 0; rank < live; rank++)
+        {
+            int node = oracle.AtRank(rank);
+            Id self = oracle.IdAtRank(rank);
+            _pred[node] = live > 1 ? oracle.AtRank(rank - 1) : -1;
+            for (int j = 0; j < _r; j++) _succ[node * _r + j] = j < live - 1 ? oracle.AtRank(rank + 1 + j) : (j == 0 ? node : -1);
+            for (int j = 0; j < _f; j++)
+            {
+                int f = oracle.Successor(Net.Space.FingerStart(self, _firstLevel + j));
+                _finger[node * _f + j] = f == node ? -1 : f;
+            }
+            StartTimers(node);
+        }
+    }
+
+    private void Grow(int capacity)
+    {
+        if (capacity <= _pred.Length) return;
+        int old = _pred.Length;
+        Array.Resize(ref _succ, capacity * _r);
+        Array.Resize(ref _pred, capacity);
+        Array.Resize(ref _finger, capacity * _f);
+        Array.Resize(ref _nextFinger, capacity);
+        Array.Resize(ref _bootstrap, capacity);
+        Array.Resize(ref _rpcToken, capacity);
+        Array.Fill(_succ, -1, old * _r, (capacity - old) * _r);
+        Array.Fill(_pred, -1, old, capacity - old);
+        Array.Fill(_finger, -1, old * _f, (capacity - old) * _f);
+        Array.Fill(_bootstrap, -1, old, capacity - old);
+        _ids = Net.Nodes.Ids;
+    }
+
+    private void EnsureLookupArrays(int slot)
+    {
+        if (slot < _purpose.Length) return;
+        int n = Math.Max(Net.Lookups.Capacity, slot + 1);
+        Array.Resize(ref _purpose, n);
+        Array.Resize(ref _arg, n);
+        Array.Resize(ref _hopFrom, n);
+        Array.Resize(ref _hopTo, n);
+        Array.Resize(ref _hopToken, n);
+        Array.Resize(ref _iterPrev, n);
+        Array.Resize(ref _level, n);
+    }
+
+    private void Found(int node)
+    {
+        Reset(node);
+        _succ[node * _r] = node;
+        Net.Joined(node);
+        StartTimers(node);
+    }
+
+    private void Reset(int node)
+    {
+        _ids = Net.Nodes.Ids;
+        Array.Fill(_succ, -1, node * _r, _r);
+        Array.Fill(_finger, -1, node * _f, _f);
+        _pred[node] = -1;
+        _nextFinger[node] = 0;
+        _bootstrap[node] = -1;
+    }
+
+    private void StartTimers(int node)
+    {
+        if (!_maintenance) return;
+        // First rounds at a random phase, so that a converged start does not fire every node at once.
+        Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.StabilizeEvery), Timer(node, ChordProtocolMessage.StabilizeTimer));
+        Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.FixFingersEvery), Timer(node, ChordProtocolMessage.FixFingersTimer));
+        Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.CheckPredecessorEvery), Timer(node, ChordProtocolMessage.CheckPredecessorTimer));
+    }
+
+    private long Period(long period) => _o.RandomizePeriods ? (long)(period * (0.5 + _rng.NextDouble())) : period;
+
+    private Event Timer(int node, ChordProtocolMessage type, int arg = 0) =>
+        new() { Dst = node, Src = node, Lookup = -1, Arg = arg, Sink = Sink, Type = (byte)type };
+
+    private long Timeout(int a, int b) =>
+        _o.RpcTimeoutRtts > 0 ? Math.Max(1000, (long)(_o.RpcTimeoutRtts * Net.RoundTrip(a, b))) : _o.RpcTimeout;
+
+    // ---- churn hooks -----------------------------------------------------------------------------------
+
+    public override void OnJoin(int node, int bootstrap)
+    {
+        Grow(Net.Nodes.Capacity);
+        if (bootstrap < 0)
+        {
+            Found(node);
+            return;
+        }
+        Reset(node);
+        _bootstrap[node] = bootstrap;
+        StartJoinLookup(node);
+    }
+
+    private void StartJoinLookup(int node)
+    {
+        int slot = Net.BeginInternalLookup(node, _ids[node]);
+        EnsureLookupArrays(slot);
+        _purpose[slot] = ForJoin;
+        _arg[slot] = node;
+        Forward(node, _bootstrap[node], slot, final: false);
+    }
+
+    public override void OnLeave(int node)
+    {
+        int succ = _succ[node * _r], pred = _pred[node];
+        if (succ >= 0 && succ != node)
+            Net.SendMaintenance(node, succ, new Event { Arg = pred, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToSuccessor }, Header + NodeRef);
+        if (pred >= 0 && pred != node)
+            Net.SendMaintenance(node, pred, new Event { Arg = node, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
+    }
+
+    public override void StopMaintenance() => _maintenance = false;
+
+    public override void OnLookupAbandoned(int lookup)
+    {
+        EnsureLookupArrays(lookup);
+        // A join that never completed (its bootstrap died, say) starts again through another bootstrap.
+        if (_purpose[lookup] == ForJoin)
+        {
+            int node = _arg[lookup];
+            if (Net.Nodes.IsAlive(node) && _succ[node * _r] < 0)
+            {
+                int b = RandomLiveOther(node);
+                if (b < 0) Found(node);
+                else
+                {
+                    _bootstrap[node] = b;
+                    StartJoinLookupLater(node);
+                }
+            }
+        }
+    }
+
+    private void StartJoinLookupLater(int node) => Net.Sim.Schedule(1, Timer(node, ChordProtocolMessage.JoinTimer, 1));
+
+    private int RandomLiveOther(int node)
+    {
+        int live = Net.Nodes.LiveCount;
+        for (int attempt = 0; live > 1 && attempt < 64; attempt++)
+        {
+            int c = Net.Nodes.LiveAt(_rng.NextInt(live));
+            if (c != node) return c;
+        }
+        return -1;
+    }
+
+    // ---- events ------------------------------------------------------------------------------------------
+
+    public override void Handle(ref Event ev)
+    {
+        int n = ev.Dst;
+        switch ((ChordProtocolMessage)ev.Type)
+        {
+            case ChordProtocolMessage.FindSuccessor:
+                if (!Net.IsCurrent(in ev)) return;
+                SendLookupMessage(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, Header);
+                Net.Lookups[ev.Lookup].Hops++;
+                if (ev.Aux == 1) FinalHop(n, ev.Lookup);
+                else Route(n, ev.Lookup);
+                break;
+            case ChordProtocolMessage.FindSuccessorAck:
+                if (!Net.IsCurrent(in ev)) return;
+                if (_hopToken[ev.Lookup] == (uint)ev.Arg) _hopToken[ev.Lookup] = 0;
+                break;
+            case ChordProtocolMessage.HopTimeout:
+                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)ev.Arg) return;
+                OnHopTimeout(n, ev.Lookup);
+                break;
+            case ChordProtocolMessage.FindSuccessorReply:
+                if (!Net.IsCurrent(in ev)) return;
+                Finish(ev.Lookup, ev.Arg);
+                break;
+            case ChordProtocolMessage.NextHopQuery:
+                if (!Net.IsCurrent(in ev)) return;
+                if ((ev.Aux & 3) == 2) Forget(n, ev.Arg); // the origin found this entry dead
+                ReplyNextHop(n, ev.Src, ev.Lookup, (ev.Aux & 3) == 1, (ushort)(ev.Aux >> 2));
+                break;
+            case ChordProtocolMessage.NextHopReply:
+                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)(ev.Aux >> 2)) return;
+                _hopToken[ev.Lookup] = 0;
+                OnNextHop(ev.Lookup, ev.Src, ev.Arg, (ev.Aux & 3) == 1, (ev.Aux & 3) == 2);
+                break;
+            case ChordProtocolMessage.QueryTimeout:
+                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)ev.Arg) return;
+                OnQueryTimeout(ev.Lookup);
+                break;
+
+            case ChordProtocolMessage.StabilizeTimer:
+                if (!_maintenance) return;
+                Stabilize(n);
+                Net.Sim.Schedule(Period(_o.StabilizeEvery), Timer(n, ChordProtocolMessage.StabilizeTimer));
+                break;
+            case ChordProtocolMessage.GetPredecessor:
+                Net.SendMaintenance(n, ev.Src, new Event { Arg = _pred[n], Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
+                break;
+            case ChordProtocolMessage.GetPredecessorReply:
+                if ((ushort)_rpcToken[n] != ev.Aux) return;
+                _rpcToken[n]++;
+                OnStabilizeReply(n, ev.Src, ev.Arg);
+                break;
+            case ChordProtocolMessage.StabilizeTimeout:
+                if ((ushort)_rpcToken[n] != ev.Aux) return;
+                _rpcToken[n]++;
+                Forget(n, ev.Arg);
+                break;
+            case ChordProtocolMessage.Notify:
+                if (_pred[n] < 0 || _pred[n] == n || Net.Space.InOpenOpen(_ids[ev.Src], _ids[_pred[n]], _ids[n])) _pred[n] = ev.Src;
+                break;
+            case ChordProtocolMessage.CheckPredecessorTimer:
+                if (!_maintenance) return;
+                if (_pred[n] >= 0 && _pred[n] != n)
+                {
+                    ushort token = (ushort)(++_rpcToken[n] | 0x8000);
+                    Net.SendMaintenance(n, _pred[n], new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.Ping }, Header);
+                    Net.Sim.Schedule(Timeout(n, _pred[n]), new Event { Dst = n, Src = n, Lookup = -1, Arg = _pred[n], Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout });
+                }
+                Net.Sim.Schedule(Period(_o.CheckPredecessorEvery), Timer(n, ChordProtocolMessage.CheckPredecessorTimer));
+                break;
+            case ChordProtocolMessage.Ping:
+                Net.SendMaintenance(n, ev.Src, new Event { Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.Pong }, Header);
+                break;
+            case ChordProtocolMessage.Pong:
+                if ((ushort)(_rpcToken[n] | 0x8000) == ev.Aux) _rpcToken[n]++;
+                break;
+            case ChordProtocolMessage.PingTimeout:
+                if ((ushort)(_rpcToken[n] | 0x8000) != ev.Aux) return;
+                _rpcToken[n]++;
+                if (_pred[n] == ev.Arg) _pred[n] = -1;
+                break;
+            case ChordProtocolMessage.FixFingersTimer:
+                if (!_maintenance) return;
+                FixFingers(n);
+                Net.Sim.Schedule(Period(_o.FixFingersEvery), Timer(n, ChordProtocolMessage.FixFingersTimer));
+                break;
+            case ChordProtocolMessage.LeaveToSuccessor:
+                if (_pred[n] == ev.Src) _pred[n] = ev.Arg >= 0 && ev.Arg != n ? ev.Arg : -1;
+                Forget(n, ev.Src);
+                break;
+            case ChordProtocolMessage.LeaveToPredecessor:
+                if (_succ[n * _r] == ev.Src)
+                {
+                    // Adopt the leaver's successor list: it is ours shifted by one (read from its state as it left).
+                    AdoptSuccessorList(n, ev.Src, skipFirst: true);
+                }
+                Forget(n, ev.Src);
+                break;
+            case ChordProtocolMessage.JoinTimer:
+                if (ev.Arg == 0 && _succ[n * _r] >= 0) return;
+                if (ev.Arg == 0) { Reset(n); _bootstrap[n] = RandomLiveOther(n); if (_bootstrap[n] < 0) { Found(n); return; } }
+                StartJoinLookup(n);
+                break;
+        }
+    }
+
+    // ---- lookups -----------------------------------------------------------------------------------------
+
+    public override void StartLookup(int lookup)
+    {
+        EnsureLookupArrays(lookup);
+        _purpose[lookup] = ForUser;
+        int origin = Net.Lookups[lookup].Origin;
+        if (_o.Lookup == ChordLookupStyle.Recursive) Route(origin, lookup);
+        else
+        {
+            _iterPrev[lookup] = -1;
+            LocalNextHop(origin, lookup);
+        }
+    }
+
+    /// <summary>Recursive step at node n: answer, hand the request to the successor, or forward it closer.</summary>
+    private void Route(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int succ = _succ[n * _r];
+        if (succ < 0)
+        {
+            // Not joined yet: its bootstrap is the only node it knows.
+            if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, final: false);
+            else Net.FailLookup(lookup);
+            return;
+        }
+        if (IsResponsible(n, rec.Key))
+        {
+            if (rec.PaperHops < 0) rec.PaperHops = rec.Hops;
+            Answer(n, lookup);
+            return;
+        }
+        if (succ == n || Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ]))
+        {
+            rec.PaperHops = rec.Hops;
+            if (succ == n) Answer(n, lookup);
+            else Forward(n, succ, lookup, final: true);
+            return;
+        }
+        Forward(n, ClosestPreceding(n, rec.Key), lookup, final: false);
+    }
+
+    /// <summary>
+    /// The request reached the node its sender took for the key's successor. If a predecessor this node has been
+    /// notified of since lies between the key's place and this node, the key is that predecessor's: pass the
+    /// request back to it (the sender's successor pointer is older than this node's predecessor pointer, and
+    /// stabilization has not caught up yet). Otherwise this node answers.
+    /// </summary>
+    private void FinalHop(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int p = _pred[n];
+        if (p >= 0 && p != n && !IsResponsible(n, rec.Key) && rec.Hops < 64)
+        {
+            rec.PaperHops = rec.Hops;
+            Forward(n, p, lookup, final: true);
+            return;
+        }
+        Answer(n, lookup);
+    }
+
+    private bool IsResponsible(int n, Id key)
+    {
+        int p = _pred[n];
+        return key == _ids[n] || (p >= 0 && p != n && Net.Space.InOpenClosed(key, _ids[p], _ids[n]));
+    }
+
+    /// <summary>The node holding the request answers it: to the origin, or by completing it when it is the origin.</summary>
+    private void Answer(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        if (rec.PaperHops < 0) rec.PaperHops = Math.Max(0, rec.Hops - 1);
+        if (n == rec.Origin) Finish(lookup, n);
+        else SendLookupMessage(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply }, Header + NodeRef);
+    }
+
+    private void Forward(int n, int next, int lookup, bool final)
+    {
+        uint token = ++_tokens == 0 ? ++_tokens : _tokens;
+        _hopFrom[lookup] = n;
+        _hopTo[lookup] = next;
+        _hopToken[lookup] = token;
+        SendLookupMessage(n, next, new Event { Lookup = lookup, Arg = (int)token, Aux = (ushort)(final ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessor }, Header + KeyBytes + NodeRef);
+        Net.Sim.Schedule(Timeout(n, next), new Event { Dst = n, Src = n, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout });
+    }
+
+    private void OnHopTimeout(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        _hopToken[lookup] = 0;
+        rec.Timeouts++;
+        int dead = _hopTo[lookup];
+        // A request passed back to our predecessor (FinalHop) that died: we are the key's heir, so answer.
+        bool backwards = dead == _pred[n];
+        if (dead == _bootstrap[n]) _bootstrap[n] = -1;
+        Forget(n, dead);
+        if (rec.Timeouts > _o.MaxRetries)
+        {
+            Net.FailLookup(lookup);
+            return;
+        }
+        if (backwards) FinalHop(n, lookup);
+        else Route(n, lookup);
+    }
+
+    private void Finish(int lookup, int answer)
+    {
+        switch (_purpose[lookup])
+        {
+            case ForUser:
+                Net.CompleteLookup(lookup, answer);
+                break;
+            case ForJoin:
+            {
+                int node = _arg[lookup];
+                Net.EndInternalLookup(lookup);
+                if (!Net.Nodes.IsAlive(node) || _succ[node * _r] >= 0) return;
+                _succ[node * _r] = answer == node ? node : answer;
+                Net.Joined(node);
+                StartTimers(node);
+                Stabilize(node); // learn the successor list at once rather than one period later
+                break;
+            }
+            default:
+            {
+                int node = _arg[lookup], level = _level[lookup];
+                Net.EndInternalLookup(lookup);
+                if (Net.Nodes.IsAlive(node)) _finger[node * _f + level] = answer == node ? -1 : answer;
+                break;
+            }
+        }
+    }
+
+    /// <summary>Iterative: the origin works out the first hop from its own state.</summary>
+    private void LocalNextHop(int origin, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int succ = _succ[origin * _r];
+        if (succ < 0)
+        {
+            if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
+            else Net.FailLookup(lookup);
+            return;
+        }
+        if (IsResponsible(origin, rec.Key) || succ == origin)
+        {
+            rec.PaperHops = 0;
+            Finish(lookup, origin);
+            return;
+        }
+        if (Net.Space.InOpenClosed(rec.Key, _ids[origin], _ids[succ]))
+        {
+            rec.PaperHops = 0;
+            Query(origin, succ, lookup, final: true, deadHint: -1);
+        }
+        else Query(origin, ClosestPreceding(origin, rec.Key), lookup, final: false, deadHint: -1);
+    }
+
+    private void Query(int origin, int to, int lookup, bool final, int deadHint)
+    {
+        uint token = (++_tokens & 0x3fff) == 0 ? ++_tokens & 0x3fff : _tokens & 0x3fff;
+        _hopTo[lookup] = to;
+        _hopToken[lookup] = token;
+        ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
+        SendLookupMessage(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
+        Net.Sim.Schedule(Timeout(origin, to), new Event { Dst = origin, Src = origin, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout });
+    }
+
+    /// <summary>Iterative: node n tells the origin where to go next (kind 1 = n holds the key, 2 = the next node is the owner).</summary>
+    private void ReplyNextHop(int n, int origin, int lookup, bool final, ushort token)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int kind, next;
+        int succ = _succ[n * _r];
+        if (final || succ < 0 || succ == n || IsResponsible(n, rec.Key)) { kind = 1; next = n; }
+        else if (Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ])) { kind = 2; next = succ; }
+        else { kind = 0; next = ClosestPreceding(n, rec.Key); }
+        ushort aux = (ushort)((token << 2) | kind);
+        SendLookupMessage(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, Header + NodeRef);
+    }
+
+    private void OnNextHop(int lookup, int from, int next, bool holds, bool ownerNext)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        rec.Hops++;
+        if (holds)
+        {
+            if (rec.PaperHops < 0) rec.PaperHops = Math.Max(0, rec.Hops - 1);
+            Finish(lookup, from);
+            return;
+        }
+        _iterPrev[lookup] = from;
+        if (ownerNext) rec.PaperHops = rec.Hops;
+        Query(rec.Origin, next, lookup, final: ownerNext, deadHint: -1);
+    }
+
+    private void OnQueryTimeout(int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        _hopToken[lookup] = 0;
+        rec.Timeouts++;
+        int dead = _hopTo[lookup];
+        Forget(rec.Origin, dead);
+        if (rec.Timeouts > _o.MaxRetries)
+        {
+            Net.FailLookup(lookup);
+            return;
+        }
+        int prev = _iterPrev[lookup];
+        rec.PaperHops = -1;
+        if (prev < 0 || prev == dead || !Net.Nodes.IsAlive(rec.Origin)) LocalNextHop(rec.Origin, lookup);
+        else
+        {
+            // Ask the hop that pointed at the dead node again; it forgets that entry and answers anew.
+            rec.Hops--;
+            Query(rec.Origin, prev, lookup, final: false, deadHint: dead);
+        }
+    }
+
+    private void SendLookupMessage(int src, int dst, Event ev, int bytes)
+    {
+        if (_purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count(ev.Type, bytes);
+        Net.Send(src, dst, ev);
+    }
+
+    /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor.</summary>
+    private int ClosestPreceding(int n, Id key)
+    {
+        IdSpace space = Net.Space;
+        Id self = _ids[n];
+        Id toKey = space.Distance(self, key);
+        int best = -1;
+        Id bestDistance = Id.Zero;
+        for (int j = _f - 1; j >= 0; j--)
+        {
+            int f = _finger[n * _f + j];
+            if (f < 0) continue;
+            Id d = space.Distance(self, _ids[f]);
+            if (!d.IsZero && d < toKey)
+            {
+                best = f;
+                bestDistance = d;
+                break;
+            }
+        }
+        for (int j = _r - 1; j >= 0; j--)
+        {
+            int s = _succ[n * _r + j];
+            if (s < 0 || s == n) continue;
+            Id d = space.Distance(self, _ids[s]);
+            if (!d.IsZero && d < toKey)
+            {
+                if (best < 0 || d > bestDistance) best = s;
+                break;
+            }
+        }
+        return best >= 0 ? best : _succ[n * _r];
+    }
+
+    // ---- maintenance -------------------------------------------------------------------------------------
+
+    private void Stabilize(int n)
+    {
+        int s = _succ[n * _r];
+        if (s < 0) return;
+        if (s == n)
+        {
+            // Alone on the ring: a predecessor that notified us is our successor too.
+            int p = _pred[n];
+            if (p >= 0 && p != n)
+            {
+                _succ[n * _r] = p;
+                Net.SendMaintenance(n, p, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+            }
+            return;
+        }
+        ushort token = (ushort)(++_rpcToken[n] & 0x7fff);
+        Net.SendMaintenance(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
+        Net.Sim.Schedule(Timeout(n, s), new Event { Dst = n, Src = n, Lookup = -1, Arg = s, Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout });
+    }
+
+    private void OnStabilizeReply(int n, int s, int x)
+    {
+        // The successor's reply carries its predecessor x and its successor list (read from its state at reply time).
+        if (_succ[n * _r] != s) return;
+        AdoptSuccessorList(n, s, skipFirst: false);
+        if (x >= 0 && x != n && Net.Space.InOpenOpen(_ids[x], _ids[n], _ids[s]))
+        {
+            Shift(n, x);
+        }
+        int succ = _succ[n * _r];
+        Net.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+    }
+
+    /// <summary>succ list := [s] + s.successors[0..r-2] (or s's list itself when s is leaving: skipFirst).</summary>
+    private void AdoptSuccessorList(int n, int s, bool skipFirst)
+    {
+        Span<int> list = stackalloc int[_r];
+        int count = 0;
+        if (!skipFirst) list[count++] = s;
+        for (int j = 0; j < _r && count < _r; j++)
+        {
+            int e = _succ[s * _r + j];
+            if (e < 0) break;
+            if (e == n) break; // wrapped around the ring back to us
+            if (e != s) list[count++] = e;
+        }
+        if (count == 0) return;
+        for (int j = 0; j < _r; j++) _succ[n * _r + j] = j < count ? list[j] : -1;
+    }
+
+    /// <summary>Puts x in front of the successor list.</summary>
+    private void Shift(int n, int x)
+    {
+        int b = n * _r;
+        for (int j = _r - 1; j > 0; j--) _succ[b + j] = _succ[b + j - 1];
+        _succ[b] = x;
+    }
+
+    /// <summary>Drops a node found dead from every routing entry of n.</summary>
+    private void Forget(int n, int dead)
+    {
+        if (dead < 0 || dead == n) return;
+        int b = n * _r, w = 0;
+        for (int j = 0; j < _r; j++)
+        {
+            int e = _succ[b + j];
+            if (e != dead && e >= 0) _succ[b + w++] = e;
+        }
+        for (int j = w; j < _r; j++) _succ[b + j] = -1;
+        if (w == 0)
+        {
+            // Successor list exhausted: fall back on the nearest finger, or on ourselves.
+            int nearest = -1;
+            for (int j = 0; j < _f && nearest < 0; j++)
+            {
+                int f = _finger[n * _f + j];
+                if (f >= 0 && f != dead) nearest = f;
+            }
+            _succ[b] = nearest >= 0 ? nearest : n;
+        }
+        for (int j = 0; j < _f; j++)
+            if (_finger[n * _f + j] == dead) _finger[n * _f + j] = -1;
+        if (_pred[n] == dead) _pred[n] = -1;
+    }
+
+    private void FixFingers(int n)
+    {
+        int succ = _succ[n * _r];
+        if (succ < 0) return;
+        IdSpace space = Net.Space;
+        Id self = _ids[n];
+        Id toSucc = succ == n ? Id.Zero : space.Distance(self, _ids[succ]);
+        for (int step = 0; step < _f; step++)
+        {
+            int j = _nextFinger[n];
+            _nextFinger[n] = (j + 1) % _f;
+            int level = _firstLevel + j;
+            // A finger whose start lies in (n, successor] is the successor: no lookup needed.
+            if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
+            {
+                _finger[n * _f + j] = succ;
+                continue;
+            }
+            int slot = Net.BeginInternalLookup(n, space.FingerStart(self, level));
+            EnsureLookupArrays(slot);
+            _purpose[slot] = ForFinger;
+            _arg[slot] = n;
+            _level[slot] = (byte)j;
+            Route(n, slot);
+            if (!_o.FixAllFingers) return;
+        }
+    }
+
+    // ---- questions -------------------------------------------------------------------------------------
+
+    public override int Responsible(Id key) => Net.Oracle.Successor(key);
+
+    public override int Degree(int node)
+    {
+        Span<int> all = stackalloc int[_f + _r + 1];
+        int count = 0;
+        for (int j = 0; j < _f; j++) if (_finger[node * _f + j] >= 0) all[count++] = _finger[node * _f + j];
+        for (int j = 0; j < _r; j++) if (_succ[node * _r + j] >= 0) all[count++] = _succ[node * _r + j];
+        if (_pred[node] >= 0) all[count++] = _pred[node];
+        Span<int> used = all[..count];
+        used.Sort();
+        int distinct = 0;
+        for (int j = 0; j < used.Length; j++)
+            if (used[j] != node && (j == 0 || used[j] != used[j - 1])) distinct++;
+        return distinct;
+    }
+
+    public int Successor(int node) => _succ[node * _r];
+    public int Predecessor(int node) => _pred[node];
+    public ReadOnlySpan<int> SuccessorList(int node) => _succ.AsSpan(node * _r, _r);
+}
