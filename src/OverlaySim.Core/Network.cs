@@ -128,6 +128,9 @@ public sealed class Network : IEventSink
         Sim.Schedule(Latency.OneWay(machine[src], machine[dst]), ev);
     }
 
+    /// <summary>One-way delay from one node's machine to another's.</summary>
+    public long OneWay(int src, int dst) => Latency.OneWay(Nodes.Machine[src], Nodes.Machine[dst]);
+
     /// <summary>Round-trip time between two nodes' machines (for timeouts set as a multiple of the RTT).</summary>
     public long RoundTrip(int a, int b)
     {

@@ -9,6 +9,16 @@ public interface IEventSink
 }
 
 /// <summary>
+/// A sink that wants to know when one of its events could not be delivered because its target was dead: the
+/// protocol's way to learn, at the instant it happens, that a request is lost (see ChordProtocol's timeouts).
+/// </summary>
+public interface IUndeliverableSink
+{
+    /// <summary>Called (at the time the event would have been delivered) instead of dropping it silently.</summary>
+    void Undeliverable(ref Event ev);
+}
+
+/// <summary>
 /// The discrete-event engine: a clock in integer microseconds, the pending-event queue, and the dispatch loop.
 /// </summary>
 /// <remarks>
@@ -109,9 +119,15 @@ public sealed class Simulator
             Now = time;
             // Stale if the node's epoch moved on since scheduling (it died or rejoined), or if it is dead now: an
             // even epoch (see NodeTable.Epoch), which also catches a message sent to a node already dead.
-            if (cancelled || (ev.Dst >= 0 && (ev.Epoch != EpochArray[ev.Dst] || (ev.Epoch & 1) == 0)))
+            if (cancelled)
             {
                 Dropped++;
+                continue;
+            }
+            if (ev.Dst >= 0 && (ev.Epoch != EpochArray[ev.Dst] || (ev.Epoch & 1) == 0))
+            {
+                Dropped++;
+                if (sinks[ev.Sink] is IUndeliverableSink u) u.Undeliverable(ref ev);
                 continue;
             }
             Fold(time, in ev);

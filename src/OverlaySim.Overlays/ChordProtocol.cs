@@ -93,7 +93,15 @@ public enum ChordProtocolMessage : byte
 }
 
 /// <summary>Chord run as its protocol under churn.</summary>
-public sealed class ChordProtocol : Overlay
+/// <remarks>
+/// Timeouts are lazy where that is exact: when an RPC's timeout is at least the pair's round-trip time, a request
+/// that is delivered always has its answer back before the timeout, so the timeout can only matter if the request
+/// is lost, and a request is lost only by reaching a dead node, which the engine reports
+/// (<see cref="IUndeliverableSink"/>). The timeout event is then scheduled at send time + timeout, exactly when it
+/// would have fired, and the common case costs no event at all. A timeout shorter than the round trip (possible
+/// with a fixed rpc_timeout on long links) is scheduled eagerly, and may then fire although the answer is on its way.
+/// </remarks>
+public sealed class ChordProtocol : Overlay, IUndeliverableSink
 {
     private const int Header = 20, NodeRef = 8, KeyBytes = 4;
 
@@ -240,6 +248,42 @@ public sealed class ChordProtocol : Overlay
     private Event Timer(int node, ChordProtocolMessage type, int arg = 0) =>
         new() { Dst = node, Src = node, Lookup = -1, Arg = arg, Sink = Sink, Type = (byte)type };
 
+    /// <summary>Schedules an RPC timeout now unless it is lazy (timeout ≥ round trip; see the class remarks).</summary>
+    private void ArmTimeout(int from, int to, Event timeout)
+    {
+        long t = Timeout(from, to);
+        if (t < Net.RoundTrip(from, to)) Net.Sim.Schedule(t, timeout);
+    }
+
+    /// <summary>A request of ours reached a dead node: its timeout fires at send time + timeout, as it would have.</summary>
+    public void Undeliverable(ref Event ev)
+    {
+        int from = ev.Src, to = ev.Dst;
+        if (from < 0 || !Net.Nodes.IsAlive(from)) return;
+        long t = Timeout(from, to);
+        if (t < Net.RoundTrip(from, to)) return; // armed eagerly when sent
+        long at = Net.Sim.Now - Net.OneWay(from, to) + t;
+        Event timeout;
+        switch ((ChordProtocolMessage)ev.Type)
+        {
+            case ChordProtocolMessage.FindSuccessor:
+                timeout = new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout };
+                break;
+            case ChordProtocolMessage.NextHopQuery:
+                timeout = new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = ev.Aux >> 2, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout };
+                break;
+            case ChordProtocolMessage.GetPredecessor:
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout };
+                break;
+            case ChordProtocolMessage.Ping:
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout };
+                break;
+            default:
+                return; // answers, notifications and timers of dead nodes need no follow-up
+        }
+        Net.Sim.ScheduleAt(Math.Max(at, Net.Sim.Now), timeout);
+    }
+
     private long Timeout(int a, int b) =>
         _o.RpcTimeoutRtts > 0 ? Math.Max(1000, (long)(_o.RpcTimeoutRtts * Net.RoundTrip(a, b))) : _o.RpcTimeout;
 
@@ -379,7 +423,7 @@ public sealed class ChordProtocol : Overlay
                 {
                     ushort token = (ushort)(++_rpcToken[n] | 0x8000);
                     Net.SendMaintenance(n, _pred[n], new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.Ping }, Header);
-                    Net.Sim.Schedule(Timeout(n, _pred[n]), new Event { Dst = n, Src = n, Lookup = -1, Arg = _pred[n], Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout });
+                    ArmTimeout(n, _pred[n], new Event { Dst = n, Src = n, Lookup = -1, Arg = _pred[n], Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout });
                 }
                 Net.Sim.Schedule(Period(_o.CheckPredecessorEvery), Timer(n, ChordProtocolMessage.CheckPredecessorTimer));
                 break;
@@ -503,7 +547,7 @@ public sealed class ChordProtocol : Overlay
         _hopTo[lookup] = next;
         _hopToken[lookup] = token;
         SendLookupMessage(n, next, new Event { Lookup = lookup, Arg = (int)token, Aux = (ushort)(final ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessor }, Header + KeyBytes + NodeRef);
-        Net.Sim.Schedule(Timeout(n, next), new Event { Dst = n, Src = n, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout });
+        ArmTimeout(n, next, new Event { Dst = n, Src = n, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout });
     }
 
     private void OnHopTimeout(int n, int lookup)
@@ -585,7 +629,7 @@ public sealed class ChordProtocol : Overlay
         _hopToken[lookup] = token;
         ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
         SendLookupMessage(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
-        Net.Sim.Schedule(Timeout(origin, to), new Event { Dst = origin, Src = origin, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout });
+        ArmTimeout(origin, to, new Event { Dst = origin, Src = origin, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout });
     }
 
     /// <summary>Iterative: node n tells the origin where to go next (kind 1 = n holds the key, 2 = the next node is the owner).</summary>
@@ -698,7 +742,7 @@ public sealed class ChordProtocol : Overlay
         }
         ushort token = (ushort)(++_rpcToken[n] & 0x7fff);
         Net.SendMaintenance(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
-        Net.Sim.Schedule(Timeout(n, s), new Event { Dst = n, Src = n, Lookup = -1, Arg = s, Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout });
+        ArmTimeout(n, s, new Event { Dst = n, Src = n, Lookup = -1, Arg = s, Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout });
     }
 
     private void OnStabilizeReply(int n, int s, int x)
