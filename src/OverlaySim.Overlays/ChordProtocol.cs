@@ -65,6 +65,12 @@ public sealed record ChordProtocolOptions
     public double RpcTimeoutRtts { get; init; }
     public int MaxRetries { get; init; } = 4;
     public long LookupTimeout { get; init; } = 60_000_000;
+    /// <summary>Store the workload's keys: at the responsible node and the next <see cref="Replicas"/> successors.</summary>
+    public bool StoreKeys { get; init; } = true;
+    /// <summary>Successors that keep a copy of each key (r in the paper's replication scheme); at most <see cref="Successors"/>.</summary>
+    public int Replicas { get; init; } = 8;
+    /// <summary>Size of each stored value, for the bytes of key transfers (a key id is 4 bytes more).</summary>
+    public int ValueBytes { get; init; }
 }
 
 /// <summary>Chord's protocol messages and timers, named after the paper's RPCs.</summary>
@@ -86,6 +92,8 @@ public enum ChordProtocolMessage : byte
     PingTimeout,
     LeaveToSuccessor,
     LeaveToPredecessor,
+    /// <summary>Keys handed over (join, leave) or pushed to replicas; accounted as one message per transfer.</summary>
+    KeyTransfer,
     StabilizeTimer,
     FixFingersTimer,
     CheckPredecessorTimer,
@@ -118,6 +126,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private int[] _bootstrap = [];
     private uint[] _rpcToken = [];      // per node: the stabilize / ping round awaiting an answer
     private bool _maintenance = true;
+    private KeyStore? _store;
     private Xoshiro256 _rng;
 
     // Per lookup slot.
@@ -137,6 +146,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     public override bool SupportsChurn => true;
     public override long LookupTimeout => _o.LookupTimeout;
     public override string MessageName(byte type) => ((ChordProtocolMessage)type).ToString();
+    public override bool StoresKeys => _store is not null;
+    public override bool HoldsKey(int node, int keyIndex) => _store!.Holds(node, keyIndex);
+    public override long KeysLost => _store?.LostCount ?? 0;
+
+    /// <summary>The key store (null when keys are not stored), for tests.</summary>
+    public KeyStore? Store => _store;
 
     public static long BytesPerNode(ChordProtocolOptions o, long nodes) =>
         4L * (o.Successors + Levels(o, nodes, 160)) + 4 + 12 + 40;
@@ -158,6 +173,17 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
         Oracle oracle = Net.Oracle;
         int live = oracle.Count;
+        if (_o.StoreKeys)
+        {
+            _store = new KeyStore(Net.Keys.Length, Math.Min(255, _o.Replicas + 1 + 8), Net.Nodes.Capacity);
+            Net.Nodes.Grown += _store.EnsureNodes;
+            // Keys start where a converged ring keeps them: at the responsible node and its next `Replicas` nodes.
+            for (int k = 0; live > 0 && k < Net.Keys.Length; k++)
+            {
+                int rank = oracle.SuccessorRank(Net.Keys[k]);
+                for (int j = 0; j <= Math.Min(_o.Replicas, live - 1); j++) _store.Add(oracle.AtRank(rank + j), k);
+            }
+        }
         if (live == 0) return;
         if (!_o.StartConverged)
         {
@@ -314,13 +340,30 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     public override void OnLeave(int node)
     {
         int succ = _succ[node * _r], pred = _pred[node];
+        // Hand the keys we are responsible for to our successor (all we hold, if we do not know our predecessor).
+        if (succ >= 0 && succ != node)
+            Transfer(node, succ, _ids[pred >= 0 ? pred : node], _ids[node]);
         if (succ >= 0 && succ != node)
             Net.SendMaintenance(node, succ, new Event { Arg = pred, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToSuccessor }, Header + NodeRef);
         if (pred >= 0 && pred != node)
             Net.SendMaintenance(node, pred, new Event { Arg = node, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
     }
 
+    public override void OnDeparted(int node, bool graceful) => _store?.RemoveNode(node);
+
     public override void StopMaintenance() => _maintenance = false;
+
+    /// <summary>
+    /// Copies the keys <paramref name="from"/> holds in (lo, hi] to <paramref name="to"/>, counted as one KeyTransfer
+    /// message of 20 bytes plus (4 + value size) per key copied. The copy takes effect when sent (the data's own
+    /// delay is not modelled), and is lost if the receiver is already dead, as a message to a dead node would be.
+    /// </summary>
+    private void Transfer(int from, int to, Id lo, Id hi)
+    {
+        if (_store is null || !Net.Nodes.IsAlive(to)) return;
+        int copied = _store.CopyRange(from, to, lo, hi, Net.Space, Net.Keys);
+        if (copied > 0 && Net.InWindow) Net.Traffic.Count((byte)ChordProtocolMessage.KeyTransfer, Header + copied * (KeyBytes + _o.ValueBytes));
+    }
 
     public override void OnLookupAbandoned(int lookup)
     {
@@ -582,6 +625,8 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Net.EndInternalLookup(lookup);
                 if (!Net.Nodes.IsAlive(node) || _succ[node * _r] >= 0) return;
                 _succ[node * _r] = answer == node ? node : answer;
+                // Take over from the successor every key that is no longer its: those outside (node, successor].
+                if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
                 Net.Joined(node);
                 StartTimers(node);
                 Stabilize(node); // learn the successor list at once rather than one period later
@@ -756,6 +801,15 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         }
         int succ = _succ[n * _r];
         Net.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+        // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them.
+        int p = _pred[n];
+        if (_store is not null && p >= 0 && p != n)
+            for (int j = 0; j < Math.Min(_o.Replicas, _r); j++)
+            {
+                int t = _succ[n * _r + j];
+                if (t < 0 || t == n) break;
+                Transfer(n, t, _ids[p], _ids[n]);
+            }
     }
 
     /// <summary>succ list := [s] + s.successors[0..r-2] (or s's list itself when s is leaving: skipFirst).</summary>

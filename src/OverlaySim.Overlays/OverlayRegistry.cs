@@ -45,6 +45,9 @@ public static class OverlayRegistry
         ParamSpec.Int("max_retries", 4, 0, 64, "dynamic: timeouts a lookup survives (each retried through the next-best entry) before it fails"),
         ParamSpec.Duration("lookup_timeout", 60_000_000, 1_000, 86_400_000_000, "dynamic: a lookup not answered by then has failed"),
         ParamSpec.Int("fingers", 0, 0, 160, "dynamic: F, finger levels kept (the top F of id_bits); 0 = 2*log2(N) + 8"),
+        new ParamSpec("store_keys", ParamKind.Bool, true, "dynamic: store the workload's keys at their responsible node and replicas (keys_lost, value_found_rate)"),
+        ParamSpec.Int("replicas", 8, 0, 64, "dynamic: successors that keep a copy of each key (r in the paper), refreshed at every stabilize; larger than successors means successors"),
+        ParamSpec.Int("value_bytes", 0, 0, 1 << 30, "dynamic: size of each stored value, for the bytes of key transfers"),
     ];
 
     public static IReadOnlyList<OverlayInfo> All { get; } =
@@ -90,5 +93,8 @@ public static class OverlayRegistry
         RpcTimeoutRtts = v.Real("rpc_timeout_rtts"),
         MaxRetries = (int)v.Int("max_retries"),
         LookupTimeout = v.Duration("lookup_timeout"),
+        StoreKeys = v.Bool("store_keys"),
+        Replicas = (int)Math.Min(v.Int("replicas"), v.Int("successors")),
+        ValueBytes = (int)v.Int("value_bytes"),
     };
 }

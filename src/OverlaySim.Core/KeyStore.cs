@@ -1,0 +1,141 @@
+namespace OverlaySim.Core;
+
+/// <summary>
+/// Which live nodes hold a copy of which of the workload's K keys, for overlays that store data: who holds a
+/// key, what a node holds, and which keys have lost their last copy.
+/// </summary>
+/// <remarks>
+/// <para>Two views kept in step: per key, up to <see cref="MaxHolders"/> holder ordinals (a fixed-stride table);
+/// per node, a singly linked list of its keys in a pooled entry array. Adding a copy is O(holders); removing a
+/// departed node is O(keys it held · holders). Nothing allocates once the pools have grown to their working size.</para>
+/// <para>A key is lost when its last holder departs; it stays lost (no copy is left to recover it from).</para>
+/// <para>Memory: 4·MaxHolders + 5 bytes per key, plus 8 bytes per copy.</para>
+/// </remarks>
+public sealed class KeyStore
+{
+    private readonly int _stride;
+    private readonly int[] _holders;     // K × stride
+    private readonly byte[] _count;
+    private readonly bool[] _lost;
+    private int[] _head;                 // per node: first entry, -1 = none
+    private int[] _entryKey = new int[1024];
+    private int[] _entryNext = new int[1024];
+    private int _entryUsed;
+    private int _freeEntry = -1;
+
+    public KeyStore(int keys, int maxHolders, int nodeCapacity)
+    {
+        _stride = maxHolders;
+        _holders = new int[(long)keys * maxHolders];
+        _count = new byte[keys];
+        _lost = new bool[keys];
+        _head = new int[nodeCapacity];
+        Array.Fill(_head, -1);
+    }
+
+    public int MaxHolders => _stride;
+
+    public int Keys => _count.Length;
+
+    /// <summary>Keys whose every copy is gone.</summary>
+    public long LostCount { get; private set; }
+
+    public void EnsureNodes(int capacity)
+    {
+        if (capacity <= _head.Length) return;
+        int old = _head.Length;
+        Array.Resize(ref _head, capacity);
+        Array.Fill(_head, -1, old, capacity - old);
+    }
+
+    public int HolderCount(int key) => _count[key];
+
+    public bool IsLost(int key) => _lost[key];
+
+    public bool Holds(int node, int key)
+    {
+        long b = (long)key * _stride;
+        for (int i = 0; i < _count[key]; i++)
+            if (_holders[b + i] == node) return true;
+        return false;
+    }
+
+    /// <summary>Gives <paramref name="node"/> a copy of <paramref name="key"/>. Returns false if it had one, the key is lost, or the key has its maximum of holders.</summary>
+    public bool Add(int node, int key)
+    {
+        if (_lost[key] || _count[key] == _stride || Holds(node, key)) return false;
+        _holders[(long)key * _stride + _count[key]++] = node;
+        int e;
+        if (_freeEntry >= 0)
+        {
+            e = _freeEntry;
+            _freeEntry = _entryNext[e];
+        }
+        else
+        {
+            if (_entryUsed == _entryKey.Length)
+            {
+                Array.Resize(ref _entryKey, _entryKey.Length * 2);
+                Array.Resize(ref _entryNext, _entryNext.Length * 2);
+            }
+            e = _entryUsed++;
+        }
+        _entryKey[e] = key;
+        _entryNext[e] = _head[node];
+        _head[node] = e;
+        return true;
+    }
+
+    /// <summary>Removes every copy a departed node held; keys left with no copy become lost.</summary>
+    public void RemoveNode(int node)
+    {
+        int e = _head[node];
+        while (e >= 0)
+        {
+            int key = _entryKey[e];
+            long b = (long)key * _stride;
+            int c = _count[key];
+            for (int i = 0; i < c; i++)
+            {
+                if (_holders[b + i] != node) continue;
+                _holders[b + i] = _holders[b + c - 1];
+                _count[key] = (byte)(c - 1);
+                break;
+            }
+            if (_count[key] == 0 && !_lost[key])
+            {
+                _lost[key] = true;
+                LostCount++;
+            }
+            int next = _entryNext[e];
+            _entryNext[e] = _freeEntry;
+            _freeEntry = e;
+            e = next;
+        }
+        _head[node] = -1;
+    }
+
+    /// <summary>
+    /// Copies to <paramref name="to"/> every key that <paramref name="from"/> holds whose id lies in the ring
+    /// interval (lo, hi] (the whole ring when lo == hi). Returns how many copies were made (keys <paramref name="to"/>
+    /// lacked).
+    /// </summary>
+    public int CopyRange(int from, int to, Id lo, Id hi, IdSpace space, Id[] keyIds)
+    {
+        int copied = 0;
+        for (int e = _head[from]; e >= 0; e = _entryNext[e])
+        {
+            int key = _entryKey[e];
+            if (space.InOpenClosed(keyIds[key], lo, hi) && Add(to, key)) copied++;
+        }
+        return copied;
+    }
+
+    /// <summary>The keys a node holds (for tests and invariant checks).</summary>
+    public List<int> KeysOf(int node)
+    {
+        var keys = new List<int>();
+        for (int e = _head[node]; e >= 0; e = _entryNext[e]) keys.Add(_entryKey[e]);
+        return keys;
+    }
+}
