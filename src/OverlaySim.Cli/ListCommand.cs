@@ -43,6 +43,14 @@ public static class ListCommand
         }
 
         o.WriteLine();
+        o.WriteLine($"CHURN MODELS (churn: {{ model: NAME, ... }}; default model: {Schema.ChurnModel.Default}; every model but none needs the run's duration)");
+        foreach (ModelInfo model in Schema.ChurnModels)
+        {
+            o.WriteLine($"  {model.Name}: {model.Formula}");
+            Params(o, "    churn.", model.Parameters);
+        }
+
+        o.WriteLine();
         o.WriteLine("WORKLOAD (workload: { ... })");
         Params(o, "  workload.", Schema.Workload);
 

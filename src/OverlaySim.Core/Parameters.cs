@@ -63,6 +63,7 @@ public sealed record ParamSpec(
         get
         {
             if (Choices is not null) return string.Join("|", Choices);
+            if (Kind == ParamKind.Bool) return "true|false";
             bool lo = !double.IsNegativeInfinity(Min), hi = !double.IsPositiveInfinity(Max);
             string F(double v) => Kind == ParamKind.Duration ? Units.FormatDuration((long)v)
                 : Kind == ParamKind.Rate ? Units.FormatRate(v) : v.ToString(CultureInfo.InvariantCulture);

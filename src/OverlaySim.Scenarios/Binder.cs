@@ -177,7 +177,16 @@ internal sealed partial class Binder
                     v.Real("leave_fraction"), v.Bool("new_id_on_rejoin"));
             }
             case "rate":
-                return new ChurnOptions(ChurnKind.Rate, LeaveFraction: v.Real("leave_fraction"), JoinRate: v.Rate("join_rate"), FailureRate: v.Rate("failure_rate"));
+            {
+                double joins = v.Rate("join_rate"), failures = v.Rate("failure_rate"), both = v.Rate("rate");
+                if (both > 0)
+                {
+                    if (joins > 0 || failures > 0)
+                        Report(OriginOf(map, "churn.rate", "rate", origin), "key 'churn.rate': set either rate (both processes) or join_rate and failure_rate, not both");
+                    joins = failures = both;
+                }
+                return new ChurnOptions(ChurnKind.Rate, LeaveFraction: v.Real("leave_fraction"), JoinRate: joins, FailureRate: failures);
+            }
             case "mass_failure":
                 return new ChurnOptions(ChurnKind.MassFailure, LeaveFraction: 0, At: v.Duration("at"), FailProbability: v.Real("probability"), StopMaintenance: v.Bool("stop_maintenance"));
             default:

@@ -65,6 +65,7 @@ public static class Schema
             ]),
         new ModelInfo("rate", "joins of new machines and departures of random live machines as Poisson processes (the Chord paper's dynamic experiments)",
             [
+                ParamSpec.Rate("rate", 0, 0, 1e6, "R: joins and departures per second each, as in the Chord paper (excludes join_rate and failure_rate)"),
                 ParamSpec.Rate("join_rate", 0, 0, 1e6, "joins per second"),
                 ParamSpec.Rate("failure_rate", 0, 0, 1e6, "departures per second"),
                 ParamSpec.Real("leave_fraction", 0, 0, 1, "share of departures that are graceful leaves; the rest are crashes"),
