@@ -44,6 +44,19 @@ public abstract class Overlay : IEventSink
     /// <summary>Distinct other nodes in the routing state of <paramref name="node"/>.</summary>
     public abstract int Degree(int node);
 
+    /// <summary>
+    /// How many distinct nodes other than <paramref name="self"/> appear in <paramref name="entries"/> (sorted in
+    /// place): the degree of a node, given every entry of its routing state, duplicates and all.
+    /// </summary>
+    protected static int CountDistinct(Span<int> entries, int self)
+    {
+        entries.Sort();
+        int distinct = 0;
+        for (int j = 0; j < entries.Length; j++)
+            if (entries[j] != self && (j == 0 || entries[j] != entries[j - 1])) distinct++;
+        return distinct;
+    }
+
     /// <summary>True when the overlay's paper counts path length differently and <see cref="LookupRecord.PaperHops"/> is filled.</summary>
     public virtual bool ReportsPaperHops => false;
 

@@ -350,12 +350,7 @@ public sealed class Chord : Overlay
             if (s >= 0) all[count++] = s;
         }
         if (_predecessor[node] >= 0) all[count++] = _predecessor[node];
-        Span<int> used = all[..count];
-        used.Sort();
-        int distinct = 0;
-        for (int j = 0; j < used.Length; j++)
-            if (used[j] != node && (j == 0 || used[j] != used[j - 1])) distinct++;
-        return distinct;
+        return CountDistinct(all[..count], node);
     }
 
     // Read access for tests and invariant checks.

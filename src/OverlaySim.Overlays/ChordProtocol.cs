@@ -903,12 +903,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         for (int j = 0; j < _f; j++) if (_finger[node * _f + j] >= 0) all[count++] = _finger[node * _f + j];
         for (int j = 0; j < _r; j++) if (_succ[node * _r + j] >= 0) all[count++] = _succ[node * _r + j];
         if (_pred[node] >= 0) all[count++] = _pred[node];
-        Span<int> used = all[..count];
-        used.Sort();
-        int distinct = 0;
-        for (int j = 0; j < used.Length; j++)
-            if (used[j] != node && (j == 0 || used[j] != used[j - 1])) distinct++;
-        return distinct;
+        return CountDistinct(all[..count], node);
     }
 
     public int Successor(int node) => _succ[node * _r];
