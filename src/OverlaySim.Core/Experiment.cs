@@ -78,6 +78,9 @@ public sealed record RunResult
     public required long Leaves { get; init; }
     public required long Crashes { get; init; }
     public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
+    public required bool HasRounds { get; init; }
+    public required double RoundsMean { get; init; }
+    public required double RpcsPerLookup { get; init; }
 
     public double SuccessRate => Lookups == 0 ? 0 : (double)LookupsOk / Lookups;
 }
@@ -282,6 +285,9 @@ public static class Experiment
             Leaves = net.Churn?.Leaves ?? 0,
             Crashes = net.Churn?.Crashes ?? 0,
             TimeSeries = net.Sampler?.Rows ?? [],
+            HasRounds = overlay.ReportsRounds,
+            RoundsMean = m.Ok + m.Wrong == 0 ? 0 : (double)m.RoundSum / (m.Ok + m.Wrong),
+            RpcsPerLookup = m.Ok + m.Wrong == 0 ? 0 : (double)m.RpcSum / (m.Ok + m.Wrong),
         };
     }
 }

@@ -9,12 +9,13 @@ namespace OverlaySim.Core;
 /// per node, a singly linked list of its keys in a pooled entry array. Adding a copy is O(holders); removing a
 /// departed node is O(keys it held · holders). Nothing allocates once the pools have grown to their working size.</para>
 /// <para>A key is lost when its last holder departs; it stays lost (no copy is left to recover it from).</para>
-/// <para>Memory: 4·MaxHolders + 5 bytes per key, plus 8 bytes per copy.</para>
+/// <para>Memory: 12·MaxHolders + 2 bytes per key, plus 8 bytes per copy.</para>
 /// </remarks>
 public sealed class KeyStore
 {
     private readonly int _stride;
     private readonly int[] _holders;     // K × stride
+    private readonly long[] _storedAt;   // K × stride: when each copy was last stored (for expiry)
     private readonly byte[] _count;
     private readonly bool[] _lost;
     private int[] _head;                 // per node: first entry, -1 = none
@@ -27,6 +28,7 @@ public sealed class KeyStore
     {
         _stride = maxHolders;
         _holders = new int[(long)keys * maxHolders];
+        _storedAt = new long[(long)keys * maxHolders];
         _count = new byte[keys];
         _lost = new bool[keys];
         _head = new int[nodeCapacity];
@@ -60,11 +62,36 @@ public sealed class KeyStore
         return false;
     }
 
-    /// <summary>Gives <paramref name="node"/> a copy of <paramref name="key"/>. Returns false if it had one, the key is lost, or the key has its maximum of holders.</summary>
-    public bool Add(int node, int key)
+    /// <summary>When <paramref name="node"/>'s copy of <paramref name="key"/> was last stored, or long.MinValue if it has none.</summary>
+    public long StoredAt(int node, int key)
     {
-        if (_lost[key] || _count[key] == _stride || Holds(node, key)) return false;
-        _holders[(long)key * _stride + _count[key]++] = node;
+        long b = (long)key * _stride;
+        for (int i = 0; i < _count[key]; i++)
+            if (_holders[b + i] == node) return _storedAt[b + i];
+        return long.MinValue;
+    }
+
+    /// <summary>A uniformly chosen holder of the key, or -1.</summary>
+    public int AnyHolder(int key, ref Xoshiro256 rng) =>
+        _count[key] == 0 ? -1 : _holders[(long)key * _stride + rng.NextInt(_count[key])];
+
+    /// <summary>
+    /// Gives <paramref name="node"/> a copy of <paramref name="key"/> stored at time <paramref name="now"/> (an existing
+    /// copy is refreshed). Returns false if it had one, the key is lost, or the key has its maximum of holders.
+    /// </summary>
+    public bool Add(int node, int key, long now = 0)
+    {
+        if (_lost[key]) return false;
+        long kb = (long)key * _stride;
+        for (int i = 0; i < _count[key]; i++)
+        {
+            if (_holders[kb + i] != node) continue;
+            _storedAt[kb + i] = now;
+            return false;
+        }
+        if (_count[key] == _stride) return false;
+        _storedAt[kb + _count[key]] = now;
+        _holders[kb + _count[key]++] = node;
         int e;
         if (_freeEntry >= 0)
         {
@@ -99,6 +126,7 @@ public sealed class KeyStore
             {
                 if (_holders[b + i] != node) continue;
                 _holders[b + i] = _holders[b + c - 1];
+                _storedAt[b + i] = _storedAt[b + c - 1];
                 _count[key] = (byte)(c - 1);
                 break;
             }
@@ -127,6 +155,22 @@ public sealed class KeyStore
         {
             int key = _entryKey[e];
             if (space.InOpenClosed(keyIds[key], lo, hi) && Add(to, key)) copied++;
+        }
+        return copied;
+    }
+
+    /// <summary>
+    /// Copies to <paramref name="to"/> every key <paramref name="from"/> holds that is closer to <paramref name="toId"/>
+    /// than to <paramref name="fromId"/> in the XOR metric (Kademlia's transfer to a newly learned node), stored at
+    /// <paramref name="now"/>. Returns how many copies were made.
+    /// </summary>
+    public int CopyCloserByXor(int from, int to, Id fromId, Id toId, Id[] keyIds, long now)
+    {
+        int copied = 0;
+        for (int e = _head[from]; e >= 0; e = _entryNext[e])
+        {
+            int key = _entryKey[e];
+            if ((keyIds[key] ^ toId) < (keyIds[key] ^ fromId) && Add(to, key, now)) copied++;
         }
         return copied;
     }

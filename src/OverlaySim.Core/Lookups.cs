@@ -27,6 +27,10 @@ public struct LookupRecord
     public int Messages;
     /// <summary>Request timeouts this lookup met (each one retried or ended it).</summary>
     public int Timeouts;
+    /// <summary>Iterative overlays: requests (RPCs) the origin sent.</summary>
+    public int Rpcs;
+    /// <summary>Iterative overlays: parallel rounds until the node that answered was queried.</summary>
+    public int Rounds;
     /// <summary>Bumped each time the slot is allocated; events carry it to tell a stale lookup from a live one.</summary>
     public uint Generation;
     /// <summary>False for a lookup issued outside the measurement window.</summary>

@@ -40,6 +40,10 @@ public sealed class LookupMetrics
     /// <summary>Sum of hops over ok and wrong lookups (for interval means).</summary>
     public long HopSum { get; private set; }
 
+    /// <summary>Sums of RPCs and rounds over ok and wrong lookups (iterative overlays).</summary>
+    public long RpcSum { get; private set; }
+    public long RoundSum { get; private set; }
+
     private long[] _timeouts = new long[16];
     public ReadOnlySpan<long> TimeoutHistogram => _timeouts;
 
@@ -76,6 +80,8 @@ public sealed class LookupMetrics
         }
         Add(ref _hops, r.Hops);
         HopSum += r.Hops;
+        RpcSum += r.Rpcs;
+        RoundSum += r.Rounds;
         if (r.PaperHops >= 0)
         {
             AnyPaperHops = true;

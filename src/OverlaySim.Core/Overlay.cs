@@ -60,6 +60,9 @@ public abstract class Overlay : IEventSink
     /// <summary>True when the overlay's paper counts path length differently and <see cref="LookupRecord.PaperHops"/> is filled.</summary>
     public virtual bool ReportsPaperHops => false;
 
+    /// <summary>True for iterative overlays that fill <see cref="LookupRecord.Rpcs"/> and <see cref="LookupRecord.Rounds"/>.</summary>
+    public virtual bool ReportsRounds => false;
+
     // ---- churn: implemented by overlays that run a dynamic protocol -----------------------------------
 
     /// <summary>Whether nodes may join and depart during the run (the scenario loader refuses churn otherwise).</summary>

@@ -20,7 +20,7 @@ public static class CsvResults
         "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "degree_mean", "degree_max", "msgs_per_lookup",
         "keys_per_node_mean", "keys_per_node_p1", "keys_per_node_p99", "keys_per_node_max", "keys_per_node_zero_frac",
         "timeouts_mean", "timeouts_p99", "maint_msgs_per_node_s", "maint_bytes_per_node_s", "keys_lost", "value_found_rate",
-        "lookups_abandoned", "live_nodes_mean", "joins", "leaves", "crashes",
+        "lookups_abandoned", "live_nodes_mean", "joins", "leaves", "crashes", "rounds_mean", "rpcs_per_lookup",
         "events", "trace_hash",
     ];
 
@@ -84,6 +84,8 @@ public static class CsvResults
             csv.WriteField(Int(r.Joins));
             csv.WriteField(Int(r.Leaves));
             csv.WriteField(Int(r.Crashes));
+            csv.WriteField(r.HasRounds ? Real(r.RoundsMean) : "");
+            csv.WriteField(r.HasRounds ? Real(r.RpcsPerLookup) : "");
             csv.WriteField(Int(r.Events));
             csv.WriteField(Hash(r.TraceHash));
             foreach (string c in extra) csv.WriteField(SweptValue(p, c));

@@ -27,6 +27,22 @@ public sealed record OverlayInfo(
 public static class OverlayRegistry
 {
     // Declared before All: static fields initialise in text order.
+    private static readonly ParamSpec[] KademliaParameters =
+    [
+        ParamSpec.Int("k", 20, 1, 200, "k in the Kademlia paper: bucket size and number of copies of each value"),
+        ParamSpec.Int("alpha", 3, 1, 64, "α in the Kademlia paper: parallel RPCs of a lookup"),
+        ParamSpec.Choice("protocol", "static", "static: converged buckets from the global view, no maintenance; dynamic: joins, pings, bucket refresh and republish (needed under churn)", "static", "dynamic"),
+        ParamSpec.Duration("rpc_timeout", 1_000_000, 1_000, 3_600_000_000, "time an RPC waits for its answer"),
+        ParamSpec.Real("rpc_timeout_rtts", 0, 0, 100, "when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout"),
+        ParamSpec.Duration("lookup_timeout", 60_000_000, 1_000, 86_400_000_000, "a lookup not finished by then has failed"),
+        ParamSpec.Duration("bucket_refresh", 3_600_000_000, 1_000_000, 365L * 86_400_000_000, "tRefresh: a bucket without a lookup for this long is refreshed (dynamic)"),
+        ParamSpec.Duration("republish", 3_600_000_000, 1_000_000, 365L * 86_400_000_000, "tRepublish: period at which each key is looked up and stored again on the k closest (dynamic)"),
+        ParamSpec.Duration("expire", 86_400_000_000, 1_000_000, 365L * 86_400_000_000, "tExpire: a copy not stored again for this long no longer answers FIND_VALUE (dynamic)"),
+        ParamSpec.Int("replacement_cache", 5, 0, 64, "replacement cache entries per bucket (dynamic)"),
+        new ParamSpec("store_keys", ParamKind.Bool, true, "store the workload's keys on their k closest nodes (FIND_VALUE, keys_lost, value_found_rate)"),
+        ParamSpec.Int("value_bytes", 0, 0, 1 << 30, "size of each stored value, for the bytes of STORE and FIND_VALUE replies"),
+    ];
+
     private static readonly ParamSpec[] ChordParameters =
     [
         ParamSpec.Int("successors", ChordOptions.Default.Successors, 1, 64, "r: length of each node's successor list"),
@@ -65,6 +81,17 @@ public static class OverlayRegistry
             v => v.Text("protocol") == "dynamic",
             "set protocol: dynamic",
             v => (int)v.Int("virtual_nodes")),
+        new OverlayInfo(
+            "kademlia",
+            "Kademlia (Maymounkov and Mazières, IPTPS 2002): XOR metric, k-buckets, α-parallel iterative lookups, STORE/FIND_VALUE; converged buckets (protocol: static) or the protocol under churn (protocol: dynamic)",
+            KademliaParameters,
+            "hops: length of the chain of referrals from the origin to the node that answered (the closest found, or the one that returned the value); " +
+            "rounds_mean: parallel rounds until that node was queried; rpcs_per_lookup: RPCs the origin sent",
+            v => new Kademlia(ToKademliaOptions(v)),
+            (v, n) => Kademlia.BytesPerNode(ToKademliaOptions(v), n),
+            v => v.Text("protocol") == "dynamic",
+            "set protocol: dynamic",
+            _ => 1),
     ];
 
 
@@ -76,6 +103,22 @@ public static class OverlayRegistry
     }
 
     private static ChordOptions ToChordOptions(ParamValues v) => new(Successors: (int)v.Int("successors"));
+
+    private static KademliaOptions ToKademliaOptions(ParamValues v) => new()
+    {
+        K = (int)v.Int("k"),
+        Alpha = (int)v.Int("alpha"),
+        Dynamic = v.Text("protocol") == "dynamic",
+        RpcTimeout = v.Duration("rpc_timeout"),
+        RpcTimeoutRtts = v.Real("rpc_timeout_rtts"),
+        LookupTimeout = v.Duration("lookup_timeout"),
+        BucketRefresh = v.Duration("bucket_refresh"),
+        Republish = v.Duration("republish"),
+        Expire = v.Duration("expire"),
+        ReplacementCache = (int)v.Int("replacement_cache"),
+        StoreKeys = v.Bool("store_keys"),
+        ValueBytes = (int)v.Int("value_bytes"),
+    };
 
     private static ChordProtocolOptions ToProtocolOptions(ParamValues v) => new()
     {

@@ -131,6 +131,7 @@ public static class Schema
         ("maint_msgs_per_node_s, maint_bytes_per_node_s", "maintenance messages and bytes per live node per second (20 bytes of header + 4 per id or address carried)"),
         ("keys_lost, value_found_rate", "stored keys no live node holds; share of lookups for stored keys that returned the value (overlays that store keys)"),
         ("live_nodes_mean, joins, leaves, crashes", "mean live nodes over the measurement window; churn events of the whole run"),
+        ("rounds_mean, rpcs_per_lookup", "iterative overlays (Kademlia): parallel rounds until the node that answered was queried; requests the origin sent"),
         ("events", "events dispatched by the engine"),
         ("trace_hash", "64-bit hash of the dispatched-event trace: equal hashes, equal runs"),
     ];

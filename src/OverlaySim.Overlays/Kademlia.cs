@@ -1,0 +1,865 @@
+// Kademlia: P. Maymounkov and D. Mazières, "Kademlia: A Peer-to-peer Information System Based on the XOR Metric",
+// IPTPS 2002.
+//
+// What is modelled:
+//   XOR metric over the id_bits space; k-buckets of at most k contacts ordered by last seen (head = least
+//   recently seen); contacts are learned from every incoming message: a known contact moves to the tail, a new one
+//   is appended to a bucket with room; for a full bucket the least recently seen contact is pinged and replaced
+//   only if it does not answer, the newcomer waiting in the bucket's replacement cache;
+//   node lookup: α parallel FIND_NODE RPCs to the closest contacts not yet queried, iterated over a shortlist of
+//   the closest contacts seen, until the k closest seen have all answered (the paper's termination rule); each RPC
+//   has a timeout, and a contact that times out is marked unreachable in the lookup and dropped from the origin's
+//   bucket; FIND_VALUE stops as soon as a queried node holds the value;
+//   STORE on the k closest nodes found; each key is republished every republish period (a holder looks the key
+//   up and stores it on the k closest again), and a copy expires when not refreshed for the expiry period;
+//   join through a bootstrap contact: a lookup of one's own id, then a refresh of every bucket further away than
+//   the closest neighbour; a bucket not used by a lookup for the refresh period is refreshed by a lookup of a
+//   random id in its range;
+//   the static build: buckets filled from the global view as a long-running network would have them (a uniform
+//   random choice of k contacts from each bucket's range), values stored on the k closest nodes.
+//
+// What the hop count counts: the length of the chain of referrals from the origin to the node that answered
+// (the closest node found, or the node that returned the value): a contact the origin knew itself is 1 hop, a
+// contact learned from it 2, and so on. rounds: the parallel round in which that node was queried (an RPC sent
+// because of a reply of round r belongs to round r + 1). rpcs_per_lookup: FIND_NODE/FIND_VALUE RPCs sent.
+// ok: the k closest returned include the node the oracle says is closest to the key, or the value was found.
+//
+// Deviations from the paper: buckets are indexed by common-prefix length up to B = log2 N + 3, and every deeper
+// contact shares the last bucket (the paper's bucket splitting reaches the same shape); the reply to a FIND_NODE
+// lists the k closest contacts the responder knows, fixed when it answers; the shortlist keeps the 2k closest
+// contacts seen; a STORE takes effect when sent (its delay is not modelled) and is lost if the receiver is dead.
+//
+// Memory per node: 4·k·B bytes of buckets plus B of bucket sizes (static); the protocol adds 4·c·B of replacement
+// caches and 8·B of bucket refresh times. At N = 10^6, k = 20: about 1.9 KB per node static.
+
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>Kademlia's options. Times in µs.</summary>
+public sealed record KademliaOptions
+{
+    /// <summary>k in the Kademlia paper: bucket size and replication parameter.</summary>
+    public int K { get; init; } = 20;
+    /// <summary>α in the Kademlia paper: parallel RPCs of a lookup.</summary>
+    public int Alpha { get; init; } = 3;
+    /// <summary>Run the protocol (joins, pings, refresh, republish) rather than the converged model alone.</summary>
+    public bool Dynamic { get; init; }
+    public long RpcTimeout { get; init; } = 1_000_000;
+    public double RpcTimeoutRtts { get; init; }
+    public long LookupTimeout { get; init; } = 60_000_000;
+    /// <summary>tRefresh in the Kademlia paper.</summary>
+    public long BucketRefresh { get; init; } = 3_600_000_000;
+    /// <summary>tRepublish in the Kademlia paper.</summary>
+    public long Republish { get; init; } = 3_600_000_000;
+    /// <summary>tExpire in the Kademlia paper.</summary>
+    public long Expire { get; init; } = 86_400_000_000;
+    /// <summary>Replacement cache entries per bucket.</summary>
+    public int ReplacementCache { get; init; } = 5;
+    public bool StoreKeys { get; init; } = true;
+    public int ValueBytes { get; init; }
+}
+
+/// <summary>Kademlia's RPCs and timers, named after the paper.</summary>
+public enum KademliaMessage : byte
+{
+    FindNode = 1,
+    FindNodeReply,
+    RpcTimeout,
+    Ping,
+    Pong,
+    PingTimeout,
+    Store,
+    RefreshTimer,
+    RepublishTimer,
+    JoinTimer,
+}
+
+/// <summary>Kademlia with α-parallel iterative lookups.</summary>
+public sealed class Kademlia : Overlay, IUndeliverableSink
+{
+    private const int Header = 20, NodeRef = 8, KeyBytes = 4;
+    private const byte Heard = 0, Waiting = 1, Answered = 2, Unreachable = 3;
+    private const byte ForUser = 0, ForJoin = 1, ForRefresh = 2, ForRepublish = 3;
+
+    private readonly KademliaOptions _o;
+    private int _k, _b, _s, _c;
+    private Id[] _ids = [];
+    private int[] _bucket = [];        // node × B × k, head = least recently seen
+    private byte[] _bucketCount = [];  // node × B
+    private int[] _cache = [];         // replacement caches, node × B × c (dynamic)
+    private byte[] _cacheCount = [];
+    private long[] _touched = [];      // last lookup through each bucket (dynamic)
+    private bool _maintenance = true;
+    private KeyStore? _store;
+    private PayloadPool _payloads = null!;
+    private Xoshiro256 _rng;
+    private uint _pingTokens;
+    private int[] _pingTarget = [];    // node × B: contact being pinged for eviction, -1 none
+
+    // Per lookup slot: the shortlist, sorted by XOR distance to the target.
+    private int[] _cand = [];
+    private Id[] _cdist = [];          // XOR distance of each shortlist entry to the target (kept, so that inserting reads no ids)
+    private byte[] _cstate = [];
+    private byte[] _cdepth = [];
+    private byte[] _cround = [];
+    private int[] _ccount = [];
+    private int[] _inflight = [];
+    private byte[] _purpose = [];
+    private int[] _arg = [];
+    private int[] _valueAt = [];
+
+    public Kademlia(KademliaOptions options) => _o = options;
+
+    public override string Name => "kademlia";
+    public override bool SupportsChurn => _o.Dynamic;
+    public override bool ReportsRounds => true;
+    public override long LookupTimeout => _o.LookupTimeout;
+    public override string MessageName(byte type) => ((KademliaMessage)type).ToString();
+    public override bool StoresKeys => _store is not null;
+    public override bool HoldsKey(int node, int keyIndex) => _store!.Holds(node, keyIndex);
+    public override long KeysLost => _store?.LostCount ?? 0;
+
+    public KeyStore? Store => _store;
+
+    public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
+
+    public static long BytesPerNode(KademliaOptions o, long nodes)
+    {
+        long b = Buckets(nodes, 160);
+        long perNode = 4L * o.K * b + b + 16;
+        if (o.Dynamic) perNode += 4L * o.ReplacementCache * b + b + 8 * b + 4 * b;
+        return perNode + (o.StoreKeys ? 8L * o.K : 0);
+    }
+
+    // ---- set-up --------------------------------------------------------------------------------------
+
+    public override void BuildStatic()
+    {
+        _rng = Net.Streams.Stream("overlay/kademlia");
+        _k = _o.K;
+        _b = Buckets(Net.Nodes.Count, Net.Space.Bits);
+        _s = 2 * _k;
+        _c = _o.Dynamic ? _o.ReplacementCache : 0;
+        _payloads = new PayloadPool(_k);
+        Grow(Net.Nodes.Capacity);
+        Net.Nodes.Grown += Grow;
+
+        // Fill every live node's buckets from the sorted ring: the ids sharing exactly `cpl` leading bits with n
+        // form one contiguous range of the sorted order; k of them are chosen uniformly at random.
+        ReadOnlySpan<Id> sorted = Net.Oracle.SortedIds;
+        ReadOnlySpan<int> order = Net.Oracle.SortedNodes;
+        Id[] sortedIds = sorted.ToArray();
+        int[] sortedNodes = order.ToArray();
+        int live = sortedIds.Length;
+        Span<int> pick = stackalloc int[_k];
+        for (int rank = 0; rank < live; rank++)
+        {
+            int n = sortedNodes[rank];
+            Id self = sortedIds[rank];
+            for (int cpl = 0; cpl < _b; cpl++)
+            {
+                // Range of ids whose first cpl bits equal n's and whose next bit differs (the last bucket: at least cpl equal bits).
+                var (lo, hi) = PrefixRange(self, cpl, last: cpl == _b - 1);
+                int from = LowerBound(sortedIds, lo), to = hi.IsZero ? live : LowerBound(sortedIds, hi);
+                if (hi.IsZero && !lo.IsZero && from == live) to = live;
+                int count = to - from;
+                int take = 0;
+                if (count <= _k)
+                {
+                    for (int i = from; i < to; i++) if (sortedNodes[i] != n) pick[take++] = sortedNodes[i];
+                }
+                else
+                {
+                    // k distinct contacts spread over the range: one from each of k equal strata, at one random
+                    // offset (stratified sampling: O(k), no repeats, every id equally likely to be chosen).
+                    double u = _rng.NextDouble();
+                    for (int i = 0; i < _k; i++)
+                    {
+                        int c = sortedNodes[from + (int)((i + u) * count / _k)];
+                        if (c != n) pick[take++] = c;
+                    }
+                }
+                int bi = n * _b + cpl;
+                for (int i = 0; i < take; i++) _bucket[bi * _k + i] = pick[i];
+                _bucketCount[bi] = (byte)take;
+            }
+            if (_o.Dynamic) StartTimers(n);
+        }
+
+        if (_o.StoreKeys)
+        {
+            _store = new KeyStore(Net.Keys.Length, Math.Min(255, _k + 8), Net.Nodes.Capacity);
+            Net.Nodes.Grown += _store.EnsureNodes;
+            Span<int> closest = stackalloc int[_k];
+            for (int key = 0; key < Net.Keys.Length && live > 0; key++)
+            {
+                int found = KClosestFromSorted(sortedIds, sortedNodes, Net.Keys[key], closest);
+                for (int i = 0; i < found; i++) _store.Add(closest[i], key);
+            }
+            if (_o.Dynamic)
+                for (int key = 0; key < Net.Keys.Length; key++)
+                    Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.Republish), new Event { Dst = -1, Src = -1, Lookup = -1, Arg = key, Sink = Sink, Type = (byte)KademliaMessage.RepublishTimer });
+        }
+    }
+
+    /// <summary>[lo, hi) of the ids sharing exactly <paramref name="cpl"/> leading bits with <paramref name="self"/>; hi = 0 means 2^m.</summary>
+    private (Id Lo, Id Hi) PrefixRange(Id self, int cpl, bool last)
+    {
+        int m = Net.Space.Bits;
+        // prefix: self's first cpl bits; then bit (m-1-cpl) flipped, unless this is the merged last bucket.
+        Id prefixMask = cpl == 0 ? Id.Zero : (Net.Space.Mask - (Id.Pow2(m - cpl) - Id.FromUInt64(1)));
+        Id prefix = self & prefixMask;
+        if (last)
+        {
+            Id width = Id.Pow2(m - cpl);
+            Id hiAll = prefix + width;
+            return (prefix, cpl == 0 ? Id.Zero : (hiAll == Id.Pow2(m) ? Id.Zero : hiAll));
+        }
+        int bit = m - 1 - cpl;
+        Id flipped = self.Bit(bit) == 1 ? prefix : prefix + Id.Pow2(bit);
+        Id end = flipped + Id.Pow2(bit);
+        return (flipped, end == Id.Pow2(m) ? Id.Zero : end);
+    }
+
+    private static int LowerBound(Id[] sorted, Id key)
+    {
+        int lo = 0, hi = sorted.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < key) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>The k live nodes closest to key by XOR (from the sorted ring): the smallest prefix range around the key holding at least k ids, sorted by distance.</summary>
+    private int KClosestFromSorted(Id[] sortedIds, int[] sortedNodes, Id key, Span<int> into)
+    {
+        int m = Net.Space.Bits, live = sortedIds.Length;
+        int from = 0, to = live;
+        for (int cpl = 1; cpl <= m; cpl++)
+        {
+            Id mask = Net.Space.Mask - (Id.Pow2(m - cpl) - Id.FromUInt64(1));
+            Id lo = key & mask;
+            Id hi = lo + Id.Pow2(m - cpl);
+            int f = LowerBound(sortedIds, lo), t = hi == Id.Pow2(m) ? live : LowerBound(sortedIds, hi);
+            if (t - f < into.Length) break;
+            from = f;
+            to = t;
+        }
+        int count = to - from;
+        Span<int> idx = count <= 4096 ? stackalloc int[count] : new int[count];
+        for (int i = 0; i < count; i++) idx[i] = from + i;
+        // Selection by XOR distance (count is small: about 2k).
+        int take = Math.Min(into.Length, count);
+        for (int i = 0; i < take; i++)
+        {
+            int best = i;
+            for (int j = i + 1; j < count; j++)
+                if ((sortedIds[idx[j]] ^ key) < (sortedIds[idx[best]] ^ key)) best = j;
+            (idx[i], idx[best]) = (idx[best], idx[i]);
+            into[i] = sortedNodes[idx[i]];
+        }
+        return take;
+    }
+
+    private void Grow(int capacity)
+    {
+        if (capacity * _b <= _bucketCount.Length) return;
+        int old = _bucketCount.Length / Math.Max(1, _b);
+        Array.Resize(ref _bucket, capacity * _b * _k);
+        Array.Resize(ref _bucketCount, capacity * _b);
+        if (_o.Dynamic)
+        {
+            Array.Resize(ref _cache, capacity * _b * _c);
+            Array.Resize(ref _cacheCount, capacity * _b);
+            Array.Resize(ref _touched, capacity * _b);
+            Array.Resize(ref _pingTarget, capacity * _b);
+            Array.Fill(_pingTarget, -1, old * _b, (capacity - old) * _b);
+        }
+        _ids = Net.Nodes.Ids;
+    }
+
+    private void EnsureLookupArrays(int slot)
+    {
+        if (slot < _ccount.Length) return;
+        int n = Math.Max(Net.Lookups.Capacity, slot + 1);
+        Array.Resize(ref _cand, n * _s);
+        Array.Resize(ref _cdist, n * _s);
+        Array.Resize(ref _cstate, n * _s);
+        Array.Resize(ref _cdepth, n * _s);
+        Array.Resize(ref _cround, n * _s);
+        Array.Resize(ref _ccount, n);
+        Array.Resize(ref _inflight, n);
+        Array.Resize(ref _purpose, n);
+        Array.Resize(ref _arg, n);
+        Array.Resize(ref _valueAt, n);
+    }
+
+    private void StartTimers(int n)
+    {
+        if (!_maintenance) return;
+        Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.BucketRefresh), new Event { Dst = n, Src = n, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.RefreshTimer });
+    }
+
+    private long Timeout(int a, int b) =>
+        _o.RpcTimeoutRtts > 0 ? Math.Max(1000, (long)(_o.RpcTimeoutRtts * Net.RoundTrip(a, b))) : _o.RpcTimeout;
+
+    private int BucketOf(int n, Id other)
+    {
+        int cpl = Net.Space.Bits - (_ids[n] ^ other).BitLength;
+        return Math.Min(cpl, _b - 1);
+    }
+
+    // ---- routing table ---------------------------------------------------------------------------------
+
+    /// <summary>Learns of a contact from a message it sent: move it to the tail, append it, or (full bucket) ping the head.</summary>
+    private void Learn(int n, int contact)
+    {
+        if (contact == n || contact < 0) return;
+        int bi = n * _b + BucketOf(n, _ids[contact]);
+        int baseIndex = bi * _k, count = _bucketCount[bi];
+        for (int i = 0; i < count; i++)
+        {
+            if (_bucket[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _bucket[baseIndex + j] = _bucket[baseIndex + j + 1];
+            _bucket[baseIndex + count - 1] = contact;
+            return;
+        }
+        if (count < _k)
+        {
+            _bucket[baseIndex + count] = contact;
+            _bucketCount[bi] = (byte)(count + 1);
+            if (_o.Dynamic) HandOver(n, contact);
+            return;
+        }
+        if (!_o.Dynamic) return;
+        // Full: the newcomer waits in the replacement cache while the least recently seen contact is pinged.
+        AddToCache(bi, contact);
+        if (_pingTarget[bi] < 0 && _maintenance)
+        {
+            int head = _bucket[baseIndex];
+            _pingTarget[bi] = head;
+            ushort token = (ushort)++_pingTokens;
+            Net.SendMaintenance(n, head, new Event { Arg = bi - n * _b, Aux = token, Sink = Sink, Type = (byte)KademliaMessage.Ping }, Header);
+            if (Timeout(n, head) < Net.RoundTrip(n, head))
+                Net.Sim.Schedule(Timeout(n, head), new Event { Dst = n, Src = n, Lookup = -1, Arg = head, Aux = (ushort)(bi - n * _b), Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
+        }
+    }
+
+    /// <summary>
+    /// The paper's transfer to a new node: "any node learning of a new node issues STORE RPCs to transfer relevant
+    /// key-value pairs to the new node". Here: every key n holds that the newcomer is closer to than n itself (so it
+    /// belongs among the k closest whenever n does), in one STORE message.
+    /// </summary>
+    private void HandOver(int n, int newcomer)
+    {
+        if (_store is null || !_maintenance || !Net.Nodes.IsAlive(newcomer)) return;
+        int copied = _store.CopyCloserByXor(n, newcomer, _ids[n], _ids[newcomer], Net.Keys, Net.Sim.Now);
+        if (copied > 0 && Net.InWindow) Net.Traffic.Count((byte)KademliaMessage.Store, Header + copied * (KeyBytes + _o.ValueBytes));
+    }
+
+    private void AddToCache(int bi, int contact)
+    {
+        int baseIndex = bi * _c, count = _cacheCount[bi];
+        for (int i = 0; i < count; i++)
+            if (_cache[baseIndex + i] == contact) return;
+        if (count == _c)
+        {
+            for (int i = 0; i < count - 1; i++) _cache[baseIndex + i] = _cache[baseIndex + i + 1];
+            count--;
+        }
+        _cache[baseIndex + count] = contact;
+        _cacheCount[bi] = (byte)(count + 1);
+    }
+
+    /// <summary>Drops an unreachable contact from n's bucket, promoting the most recent replacement if any.</summary>
+    private void Drop(int n, int contact)
+    {
+        if (contact == n || contact < 0) return;
+        int bi = n * _b + BucketOf(n, _ids[contact]);
+        int baseIndex = bi * _k, count = _bucketCount[bi];
+        for (int i = 0; i < count; i++)
+        {
+            if (_bucket[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _bucket[baseIndex + j] = _bucket[baseIndex + j + 1];
+            count--;
+            if (_c > 0 && _cacheCount[bi] > 0)
+            {
+                int cc = --_cacheCount[bi];
+                _bucket[baseIndex + count++] = _cache[bi * _c + cc];
+            }
+            _bucketCount[bi] = (byte)count;
+            return;
+        }
+    }
+
+    /// <summary>The up to k contacts of n closest to target, by XOR distance, into <paramref name="into"/>.</summary>
+    private int ClosestContacts(int n, Id target, Span<int> into)
+    {
+        // Buckets in order of closeness to the target: its own bucket i; then every bucket j > i (all at the same
+        // top differing bit, so they are sorted together); then j < i, nearest first. Collect until k are certain.
+        int i = BucketOf(n, target);
+        Span<int> buffer = stackalloc int[_k * _b];
+        int count = 0;
+        AppendBucket(n, i, buffer, ref count);
+        if (count < _k)
+        {
+            for (int j = i + 1; j < _b; j++) AppendBucket(n, j, buffer, ref count);
+            for (int j = i - 1; j >= 0 && count < _k; j--) AppendBucket(n, j, buffer, ref count);
+        }
+        if (count <= _k)
+        {
+            // All of them: a reply is a set (the receiver sorts it into its shortlist), so no order is needed.
+            buffer[..count].CopyTo(into);
+            return count;
+        }
+        // More than k gathered: select the k closest, each distance computed once.
+        Span<Id> distance = count <= 512 ? stackalloc Id[count] : new Id[count];
+        for (int c = 0; c < count; c++) distance[c] = _ids[buffer[c]] ^ target;
+        for (int a = 0; a < _k; a++)
+        {
+            int best = a;
+            for (int c = a + 1; c < count; c++)
+                if (distance[c] < distance[best]) best = c;
+            (buffer[a], buffer[best]) = (buffer[best], buffer[a]);
+            (distance[a], distance[best]) = (distance[best], distance[a]);
+            into[a] = buffer[a];
+        }
+        return _k;
+    }
+
+    private void AppendBucket(int n, int b, Span<int> buffer, ref int count)
+    {
+        int bi = n * _b + b;
+        for (int x = 0; x < _bucketCount[bi]; x++) buffer[count++] = _bucket[bi * _k + x];
+    }
+
+    // ---- lookups -----------------------------------------------------------------------------------------
+
+    public override void StartLookup(int lookup) => Begin(lookup, ForUser, 0);
+
+    private void Begin(int lookup, byte purpose, int arg)
+    {
+        EnsureLookupArrays(lookup);
+        _purpose[lookup] = purpose;
+        _arg[lookup] = arg;
+        _ccount[lookup] = 0;
+        _inflight[lookup] = 0;
+        _valueAt[lookup] = -1;
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int origin = rec.Origin;
+        if (_o.Dynamic) _touched[origin * _b + BucketOf(origin, rec.Key)] = Net.Sim.Now;
+        if (purpose == ForUser && _store is not null && _store.Holds(origin, rec.KeyIndex))
+        {
+            Complete(lookup, origin, hops: 0, valueFound: true);
+            return;
+        }
+        Span<int> first = stackalloc int[_k];
+        int found = ClosestContacts(origin, rec.Key, first);
+        for (int i = 0; i < found; i++) Offer(lookup, first[i], depth: 1);
+        if (found == 0 && purpose == ForJoin && _arg[lookup] >= 0) Offer(lookup, _arg[lookup], depth: 1); // the bootstrap contact
+        Pump(lookup, round: 1);
+    }
+
+    /// <summary>
+    /// Adds a contact to the shortlist, kept sorted by distance to the target and at most 2k long. The insertion
+    /// point is found by binary search over the stored distances; XOR with the target is a bijection, so an equal
+    /// distance means the contact is already there.
+    /// </summary>
+    private void Offer(int lookup, int contact, int depth)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        if (contact == rec.Origin) return;
+        int b = lookup * _s, count = _ccount[lookup];
+        Id d = _ids[contact] ^ rec.Key;
+        int lo = 0, hi = count;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_cdist[b + mid] < d) lo = mid + 1;
+            else hi = mid;
+        }
+        int pos = lo;
+        if (pos < count && _cdist[b + pos] == d) return;
+        if (pos == _s) return;
+        int last = Math.Min(count, _s - 1);
+        if (count == _s && _cstate[b + _s - 1] == Waiting) _inflight[lookup]--; // its reply will find it gone
+        for (int i = last; i > pos; i--)
+        {
+            _cand[b + i] = _cand[b + i - 1];
+            _cdist[b + i] = _cdist[b + i - 1];
+            _cstate[b + i] = _cstate[b + i - 1];
+            _cdepth[b + i] = _cdepth[b + i - 1];
+            _cround[b + i] = _cround[b + i - 1];
+        }
+        _cand[b + pos] = contact;
+        _cdist[b + pos] = d;
+        _cstate[b + pos] = Heard;
+        _cdepth[b + pos] = (byte)Math.Min(255, depth);
+        _cround[b + pos] = 0;
+        _ccount[lookup] = Math.Min(count + 1, _s);
+    }
+
+    /// <summary>Keeps α RPCs in flight to the closest contacts not yet queried among the k closest; ends the lookup when none is left.</summary>
+    private void Pump(int lookup, int round)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int b = lookup * _s, count = _ccount[lookup];
+        int considered = 0;
+        for (int i = 0; i < count && considered < _k && _inflight[lookup] < _o.Alpha; i++)
+        {
+            byte state = _cstate[b + i];
+            if (state == Unreachable) continue;
+            considered++;
+            if (state != Heard) continue;
+            int to = _cand[b + i];
+            _cstate[b + i] = Waiting;
+            _cround[b + i] = (byte)Math.Min(255, round);
+            _inflight[lookup]++;
+            rec.Rpcs++;
+            Send(rec.Origin, to, new Event { Lookup = lookup, Arg = round, Type = (byte)KademliaMessage.FindNode }, Header + KeyBytes + NodeRef);
+            if (Timeout(rec.Origin, to) < Net.RoundTrip(rec.Origin, to))
+                Net.Sim.Schedule(Timeout(rec.Origin, to), new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = lookup, LookupGen = rec.Generation, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
+        }
+        if (_inflight[lookup] > 0) return;
+        // Nothing in flight: the k closest non-unreachable contacts have all answered (or there are none).
+        int answer = -1;
+        for (int i = 0; i < count; i++)
+            if (_cstate[b + i] == Answered) { answer = i; break; }
+        if (answer < 0)
+        {
+            Fail(lookup);
+            return;
+        }
+        rec.Rounds = _cround[b + answer];
+        Complete(lookup, _cand[b + answer], _cdepth[b + answer]);
+    }
+
+    private void Send(int from, int to, Event ev, int bytes)
+    {
+        ev.Sink = Sink;
+        if (ev.Lookup >= 0 && _purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count(ev.Type, bytes);
+        Net.Send(from, to, ev);
+    }
+
+    private void OnFindNode(int n, ref Event ev)
+    {
+        Learn(n, ev.Src);
+        ref LookupRecord rec = ref Net.Lookups[ev.Lookup];
+        int payload = _payloads.Allocate();
+        bool hasValue = _purpose[ev.Lookup] == ForUser && _store is not null && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
+        int found = hasValue ? 0 : ClosestContacts(n, rec.Key, _payloads.Block(payload));
+        _payloads.SetLength(payload, found);
+        Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = payload, Aux = (ushort)(ev.Arg | (hasValue ? 0x8000 : 0)), Type = (byte)KademliaMessage.FindNodeReply },
+            Header + (hasValue ? KeyBytes + _o.ValueBytes : NodeRef * found));
+    }
+
+    private void OnReply(int origin, ref Event ev)
+    {
+        int lookup = ev.Lookup;
+        int payload = ev.Arg;
+        Learn(origin, ev.Src);
+        int round = ev.Aux & 0x7fff;
+        bool hasValue = (ev.Aux & 0x8000) != 0;
+        int b = lookup * _s, count = _ccount[lookup], at = -1;
+        for (int i = 0; i < count; i++)
+            if (_cand[b + i] == ev.Src) { at = i; break; }
+        if (at >= 0 && _cstate[b + at] == Waiting)
+        {
+            _cstate[b + at] = Answered;
+            _inflight[lookup]--;
+        }
+        int depth = at >= 0 ? _cdepth[b + at] : 1;
+        if (hasValue)
+        {
+            _payloads.Free(payload);
+            Net.Lookups[lookup].Rounds = round;
+            Complete(lookup, ev.Src, depth, valueFound: true);
+            return;
+        }
+        foreach (int c in _payloads.Items(payload)) Offer(lookup, c, depth + 1);
+        _payloads.Free(payload);
+        Pump(lookup, round + 1);
+    }
+
+    private void OnRpcTimeout(int origin, int lookup, int contact)
+    {
+        int b = lookup * _s, count = _ccount[lookup];
+        for (int i = 0; i < count; i++)
+        {
+            if (_cand[b + i] != contact || _cstate[b + i] != Waiting) continue;
+            _cstate[b + i] = Unreachable;
+            _inflight[lookup]--;
+            Net.Lookups[lookup].Timeouts++;
+            Drop(origin, contact);
+            Pump(lookup, _cround[b + i] + 1);
+            return;
+        }
+    }
+
+    private void Complete(int lookup, int node, int hops, bool valueFound = false)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        rec.Hops = hops;
+        switch (_purpose[lookup])
+        {
+            case ForUser:
+            {
+                // For the outcome only (metrics): ok when the value was found or the k closest returned include the
+                // node the oracle says is closest; the oracle is never used for a routing decision.
+                int truth = Net.Oracle.XorClosest(rec.Key);
+                int answer = node;
+                if (valueFound) answer = truth;
+                else
+                {
+                    int b = lookup * _s, seen = 0;
+                    for (int i = 0; i < _ccount[lookup] && seen < _k; i++)
+                    {
+                        if (_cstate[b + i] != Answered) continue;
+                        seen++;
+                        if (_cand[b + i] == truth) answer = truth;
+                    }
+                }
+                Net.CompleteLookup(lookup, answer);
+                break;
+            }
+            case ForJoin:
+            {
+                int joiner = rec.Origin;
+                Net.EndInternalLookup(lookup);
+                if (!Net.Nodes.IsAlive(joiner)) return;
+                Net.Joined(joiner);
+                StartTimers(joiner);
+                RefreshFartherBuckets(joiner);
+                break;
+            }
+            case ForRepublish:
+            {
+                int key = _arg[lookup];
+                int b = lookup * _s, stored = 0;
+                for (int i = 0; i < _ccount[lookup] && stored < _k; i++)
+                {
+                    if (_cstate[b + i] != Answered) continue;
+                    int target = _cand[b + i];
+                    stored++;
+                    if (!Net.Nodes.IsAlive(target)) continue; // the STORE would be lost
+                    _store!.Add(target, key, Net.Sim.Now);
+                    if (Net.InWindow) Net.Traffic.Count((byte)KademliaMessage.Store, Header + KeyBytes + _o.ValueBytes);
+                }
+                Net.EndInternalLookup(lookup);
+                break;
+            }
+            default:
+                Net.EndInternalLookup(lookup);
+                break;
+        }
+    }
+
+    private void Fail(int lookup)
+    {
+        if (_purpose[lookup] == ForUser) Net.FailLookup(lookup);
+        else
+        {
+            if (_purpose[lookup] == ForJoin)
+            {
+                int joiner = Net.Lookups[lookup].Origin;
+                Net.EndInternalLookup(lookup);
+                if (Net.Nodes.IsAlive(joiner)) Net.Sim.Schedule(1, new Event { Dst = joiner, Src = joiner, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
+                return;
+            }
+            Net.EndInternalLookup(lookup);
+        }
+    }
+
+    public override void OnLookupAbandoned(int lookup)
+    {
+        if (lookup < _purpose.Length && _purpose[lookup] == ForJoin)
+        {
+            int joiner = Net.Lookups[lookup].Origin;
+            if (Net.Nodes.IsAlive(joiner)) Net.Sim.Schedule(1, new Event { Dst = joiner, Src = joiner, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
+        }
+    }
+
+    private bool Fresh(int node, int key) => _store!.StoredAt(node, key) + _o.Expire > Net.Sim.Now || !_o.Dynamic;
+
+    // ---- maintenance -------------------------------------------------------------------------------------
+
+    public override void OnJoin(int node, int bootstrap)
+    {
+        Grow(Net.Nodes.Capacity);
+        _ids = Net.Nodes.Ids;
+        for (int b = 0; b < _b; b++)
+        {
+            int bi = node * _b + b;
+            _bucketCount[bi] = 0;
+            _cacheCount[bi] = 0;
+            _pingTarget[bi] = -1;
+            _touched[bi] = Net.Sim.Now;
+        }
+        if (bootstrap < 0)
+        {
+            Net.Joined(node);
+            StartTimers(node);
+            return;
+        }
+        Learn(node, bootstrap);
+        StartJoinLookup(node, bootstrap);
+    }
+
+    private void StartJoinLookup(int node, int bootstrap)
+    {
+        int slot = Net.BeginInternalLookup(node, _ids[node]);
+        Begin(slot, ForJoin, bootstrap);
+    }
+
+    /// <summary>After a join: a lookup of a random id in every bucket further away than the closest neighbour.</summary>
+    private void RefreshFartherBuckets(int n)
+    {
+        int nearest = _b - 1;
+        while (nearest > 0 && _bucketCount[n * _b + nearest] == 0) nearest--;
+        for (int b = 0; b < nearest; b++) RefreshBucket(n, b);
+    }
+
+    private void RefreshBucket(int n, int b)
+    {
+        _touched[n * _b + b] = Net.Sim.Now;
+        Id target = RandomIdInBucket(n, b);
+        int slot = Net.BeginInternalLookup(n, target);
+        Begin(slot, ForRefresh, 0);
+    }
+
+    private Id RandomIdInBucket(int n, int b)
+    {
+        var (lo, hi) = PrefixRange(_ids[n], b, last: b == _b - 1);
+        Id span = (hi.IsZero ? Id.Pow2(Net.Space.Bits) : hi) - lo;
+        Id r = Net.Space.Random(ref _rng);
+        // r mod span, with span a power of two
+        return lo + (r & (span - Id.FromUInt64(1)));
+    }
+
+    public override void OnDeparted(int node, bool graceful) => _store?.RemoveNode(node);
+
+    public override void StopMaintenance() => _maintenance = false;
+
+    public override void Handle(ref Event ev)
+    {
+        int n = ev.Dst;
+        switch ((KademliaMessage)ev.Type)
+        {
+            case KademliaMessage.FindNode:
+                if (!Net.IsCurrent(in ev)) return;
+                OnFindNode(n, ref ev);
+                break;
+            case KademliaMessage.FindNodeReply:
+                if (!Net.IsCurrent(in ev))
+                {
+                    _payloads.Free(ev.Arg);
+                    return;
+                }
+                OnReply(n, ref ev);
+                break;
+            case KademliaMessage.RpcTimeout:
+                if (!Net.IsCurrent(in ev)) return;
+                OnRpcTimeout(n, ev.Lookup, ev.Arg);
+                break;
+            case KademliaMessage.Ping:
+                Learn(n, ev.Src);
+                Net.SendMaintenance(n, ev.Src, new Event { Arg = ev.Arg, Aux = ev.Aux, Sink = Sink, Type = (byte)KademliaMessage.Pong }, Header);
+                break;
+            case KademliaMessage.Pong:
+            {
+                // The pinged head is alive: it stays (moved to the tail by Learn); the newcomer stays in the cache.
+                int bi = n * _b + ev.Arg;
+                if (_pingTarget[bi] == ev.Src) _pingTarget[bi] = -1;
+                Learn(n, ev.Src);
+                break;
+            }
+            case KademliaMessage.PingTimeout:
+            {
+                int bi = n * _b + ev.Aux;
+                if (_pingTarget[bi] != ev.Arg) return;
+                _pingTarget[bi] = -1;
+                Drop(n, ev.Arg);
+                break;
+            }
+            case KademliaMessage.RefreshTimer:
+                if (!_maintenance) return;
+                for (int b = 0; b < _b; b++)
+                    if (Net.Sim.Now - _touched[n * _b + b] >= _o.BucketRefresh && _bucketCount[n * _b + b] > 0) RefreshBucket(n, b);
+                Net.Sim.Schedule(_o.BucketRefresh, new Event { Dst = n, Src = n, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.RefreshTimer });
+                break;
+            case KademliaMessage.RepublishTimer:
+            {
+                int key = ev.Arg;
+                if (_store is null || _store.IsLost(key) || !_maintenance) return;
+                // One of the key's holders republishes it: it looks the key up and stores it on the k closest found.
+                int holder = _store.AnyHolder(key, ref _rng);
+                if (holder >= 0)
+                {
+                    int slot = Net.BeginInternalLookup(holder, Net.Keys[key]);
+                    Begin(slot, ForRepublish, key);
+                }
+                Net.Sim.Schedule(_o.Republish, new Event { Dst = -1, Src = -1, Lookup = -1, Arg = key, Sink = Sink, Type = (byte)KademliaMessage.RepublishTimer });
+                break;
+            }
+            case KademliaMessage.JoinTimer:
+            {
+                int b = -1;
+                for (int attempt = 0; attempt < 64 && Net.Nodes.LiveCount > 1; attempt++)
+                {
+                    int c = Net.Nodes.LiveAt(_rng.NextInt(Net.Nodes.LiveCount));
+                    if (c != n) { b = c; break; }
+                }
+                if (b < 0) { Net.Joined(n); StartTimers(n); return; }
+                Learn(n, b);
+                StartJoinLookup(n, b);
+                break;
+            }
+        }
+    }
+
+    /// <summary>A request reached a dead node: its timeout fires at send time + timeout, as it would have (see ChordProtocol).</summary>
+    public void Undeliverable(ref Event ev)
+    {
+        int from = ev.Src, to = ev.Dst;
+        switch ((KademliaMessage)ev.Type)
+        {
+            case KademliaMessage.FindNodeReply:
+                _payloads.Free(ev.Arg);
+                return;
+            case KademliaMessage.FindNode:
+            case KademliaMessage.Ping:
+                break;
+            default:
+                return;
+        }
+        if (from < 0 || !Net.Nodes.IsAlive(from)) return;
+        long t = Timeout(from, to);
+        if (t < Net.RoundTrip(from, to)) return;
+        long at = Math.Max(Net.Sim.Now, Net.Sim.Now - Net.OneWay(from, to) + t);
+        if (ev.Type == (byte)KademliaMessage.FindNode)
+            Net.Sim.ScheduleAt(at, new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
+        else
+            Net.Sim.ScheduleAt(at, new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = (ushort)ev.Arg, Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
+    }
+
+    // ---- questions -------------------------------------------------------------------------------------
+
+    public override int Responsible(Id key) => Net.Oracle.XorClosest(key);
+
+    public override int Degree(int node)
+    {
+        int total = 0;
+        for (int b = 0; b < _b; b++) total += _bucketCount[node * _b + b];
+        return total; // buckets never hold a contact twice
+    }
+
+    /// <summary>The contacts of one bucket, head (least recently seen) first, for tests.</summary>
+    public ReadOnlySpan<int> Bucket(int node, int cpl) => _bucket.AsSpan((node * _b + cpl) * _k, _bucketCount[node * _b + cpl]);
+
+    public int BucketCount => _b;
+    public int K => _k;
+}
