@@ -38,9 +38,10 @@ public class ChurnModelTests
     /// test against the configured distribution. Every interval is a fresh draw (the first ones at time 0 too, see
     /// ChurnDriver.Start), so the lengths are independent draws; to avoid the bias of censoring (long intervals
     /// still running at the end would be missed) only intervals that began in the first 10 minutes count, and the run
-    /// goes on for 2 hours more: with means of 1 minute, P(an interval > 120 min) is e^-120 (exponential),
-    /// (0.67/120)^3 ≈ 2·10^-7 (Pareto α = 3, x_m = 2/3 min) or smaller (Weibull k = 2), so none of the ~20,000 is
-    /// censored, which the test checks.
+    /// goes on for 2 hours more. With means of 1 (sessions) and 2 minutes (downtimes), P(an interval > 120 min) is at
+    /// most e^-60 (exponential), (1.33/120)^3 ≈ 1.4·10^-6 (Pareto α = 3, x_m = 4/3 min for downtimes), or less
+    /// (Weibull k = 2); over the ~16,000 intervals the chance of any censoring is about 1%, and the test checks there
+    /// is none.
     /// </summary>
     [Theory]
     [InlineData(LifetimeDistribution.Exponential, 2.0)]

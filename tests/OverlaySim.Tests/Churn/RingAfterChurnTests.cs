@@ -14,9 +14,8 @@ namespace OverlaySim.Tests.Churn;
 /// <remarks>
 /// <para>Timeline of each run: churn from a trace during [10 s, 2 min) (joins of new machines, graceful leaves and
 /// crashes of distinct original machines, some of which come back with a new id), then 10 minutes of quiet, about
-/// 120 rounds of stabilize, fix_fingers and check_predecessor (every 5 s, randomized in [2.5, 7.5] s), which is far
-/// more than the O(log N) rounds that the Chord paper's Theorem IV.3 needs for a ring of a few hundred nodes after
-/// this churn. Lookups are issued from 12 to 14 minutes, every one measured; the run ends at 15 minutes, 30 s
+/// 120 rounds of stabilize, fix_fingers and check_predecessor (every 5 s, randomized in [2.5, 7.5] s) for rings of
+/// a few hundred nodes. Lookups are issued from 12 to 14 minutes, every one measured; the run ends at 15 minutes, 30 s
 /// (the lookup timeout) after the last lookup could have been issued, so every lookup has ended by then.</para>
 /// <para>The expected number of lookups is λ = rate · live nodes · 120 s; the check that at least λ − 5√λ were issued
 /// only guards against a run that issued none (the test would then pass vacuously).</para>
