@@ -7,7 +7,8 @@ namespace OverlaySim.Scenarios;
 /// Reads a churn trace: CSV lines <c>time, node, event</c>, where time is in seconds (<c>12.5</c>) or carries a
 /// unit (<c>90s</c>, <c>2min</c>), node is a machine index (0-based; indices at or past the scenario's node count
 /// add machines), and event is <c>join</c>, <c>leave</c> or <c>crash</c>. An optional header line starting with
-/// "time", blank lines and '#' comments are skipped. Times must not decrease. Problems are reported as FILE:LINE:COL.
+/// "time", blank lines and '#' comments are skipped. Times must not decrease; machine indices are below
+/// <see cref="Schema.MaxNodes"/>. Problems are reported as FILE:LINE:COL.
 /// </summary>
 public static class TraceFile
 {
@@ -24,7 +25,8 @@ public static class TraceFile
             string[] fields = line.Split(',');
             if (fields.Length != 3)
                 throw new ScenarioException(new Origin(path, lineNo, 1), $"expected 3 fields 'time, node, event', found {fields.Length}");
-            int col1 = 1, col2 = fields[0].Length + 2, col3 = col2 + fields[1].Length + 1;
+            // Columns of the values themselves (past any blanks after the comma), as the YAML and matrix errors point.
+            int col1 = 1 + Leading(fields[0]), col2 = fields[0].Length + 2 + Leading(fields[1]), col3 = fields[0].Length + fields[1].Length + 3 + Leading(fields[2]);
             string time = fields[0].Trim(), node = fields[1].Trim(), ev = fields[2].Trim();
 
             long micros;
@@ -42,6 +44,10 @@ public static class TraceFile
 
             if (!int.TryParse(node, NumberStyles.None, CultureInfo.InvariantCulture, out int machine))
                 throw new ScenarioException(new Origin(path, lineNo, col2), $"node '{node}' is not a machine index (expected a whole number >= 0)");
+            // Indices past the scenario's machines add machines up to them: bounded like 'nodes', or a stray large
+            // index would make the run try to create billions of machines.
+            if (machine >= Schema.MaxNodes)
+                throw new ScenarioException(new Origin(path, lineNo, col2), $"node {machine} is out of range (expected a machine index in 0..{Schema.MaxNodes - 1})");
 
             ChurnAction action = ev switch
             {
@@ -54,4 +60,6 @@ public static class TraceFile
         }
         return events;
     }
+
+    private static int Leading(string field) => field.Length - field.TrimStart().Length;
 }
