@@ -99,15 +99,16 @@ public sealed class LifetimeSampler
     }
 
     /// <summary>The distribution's CDF at <paramref name="micros"/> for the given mean (for goodness-of-fit tests).</summary>
+    /// <remarks>Clamped to [0, 1]: MathNet's Pareto CDF is negative below the scale x_m, where the true CDF is 0.</remarks>
     public static double Cdf(LifetimeDistribution family, double shape, long meanMicros, double micros)
     {
         double mean = meanMicros;
-        return family switch
+        return Math.Clamp(family switch
         {
             LifetimeDistribution.Exponential => Exponential.CDF(1.0 / mean, micros),
             LifetimeDistribution.Pareto => Pareto.CDF(mean * (shape - 1) / shape, shape, micros),
             _ => Weibull.CDF(shape, mean / MathNet.Numerics.SpecialFunctions.Gamma(1 + 1 / shape), micros),
-        };
+        }, 0, 1);
     }
 }
 
@@ -286,7 +287,7 @@ public sealed class ChurnDriver : IEventSink
     private void Join(int machine)
     {
         Joins++;
-        _net.JoinMachine(machine, newId: _options.NewIdOnRejoin, ref _random.Stream);
+        _net.JoinMachine(machine, newId: _options.NewIdOnRejoin);
     }
 
     private void Depart(int machine, bool forceCrash = false, bool forceLeave = false)

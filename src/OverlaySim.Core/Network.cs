@@ -15,6 +15,7 @@ public sealed class Network : IEventSink
     private bool[] _joined;        // per ordinal: live and part of the overlay (in the oracle)
     private int[] _machineBase;   // first ordinal of the machine's current (or last) incarnation, -1 if none yet
     private Xoshiro256 _rejoinIds;
+    private Xoshiro256 _bootstrapRng;
     private long _lastLiveChange;
     private double _liveNodeSeconds;
     private byte _sink;
@@ -39,6 +40,7 @@ public sealed class Network : IEventSink
             _machineUp[m] = nodes.IsAlive(m * virtualNodes);
         }
         _rejoinIds = streams.Stream("ids/rejoin");
+        _bootstrapRng = streams.Stream("bootstrap");
         _joined = new bool[nodes.Capacity];
         for (int i = 0; i < nodes.Count; i++) _joined[i] = nodes.IsAlive(i);
         nodes.Grown += capacity => Array.Resize(ref _joined, capacity);
@@ -244,11 +246,11 @@ public sealed class Network : IEventSink
     /// <summary>
     /// Brings a machine up: its ordinals become live (fresh ordinals with new ids when <paramref name="newId"/>,
     /// or on its first session; its old ordinals, same ids, otherwise), and each joins the overlay through a
-    /// bootstrap node drawn uniformly from the other live nodes with <paramref name="rng"/>. A node enters the
+    /// bootstrap node drawn uniformly from the nodes that have joined (from the "bootstrap" stream). A node enters the
     /// oracle (becomes responsible for keys) only when the overlay reports its join complete with
     /// <see cref="Joined"/>: until then it is not part of the overlay, and a lookup cannot be expected to reach it.
     /// </summary>
-    public void JoinMachine(int machine, bool newId, ref Xoshiro256 rng)
+    public void JoinMachine(int machine, bool newId)
     {
         if (_machineUp[machine]) return;
         AccrueLive();
@@ -268,21 +270,9 @@ public sealed class Network : IEventSink
         {
             Nodes.SetAlive(b + v);
         }
-        for (int v = 0; v < VirtualNodes; v++)
-        {
-            int bootstrap = -1;
-            int others = Nodes.LiveCount - VirtualNodes;
-            for (int attempt = 0; others > 0 && attempt < 64; attempt++)
-            {
-                int candidate = Nodes.LiveAt(rng.NextInt(Nodes.LiveCount));
-                if (Nodes.Machine[candidate] != machine)
-                {
-                    bootstrap = candidate;
-                    break;
-                }
-            }
-            Overlay.OnJoin(b + v, bootstrap);
-        }
+        // The bootstrap comes from a stream of its own: which nodes have joined depends on the protocol's timing,
+        // so drawing it from the churn stream would let the workload move churn events.
+        for (int v = 0; v < VirtualNodes; v++) Overlay.OnJoin(b + v, RandomJoined(b + v, ref _bootstrapRng));
     }
 
     /// <summary>Takes a machine down: a graceful leave lets the overlay say goodbye first; a crash says nothing.</summary>
@@ -311,6 +301,42 @@ public sealed class Network : IEventSink
         if (_joined.Length < Nodes.Capacity) Array.Resize(ref _joined, Nodes.Capacity);
         _joined[node] = true;
         Oracle.Insert(Nodes.Ids[node], node);
+    }
+
+    /// <summary>Whether a live node is part of the overlay (its join has completed).</summary>
+    public bool IsJoined(int node) => node < _joined.Length && _joined[node];
+
+    /// <summary>
+    /// The overlay reports that a live node has lost its place (it knows no other node and must join again): it
+    /// stops being responsible for keys until <see cref="Joined"/> is called again.
+    /// </summary>
+    public void Unjoined(int node)
+    {
+        if (!_joined[node]) return;
+        _joined[node] = false;
+        Oracle.Remove(Nodes.Ids[node]);
+    }
+
+    /// <summary>
+    /// A uniformly chosen node that has joined the overlay, other than <paramref name="self"/>'s machine, or -1: what
+    /// a bootstrap service hands a joining node.
+    /// </summary>
+    public int RandomJoined(int self, ref Xoshiro256 rng)
+    {
+        int live = Nodes.LiveCount;
+        int machine = self >= 0 ? Nodes.Machine[self] : -1;
+        for (int attempt = 0; live > 0 && attempt < 64; attempt++)
+        {
+            int c = Nodes.LiveAt(rng.NextInt(live));
+            if (Nodes.Machine[c] != machine && _joined[c]) return c;
+        }
+        // Few joined nodes among many live ones: fall back on a scan, in live-list order (deterministic).
+        for (int i = 0; i < live; i++)
+        {
+            int c = Nodes.LiveAt(i);
+            if (Nodes.Machine[c] != machine && _joined[c]) return c;
+        }
+        return -1;
     }
 
     /// <summary>Integral of the live node count over the measurement window so far, in node·seconds.</summary>

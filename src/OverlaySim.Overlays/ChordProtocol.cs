@@ -136,6 +136,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private int[] _hopTo = [];
     private uint[] _hopToken = [];
     private int[] _iterPrev = [];
+    private int[] _finalFrom = [];     // the node that handed the request over as the key's successor
     private byte[] _level = [];
     private uint _tokens;
 
@@ -189,12 +190,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         {
             // The first live node founds the ring; the others join through it at random times.
             int founder = oracle.AtRank(0);
+            var others = new int[live - 1];
+            for (int rank = 1; rank < live; rank++) others[rank - 1] = oracle.AtRank(rank);
+            foreach (int node in others) Net.Unjoined(node); // live, but not part of the ring until they have joined
             Found(founder);
-            for (int rank = 1; rank < live; rank++)
-            {
-                int node = oracle.AtRank(rank);
+            foreach (int node in others)
                 Net.Sim.Schedule((long)(_rng.NextDouble() * _o.JoinOver), Timer(node, ChordProtocolMessage.JoinTimer));
-            }
             return;
         }
         for (int rank = 0; rank < live; rank++)
@@ -240,6 +241,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         Array.Resize(ref _hopToken, n);
         Array.Resize(ref _iterPrev, n);
         Array.Resize(ref _level, n);
+        Array.Resize(ref _finalFrom, n);
     }
 
     private void Found(int node)
@@ -368,35 +370,49 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     public override void OnLookupAbandoned(int lookup)
     {
         EnsureLookupArrays(lookup);
-        // A join that never completed (its bootstrap died, say) starts again through another bootstrap.
-        if (_purpose[lookup] == ForJoin)
+        if (_purpose[lookup] == ForJoin) Rejoin(_arg[lookup]);
+    }
+
+    /// <summary>
+    /// A join that did not complete (its lookup failed, or its bootstrap died) starts over through another bootstrap,
+    /// drawn from the nodes that have joined; with none left, the node founds a ring of its own.
+    /// </summary>
+    private void Rejoin(int node)
+    {
+        if (!Net.Nodes.IsAlive(node) || Net.IsJoined(node)) return;
+        Reset(node);
+        int b = Net.RandomJoined(node, ref _rng);
+        if (b < 0)
         {
-            int node = _arg[lookup];
-            if (Net.Nodes.IsAlive(node) && _succ[node * _r] < 0)
+            Found(node);
+            return;
+        }
+        _bootstrap[node] = b;
+        StartJoinLookupLater(node);
+    }
+
+    /// <summary>Ends a lookup that cannot go on: a user lookup fails; a join starts over; a finger refresh is dropped.</summary>
+    private void FailLookup(int lookup)
+    {
+        switch (_purpose[lookup])
+        {
+            case ForUser:
+                Net.FailLookup(lookup);
+                break;
+            case ForJoin:
             {
-                int b = RandomLiveOther(node);
-                if (b < 0) Found(node);
-                else
-                {
-                    _bootstrap[node] = b;
-                    StartJoinLookupLater(node);
-                }
+                int node = _arg[lookup];
+                Net.EndInternalLookup(lookup);
+                Rejoin(node);
+                break;
             }
+            default:
+                Net.EndInternalLookup(lookup);
+                break;
         }
     }
 
     private void StartJoinLookupLater(int node) => Net.Sim.Schedule(1, Timer(node, ChordProtocolMessage.JoinTimer, 1));
-
-    private int RandomLiveOther(int node)
-    {
-        int live = Net.Nodes.LiveCount;
-        for (int attempt = 0; live > 1 && attempt < 64; attempt++)
-        {
-            int c = Net.Nodes.LiveAt(_rng.NextInt(live));
-            if (c != node) return c;
-        }
-        return -1;
-    }
 
     // ---- events ------------------------------------------------------------------------------------------
 
@@ -499,8 +515,17 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Forget(n, ev.Src);
                 break;
             case ChordProtocolMessage.JoinTimer:
-                if (ev.Arg == 0 && _succ[n * _r] >= 0) return;
-                if (ev.Arg == 0) { Reset(n); _bootstrap[n] = RandomLiveOther(n); if (_bootstrap[n] < 0) { Found(n); return; } }
+                if (Net.IsJoined(n)) return;
+                if (ev.Arg == 0)
+                {
+                    Reset(n);
+                    _bootstrap[n] = Net.RandomJoined(n, ref _rng);
+                    if (_bootstrap[n] < 0)
+                    {
+                        Found(n);
+                        return;
+                    }
+                }
                 StartJoinLookup(n);
                 break;
         }
@@ -530,7 +555,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         {
             // Not joined yet: its bootstrap is the only node it knows.
             if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, final: false);
-            else Net.FailLookup(lookup);
+            else FailLookup(lookup);
             return;
         }
         if (IsResponsible(n, rec.Key))
@@ -550,22 +575,34 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     }
 
     /// <summary>
-    /// The request reached the node its sender took for the key's successor. If a predecessor this node has been
-    /// notified of since lies between the key's place and this node, the key is that predecessor's: pass the
-    /// request back to it (the sender's successor pointer is older than this node's predecessor pointer, and
-    /// stabilization has not caught up yet). Otherwise this node answers.
+    /// The request reached the node its sender (the node that handed it over as final, <c>_finalFrom</c>) took for
+    /// the key's successor, that is, with the key in (sender, n]:
+    /// <list type="bullet">
+    /// <item>the key is in (predecessor, n], or n knows no predecessor: n is responsible and answers;</item>
+    /// <item>the key is in (sender, predecessor]: a node that joined since the sender's last stabilize sits between
+    /// them and owns it: pass the request back to the predecessor (the sender is kept, so repeated steps stay
+    /// within (sender, n]);</item>
+    /// <item>otherwise the sender was wrong about the key being before n: route it on from here.</item>
+    /// </list>
     /// </summary>
     private void FinalHop(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int p = _pred[n];
-        if (p >= 0 && p != n && !IsResponsible(n, rec.Key) && rec.Hops < 64)
+        if (p < 0 || p == n || IsResponsible(n, rec.Key))
         {
-            rec.PaperHops = rec.Hops;
-            Forward(n, p, lookup, final: true);
+            Answer(n, lookup);
             return;
         }
-        Answer(n, lookup);
+        int sender = _finalFrom[lookup];
+        if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
+        {
+            rec.PaperHops = rec.Hops;
+            Forward(n, p, lookup, final: true, keepSender: true);
+            return;
+        }
+        rec.PaperHops = -1;
+        Route(n, lookup);
     }
 
     private bool IsResponsible(int n, Id key)
@@ -583,8 +620,9 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         else SendLookupMessage(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply }, Header + NodeRef);
     }
 
-    private void Forward(int n, int next, int lookup, bool final)
+    private void Forward(int n, int next, int lookup, bool final, bool keepSender = false)
     {
+        if (final && !keepSender) _finalFrom[lookup] = n;
         uint token = ++_tokens == 0 ? ++_tokens : _tokens;
         _hopFrom[lookup] = n;
         _hopTo[lookup] = next;
@@ -605,7 +643,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         Forget(n, dead);
         if (rec.Timeouts > _o.MaxRetries)
         {
-            Net.FailLookup(lookup);
+            FailLookup(lookup);
             return;
         }
         if (backwards) FinalHop(n, lookup);
@@ -623,8 +661,14 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             {
                 int node = _arg[lookup];
                 Net.EndInternalLookup(lookup);
-                if (!Net.Nodes.IsAlive(node) || _succ[node * _r] >= 0) return;
-                _succ[node * _r] = answer == node ? node : answer;
+                if (!Net.Nodes.IsAlive(node) || Net.IsJoined(node)) return;
+                if (answer == node)
+                {
+                    // Our own join lookup came back to us: we know no other node. Try again elsewhere.
+                    Rejoin(node);
+                    return;
+                }
+                _succ[node * _r] = answer;
                 // Take over from the successor every key that is no longer its: those outside (node, successor].
                 if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
                 Net.Joined(node);
@@ -650,7 +694,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         if (succ < 0)
         {
             if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
-            else Net.FailLookup(lookup);
+            else FailLookup(lookup);
             return;
         }
         if (IsResponsible(origin, rec.Key) || succ == origin)
@@ -714,7 +758,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         Forget(rec.Origin, dead);
         if (rec.Timeouts > _o.MaxRetries)
         {
-            Net.FailLookup(lookup);
+            FailLookup(lookup);
             return;
         }
         int prev = _iterPrev[lookup];
@@ -848,20 +892,25 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             if (e != dead && e >= 0) _succ[b + w++] = e;
         }
         for (int j = w; j < _r; j++) _succ[b + j] = -1;
-        if (w == 0)
-        {
-            // Successor list exhausted: fall back on the nearest finger, or on ourselves.
-            int nearest = -1;
-            for (int j = 0; j < _f && nearest < 0; j++)
-            {
-                int f = _finger[n * _f + j];
-                if (f >= 0 && f != dead) nearest = f;
-            }
-            _succ[b] = nearest >= 0 ? nearest : n;
-        }
         for (int j = 0; j < _f; j++)
             if (_finger[n * _f + j] == dead) _finger[n * _f + j] = -1;
         if (_pred[n] == dead) _pred[n] = -1;
+        if (w == 0)
+        {
+            // Successor list exhausted: fall back on the nearest finger, then on the predecessor. A node that knows
+            // no other node at all has lost its place in the ring (or never had one): it joins again.
+            int nearest = -1;
+            for (int j = 0; j < _f && nearest < 0; j++)
+                if (_finger[n * _f + j] >= 0) nearest = _finger[n * _f + j];
+            if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
+            if (nearest >= 0) _succ[b] = nearest;
+            else if (Net.IsJoined(n) && Net.Nodes.LiveCount > 1)
+            {
+                Net.Unjoined(n);
+                Rejoin(n);
+            }
+            else if (Net.IsJoined(n)) _succ[b] = n; // truly alone
+        }
     }
 
     private void FixFingers(int n)

@@ -807,13 +807,14 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             }
             case KademliaMessage.JoinTimer:
             {
-                int b = -1;
-                for (int attempt = 0; attempt < 64 && Net.Nodes.LiveCount > 1; attempt++)
+                if (Net.IsJoined(n)) return;
+                int b = Net.RandomJoined(n, ref _rng);
+                if (b < 0)
                 {
-                    int c = Net.Nodes.LiveAt(_rng.NextInt(Net.Nodes.LiveCount));
-                    if (c != n) { b = c; break; }
+                    Net.Joined(n);
+                    StartTimers(n);
+                    return;
                 }
-                if (b < 0) { Net.Joined(n); StartTimers(n); return; }
                 Learn(n, b);
                 StartJoinLookup(n, b);
                 break;

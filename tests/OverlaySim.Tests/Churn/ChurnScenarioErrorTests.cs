@@ -23,7 +23,7 @@ public class ChurnScenarioErrorTests
         { "unknown churn model", "nodes: 300\nduration: 10min\nchurn: { model: gnutella }\n" + Dynamic, 3, 17,
             ["key 'churn.model'", "expected one of none|lifetime|rate|mass_failure|trace", "'gnutella'"] },
         { "lifetime parameter under model rate", "nodes: 300\nduration: 10min\nchurn: { model: rate, session_mean: 1h }\n" + Dynamic, 3, 23,
-            ["unknown key 'churn.session_mean'", "churn model 'rate'", "expected one of: model, join_rate, failure_rate, leave_fraction"] },
+            ["unknown key 'churn.session_mean'", "churn model 'rate'", "expected one of: model, rate, join_rate, failure_rate, leave_fraction"] },
         { "rate parameter under model lifetime", "nodes: 300\nduration: 10min\nchurn: { model: lifetime, join_rate: 1/s }\n" + Dynamic, 3, 27,
             ["unknown key 'churn.join_rate'", "churn model 'lifetime'", "session_mean"] },
         { "mass failure parameter under model trace", "nodes: 300\nduration: 10min\nchurn: { model: trace, probability: 0.5, file: t.csv }\n" + Dynamic, 3, 24,

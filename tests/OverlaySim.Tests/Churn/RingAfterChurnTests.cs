@@ -99,39 +99,25 @@ public class RingAfterChurnTests
     // ---- deterministic run that shows it.
 
     /// <summary>The same churn as above, with the trace and seed of another replicate: the ring must recover too.</summary>
-    [Fact(Skip = "bug in ChordProtocol: a join lookup that ends by Net.FailLookup (OnHopTimeout after max_retries timeouts) " +
-                 "is never restarted (OnLookupAbandoned runs only at the lookup deadline, which then finds the slot freed), so " +
-                 "the joining node stays live with no successor and no maintenance timers forever. Here node 609 (machine 63, " +
-                 "rejoining at 107.792 s via bootstrap 457) has its join forwarded to node 171, whose next hops 146, 205, 209, " +
-                 "254 and 27 all crashed or left: 5 timeouts > max_retries 4, FailLookup at 110.375 s; at 15 min 609 is live, " +
-                 "succ -1, not in the oracle (480 live, 479 joined).")]
+    [Fact]
     public void AJoinWhoseLookupSpendsItsRetriesIsRetried() =>
         AssertRingConsistentAndLookupsOk(nodes: 200, joins: 100, leaves: 40, crashes: 40, rejoins: 20, virtualNodes: 2);
 
-    [Fact(Skip = "bug in ChordProtocol: when the bootstrap of a joining node dies before answering, OnHopTimeout calls " +
-                 "Forget(node, bootstrap), which empties the successor list and (no finger either) sets succ = the node " +
-                 "itself; Route then answers the join lookup at the node itself and Finish(ForJoin) returns early because " +
-                 "succ >= 0, so the node never calls Net.Joined nor starts its timers. Here node 500 (machine 465, joining at " +
-                 "66.984 s via node 42, which leaves at 67.009 s) stays live, succ = itself, not in the oracle: 460 live, 459 " +
-                 "joined, and 19 of 2768 lookups end at the wrong node.")]
+    [Fact]
     public void AJoinWhoseBootstrapLeavesIsRetried() =>
         AssertRingConsistentAndLookupsOk(nodes: 400, joins: 200, leaves: 80, crashes: 80, rejoins: 20, traceSeed: 2, seed: 2);
 
-    [Fact(Skip = "bug in ChordProtocol: a node whose successor list runs out and which has no finger falls back on itself " +
-                 "(Forget: succ = n) and from then on believes it is alone; nobody else points at it, so stabilization never " +
-                 "brings it back. A node that has just joined knows only its successor, so the crash of that one node isolates " +
-                 "it. Here node 605 (machine 8, joining at 110.765 s) learns succ = 290 at 111.220 s, but 290 crashed at " +
-                 "111.215 s; the first stabilize times out at 111.720 s and 605 stays a one-node ring (succ 605, pred -1) while " +
-                 "in the oracle: the ring walk skips it and 16 of 2819 lookups end at the wrong node.")]
+    [Fact]
     public void ANodeWhoseOnlySuccessorCrashesFindsTheRingAgain() =>
         AssertRingConsistentAndLookupsOk(nodes: 400, joins: 200, leaves: 80, crashes: 80, rejoins: 20, traceSeed: 3, seed: 3);
 
     /// <summary>start: joins grows the initial ring by joins over join_over (60 s), with no churn at all.</summary>
-    [Fact(Skip = "bug in ChordProtocol (same cause as AJoinWhoseLookupSpendsItsRetriesIsRetried): with start: joins, each " +
-                 "initial node joins through a random live node, which has usually not joined yet and has no bootstrap of its " +
-                 "own (its JoinTimer has not fired), so Route calls Net.FailLookup at once and the join is never retried. Also " +
-                 "Network's constructor puts every initially live node in the oracle before it has joined. With 300 nodes and no " +
-                 "churn, 299 have no successor at 120 s and 293 still at 15 min; 46 of 1852 lookups are ok.")]
+    // Known issue, open: with start: joins (300 nodes joining through one founder within 60 s), the ring can settle
+    // into a "loopy" state, two interleaved successor cycles each consistent in itself (succ(pred(n)) == n holds on
+    // each), which stabilize cannot repair (Liben-Nowell et al., PODC 2002). Seen here: one founder, no rejoin, every
+    // node joined, yet 27 of 300 nodes sit on a second cycle after 15 minutes. Join answers that skip the newest
+    // nodes are expected while the ring grows; what turns them into a loop is not found yet. The README says so.
+    [Fact(Skip = "known issue: start: joins can end in a loopy ring (two interleaved cycles) that stabilization cannot repair; see the comment")]
     public void ARingGrownByJoinsIsConsistent()
     {
         RunSpec spec = Spec(300, ChurnOptions.None, duration: 15 * Minute, lookupsFrom: 12 * Minute, lookupsUntil: 14 * Minute,
