@@ -160,6 +160,22 @@ public sealed class KeyStore
     }
 
     /// <summary>
+    /// Like <see cref="CopyRange"/> to several receivers at once, reading each key of <paramref name="from"/> once:
+    /// <paramref name="copied"/>[i] receives how many copies <paramref name="targets"/>[i] got.
+    /// </summary>
+    public void CopyRangeToMany(int from, ReadOnlySpan<int> targets, Id lo, Id hi, IdSpace space, Id[] keyIds, Span<int> copied)
+    {
+        copied.Clear();
+        for (int e = _head[from]; e >= 0; e = _entryNext[e])
+        {
+            int key = _entryKey[e];
+            if (!space.InOpenClosed(keyIds[key], lo, hi)) continue;
+            for (int t = 0; t < targets.Length; t++)
+                if (Add(targets[t], key)) copied[t]++;
+        }
+    }
+
+    /// <summary>
     /// Copies to <paramref name="to"/> every key <paramref name="from"/> holds that is closer to <paramref name="toId"/>
     /// than to <paramref name="fromId"/> in the XOR metric (Kademlia's transfer to a newly learned node), stored at
     /// <paramref name="now"/>. Returns how many copies were made.

@@ -125,6 +125,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private int[] _nextFinger = [];
     private int[] _bootstrap = [];
     private uint[] _rpcToken = [];      // per node: the stabilize / ping round awaiting an answer
+    private ulong[] _replicaDigest = []; // per node: digest of (predecessor, replicas) at the last replication push
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
@@ -223,6 +224,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         Array.Resize(ref _nextFinger, capacity);
         Array.Resize(ref _bootstrap, capacity);
         Array.Resize(ref _rpcToken, capacity);
+        Array.Resize(ref _replicaDigest, capacity);
         Array.Fill(_succ, -1, old * _r, (capacity - old) * _r);
         Array.Fill(_pred, -1, old, capacity - old);
         Array.Fill(_finger, -1, old * _f, (capacity - old) * _f);
@@ -260,6 +262,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         _pred[node] = -1;
         _nextFinger[node] = 0;
         _bootstrap[node] = -1;
+        _replicaDigest[node] = 0;
     }
 
     private void StartTimers(int node)
@@ -845,15 +848,36 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         }
         int succ = _succ[n * _r];
         Net.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
-        // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them.
+        // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them
+        // (one pass over our keys; one KeyTransfer message to each successor that got any). Who should hold what
+        // changes only with the predecessor (our range) or the successor list (our replicas), so the push is made
+        // after a stabilize that changed either, not after every one: a digest of them says when.
         int p = _pred[n];
-        if (_store is not null && p >= 0 && p != n)
-            for (int j = 0; j < Math.Min(_o.Replicas, _r); j++)
+        if (_store is not null && p >= 0 && p != n && ReplicaDigestChanged(n))
+        {
+            Span<int> targets = stackalloc int[Math.Min(_o.Replicas, _r)];
+            int count = 0;
+            for (int j = 0; j < targets.Length; j++)
             {
                 int t = _succ[n * _r + j];
                 if (t < 0 || t == n) break;
-                Transfer(n, t, _ids[p], _ids[n]);
+                if (Net.Nodes.IsAlive(t)) targets[count++] = t; // a copy sent to a dead node is lost with its message
             }
+            Span<int> copied = stackalloc int[count];
+            _store.CopyRangeToMany(n, targets[..count], _ids[p], _ids[n], Net.Space, Net.Keys, copied);
+            if (Net.InWindow)
+                foreach (int c in copied)
+                    if (c > 0) Net.Traffic.Count((byte)ChordProtocolMessage.KeyTransfer, Header + c * (KeyBytes + _o.ValueBytes));
+        }
+    }
+
+    private bool ReplicaDigestChanged(int n)
+    {
+        ulong h = (ulong)(uint)_pred[n];
+        for (int j = 0; j < Math.Min(_o.Replicas, _r); j++) h = Xoshiro256.Mix(h, (ulong)(uint)_succ[n * _r + j]);
+        if (_replicaDigest[n] == h) return false;
+        _replicaDigest[n] = h;
+        return true;
     }
 
     /// <summary>succ list := [s] + s.successors[0..r-2] (or s's list itself when s is leaving: skipFirst).</summary>
