@@ -117,6 +117,15 @@ public sealed class Network : IEventSink
     }
 
     /// <summary>
+    /// Counts a lookup message that is sent but whose delivery can change nothing (an acknowledgement no timeout
+    /// will wait for): it costs its message and bytes like any other, without an event.
+    /// </summary>
+    public void CountOnly(int lookup)
+    {
+        if (lookup >= 0) Lookups[lookup].Messages++;
+    }
+
+    /// <summary>
     /// Sends a maintenance message (not part of a lookup) and counts it, with its size in bytes, under its
     /// message type when inside the measurement window.
     /// </summary>

@@ -205,15 +205,21 @@ public sealed class Oracle
     public int SuccessorRank(Id key)
     {
         EnsureFlat();
-        Id[] a = _sorted;
-        int lo = 0, hi = a.Length;
+        int lo = LowerBound(_sorted, key);
+        return lo == _sorted.Length ? 0 : lo;
+    }
+
+    /// <summary>Index of the first element of <paramref name="sorted"/> that is &gt;= <paramref name="key"/> (its length if none).</summary>
+    public static int LowerBound(ReadOnlySpan<Id> sorted, Id key)
+    {
+        int lo = 0, hi = sorted.Length;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if (a[mid] < key) lo = mid + 1;
+            if (sorted[mid] < key) lo = mid + 1;
             else hi = mid;
         }
-        return lo == a.Length ? 0 : lo;
+        return lo;
     }
 
     /// <summary>The node at a sorted position, wrapping around the ring.</summary>

@@ -197,7 +197,7 @@ public sealed class Chord : Overlay
             {
                 Id step = Id.Pow2(firstLevel + level);
                 Id target = sorted[from] + step;                  // unwrapped: may exceed 2^m
-                long v = target < wrap ? LowerBound(sorted, target) : live + LowerBound(sorted, target - wrap);
+                long v = target < wrap ? Oracle.LowerBound(sorted, target) : live + Oracle.LowerBound(sorted, target - wrap);
                 for (int k = from; k < to; k++)
                 {
                     target = sorted[k] + step;
@@ -237,18 +237,6 @@ public sealed class Chord : Overlay
                 count++;
             }
         }
-    }
-
-    private static int LowerBound(Id[] sorted, Id key)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < key) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
     }
 
     public override void StartLookup(int lookup) => Route(Net.Lookups[lookup].Origin, lookup);

@@ -426,7 +426,14 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         {
             case ChordProtocolMessage.FindSuccessor:
                 if (!Net.IsCurrent(in ev)) return;
-                SendLookupMessage(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, Header);
+                // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
+                // timeout exists only if this request had been lost. It is then counted, not simulated.
+                if (Timeout(ev.Src, n) >= Net.RoundTrip(ev.Src, n))
+                {
+                    if (_purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count((byte)ChordProtocolMessage.FindSuccessorAck, Header);
+                    Net.CountOnly(ev.Lookup);
+                }
+                else SendLookupMessage(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, Header);
                 Net.Lookups[ev.Lookup].Hops++;
                 if (ev.Aux == 1) FinalHop(n, ev.Lookup);
                 else Route(n, ev.Lookup);

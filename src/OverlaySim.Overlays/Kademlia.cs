@@ -172,7 +172,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             {
                 // Range of ids whose first cpl bits equal n's and whose next bit differs (the last bucket: at least cpl equal bits).
                 var (lo, hi) = PrefixRange(self, cpl, last: cpl == _b - 1);
-                int from = LowerBound(sortedIds, lo), to = hi.IsZero ? live : LowerBound(sortedIds, hi);
+                int from = Oracle.LowerBound(sortedIds, lo), to = hi.IsZero ? live : Oracle.LowerBound(sortedIds, hi);
                 if (hi.IsZero && !lo.IsZero && from == live) to = live;
                 int count = to - from;
                 int take = 0;
@@ -233,18 +233,6 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         return (flipped, end == Id.Pow2(m) ? Id.Zero : end);
     }
 
-    private static int LowerBound(Id[] sorted, Id key)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < key) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
-    }
-
     /// <summary>The k live nodes closest to key by XOR (from the sorted ring): the smallest prefix range around the key holding at least k ids, sorted by distance.</summary>
     private int KClosestFromSorted(Id[] sortedIds, int[] sortedNodes, Id key, Span<int> into)
     {
@@ -255,7 +243,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             Id mask = Net.Space.Mask - (Id.Pow2(m - cpl) - Id.FromUInt64(1));
             Id lo = key & mask;
             Id hi = lo + Id.Pow2(m - cpl);
-            int f = LowerBound(sortedIds, lo), t = hi == Id.Pow2(m) ? live : LowerBound(sortedIds, hi);
+            int f = Oracle.LowerBound(sortedIds, lo), t = hi == Id.Pow2(m) ? live : Oracle.LowerBound(sortedIds, hi);
             if (t - f < into.Length) break;
             from = f;
             to = t;
