@@ -21,8 +21,8 @@
 //                is responsible (step 2): the "path length" of the Chord paper, whose mean is about
 //                ½·log2 N (SIGCOMM Fig. 10). So hops = paper_hops + 1 except when the origin is responsible.
 // Deviations from the paper: closest_preceding_node also searches the successor list (as in the ToN version;
-// it shortens the last hops slightly); the finger table is stored as its distinct entries only; the dynamic
-// protocol (join, stabilize, fix_fingers, failures) is not in this model yet.
+// it shortens the last hops slightly); the finger table is stored as its distinct entries only. This model has no
+// protocol and cannot follow churn: ChordProtocol.cs runs join, stabilize, fix_fingers and failures.
 //
 // Memory per node: 5·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and distance bit length)
 // plus 9 of offset and count, 5·r of successor list and 5 of predecessor: about 160 bytes at N = 10^6, r = 8.
