@@ -484,8 +484,17 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Forget(n, ev.Arg);
                 break;
             case ChordProtocolMessage.Notify:
+            {
                 if (_pred[n] < 0 || _pred[n] == n || Net.Space.InOpenOpen(_ids[ev.Src], _ids[_pred[n]], _ids[n])) _pred[n] = ev.Src;
+                // A notifier that lies between us and our successor is a closer successor. On a consistent ring a
+                // notifier is our predecessor and this never fires; it matters for a node alone (successor = itself)
+                // that several joiners notify at once: the paper's rule (successor := predecessor at the next
+                // stabilize) would take the farthest of them and walk back one node per round, and a burst of joins
+                // through one node could then settle into two interleaved cycles that stabilize cannot repair.
+                int s0 = _succ[n * _r];
+                if (s0 == n || (s0 >= 0 && Net.Space.InOpenOpen(_ids[ev.Src], _ids[n], _ids[s0]))) Shift(n, ev.Src);
                 break;
+            }
             case ChordProtocolMessage.CheckPredecessorTimer:
                 if (!_maintenance) return;
                 if (_pred[n] >= 0 && _pred[n] != n)

@@ -112,15 +112,14 @@ public class RingAfterChurnTests
         AssertRingConsistentAndLookupsOk(nodes: 400, joins: 200, leaves: 80, crashes: 80, rejoins: 20, traceSeed: 3, seed: 3);
 
     /// <summary>start: joins grows the initial ring by joins over join_over (60 s), with no churn at all.</summary>
-    // Known issue, open: with start: joins (300 nodes joining through one founder within 60 s), the ring can settle
-    // into a "loopy" state, two interleaved successor cycles each consistent in itself (succ(pred(n)) == n holds on
-    // each), which stabilize cannot repair (Liben-Nowell et al., PODC 2002). Seen here: one founder, no rejoin, every
-    // node joined, yet 27 of 300 nodes sit on a second cycle after 15 minutes. Join answers that skip the newest
-    // nodes are expected while the ring grows; what turns them into a loop is not found yet. The README says so.
-    [Fact(Skip = "known issue: start: joins can end in a loopy ring (two interleaved cycles) that stabilization cannot repair; see the comment")]
+    // 300 nodes join through one founder within a minute. Chord's theorem for joins interleaved with stabilization
+    // promises a single ring only eventually: a join answered while the ring is still inconsistent can point far
+    // past its place, and stabilize corrects a successor by one node per round. Measured with 5 s rounds: 10 ring
+    // problems left at 15 minutes (one node still walking back), none at 30 or 60. So the check is made at 30 minutes.
+    [Fact]
     public void ARingGrownByJoinsIsConsistent()
     {
-        RunSpec spec = Spec(300, ChurnOptions.None, duration: 15 * Minute, lookupsFrom: 12 * Minute, lookupsUntil: 14 * Minute,
+        RunSpec spec = Spec(300, ChurnOptions.None, duration: 30 * Minute, lookupsFrom: 27 * Minute, lookupsUntil: 29 * Minute,
             chord: FastChord() with { StartConverged = false });
         Network net = Experiment.Build(spec);
         Experiment.Simulate(net, spec);
