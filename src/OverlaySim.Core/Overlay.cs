@@ -63,6 +63,37 @@ public abstract class Overlay : IEventSink
     /// <summary>True for iterative overlays that fill <see cref="LookupRecord.Rpcs"/> and <see cref="LookupRecord.Rounds"/>.</summary>
     public virtual bool ReportsRounds => false;
 
+    // ---- RPC timeouts, lazy where that is exact ---------------------------------------------------------
+    //
+    // When an RPC's timeout is at least the pair's round-trip time, a request that is delivered always has its
+    // answer back before the timeout, so the timeout can only matter if the request is lost; and a request is lost
+    // only by reaching a dead node, which the engine reports (IUndeliverableSink). Such a timeout is therefore
+    // scheduled only then, for send time + timeout, exactly when it would have fired. A shorter timeout (a fixed
+    // timeout on a long link) is scheduled when the request is sent, and may fire though the answer is on its way.
+
+    /// <summary>An RPC timeout for the pair: <paramref name="rtts"/> round trips when &gt; 0 (at least 1 ms), else <paramref name="fixedTimeout"/>.</summary>
+    protected long RpcTimeout(int from, int to, long fixedTimeout, double rtts) =>
+        rtts > 0 ? Math.Max(1000, (long)(rtts * Net.RoundTrip(from, to))) : fixedTimeout;
+
+    /// <summary>Whether a timeout of <paramref name="timeout"/> between the pair is lazy (at least one round trip).</summary>
+    protected bool IsLazyTimeout(int from, int to, long timeout) => timeout >= Net.RoundTrip(from, to);
+
+    /// <summary>Schedules a timeout event now, unless it is lazy.</summary>
+    protected void ArmTimeout(int from, int to, long timeout, Event ev)
+    {
+        if (!IsLazyTimeout(from, to, timeout)) Net.Sim.Schedule(timeout, ev);
+    }
+
+    /// <summary>
+    /// For a request from <paramref name="from"/> that reached a dead <paramref name="to"/> (now): when its lazy timeout
+    /// fires, or -1 when there is none to schedule (the timeout was armed when sent, or the sender is dead too).
+    /// </summary>
+    protected long LostRequestTimeoutAt(int from, int to, long timeout)
+    {
+        if (from < 0 || !Net.Nodes.IsAlive(from) || !IsLazyTimeout(from, to, timeout)) return -1;
+        return Math.Max(Net.Sim.Now, Net.Sim.Now - Net.OneWay(from, to) + timeout);
+    }
+
     // ---- churn: implemented by overlays that run a dynamic protocol -----------------------------------
 
     /// <summary>Whether nodes may join and depart during the run (the scenario loader refuses churn otherwise).</summary>

@@ -32,72 +32,58 @@ public static class CsvResults
     public static IReadOnlyList<string> ExtraColumns(Scenario scenario) =>
         scenario.SweptPaths.Where(p => !RunColumns.Contains(p)).ToList();
 
-    public static void WriteRuns(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
+    /// <summary>runs.csv: one row per run, the columns of <see cref="RunColumns"/> then the swept parameters.</summary>
+    public static void WriteRuns(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
+        WritePerRun(path, scenario, runs, RunColumns[4..], run => [RunRow(run)]);
+
+    private static string[] RunRow(CompletedRun run)
     {
-        IReadOnlyList<string> extra = ExtraColumns(scenario);
-        using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
-        using var csv = CsvWriter.Create(writer, Options);
-        foreach (string c in RunColumns) csv.WriteField(c);
-        foreach (string c in extra) csv.WriteField(c);
-        csv.EndRecord();
-        foreach (CompletedRun run in runs)
-        {
-            RunResult r = run.Result;
-            PlannedRun p = run.Plan;
-            csv.WriteField(p.Point.Name);
-            csv.WriteField(p.Overlay.Label);
-            csv.WriteField(Int(p.Point.Nodes));
-            csv.WriteField(Int(p.Replicate));
-            csv.WriteField(Int(p.Point.Seed));
-            csv.WriteField(Int(r.Lookups));
-            csv.WriteField(Int(r.LookupsOk));
-            csv.WriteField(Int(r.LookupsWrong));
-            csv.WriteField(Int(r.LookupsFailed));
-            csv.WriteField(Real(r.SuccessRate));
-            csv.WriteField(Real(r.HopsMean));
-            csv.WriteField(Int(r.HopsP1));
-            csv.WriteField(Int(r.HopsP50));
-            csv.WriteField(Int(r.HopsP99));
-            csv.WriteField(Int(r.HopsMax));
-            csv.WriteField(r.HasPaperHops ? Real(r.PaperHopsMean) : "");
-            csv.WriteField(r.HasPaperHops ? Int(r.PaperHopsP1) : "");
-            csv.WriteField(r.HasPaperHops ? Int(r.PaperHopsP99) : "");
-            csv.WriteField(Real(r.LatencyMeanMs));
-            csv.WriteField(Real(r.LatencyP50Ms));
-            csv.WriteField(Real(r.LatencyP99Ms));
-            csv.WriteField(Real(r.DegreeMean));
-            csv.WriteField(Int(r.DegreeMax));
-            csv.WriteField(Real(r.MsgsPerLookup));
-            csv.WriteField(Real(r.KeysPerNodeMean));
-            csv.WriteField(Int(r.KeysPerNodeP1));
-            csv.WriteField(Int(r.KeysPerNodeP99));
-            csv.WriteField(Int(r.KeysPerNodeMax));
-            csv.WriteField(Real(r.KeysPerNodeZeroFrac));
-            csv.WriteField(Real(r.TimeoutsMean));
-            csv.WriteField(Int(r.TimeoutsP99));
-            csv.WriteField(Real(r.MaintMsgsPerNodeS));
-            csv.WriteField(Real(r.MaintBytesPerNodeS));
-            csv.WriteField(r.StoresKeys ? Int(r.KeysLost) : "");
-            csv.WriteField(r.StoresKeys ? Real(r.ValueFoundRate) : "");
-            csv.WriteField(Int(r.LookupsAbandoned));
-            csv.WriteField(Real(r.LiveNodesMean));
-            csv.WriteField(Int(r.Joins));
-            csv.WriteField(Int(r.Leaves));
-            csv.WriteField(Int(r.Crashes));
-            csv.WriteField(r.HasRounds ? Real(r.RoundsMean) : "");
-            csv.WriteField(r.HasRounds ? Real(r.RpcsPerLookup) : "");
-            csv.WriteField(Int(r.Events));
-            csv.WriteField(Hash(r.TraceHash));
-            foreach (string c in extra) csv.WriteField(SweptValue(p, c));
-            csv.EndRecord();
-        }
+        RunResult r = run.Result;
+        return
+        [
+            Int(run.Plan.Point.Seed),
+            Int(r.Lookups),
+            Int(r.LookupsOk),
+            Int(r.LookupsWrong),
+            Int(r.LookupsFailed),
+            Real(r.SuccessRate),
+            Real(r.HopsMean),
+            Int(r.HopsP1),
+            Int(r.HopsP50),
+            Int(r.HopsP99),
+            Int(r.HopsMax),
+            r.HasPaperHops ? Real(r.PaperHopsMean) : "",
+            r.HasPaperHops ? Int(r.PaperHopsP1) : "",
+            r.HasPaperHops ? Int(r.PaperHopsP99) : "",
+            Real(r.LatencyMeanMs),
+            Real(r.LatencyP50Ms),
+            Real(r.LatencyP99Ms),
+            Real(r.DegreeMean),
+            Int(r.DegreeMax),
+            Real(r.MsgsPerLookup),
+            Real(r.KeysPerNodeMean),
+            Int(r.KeysPerNodeP1),
+            Int(r.KeysPerNodeP99),
+            Int(r.KeysPerNodeMax),
+            Real(r.KeysPerNodeZeroFrac),
+            Real(r.TimeoutsMean),
+            Int(r.TimeoutsP99),
+            Real(r.MaintMsgsPerNodeS),
+            Real(r.MaintBytesPerNodeS),
+            r.StoresKeys ? Int(r.KeysLost) : "",
+            r.StoresKeys ? Real(r.ValueFoundRate) : "",
+            Int(r.LookupsAbandoned),
+            Real(r.LiveNodesMean),
+            Int(r.Joins),
+            Int(r.Leaves),
+            Int(r.Crashes),
+            r.HasRounds ? Real(r.RoundsMean) : "",
+            r.HasRounds ? Real(r.RpcsPerLookup) : "",
+            Int(r.Events),
+            Hash(r.TraceHash),
+        ];
     }
 
-    /// <summary>
-    /// The hop distribution of every run, one row per hop count that occurred. It carries the same extra
-    /// swept columns as runs.csv: without them the runs of two sweep points with the same nodes (e.g. a sweep
-    /// of workload.keys) could not be told apart.
-    /// </summary>
     public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
         WritePerRun(path, scenario, runs, ["hops", "count"], run =>
         {

@@ -102,12 +102,8 @@ public enum ChordProtocolMessage : byte
 
 /// <summary>Chord run as its protocol under churn.</summary>
 /// <remarks>
-/// Timeouts are lazy where that is exact: when an RPC's timeout is at least the pair's round-trip time, a request
-/// that is delivered always has its answer back before the timeout, so the timeout can only matter if the request
-/// is lost, and a request is lost only by reaching a dead node, which the engine reports
-/// (<see cref="IUndeliverableSink"/>). The timeout event is then scheduled at send time + timeout, exactly when it
-/// would have fired, and the common case costs no event at all. A timeout shorter than the round trip (possible
-/// with a fixed rpc_timeout on long links) is scheduled eagerly, and may then fire although the answer is on its way.
+/// RPC timeouts are lazy where that is exact (see <see cref="Overlay.ArmTimeout"/>), and a hop's acknowledgement
+/// that only such a timeout would wait for is counted, not simulated.
 /// </remarks>
 public sealed class ChordProtocol : Overlay, IUndeliverableSink
 {
@@ -279,21 +275,15 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private Event Timer(int node, ChordProtocolMessage type, int arg = 0) =>
         new() { Dst = node, Src = node, Lookup = -1, Arg = arg, Sink = Sink, Type = (byte)type };
 
-    /// <summary>Schedules an RPC timeout now unless it is lazy (timeout ≥ round trip; see the class remarks).</summary>
-    private void ArmTimeout(int from, int to, Event timeout)
-    {
-        long t = Timeout(from, to);
-        if (t < Net.RoundTrip(from, to)) Net.Sim.Schedule(t, timeout);
-    }
+    /// <summary>Schedules an RPC timeout now unless it is lazy (see <see cref="Overlay.ArmTimeout"/>).</summary>
+    private void ArmTimeout(int from, int to, Event timeout) => ArmTimeout(from, to, Timeout(from, to), timeout);
 
     /// <summary>A request of ours reached a dead node: its timeout fires at send time + timeout, as it would have.</summary>
     public void Undeliverable(ref Event ev)
     {
         int from = ev.Src, to = ev.Dst;
-        if (from < 0 || !Net.Nodes.IsAlive(from)) return;
-        long t = Timeout(from, to);
-        if (t < Net.RoundTrip(from, to)) return; // armed eagerly when sent
-        long at = Net.Sim.Now - Net.OneWay(from, to) + t;
+        long at = LostRequestTimeoutAt(from, to, from < 0 ? 0 : Timeout(from, to));
+        if (at < 0) return;
         Event timeout;
         switch ((ChordProtocolMessage)ev.Type)
         {
@@ -312,11 +302,10 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             default:
                 return; // answers, notifications and timers of dead nodes need no follow-up
         }
-        Net.Sim.ScheduleAt(Math.Max(at, Net.Sim.Now), timeout);
+        Net.Sim.ScheduleAt(at, timeout);
     }
 
-    private long Timeout(int a, int b) =>
-        _o.RpcTimeoutRtts > 0 ? Math.Max(1000, (long)(_o.RpcTimeoutRtts * Net.RoundTrip(a, b))) : _o.RpcTimeout;
+    private long Timeout(int a, int b) => RpcTimeout(a, b, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
     // ---- churn hooks -----------------------------------------------------------------------------------
 
@@ -428,7 +417,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 if (!Net.IsCurrent(in ev)) return;
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
-                if (Timeout(ev.Src, n) >= Net.RoundTrip(ev.Src, n))
+                if (IsLazyTimeout(ev.Src, n, Timeout(ev.Src, n)))
                 {
                     if (_purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count((byte)ChordProtocolMessage.FindSuccessorAck, Header);
                     Net.CountOnly(ev.Lookup);

@@ -303,8 +303,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.BucketRefresh), new Event { Dst = n, Src = n, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.RefreshTimer });
     }
 
-    private long Timeout(int a, int b) =>
-        _o.RpcTimeoutRtts > 0 ? Math.Max(1000, (long)(_o.RpcTimeoutRtts * Net.RoundTrip(a, b))) : _o.RpcTimeout;
+    private long Timeout(int a, int b) => RpcTimeout(a, b, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
     private int BucketOf(int n, Id other)
     {
@@ -347,8 +346,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             _pingTarget[bi] = head;
             ushort token = (ushort)++_pingTokens;
             Net.SendMaintenance(n, head, new Event { Arg = bi - n * _b, Aux = token, Sink = Sink, Type = (byte)KademliaMessage.Ping }, Header);
-            if (Timeout(n, head) < Net.RoundTrip(n, head))
-                Net.Sim.Schedule(Timeout(n, head), new Event { Dst = n, Src = n, Lookup = -1, Arg = head, Aux = (ushort)(bi - n * _b), Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
+            ArmTimeout(n, head, Timeout(n, head), new Event { Dst = n, Src = n, Lookup = -1, Arg = head, Aux = (ushort)(bi - n * _b), Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
         }
     }
 
@@ -533,8 +531,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             _inflight[lookup]++;
             rec.Rpcs++;
             Send(rec.Origin, to, new Event { Lookup = lookup, Arg = round, Type = (byte)KademliaMessage.FindNode }, Header + KeyBytes + NodeRef);
-            if (Timeout(rec.Origin, to) < Net.RoundTrip(rec.Origin, to))
-                Net.Sim.Schedule(Timeout(rec.Origin, to), new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = lookup, LookupGen = rec.Generation, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
+            ArmTimeout(rec.Origin, to, Timeout(rec.Origin, to), new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = lookup, LookupGen = rec.Generation, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
         }
         if (_inflight[lookup] > 0) return;
         // Nothing in flight: the k closest non-unreachable contacts have all answered (or there are none).
@@ -864,7 +861,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         }
     }
 
-    /// <summary>A request reached a dead node: its timeout fires at send time + timeout, as it would have (see ChordProtocol).</summary>
+    /// <summary>A request reached a dead node: its lazy timeout fires at send time + timeout (see <see cref="Overlay.ArmTimeout"/>).</summary>
     public void Undeliverable(ref Event ev)
     {
         int from = ev.Src, to = ev.Dst;
@@ -879,10 +876,8 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             default:
                 return;
         }
-        if (from < 0 || !Net.Nodes.IsAlive(from)) return;
-        long t = Timeout(from, to);
-        if (t < Net.RoundTrip(from, to)) return;
-        long at = Math.Max(Net.Sim.Now, Net.Sim.Now - Net.OneWay(from, to) + t);
+        long at = LostRequestTimeoutAt(from, to, from < 0 ? 0 : Timeout(from, to));
+        if (at < 0) return;
         if (ev.Type == (byte)KademliaMessage.FindNode)
             Net.Sim.ScheduleAt(at, new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
         else
