@@ -13,9 +13,9 @@ namespace OverlaySim.Benchmarks;
 /// <remarks>
 /// <para>World: built once per case exactly as <see cref="Experiment.Run"/> builds it: seed 1, replicate 0,
 /// 160-bit ids from the "ids" stream, every node alive, constant 50 ms latency, K = 100,000 keys (SHA-1 of
-/// "key-i"), Chord with r = 8 successors and <see cref="Overlay.BuildStatic"/>. No workload sink is
+/// "key-i"), Chord with r = 8 successors and <see cref="Experiment.Install"/>. No workload sink is
 /// registered: the benchmark issues the lookups itself.</para>
-/// <para>One operation = one complete lookup: <see cref="Network.BeginLookup"/> + <see cref="Overlay.StartLookup"/>,
+/// <para>One operation = one complete lookup: <see cref="LookupService.BeginUser"/> + <see cref="Overlay.StartLookup"/>,
 /// then <see cref="Simulator.Run"/> until the queue is empty, i.e. until the reply reached the origin. Origins
 /// and keys are drawn before the measurement from the "workload" stream (uniform live origin, uniform key, as
 /// <see cref="Workload"/> draws them) into a ring of 2^16 lookups that the benchmark cycles through.</para>
@@ -72,17 +72,17 @@ public class ChordLookupBenchmarks
 
         // One measured pass over the prepared lookups: checks every answer against the oracle, gives the events
         // per lookup for the Events/op column, and warms the code up.
-        net.MeasureFrom = 0;
+        net.Window.From = 0;
         long events = net.Sim.Dispatched;
         for (int i = 0; i < PreparedLookups; i++) Issue(net, overlay, i);
         events = net.Sim.Dispatched - events;
-        LookupMetrics m = net.Metrics;
+        LookupMetrics m = net.Lookups.Metrics;
         if (m.Ok != PreparedLookups)
             throw new InvalidOperationException($"static Chord answered {m.Ok} of {PreparedLookups} lookups correctly");
         double eventsPerLookup = (double)events / PreparedLookups;
 
         // A second pass in this case's mode, counting the bytes it allocates (exact, unlike one sampled iteration).
-        net.MeasureFrom = Measured ? 0 : long.MaxValue;
+        net.Window.From = Measured ? 0 : long.MaxValue;
         long bytes = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < PreparedLookups; i++) Issue(net, overlay, i);
         bytes = GC.GetAllocatedBytesForCurrentThread() - bytes;
@@ -91,8 +91,8 @@ public class ChordLookupBenchmarks
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"// Chord N={N} Measured={Measured}: world built in {buildMs} ms; over {PreparedLookups} lookups " +
-            $"hops {Stats.MeanOfHistogram(m.HopHistogram):0.###}, paper_hops {Stats.MeanOfHistogram(m.PaperHopHistogram):0.###}, " +
-            $"events/lookup {eventsPerLookup:0.###}, messages/lookup {(double)m.Messages / m.Finished:0.###}; " +
+            $"hops {Stats.MeanOfHistogram(m.HopHistogram):0.###}, paper_hops {m.Registered[0].Value(MetricStat.Mean):0.###}, " +
+            $"events/lookup {eventsPerLookup:0.###}, messages/lookup {(double)m.Messages / m.Ended:0.###}; " +
             $"second pass allocated {bytes} B ({(double)bytes / PreparedLookups:0.##} B/lookup)"));
 
         _net = net;
@@ -124,7 +124,7 @@ public class ChordLookupBenchmarks
 
     private void Issue(Network net, Overlay overlay, int i)
     {
-        int slot = net.BeginLookup(_origins[i], _keys[i]);
+        int slot = net.Lookups.BeginUser(_origins[i], _keys[i]);
         overlay.StartLookup(slot);
         net.Sim.Run();
     }
@@ -138,9 +138,8 @@ public class ChordLookupBenchmarks
         var table = new NodeTable(ids);
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var net = new Network(space, table, new ConstantLatency(LatencyMicros), Experiment.KeyIds(space, KeyCount), streams);
-        var overlay = new Chord(ChordOptions.Default);
-        net.Install(overlay);
-        overlay.BuildStatic();
+        var overlay = new ChordRing(ChordOptions.Default);
+        Experiment.Install(net, overlay);
         return (net, overlay);
     }
 }

@@ -60,6 +60,10 @@ public static class ListCommand
         o.WriteLine();
         o.WriteLine("METRICS (columns of runs.csv; hops.csv holds the hop distribution per run)");
         foreach (var (column, definition) in Schema.Metrics) o.WriteLine($"  {column}: {definition}");
+        o.WriteLine("  columns an overlay adds (empty for the others):");
+        foreach (OverlayInfo overlay in OverlayRegistry.All)
+            foreach (OverlayMetric metric in overlay.Metrics)
+                o.WriteLine($"  {string.Join(", ", metric.Columns.Select(c => c.Name))} ({overlay.Name}): {metric.Description}");
     }
 
     private static void Params(TextWriter o, string prefix, IEnumerable<ParamSpec> specs)

@@ -32,7 +32,10 @@ public sealed record RunSpec(
 /// <param name="Fraction">Share of the run done, 0..1 (lookups finished, or simulated time in rate mode).</param>
 public readonly record struct RunProgress(long SimTime, long Events, double Fraction);
 
-/// <summary>The measured outcome of one run (one row of runs.csv plus its hop distribution).</summary>
+/// <summary>One value of a metric an overlay registered (a column of runs.csv beyond the common ones).</summary>
+public readonly record struct OverlayMetricValue(string Column, double Value);
+
+/// <summary>The measured outcome of one run (one row of runs.csv plus its distributions).</summary>
 public sealed record RunResult
 {
     public required long Lookups { get; init; }
@@ -44,21 +47,26 @@ public sealed record RunResult
     public required long HopsP50 { get; init; }
     public required long HopsP99 { get; init; }
     public required long HopsMax { get; init; }
-    public required bool HasPaperHops { get; init; }
-    public required double PaperHopsMean { get; init; }
-    public required long PaperHopsP1 { get; init; }
-    public required long PaperHopsP99 { get; init; }
     public required double LatencyMeanMs { get; init; }
     public required double LatencyP50Ms { get; init; }
     public required double LatencyP99Ms { get; init; }
     public required double DegreeMean { get; init; }
     public required int DegreeMax { get; init; }
     public required double MsgsPerLookup { get; init; }
+    public required double BytesPerLookup { get; init; }
+    /// <summary>Whether keys have responsible nodes (the keys_per_node columns are empty otherwise).</summary>
+    public required bool HasKeysPerNode { get; init; }
     public required double KeysPerNodeMean { get; init; }
     public required long KeysPerNodeP1 { get; init; }
     public required long KeysPerNodeP99 { get; init; }
     public required long KeysPerNodeMax { get; init; }
     public required double KeysPerNodeZeroFrac { get; init; }
+    /// <summary>Messages of measured lookups sent to a machine, per measured lookup: mean, p99 and max over machines.</summary>
+    public required double LoadMean { get; init; }
+    public required double LoadP99 { get; init; }
+    public required double LoadMax { get; init; }
+    /// <summary>The busiest machine's share of all messages of measured lookups.</summary>
+    public required double LoadMaxNodeShare { get; init; }
     public required long Events { get; init; }
     public required ulong TraceHash { get; init; }
     public required long[] HopHistogram { get; init; }
@@ -78,11 +86,52 @@ public sealed record RunResult
     public required long Leaves { get; init; }
     public required long Crashes { get; init; }
     public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
-    public required bool HasRounds { get; init; }
-    public required double RoundsMean { get; init; }
-    public required double RpcsPerLookup { get; init; }
+    /// <summary>The overlay's registered metrics, column by column, in registration order.</summary>
+    public required IReadOnlyList<OverlayMetricValue> OverlayMetrics { get; init; }
 
     public double SuccessRate => Lookups == 0 ? 0 : (double)LookupsOk / Lookups;
+
+    /// <summary>The value of a registered metric's column, or null when the overlay does not report it.</summary>
+    public double? Metric(string column)
+    {
+        foreach (OverlayMetricValue v in OverlayMetrics)
+            if (v.Column == column) return v.Value;
+        return null;
+    }
+}
+
+/// <summary>
+/// A built run: its network and the parts of the experiment that drive it (the overlay, its ground truth, the
+/// workload, churn and the sampler). The network's services hold no reference to any of these.
+/// </summary>
+public sealed class SimulationRun
+{
+    internal SimulationRun(RunSpec spec, Network net, Overlay overlay, GroundTruth truth, bool[] initiallyUp, ChurnDriver? churn)
+    {
+        Spec = spec;
+        Net = net;
+        Overlay = overlay;
+        Truth = truth;
+        InitiallyUp = initiallyUp;
+        Churn = churn;
+    }
+
+    public RunSpec Spec { get; }
+    public Network Net { get; }
+    public Overlay Overlay { get; }
+
+    /// <summary>The overlay's ground truth (for metrics and tests).</summary>
+    public GroundTruth Truth { get; }
+
+    /// <summary>Which machines were up at time 0.</summary>
+    public bool[] InitiallyUp { get; }
+
+    public ChurnDriver? Churn { get; }
+    public Workload? Workload { get; internal set; }
+    public TimeSeriesSampler? Sampler { get; internal set; }
+
+    /// <summary>The global view, for tests (see <see cref="Oracle"/>).</summary>
+    internal Oracle Oracle => Net.Oracle;
 }
 
 /// <summary>Builds the world of one run, runs it to the end, and summarises it. Single-threaded and deterministic.</summary>
@@ -90,38 +139,43 @@ public static class Experiment
 {
     public static RunResult Run(RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
-        Network net = Build(spec);
-        Simulate(net, spec, progress, cancel);
-        return Summarize(net);
+        SimulationRun run = Build(spec);
+        Simulate(run, progress, cancel);
+        return Summarize(run);
     }
 
     /// <summary>
-    /// Starts the workload, the churn and the sampler on a built world and runs the simulation to its end
+    /// Starts the workload, the churn and the sampler on a built run and runs the simulation to its end
     /// (<see cref="RunSpec.Duration"/>, or until nothing is left to do).
     /// </summary>
-    public static void Simulate(Network net, RunSpec spec, Action<RunProgress>? progress = null, CancellationToken cancel = default)
+    public static void Simulate(SimulationRun run, Action<RunProgress>? progress = null, CancellationToken cancel = default)
     {
+        RunSpec spec = run.Spec;
+        Network net = run.Net;
         WorkloadOptions options = spec.Workload;
         // Room for every latency the run will record, so that recording allocates nothing during the run: the
         // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count rarely exceeds
         // (about 3·10^-7 in the normal approximation, valid for large λ); past it the list still grows.
         double expected = options.PerNodeRate * net.Nodes.LiveCount * (options.Duration / 1e6);
-        net.Metrics.Reserve(options.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : options.Lookups);
+        net.Lookups.Metrics.Reserve(options.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : options.Lookups);
 
-        var workload = new Workload(net, options, spec.Duration);
+        var workload = new Workload(net, options, run.Overlay.StartLookup, spec.Duration);
+        run.Workload = workload;
         workload.Start();
-        var churn = net.Churn;
-        churn?.Start(net.InitiallyUp!);
-        var sampler = spec.SampleEvery > 0 ? new TimeSeriesSampler(net, spec.SampleEvery, spec.Duration) : null;
-        sampler?.Start();
-        net.Sampler = sampler;
+        run.Churn?.Start(run.InitiallyUp);
+        if (spec.SampleEvery > 0)
+        {
+            run.Sampler = new TimeSeriesSampler(net, spec.SampleEvery, spec.Duration);
+            run.Sampler.Start();
+        }
 
         if (progress is not null)
         {
             long end = spec.Duration > 0 ? spec.Duration : options.RateMode ? options.Start + options.Duration : 0;
+            LookupMetrics m = net.Lookups.Metrics;
             net.Sim.Progress = sim => progress(new RunProgress(sim.Now, sim.Dispatched, end > 0
                 ? Math.Clamp((double)sim.Now / end, 0, 1)
-                : options.Lookups == 0 ? 1 : Math.Clamp((double)net.Metrics.Finished / options.Lookups, 0, 1)));
+                : options.Lookups == 0 ? 1 : Math.Clamp((double)m.Finished / options.Lookups, 0, 1)));
         }
         using (cancel.Register(() => net.Sim.StopRequested = true))
             net.Sim.Run(spec.Duration > 0 ? spec.Duration : long.MaxValue);
@@ -131,9 +185,10 @@ public static class Experiment
     /// <summary>
     /// Builds the world of a run: distinct ids from the "ids" stream for every machine's v ordinals, the machines
     /// that are up at time 0 (all, unless churn starts some down), the latency model, the keys, and the overlay
-    /// installed with its initial state. Nothing is scheduled yet.
+    /// attached with its initial state and its ground truth. Nothing is scheduled yet but what the overlay's build
+    /// schedules.
     /// </summary>
-    public static Network Build(RunSpec spec)
+    public static SimulationRun Build(RunSpec spec)
     {
         var space = new IdSpace(spec.IdBits);
         var streams = new RandomStreams(spec.Seed, spec.Replicate);
@@ -148,20 +203,29 @@ public static class Experiment
         LatencyModel latency = spec.CreateLatency(spec.Nodes, streams);
         Id[] keys = KeyIds(space, spec.Workload.Keys);
 
-        var net = new Network(space, nodes, latency, keys, streams, v)
-        {
-            MeasureFrom = spec.MeasureAfter,
-            MeasureUntil = spec.Duration > 0 ? spec.Duration : long.MaxValue,
-        };
+        var net = new Network(space, nodes, latency, keys, streams, v);
+        net.Window.From = spec.MeasureAfter;
+        net.Window.Until = spec.Duration > 0 ? spec.Duration : long.MaxValue;
         Overlay overlay = spec.CreateOverlay();
-        net.Install(overlay);
-        overlay.BuildStatic();
-        if (spec.Churn.Kind != ChurnKind.None)
-        {
-            net.Churn = new ChurnDriver(net, spec.Churn);
-            net.InitiallyUp = up;
-        }
-        return net;
+        GroundTruth truth = Install(net, overlay);
+        ChurnDriver? churn = spec.Churn.Kind != ChurnKind.None ? new ChurnDriver(net, spec.Churn, overlay.StopMaintenance) : null;
+        return new SimulationRun(spec, net, overlay, truth, up, churn);
+    }
+
+    /// <summary>
+    /// Attaches an overlay to a network, builds its initial state from the global view, and installs its ground truth
+    /// and its hooks (churn, lookup deadlines) in the network's services. Returns the ground truth.
+    /// </summary>
+    public static GroundTruth Install(Network net, Overlay overlay)
+    {
+        overlay.Attach(net);
+        net.Population.Members = overlay;
+        net.Lookups.DeadlineListener = overlay;
+        net.Lookups.Timeout = overlay.LookupTimeout;
+        overlay.BuildStatic(net.Oracle);
+        GroundTruth truth = overlay.CreateTruth(net.Oracle);
+        net.Lookups.Truth = truth;
+        return truth;
     }
 
     /// <summary>Key i is SHA-1("key-i") truncated to id_bits.</summary>
@@ -203,10 +267,12 @@ public static class Experiment
     }
 
     /// <summary>Computes the run's metrics from a finished simulation.</summary>
-    public static RunResult Summarize(Network net)
+    public static RunResult Summarize(SimulationRun run)
     {
-        LookupMetrics m = net.Metrics;
-        Overlay overlay = net.Overlay;
+        Network net = run.Net;
+        LookupMetrics m = net.Lookups.Metrics;
+        Overlay overlay = run.Overlay;
+        Population population = net.Population;
 
         long[] latencies = m.Latencies.ToArray();
         Array.Sort(latencies);
@@ -222,26 +288,37 @@ public static class Experiment
         }
 
         // Keys per physical node: with virtual nodes a machine is responsible for the keys of all its ids.
-        var keysPerMachine = new long[net.MachineCount];
-        foreach (Id key in net.Keys)
-        {
-            int owner = overlay.Responsible(key);
-            if (owner >= 0) keysPerMachine[net.Nodes.Machine[owner]]++;
-        }
+        bool keysPerNode = run.Truth.HasResponsibleNodes;
+        var keysPerMachine = new long[population.MachineCount];
+        if (keysPerNode)
+            for (int k = 0; k < net.Keys.Length; k++)
+            {
+                int owner = run.Truth.Responsible(net.Keys[k], k);
+                if (owner >= 0) keysPerMachine[net.Nodes.Machine[owner]]++;
+            }
         var upMachines = new List<long>();
-        for (int mach = 0; mach < net.MachineCount; mach++)
-            if (net.IsMachineUp(mach)) upMachines.Add(keysPerMachine[mach]);
+        for (int mach = 0; mach < population.MachineCount; mach++)
+            if (population.IsMachineUp(mach)) upMachines.Add(keysPerMachine[mach]);
         long[] liveCounts = upMachines.ToArray();
         int zero = liveCounts.Count(c => c == 0);
         Array.Sort(liveCounts);
         int machinesUp = liveCounts.Length;
 
-        double nodeSeconds = net.LiveNodeSeconds;
-        var traffic = new List<(string, long, long)>();
-        for (int t = 0; t < 256; t++)
-            if (net.Traffic.Messages[t] > 0) traffic.Add((overlay.MessageName((byte)t), net.Traffic.Messages[t], net.Traffic.Bytes[t]));
-        double windowSeconds = (Math.Min(net.Sim.Now, net.MeasureUntil) - net.MeasureFrom) / 1e6;
+        LoadSummary load = SummarizeLoad(net, m.Issued);
 
+        double nodeSeconds = population.LiveNodeSeconds;
+        TrafficMetrics traffic = net.Transport.Traffic;
+        var byType = new List<(string, long, long)>();
+        for (int t = 0; t < 256; t++)
+            if (traffic.Messages[t] > 0) byType.Add((overlay.MessageName((byte)t), traffic.Messages[t], traffic.Bytes[t]));
+        double windowSeconds = (Math.Min(net.Sim.Now, net.Window.Until) - net.Window.From) / 1e6;
+
+        var registered = new List<OverlayMetricValue>();
+        foreach (SampleMetric metric in m.Registered)
+            foreach (MetricColumn column in metric.Spec.Columns)
+                registered.Add(new OverlayMetricValue(column.Name, metric.Value(column.Stat)));
+
+        KeyStore? store = net.KeyStore;
         return new RunResult
         {
             Lookups = m.Issued,
@@ -253,41 +330,83 @@ public static class Experiment
             HopsP50 = Stats.PercentileOfHistogram(m.HopHistogram, 50),
             HopsP99 = Stats.PercentileOfHistogram(m.HopHistogram, 99),
             HopsMax = Stats.MaxOfHistogram(m.HopHistogram),
-            HasPaperHops = overlay.ReportsPaperHops,
-            PaperHopsMean = Stats.MeanOfHistogram(m.PaperHopHistogram),
-            PaperHopsP1 = Stats.PercentileOfHistogram(m.PaperHopHistogram, 1),
-            PaperHopsP99 = Stats.PercentileOfHistogram(m.PaperHopHistogram, 99),
             LatencyMeanMs = Stats.Mean(latencies) / 1000.0,
             LatencyP50Ms = Stats.PercentileOfSorted(latencies, 50) / 1000.0,
             LatencyP99Ms = Stats.PercentileOfSorted(latencies, 99) / 1000.0,
             DegreeMean = live == 0 ? 0 : (double)degreeSum / live,
             DegreeMax = degreeMax,
-            MsgsPerLookup = m.Finished == 0 ? 0 : (double)m.Messages / m.Finished,
-            KeysPerNodeMean = machinesUp == 0 ? 0 : (double)net.Keys.Length / machinesUp,
+            MsgsPerLookup = m.Ended == 0 ? 0 : (double)m.Messages / m.Ended,
+            BytesPerLookup = m.Ended == 0 ? 0 : (double)m.Bytes / m.Ended,
+            HasKeysPerNode = keysPerNode,
+            KeysPerNodeMean = machinesUp == 0 || !keysPerNode ? 0 : (double)net.Keys.Length / machinesUp,
             KeysPerNodeP1 = Stats.PercentileOfSorted(liveCounts, 1),
             KeysPerNodeP99 = Stats.PercentileOfSorted(liveCounts, 99),
             KeysPerNodeMax = machinesUp == 0 ? 0 : liveCounts[^1],
             KeysPerNodeZeroFrac = machinesUp == 0 ? 0 : (double)zero / machinesUp,
+            LoadMean = load.Mean,
+            LoadP99 = load.P99,
+            LoadMax = load.Max,
+            LoadMaxNodeShare = load.MaxShare,
             Events = net.Sim.Dispatched,
             TraceHash = net.Sim.TraceHash,
             HopHistogram = m.HopHistogram[..((int)Stats.MaxOfHistogram(m.HopHistogram) + 1)].ToArray(),
             TimeoutsMean = Stats.MeanOfHistogram(m.TimeoutHistogram),
             TimeoutsP99 = Stats.PercentileOfHistogram(m.TimeoutHistogram, 99),
-            MaintMsgsPerNodeS = nodeSeconds <= 0 ? 0 : net.Traffic.TotalMessages / nodeSeconds,
-            MaintBytesPerNodeS = nodeSeconds <= 0 ? 0 : net.Traffic.TotalBytes / nodeSeconds,
-            TrafficByType = traffic,
-            StoresKeys = overlay.StoresKeys,
-            KeysLost = overlay.KeysLost,
+            MaintMsgsPerNodeS = nodeSeconds <= 0 ? 0 : traffic.TotalMessages / nodeSeconds,
+            MaintBytesPerNodeS = nodeSeconds <= 0 ? 0 : traffic.TotalBytes / nodeSeconds,
+            TrafficByType = byType,
+            StoresKeys = store is not null,
+            KeysLost = store?.LostCount ?? 0,
             ValueFoundRate = m.ValueLookups == 0 ? 0 : (double)m.ValuesFound / m.ValueLookups,
             LookupsAbandoned = m.Abandoned,
             LiveNodesMean = windowSeconds > 0 ? nodeSeconds / windowSeconds : live,
-            Joins = net.Churn?.Joins ?? 0,
-            Leaves = net.Churn?.Leaves ?? 0,
-            Crashes = net.Churn?.Crashes ?? 0,
-            TimeSeries = net.Sampler?.Rows ?? [],
-            HasRounds = overlay.ReportsRounds,
-            RoundsMean = m.Ok + m.Wrong == 0 ? 0 : (double)m.RoundSum / (m.Ok + m.Wrong),
-            RpcsPerLookup = m.Ok + m.Wrong == 0 ? 0 : (double)m.RpcSum / (m.Ok + m.Wrong),
+            Joins = run.Churn?.Joins ?? 0,
+            Leaves = run.Churn?.Leaves ?? 0,
+            Crashes = run.Churn?.Crashes ?? 0,
+            TimeSeries = run.Sampler?.Rows ?? [],
+            OverlayMetrics = registered,
         };
+    }
+
+    private readonly record struct LoadSummary(double Mean, double P99, double Max, double MaxShare);
+
+    /// <summary>
+    /// Load per machine over the machines up at some time in the measurement window: the messages of measured lookups
+    /// sent to it, divided by the measured lookups. Percentiles are nearest-rank over machines, taken on the counts
+    /// (a histogram of counts when they are small, else a sort).
+    /// </summary>
+    private static LoadSummary SummarizeLoad(Network net, long lookups)
+    {
+        Population population = net.Population;
+        ReadOnlySpan<long> load = net.Transport.LoadPerMachine;
+        int machines = 0;
+        long total = 0, max = 0;
+        for (int mach = 0; mach < population.MachineCount; mach++)
+        {
+            if (!population.WasUpInWindow(mach)) continue;
+            machines++;
+            total += load[mach];
+            max = Math.Max(max, load[mach]);
+        }
+        if (machines == 0 || lookups == 0 || total == 0) return default;
+        long p99;
+        if (max < 1 << 24)
+        {
+            var histogram = new long[max + 1];
+            for (int mach = 0; mach < population.MachineCount; mach++)
+                if (population.WasUpInWindow(mach)) histogram[load[mach]]++;
+            p99 = Stats.PercentileOfHistogram(histogram, 99);
+        }
+        else
+        {
+            var counts = new long[machines];
+            int at = 0;
+            for (int mach = 0; mach < population.MachineCount; mach++)
+                if (population.WasUpInWindow(mach)) counts[at++] = load[mach];
+            Array.Sort(counts);
+            p99 = Stats.PercentileOfSorted(counts, 99);
+        }
+        double perLookup = 1.0 / lookups;
+        return new LoadSummary((double)total / machines * perLookup, p99 * perLookup, max * perLookup, (double)max / total);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CsvHelper;
 using OverlaySim.Core;
+using OverlaySim.Overlays;
 using OverlaySim.Scenarios;
 
 namespace OverlaySim.Output;
@@ -12,76 +13,111 @@ namespace OverlaySim.Output;
 /// </summary>
 public static class CsvResults
 {
-    public static readonly string[] RunColumns =
+    /// <summary>The columns that say which run a row belongs to, first in every per-run file.</summary>
+    public static readonly string[] KeyColumns = ["scenario", "overlay", "nodes", "replicate"];
+
+    /// <summary>The columns of runs.csv every run has, after the key columns, with how each is written.</summary>
+    private static readonly (string Column, Func<CompletedRun, string> Value)[] Common =
     [
-        "scenario", "overlay", "nodes", "replicate", "seed", "lookups", "lookups_ok", "lookups_wrong", "lookups_failed",
-        "success_rate", "hops_mean", "hops_p1", "hops_p50", "hops_p99", "hops_max",
-        "paper_hops_mean", "paper_hops_p1", "paper_hops_p99",
-        "latency_mean_ms", "latency_p50_ms", "latency_p99_ms", "degree_mean", "degree_max", "msgs_per_lookup",
-        "keys_per_node_mean", "keys_per_node_p1", "keys_per_node_p99", "keys_per_node_max", "keys_per_node_zero_frac",
-        "timeouts_mean", "timeouts_p99", "maint_msgs_per_node_s", "maint_bytes_per_node_s", "keys_lost", "value_found_rate",
-        "lookups_abandoned", "live_nodes_mean", "joins", "leaves", "crashes", "rounds_mean", "rpcs_per_lookup",
-        "events", "trace_hash",
+        ("seed", c => Int(c.Plan.Point.Seed)),
+        ("lookups", c => Int(c.Result.Lookups)),
+        ("lookups_ok", c => Int(c.Result.LookupsOk)),
+        ("lookups_wrong", c => Int(c.Result.LookupsWrong)),
+        ("lookups_failed", c => Int(c.Result.LookupsFailed)),
+        ("success_rate", c => Real(c.Result.SuccessRate)),
+        ("hops_mean", c => Real(c.Result.HopsMean)),
+        ("hops_p1", c => Int(c.Result.HopsP1)),
+        ("hops_p50", c => Int(c.Result.HopsP50)),
+        ("hops_p99", c => Int(c.Result.HopsP99)),
+        ("hops_max", c => Int(c.Result.HopsMax)),
+        ("latency_mean_ms", c => Real(c.Result.LatencyMeanMs)),
+        ("latency_p50_ms", c => Real(c.Result.LatencyP50Ms)),
+        ("latency_p99_ms", c => Real(c.Result.LatencyP99Ms)),
+        ("degree_mean", c => Real(c.Result.DegreeMean)),
+        ("degree_max", c => Int(c.Result.DegreeMax)),
+        ("msgs_per_lookup", c => Real(c.Result.MsgsPerLookup)),
+        ("bytes_per_lookup", c => Real(c.Result.BytesPerLookup)),
+        ("keys_per_node_mean", c => c.Result.HasKeysPerNode ? Real(c.Result.KeysPerNodeMean) : ""),
+        ("keys_per_node_p1", c => c.Result.HasKeysPerNode ? Int(c.Result.KeysPerNodeP1) : ""),
+        ("keys_per_node_p99", c => c.Result.HasKeysPerNode ? Int(c.Result.KeysPerNodeP99) : ""),
+        ("keys_per_node_max", c => c.Result.HasKeysPerNode ? Int(c.Result.KeysPerNodeMax) : ""),
+        ("keys_per_node_zero_frac", c => c.Result.HasKeysPerNode ? Real(c.Result.KeysPerNodeZeroFrac) : ""),
+        ("load_mean", c => Real(c.Result.LoadMean)),
+        ("load_p99", c => Real(c.Result.LoadP99)),
+        ("load_max", c => Real(c.Result.LoadMax)),
+        ("load_max_node_share", c => Real(c.Result.LoadMaxNodeShare)),
+        ("timeouts_mean", c => Real(c.Result.TimeoutsMean)),
+        ("timeouts_p99", c => Int(c.Result.TimeoutsP99)),
+        ("maint_msgs_per_node_s", c => Real(c.Result.MaintMsgsPerNodeS)),
+        ("maint_bytes_per_node_s", c => Real(c.Result.MaintBytesPerNodeS)),
+        ("keys_lost", c => c.Result.StoresKeys ? Int(c.Result.KeysLost) : ""),
+        ("value_found_rate", c => c.Result.StoresKeys ? Real(c.Result.ValueFoundRate) : ""),
+        ("lookups_abandoned", c => Int(c.Result.LookupsAbandoned)),
+        ("live_nodes_mean", c => Real(c.Result.LiveNodesMean)),
+        ("joins", c => Int(c.Result.Joins)),
+        ("leaves", c => Int(c.Result.Leaves)),
+        ("crashes", c => Int(c.Result.Crashes)),
     ];
 
-    public static readonly string[] HopColumns = ["scenario", "overlay", "nodes", "replicate", "hops", "count"];
+    /// <summary>The last common columns, after the overlays' own metrics.</summary>
+    private static readonly (string Column, Func<CompletedRun, string> Value)[] Trailer =
+    [
+        ("events", c => Int(c.Result.Events)),
+        ("trace_hash", c => Hash(c.Result.TraceHash)),
+    ];
+
+    public static readonly string[] HopColumns = [.. KeyColumns, "hops", "count"];
 
     private static CsvWriterOptions Options => new() { NewLine = "\n", FormatProvider = CultureInfo.InvariantCulture };
 
+    /// <summary>
+    /// The columns of the metrics the scenario's overlays register (Chord's paper_hops, Kademlia's rounds and RPCs), in
+    /// the registry's order of overlays and each overlay's order of metrics; empty for a run whose overlay lacks one.
+    /// </summary>
+    public static IReadOnlyList<string> OverlayMetricColumns(Scenario scenario)
+    {
+        var used = new HashSet<string>(scenario.Points.SelectMany(p => p.Overlays).Select(o => o.Info.Name), StringComparer.Ordinal);
+        var columns = new List<string>();
+        foreach (OverlayInfo info in OverlayRegistry.All)
+            if (used.Contains(info.Name))
+                foreach (OverlayMetric metric in info.Metrics)
+                    foreach (MetricColumn column in metric.Columns)
+                        if (!columns.Contains(column.Name)) columns.Add(column.Name);
+        return columns;
+    }
+
+    /// <summary>Every column of runs.csv before the swept parameters: key, common, overlay metrics, events and trace hash.</summary>
+    public static IReadOnlyList<string> RunColumns(Scenario scenario) =>
+        [.. KeyColumns, .. Common.Select(c => c.Column), .. OverlayMetricColumns(scenario), .. Trailer.Select(c => c.Column)];
+
+    /// <summary>Every column runs.csv can have before the swept parameters, with every registered overlay's metrics.</summary>
+    public static IReadOnlyList<string> EveryRunColumn =>
+    [
+        .. KeyColumns, .. Common.Select(c => c.Column),
+        .. OverlayRegistry.All.SelectMany(o => o.Metrics).SelectMany(m => m.Columns).Select(c => c.Name).Distinct(),
+        .. Trailer.Select(c => c.Column),
+    ];
+
     /// <summary>Swept parameters that are not already a standard column (sweeping <c>nodes</c> adds none).</summary>
-    public static IReadOnlyList<string> ExtraColumns(Scenario scenario) =>
-        scenario.SweptPaths.Where(p => !RunColumns.Contains(p)).ToList();
+    public static IReadOnlyList<string> ExtraColumns(Scenario scenario)
+    {
+        IReadOnlyList<string> standard = RunColumns(scenario);
+        return scenario.SweptPaths.Where(p => !standard.Contains(p)).ToList();
+    }
 
     /// <summary>runs.csv: one row per run, the columns of <see cref="RunColumns"/> then the swept parameters.</summary>
-    public static void WriteRuns(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
-        WritePerRun(path, scenario, runs, RunColumns[4..], run => [RunRow(run)]);
-
-    private static string[] RunRow(CompletedRun run)
+    public static void WriteRuns(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
     {
-        RunResult r = run.Result;
-        return
+        IReadOnlyList<string> metrics = OverlayMetricColumns(scenario);
+        string[] columns = [.. Common.Select(c => c.Column), .. metrics, .. Trailer.Select(c => c.Column)];
+        WritePerRun(path, scenario, runs, columns, run =>
         [
-            Int(run.Plan.Point.Seed),
-            Int(r.Lookups),
-            Int(r.LookupsOk),
-            Int(r.LookupsWrong),
-            Int(r.LookupsFailed),
-            Real(r.SuccessRate),
-            Real(r.HopsMean),
-            Int(r.HopsP1),
-            Int(r.HopsP50),
-            Int(r.HopsP99),
-            Int(r.HopsMax),
-            r.HasPaperHops ? Real(r.PaperHopsMean) : "",
-            r.HasPaperHops ? Int(r.PaperHopsP1) : "",
-            r.HasPaperHops ? Int(r.PaperHopsP99) : "",
-            Real(r.LatencyMeanMs),
-            Real(r.LatencyP50Ms),
-            Real(r.LatencyP99Ms),
-            Real(r.DegreeMean),
-            Int(r.DegreeMax),
-            Real(r.MsgsPerLookup),
-            Real(r.KeysPerNodeMean),
-            Int(r.KeysPerNodeP1),
-            Int(r.KeysPerNodeP99),
-            Int(r.KeysPerNodeMax),
-            Real(r.KeysPerNodeZeroFrac),
-            Real(r.TimeoutsMean),
-            Int(r.TimeoutsP99),
-            Real(r.MaintMsgsPerNodeS),
-            Real(r.MaintBytesPerNodeS),
-            r.StoresKeys ? Int(r.KeysLost) : "",
-            r.StoresKeys ? Real(r.ValueFoundRate) : "",
-            Int(r.LookupsAbandoned),
-            Real(r.LiveNodesMean),
-            Int(r.Joins),
-            Int(r.Leaves),
-            Int(r.Crashes),
-            r.HasRounds ? Real(r.RoundsMean) : "",
-            r.HasRounds ? Real(r.RpcsPerLookup) : "",
-            Int(r.Events),
-            Hash(r.TraceHash),
-        ];
+            [
+                .. Common.Select(c => c.Value(run)),
+                .. metrics.Select(m => run.Result.Metric(m) is double v ? Real(v) : ""),
+                .. Trailer.Select(c => c.Value(run)),
+            ],
+        ]);
     }
 
     public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
@@ -120,7 +156,7 @@ public static class CsvResults
         IReadOnlyList<string> extra = ExtraColumns(scenario);
         using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
         using var csv = CsvWriter.Create(writer, Options);
-        foreach (string c in HopColumns[..4]) csv.WriteField(c);
+        foreach (string c in KeyColumns) csv.WriteField(c);
         foreach (string c in columns) csv.WriteField(c);
         foreach (string c in extra) csv.WriteField(c);
         csv.EndRecord();

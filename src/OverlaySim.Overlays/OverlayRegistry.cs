@@ -12,6 +12,7 @@ namespace OverlaySim.Overlays;
 /// <param name="IsDynamic">Whether these parameters run the overlay's protocol (which can follow churn) rather than a converged model.</param>
 /// <param name="DynamicHint">How to ask for the protocol, for the error message when churn meets a converged model.</param>
 /// <param name="VirtualNodes">v, the ids each machine runs, from these parameters.</param>
+/// <param name="Metrics">The metrics it registers beside the common ones (columns of runs.csv).</param>
 public sealed record OverlayInfo(
     string Name,
     string Description,
@@ -21,7 +22,8 @@ public sealed record OverlayInfo(
     Func<ParamValues, long, long> BytesPerNode,
     Func<ParamValues, bool> IsDynamic,
     string DynamicHint,
-    Func<ParamValues, int> VirtualNodes);
+    Func<ParamValues, int> VirtualNodes,
+    IReadOnlyList<OverlayMetric> Metrics);
 
 /// <summary>Every overlay OverlaySim can run. Adding an overlay is one file plus one entry here.</summary>
 public static class OverlayRegistry
@@ -74,13 +76,14 @@ public static class OverlayRegistry
             ChordParameters,
             "hops: request messages until the responsible node (successor of the key) holds the request; " +
             "paper_hops: until the key's predecessor, the Chord paper's path length (mean about ½·log2 N)",
-            v => v.Text("protocol") == "dynamic" ? new ChordProtocol(ToProtocolOptions(v)) : new Chord(ToChordOptions(v)),
+            v => v.Text("protocol") == "dynamic" ? new ChordProtocol(ToProtocolOptions(v)) : new ChordRing(ToChordOptions(v)),
             (v, n) => v.Text("protocol") == "dynamic"
                 ? ChordProtocol.BytesPerNode(ToProtocolOptions(v), n * v.Int("virtual_nodes")) * v.Int("virtual_nodes")
-                : Chord.BytesPerNode(ToChordOptions(v), n * v.Int("virtual_nodes")) * v.Int("virtual_nodes"),
+                : ChordRing.BytesPerNode(ToChordOptions(v), n * v.Int("virtual_nodes")) * v.Int("virtual_nodes"),
             v => v.Text("protocol") == "dynamic",
             "set protocol: dynamic",
-            v => (int)v.Int("virtual_nodes")),
+            v => (int)v.Int("virtual_nodes"),
+            [ChordSizes.PaperHops]),
         new OverlayInfo(
             "kademlia",
             "Kademlia (Maymounkov and Mazières, IPTPS 2002): XOR metric, k-buckets, α-parallel iterative lookups, STORE/FIND_VALUE; converged buckets (protocol: static) or the protocol under churn (protocol: dynamic)",
@@ -91,7 +94,8 @@ public static class OverlayRegistry
             (v, n) => Kademlia.BytesPerNode(ToKademliaOptions(v), n),
             v => v.Text("protocol") == "dynamic",
             "set protocol: dynamic",
-            _ => 1),
+            _ => 1,
+            [Kademlia.RoundsMetric, Kademlia.RpcsMetric]),
     ];
 
 

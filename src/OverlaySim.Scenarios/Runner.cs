@@ -131,11 +131,11 @@ public static class Runner
                     var clock = System.Diagnostics.Stopwatch.StartNew();
                     Action<RunProgress>? progress = observer is null ? null : p => observer.Progress(run, p);
                     RunSpec spec = ToSpec(run);
-                    Network net = Experiment.Build(spec);
+                    SimulationRun simulation = Experiment.Build(spec);
                     TimeSpan built = clock.Elapsed;
-                    Experiment.Simulate(net, spec, progress, stop.Token);
+                    Experiment.Simulate(simulation, progress, stop.Token);
                     TimeSpan simulated = clock.Elapsed;
-                    RunResult result = Experiment.Summarize(net);
+                    RunResult result = Experiment.Summarize(simulation);
                     results[i] = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
                     observer?.Finished(results[i]);
                 }

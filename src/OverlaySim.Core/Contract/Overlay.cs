@@ -1,20 +1,23 @@
 namespace OverlaySim.Core;
 
 /// <summary>
-/// The contract every overlay fulfils: per-node routing state (kept by the overlay in arrays indexed by
-/// node ordinal), a handler for its own messages and timers, and the few questions the harness asks.
+/// The contract every overlay fulfils: per-node routing state (kept by the overlay in arrays indexed by node
+/// ordinal), a handler for its own messages and timers, its ground truth, and the few questions the harness asks.
 /// </summary>
 /// <remarks>
-/// <para>How an overlay talks: it sends messages with <see cref="Network.Send"/> (the latency model sets the
-/// delay, the lookup's message count goes up), schedules timers with <see cref="Simulator.Schedule"/> for one
-/// of its nodes (dropped automatically if that node dies first), and ends a lookup with
-/// <see cref="Network.CompleteLookup"/> or <see cref="Network.FailLookup"/>. Whatever per-lookup state it needs
-/// beyond <see cref="LookupRecord"/> (an iterative lookup's candidate set, outstanding RPCs) it keeps in its
-/// own arrays indexed by lookup slot, so recursive, iterative and α-parallel lookups fit the same contract.</para>
-/// <para>A static build fills the routing state from the global view, as a converged network would hold it;
-/// a dynamic protocol instead grows the state through messages and timers of the same handler.</para>
+/// <para>How an overlay talks: it sends messages through <see cref="Network.Transport"/> with their size in bytes
+/// (<see cref="Transport.Send"/> for a lookup's messages, <see cref="Transport.SendMaintenance"/> for the rest),
+/// or through <see cref="SendLookupRequest"/> and <see cref="SendMaintenanceRequest"/> for requests that wait for an
+/// answer up to a timeout; it schedules timers for one of its nodes with <see cref="Simulator.Schedule"/> (dropped
+/// if that node dies first). It answers and ends lookups through <see cref="Network.Lookups"/>. Per-node and
+/// per-lookup state beyond <see cref="LookupRecord"/> lives in <see cref="NodeArray{T}"/> and
+/// <see cref="LookupArray{T}"/>, so recursive, iterative, α-parallel and flooding lookups fit the same contract.</para>
+/// <para>Stale events never reach <see cref="Receive"/>: an event stamped with a lookup that has ended since is
+/// dropped first (and shown to <see cref="OnStale"/>, to free what it carries).</para>
+/// <para>A static build fills the routing state from the global view, as a converged network would hold it; a
+/// dynamic protocol instead grows the state through messages and timers of the same handler.</para>
 /// </remarks>
-public abstract class Overlay : IEventSink
+public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListener, ILookupDeadlineListener
 {
     protected Network Net { get; private set; } = null!;
 
@@ -24,22 +27,44 @@ public abstract class Overlay : IEventSink
     /// <summary>Registry name, as written in scenarios ("chord").</summary>
     public abstract string Name { get; }
 
+    /// <summary>Attaches the overlay to a run's network: registers its event sink, then <see cref="OnAttached"/>.</summary>
     public void Attach(Network net)
     {
         Net = net;
         Sink = net.Sim.Register(this);
+        OnAttached();
     }
 
-    /// <summary>Builds converged routing state for every live node from the global view.</summary>
-    public abstract void BuildStatic();
+    /// <summary>Called once attached: register metrics (<see cref="LookupMetrics.Register"/>) and create per-node arrays.</summary>
+    protected virtual void OnAttached() { }
 
-    /// <summary>Starts the lookup in <paramref name="lookup"/> (its key and origin are in the record).</summary>
+    /// <summary>
+    /// Builds converged routing state for every joined node from the global view <paramref name="view"/> (or, for a
+    /// protocol, its starting state). The view is for this build only: keep no reference to it.
+    /// </summary>
+    public abstract void BuildStatic(Oracle view);
+
+    /// <summary>This overlay's ground truth over the global view, for metrics and tests (never read by the overlay).</summary>
+    public abstract GroundTruth CreateTruth(Oracle view);
+
+    /// <summary>Starts the lookup in slot <paramref name="lookup"/> (its key and origin are in the record).</summary>
     public abstract void StartLookup(int lookup);
 
-    public abstract void Handle(ref Event ev);
+    /// <summary>Handles one of the overlay's events (a message or a timer) that is not stale.</summary>
+    protected abstract void Receive(ref Event ev);
 
-    /// <summary>The live node responsible for <paramref name="key"/> under this overlay's rule, from the oracle.</summary>
-    public abstract int Responsible(Id key);
+    /// <summary>An event of a lookup that has ended since it was sent: dropped. Override to free what it carries.</summary>
+    protected virtual void OnStale(ref Event ev) { }
+
+    void IEventSink.Handle(ref Event ev)
+    {
+        if (ev.Lookup >= 0 && !Net.Lookups.Table.IsCurrent(ev.Lookup, ev.LookupGen))
+        {
+            OnStale(ref ev);
+            return;
+        }
+        Receive(ref ev);
+    }
 
     /// <summary>Distinct other nodes in the routing state of <paramref name="node"/>.</summary>
     public abstract int Degree(int node);
@@ -57,42 +82,82 @@ public abstract class Overlay : IEventSink
         return distinct;
     }
 
-    /// <summary>True when the overlay's paper counts path length differently and <see cref="LookupRecord.PaperHops"/> is filled.</summary>
-    public virtual bool ReportsPaperHops => false;
+    /// <summary>A readable name for a message type (for per-type traffic in the results).</summary>
+    public virtual string MessageName(byte type) => type.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>True for iterative overlays that fill <see cref="LookupRecord.Rpcs"/> and <see cref="LookupRecord.Rounds"/>.</summary>
-    public virtual bool ReportsRounds => false;
+    /// <summary>Payload blocks of the overlay's messages still in use (0 once nothing is in flight): for leak checks.</summary>
+    public virtual int PayloadsInUse => 0;
 
-    // ---- RPC timeouts, lazy where that is exact ---------------------------------------------------------
+    // ---- requests and their timeouts ----------------------------------------------------------------------
     //
-    // When an RPC's timeout is at least the pair's round-trip time, a request that is delivered always has its
-    // answer back before the timeout, so the timeout can only matter if the request is lost; and a request is lost
-    // only by reaching a dead node, which the engine reports (IUndeliverableSink). Such a timeout is therefore
-    // scheduled only then, for send time + timeout, exactly when it would have fired. A shorter timeout (a fixed
-    // timeout on a long link) is scheduled when the request is sent, and may fire though the answer is on its way.
+    // A request waits for its answer up to a timeout. When the timeout is at least the pair's round-trip time, a
+    // request that is delivered always has its answer back in time, so the timeout can only matter if the request is
+    // lost; and a request is lost only by reaching a dead node, which the engine reports (IUndeliverableSink). Such a
+    // timeout ("lazy") is therefore scheduled only then, for send time + timeout, exactly when it would have fired. A
+    // shorter timeout (a fixed timeout on a long link) is scheduled when the request is sent, and may fire though the
+    // answer is on its way. The overlay says which events are requests and what their timeout event is
+    // (TimeoutFor), and how long it waits (RequestTimeout); the rest is done here, once for every overlay.
+
+    /// <summary>How long <paramref name="from"/> waits for the answer to a request of this type sent to <paramref name="to"/>, µs.</summary>
+    protected virtual long RequestTimeout(byte type, int from, int to) =>
+        throw new InvalidOperationException($"overlay '{Name}' sends requests but sets no request timeout");
+
+    /// <summary>
+    /// The timeout event for <paramref name="request"/> (as sent: Src, Dst and lookup generation set), delivered to the
+    /// sender if no answer comes; false if events of this type are not requests.
+    /// </summary>
+    protected virtual bool TimeoutFor(in Event request, out Event timeout)
+    {
+        timeout = default;
+        return false;
+    }
 
     /// <summary>An RPC timeout for the pair: <paramref name="rtts"/> round trips when &gt; 0 (at least 1 ms), else <paramref name="fixedTimeout"/>.</summary>
     protected long RpcTimeout(int from, int to, long fixedTimeout, double rtts) =>
-        rtts > 0 ? Math.Max(1000, (long)(rtts * Net.RoundTrip(from, to))) : fixedTimeout;
+        rtts > 0 ? Math.Max(1000, (long)(rtts * Net.Transport.RoundTrip(from, to))) : fixedTimeout;
 
     /// <summary>Whether a timeout of <paramref name="timeout"/> between the pair is lazy (at least one round trip).</summary>
-    protected bool IsLazyTimeout(int from, int to, long timeout) => timeout >= Net.RoundTrip(from, to);
+    protected bool IsLazyTimeout(int from, int to, long timeout) => timeout >= Net.Transport.RoundTrip(from, to);
 
-    /// <summary>Schedules a timeout event now, unless it is lazy.</summary>
-    protected void ArmTimeout(int from, int to, long timeout, Event ev)
+    /// <summary>Sends a request of lookup <c>request.Lookup</c> and arms its timeout (now unless it is lazy).</summary>
+    protected void SendLookupRequest(int src, int dst, Event request, int bytes)
     {
-        if (!IsLazyTimeout(from, to, timeout)) Net.Sim.Schedule(timeout, ev);
+        Net.Transport.Send(src, dst, request, bytes);
+        request.Src = src;
+        request.Dst = dst;
+        request.LookupGen = Net.Lookups[request.Lookup].Generation;
+        ArmTimeout(in request);
     }
 
-    /// <summary>
-    /// For a request from <paramref name="from"/> that reached a dead <paramref name="to"/> (now): when its lazy timeout
-    /// fires, or -1 when there is none to schedule (the timeout was armed when sent, or the sender is dead too).
-    /// </summary>
-    protected long LostRequestTimeoutAt(int from, int to, long timeout)
+    /// <summary>Sends a maintenance request (part of no lookup) and arms its timeout (now unless it is lazy).</summary>
+    protected void SendMaintenanceRequest(int src, int dst, Event request, int bytes)
     {
-        if (from < 0 || !Net.Nodes.IsAlive(from) || !IsLazyTimeout(from, to, timeout)) return -1;
-        return Math.Max(Net.Sim.Now, Net.Sim.Now - Net.OneWay(from, to) + timeout);
+        Net.Transport.SendMaintenance(src, dst, request, bytes);
+        request.Src = src;
+        request.Dst = dst;
+        request.Lookup = -1;
+        ArmTimeout(in request);
     }
+
+    private void ArmTimeout(in Event request)
+    {
+        long timeout = RequestTimeout(request.Type, request.Src, request.Dst);
+        if (!IsLazyTimeout(request.Src, request.Dst, timeout) && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
+    }
+
+    /// <summary>An event of ours could not be delivered (its target is dead): a lost request's lazy timeout is scheduled.</summary>
+    void IUndeliverableSink.Undeliverable(ref Event ev)
+    {
+        OnUndeliverable(ref ev);
+        int from = ev.Src, to = ev.Dst;
+        if (from < 0 || !Net.Nodes.IsAlive(from) || !TimeoutFor(in ev, out Event timeout)) return;
+        long wait = RequestTimeout(ev.Type, from, to);
+        if (!IsLazyTimeout(from, to, wait)) return; // armed when it was sent
+        Net.Sim.ScheduleAt(Math.Max(Net.Sim.Now, Net.Sim.Now - Net.Transport.OneWay(from, to) + wait), timeout);
+    }
+
+    /// <summary>Called for every event of ours that could not be delivered, before any timeout: free what it carries.</summary>
+    protected virtual void OnUndeliverable(ref Event ev) { }
 
     // ---- churn: implemented by overlays that run a dynamic protocol -----------------------------------
 
@@ -100,8 +165,8 @@ public abstract class Overlay : IEventSink
     public virtual bool SupportsChurn => false;
 
     /// <summary>
-    /// A node has come up (it is live and in the oracle) and must join through <paramref name="bootstrap"/>, a live
-    /// node it knows, or -1 when it is alone.
+    /// A node has come up (it is live) and must join through <paramref name="bootstrap"/>, a joined node it knows, or
+    /// -1 when it is alone; it reports its join complete with <see cref="Population.Joined"/>.
     /// </summary>
     public virtual void OnJoin(int node, int bootstrap) =>
         throw new InvalidOperationException($"overlay '{Name}' does not support churn");
@@ -115,23 +180,9 @@ public abstract class Overlay : IEventSink
     /// <summary>From now on, no maintenance (stabilization, refresh): routing runs on whatever state is left.</summary>
     public virtual void StopMaintenance() { }
 
-    /// <summary>Time after which an unfinished lookup fails, in µs; 0 for none (a static overlay never loses one).</summary>
+    /// <summary>Time after which an unanswered lookup fails, in µs; 0 for none (a static overlay never loses one).</summary>
     public virtual long LookupTimeout => 0;
 
-    /// <summary>Called when a lookup's deadline passes, before it is freed, so the overlay can drop its own per-lookup state.</summary>
-    public virtual void OnLookupAbandoned(int lookup) { }
-
-    /// <summary>A readable name for a message type (for per-type traffic in the results).</summary>
-    public virtual string MessageName(byte type) => type.ToString(System.Globalization.CultureInfo.InvariantCulture);
-
-    // ---- stored keys ----------------------------------------------------------------------------------
-
-    /// <summary>Whether the overlay stores the workload's keys (so that lookups can return values and keys can be lost).</summary>
-    public virtual bool StoresKeys => false;
-
-    /// <summary>Whether <paramref name="node"/> holds a copy of key <paramref name="keyIndex"/>.</summary>
-    public virtual bool HoldsKey(int node, int keyIndex) => false;
-
-    /// <summary>Keys no live node holds any more.</summary>
-    public virtual long KeysLost => 0;
+    /// <summary>A lookup's deadline passed while it was in flight: drop its per-lookup state (it is failed and ended next).</summary>
+    public virtual void OnLookupDeadline(int lookup) { }
 }

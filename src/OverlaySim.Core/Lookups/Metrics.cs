@@ -1,60 +1,83 @@
 namespace OverlaySim.Core;
 
 /// <summary>
-/// Per-run lookup statistics, defined once for every overlay (see README, "Metrics"). Recording a lookup
-/// allocates nothing once <see cref="Reserve"/> has sized the latency list for the run (Experiment does): histograms
-/// are indexed by hop count, and the latency list only grows, by doubling, past what was reserved.
+/// Per-run lookup statistics, defined once for every overlay (see README, "Results"), plus the per-lookup metrics
+/// an overlay registers for itself (<see cref="Register"/>). Recording allocates nothing once <see cref="Reserve"/>
+/// has sized the latency list for the run (Experiment does): histograms are indexed by value, and the latency list
+/// only grows, by doubling, past what was reserved.
 /// </summary>
+/// <remarks>
+/// Two moments of a measured lookup are recorded. Its answer (<see cref="RecordAnswer"/>): the outcome, and for an
+/// answered lookup its hops and latency. Its end (<see cref="RecordEnd"/>): the messages, bytes and timeouts it
+/// caused, final only once nothing more is in flight for it.
+/// </remarks>
 public sealed class LookupMetrics
 {
     private long[] _hops = new long[64];
-    private long[] _paperHops = new long[64];
     private long[] _latency = new long[1024];
+    private long[] _timeouts = new long[16];
+    private readonly List<SampleMetric> _registered = [];
 
     public long Issued { get; private set; }
     public long Ok { get; private set; }
     public long Wrong { get; private set; }
     public long Failed { get; private set; }
-    /// <summary>Messages caused by all finished measured lookups, whatever their outcome.</summary>
-    public long Messages { get; private set; }
 
+    /// <summary>Answered lookups (ok, wrong or failed).</summary>
     public long Finished => Ok + Wrong + Failed;
+
+    /// <summary>Measured lookups that have ended (their messages, bytes and timeouts are in the sums below).</summary>
+    public long Ended { get; private set; }
+
+    /// <summary>Messages and bytes caused by the measured lookups that have ended, whatever their outcome.</summary>
+    public long Messages { get; private set; }
+    public long Bytes { get; private set; }
+
     public long LatencyCount { get; private set; }
-    public bool AnyPaperHops { get; private set; }
 
     public ReadOnlySpan<long> HopHistogram => _hops;
-    public ReadOnlySpan<long> PaperHopHistogram => _paperHops;
     public ReadOnlySpan<long> Latencies => _latency.AsSpan(0, (int)LatencyCount);
+    public ReadOnlySpan<long> TimeoutHistogram => _timeouts;
+
+    /// <summary>Sum of hops over ok and wrong lookups (for interval means).</summary>
+    public long HopSum { get; private set; }
+
+    public long Abandoned { get; private set; }
+
+    /// <summary>Lookups for stored keys that returned the value, and all lookups for stored keys.</summary>
+    public long ValuesFound { get; private set; }
+    public long ValueLookups { get; private set; }
+
+    /// <summary>The metrics the overlay registered, in registration order.</summary>
+    public IReadOnlyList<SampleMetric> Registered => _registered;
 
     public void CountIssued() => Issued++;
 
-    /// <summary>A measured lookup whose origin departed before it ended: excluded from every rate.</summary>
+    /// <summary>A measured lookup whose origin departed before it was answered: excluded from every rate.</summary>
     public void CountAbandoned()
     {
         Issued--;
         Abandoned++;
     }
 
-    public long Abandoned { get; private set; }
-
-    /// <summary>Sum of hops over ok and wrong lookups (for interval means).</summary>
-    public long HopSum { get; private set; }
-
-    /// <summary>Sums of RPCs and rounds over ok and wrong lookups (iterative overlays).</summary>
-    public long RpcSum { get; private set; }
-    public long RoundSum { get; private set; }
-
-    private long[] _timeouts = new long[16];
-    public ReadOnlySpan<long> TimeoutHistogram => _timeouts;
-
-    /// <summary>Lookups for stored keys that returned the value, and all lookups for stored keys.</summary>
-    public long ValuesFound { get; private set; }
-    public long ValueLookups { get; private set; }
-
     public void RecordValue(bool found)
     {
         ValueLookups++;
         if (found) ValuesFound++;
+    }
+
+    /// <summary>
+    /// Registers a per-lookup metric of the overlay's own (paper hops, rounds, RPCs...): the overlay adds one sample per
+    /// answered (ok or wrong) measured lookup, and the metric's columns appear in runs.csv. Registering the same
+    /// metric twice gives the same recorder.
+    /// </summary>
+    public SampleMetric Register(OverlayMetric spec)
+    {
+        foreach (SampleMetric m in _registered)
+            if (m.Spec == spec) return m;
+        var metric = new SampleMetric(spec);
+        _registered.Add(metric);
+        return metric;
     }
 
     /// <summary>
@@ -68,10 +91,9 @@ public sealed class LookupMetrics
         if (n > _latency.Length) Array.Resize(ref _latency, (int)n);
     }
 
-    public void Record(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
+    /// <summary>The lookup was answered (or failed): its outcome, and for an answer its hops and latency.</summary>
+    public void RecordAnswer(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
     {
-        Messages += r.Messages;
-        Add(ref _timeouts, r.Timeouts);
         switch (outcome)
         {
             case LookupOutcome.Ok: Ok++; break;
@@ -80,22 +102,72 @@ public sealed class LookupMetrics
         }
         Add(ref _hops, r.Hops);
         HopSum += r.Hops;
-        RpcSum += r.Rpcs;
-        RoundSum += r.Rounds;
-        if (r.PaperHops >= 0)
-        {
-            AnyPaperHops = true;
-            Add(ref _paperHops, r.PaperHops);
-        }
         if (LatencyCount == _latency.Length) Array.Resize(ref _latency, _latency.Length * 2);
         _latency[LatencyCount++] = latencyMicros;
     }
 
-    private static void Add(ref long[] histogram, int value)
+    /// <summary>The lookup ended: nothing more is in flight for it, so its messages, bytes and timeouts are final.</summary>
+    public void RecordEnd(in LookupRecord r)
+    {
+        Ended++;
+        Messages += r.Messages;
+        Bytes += r.Bytes;
+        Add(ref _timeouts, r.Timeouts);
+    }
+
+    internal static void Add(ref long[] histogram, int value)
     {
         if (value >= histogram.Length) Array.Resize(ref histogram, Math.Max(histogram.Length * 2, value + 1));
         histogram[value]++;
     }
+}
+
+/// <summary>A summary statistic of a registered metric, written as one column.</summary>
+public enum MetricStat : byte
+{
+    Mean,
+    P1,
+    P50,
+    P99,
+    Max,
+}
+
+/// <summary>One column of a registered metric: its name in runs.csv and the statistic it holds.</summary>
+public readonly record struct MetricColumn(string Name, MetricStat Stat);
+
+/// <summary>
+/// A per-lookup metric an overlay reports beyond the common ones (the Chord paper's path length, Kademlia's rounds
+/// and RPCs): its name, what it counts, and the columns it adds to runs.csv. Declared once by the overlay, listed by
+/// <c>overlaysim list</c>, and registered with <see cref="LookupMetrics.Register"/> when the overlay is attached.
+/// </summary>
+/// <param name="Name">Short name, e.g. <c>paper_hops</c>.</param>
+/// <param name="Description">What one sample counts, for <c>list</c> and the README.</param>
+/// <param name="Columns">The columns it adds, e.g. (paper_hops_mean, Mean), (paper_hops_p99, P99).</param>
+public sealed record OverlayMetric(string Name, string Description, IReadOnlyList<MetricColumn> Columns);
+
+/// <summary>The samples of one registered metric in one run: a histogram of whole values (0, 1, 2...).</summary>
+public sealed class SampleMetric
+{
+    private long[] _histogram = new long[64];
+
+    internal SampleMetric(OverlayMetric spec) => Spec = spec;
+
+    public OverlayMetric Spec { get; }
+
+    public ReadOnlySpan<long> Histogram => _histogram;
+
+    /// <summary>Adds one sample (a count: at least 0).</summary>
+    public void Add(int value) => LookupMetrics.Add(ref _histogram, Math.Max(0, value));
+
+    /// <summary>The value of one of its statistics over the samples so far (0 without samples).</summary>
+    public double Value(MetricStat stat) => stat switch
+    {
+        MetricStat.Mean => Stats.MeanOfHistogram(_histogram),
+        MetricStat.P1 => Stats.PercentileOfHistogram(_histogram, 1),
+        MetricStat.P50 => Stats.PercentileOfHistogram(_histogram, 50),
+        MetricStat.P99 => Stats.PercentileOfHistogram(_histogram, 99),
+        _ => Stats.MaxOfHistogram(_histogram),
+    };
 }
 
 /// <summary>Summary statistics with one documented percentile definition.</summary>

@@ -44,9 +44,9 @@ public sealed class TimeSeriesSampler : IEventSink
 
     public void Handle(ref Event ev)
     {
-        LookupMetrics m = _net.Metrics;
-        long issued = m.Issued + m.Abandoned, finished = m.Finished, ok = m.Ok, hopSum = m.HopSum, bytes = _net.Traffic.TotalBytes;
-        double nodeSeconds = _net.LiveNodeSeconds;
+        LookupMetrics m = _net.Lookups.Metrics;
+        long issued = m.Issued + m.Abandoned, finished = m.Finished, ok = m.Ok, hopSum = m.HopSum, bytes = _net.Transport.Traffic.TotalBytes;
+        double nodeSeconds = _net.Population.LiveNodeSeconds;
         long dFinished = finished - _finished, dCompleted = ok - _ok;
         long completedHops = hopSum - _hopSum;
         long completed = (m.Ok + m.Wrong) - (_ok + _wrongAtLast);

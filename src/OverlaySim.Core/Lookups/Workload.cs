@@ -45,6 +45,7 @@ public sealed class Workload : IEventSink
     private const byte Arrival = 1;
 
     private readonly Network _net;
+    private readonly Action<int> _start;
     private readonly WorkloadOptions _options;
     private readonly double[]? _zipfCdf;
     private Xoshiro256 _rng;
@@ -53,10 +54,12 @@ public sealed class Workload : IEventSink
 
     private readonly long _end;
 
+    /// <param name="start">Starts a lookup that has just begun (the overlay's <see cref="Overlay.StartLookup"/>).</param>
     /// <param name="end">The run's end (µs): no lookup is issued at or after it; 0 for no end.</param>
-    public Workload(Network net, WorkloadOptions options, long end = 0)
+    public Workload(Network net, WorkloadOptions options, Action<int> start, long end = 0)
     {
         _net = net;
+        _start = start;
         _options = options;
         _end = end > 0 ? end : long.MaxValue;
         _rng = net.Streams.Stream("workload");
@@ -78,9 +81,9 @@ public sealed class Workload : IEventSink
         {
             int origin = _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount));
             int key = DrawKey();
-            int slot = _net.BeginLookup(origin, key);
+            int slot = _net.Lookups.BeginUser(origin, key);
             _issued++;
-            _net.Overlay.StartLookup(slot);
+            _start(slot);
         }
         if (!_options.RateMode && _issued >= _options.Lookups) return;
         ScheduleNext(_net.Sim.Now);

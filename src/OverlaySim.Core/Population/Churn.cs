@@ -153,16 +153,22 @@ public sealed class ChurnDriver : IEventSink
     private const byte Lifetime = 1, RateJoin = 2, RateFail = 3, Mass = 4, TraceStep = 5;
 
     private readonly Network _net;
+    private readonly Population _population;
     private readonly ChurnOptions _options;
+    private readonly Action _stopMaintenance;
     private readonly StreamRandom _random;
     private readonly LifetimeSampler? _lifetimes;
     private byte _sink;
     private int _traceIndex;
+    private bool _stopped;
 
-    public ChurnDriver(Network net, ChurnOptions options)
+    /// <param name="stopMaintenance">Stops the overlay's maintenance (a mass failure with <c>stop_maintenance</c>).</param>
+    public ChurnDriver(Network net, ChurnOptions options, Action stopMaintenance)
     {
         _net = net;
+        _population = net.Population;
         _options = options;
+        _stopMaintenance = stopMaintenance;
         _random = new StreamRandom(net.Streams.Stream("churn"));
         if (options.Kind == ChurnKind.Lifetime)
             _lifetimes = new LifetimeSampler(options.Distribution, options.SessionShape, _random);
@@ -224,14 +230,18 @@ public sealed class ChurnDriver : IEventSink
         }
     }
 
+    /// <summary>No more churn from now on (for tests that let a run drain): pending churn events do nothing.</summary>
+    public void Stop() => _stopped = true;
+
     public void Handle(ref Event ev)
     {
+        if (_stopped) return;
         switch (ev.Type)
         {
             case Lifetime:
             {
                 int m = ev.Arg;
-                if (_net.IsMachineUp(m))
+                if (_population.IsMachineUp(m))
                 {
                     Depart(m);
                     At(_net.Sim.Now + _lifetimes!.Next(_options.DowntimeMean), Lifetime, m);
@@ -244,7 +254,7 @@ public sealed class ChurnDriver : IEventSink
                 break;
             }
             case RateJoin:
-                Join(_net.AddMachine());
+                Join(_population.AddMachine());
                 At(_net.Sim.Now + Gap(_options.JoinRate), RateJoin, -1);
                 break;
             case RateFail:
@@ -263,7 +273,7 @@ public sealed class ChurnDriver : IEventSink
                 }
                 victims.Sort();
                 foreach (int m in victims) Depart(m, forceCrash: true);
-                if (_options.StopMaintenance) _net.Overlay.StopMaintenance();
+                if (_options.StopMaintenance) _stopMaintenance();
                 break;
             }
             case TraceStep:
@@ -273,8 +283,8 @@ public sealed class ChurnDriver : IEventSink
                 while (_traceIndex < trace.Count && trace[_traceIndex].Time == now)
                 {
                     ChurnTraceEvent e = trace[_traceIndex++];
-                    while (e.Machine >= _net.MachineCount) _net.AddMachine();
-                    bool up = _net.IsMachineUp(e.Machine);
+                    while (e.Machine >= _population.MachineCount) _population.AddMachine();
+                    bool up = _population.IsMachineUp(e.Machine);
                     if (e.Action == ChurnAction.Join && !up) Join(e.Machine);
                     else if (e.Action != ChurnAction.Join && up) Depart(e.Machine, forceCrash: e.Action == ChurnAction.Crash, forceLeave: e.Action == ChurnAction.Leave);
                 }
@@ -287,7 +297,7 @@ public sealed class ChurnDriver : IEventSink
     private void Join(int machine)
     {
         Joins++;
-        _net.JoinMachine(machine, newId: _options.NewIdOnRejoin);
+        _population.JoinMachine(machine, newId: _options.NewIdOnRejoin);
     }
 
     private void Depart(int machine, bool forceCrash = false, bool forceLeave = false)
@@ -295,7 +305,7 @@ public sealed class ChurnDriver : IEventSink
         bool graceful = forceLeave || (!forceCrash && _random.NextDouble() < _options.LeaveFraction);
         if (graceful) Leaves++;
         else Crashes++;
-        _net.DepartMachine(machine, graceful);
+        _population.DepartMachine(machine, graceful);
     }
 
     private long Gap(double perSecond) => Math.Max(1, (long)_random.Stream.NextExponential(1e6 / perSecond));

@@ -1,10 +1,15 @@
 namespace OverlaySim.Core;
 
 /// <summary>
-/// The global view of the ring: live node ids in sorted order. For metrics, tests and static builds only;
-/// protocol code never reads it to make a routing decision.
+/// The global view: the ids of the joined nodes in sorted order, with their ordinals. It holds only what every
+/// overlay shares (who is part of the overlay, sorted ranks); each overlay's own rule for who is responsible for a
+/// key (Chord's successor, Kademlia's XOR-closest) is in its <see cref="GroundTruth"/>, built on these queries.
 /// </summary>
 /// <remarks>
+/// <para>Who can read it: a static build (<see cref="Overlay.BuildStatic"/> receives it), the ground truth
+/// (<see cref="Overlay.CreateTruth"/>), the metrics and the tests. Overlays are never handed it otherwise: the
+/// <see cref="Network"/> an overlay is attached to does not expose it, so protocol code cannot base a routing
+/// decision on it.</para>
 /// <para>Stored as sorted blocks of at most 1024 ids (a one-level B-tree), so that churn inserts and removes in
 /// O(log n + 1024) instead of moving half of a flat array; static builds read a flat sorted copy through
 /// <see cref="SortedIds"/> and the rank accessors, which are rebuilt lazily after a change.</para>
@@ -55,7 +60,7 @@ public sealed class Oracle
     }
 
     /// <summary>Rebuilds the view from the live nodes of <paramref name="nodes"/>. O(n log n).</summary>
-    public void Rebuild(NodeTable nodes)
+    internal void Rebuild(NodeTable nodes)
     {
         int n = nodes.LiveCount;
         var ids = new Id[n];
@@ -82,7 +87,7 @@ public sealed class Oracle
     }
 
     /// <summary>Adds a live node. Its id must not be in the view already.</summary>
-    public void Insert(Id id, int node)
+    internal void Insert(Id id, int node)
     {
         _flatValid = false;
         Count++;
@@ -114,7 +119,7 @@ public sealed class Oracle
     }
 
     /// <summary>Removes a node's id from the view; returns false if it was not there.</summary>
-    public bool Remove(Id id)
+    internal bool Remove(Id id)
     {
         int bi = BlockFor(id);
         if (bi == _blocks.Count) return false;
@@ -130,30 +135,26 @@ public sealed class Oracle
         return true;
     }
 
-    /// <summary>successor(key) in Chord's sense: the first live node whose id is equal to or follows the key clockwise.</summary>
-    public int Successor(Id key)
+    /// <summary>The joined node with the smallest id, or -1 when there is none.</summary>
+    public int First(out Id id)
     {
+        id = default;
         if (Count == 0) return -1;
-        int bi = BlockFor(key);
-        if (bi == _blocks.Count) return _blocks[0].Nodes[0];
-        Block b = _blocks[bi];
-        return b.Nodes[LowerBound(b, key)];
+        id = _blocks[0].Ids[0];
+        return _blocks[0].Nodes[0];
     }
 
-    /// <summary>The live node that precedes <paramref name="key"/> strictly, counter-clockwise.</summary>
-    public int Predecessor(Id key)
+    /// <summary>The joined node with the largest id, or -1 when there is none.</summary>
+    public int Last(out Id id)
     {
+        id = default;
         if (Count == 0) return -1;
-        int bi = BlockFor(key);
-        if (bi == _blocks.Count) return _blocks[^1].Nodes[_blocks[^1].Count - 1];
-        Block b = _blocks[bi];
-        int pos = LowerBound(b, key);
-        if (pos > 0) return b.Nodes[pos - 1];
-        Block prev = _blocks[bi == 0 ? _blocks.Count - 1 : bi - 1];
-        return prev.Nodes[prev.Count - 1];
+        Block b = _blocks[^1];
+        id = b.Ids[b.Count - 1];
+        return b.Nodes[b.Count - 1];
     }
 
-    /// <summary>The first live node whose id is &gt;= <paramref name="value"/>, without wrapping around; -1 if none.</summary>
+    /// <summary>The joined node whose id is the first &gt;= <paramref name="value"/>, without wrapping around; -1 if none.</summary>
     public int FirstAtOrAfter(Id value, out Id id)
     {
         id = default;
@@ -165,61 +166,39 @@ public sealed class Oracle
         return b.Nodes[pos];
     }
 
-    /// <summary>
-    /// The live node whose id is closest to <paramref name="key"/> in the XOR metric (Kademlia's responsible node).
-    /// </summary>
-    /// <remarks>
-    /// Walks down the bits of the id space: the live ids that share the current prefix with the key form one value
-    /// range; its lower and upper halves (by the next bit) are probed with <see cref="FirstAtOrAfter"/>, and the half
-    /// that agrees with the key's bit is kept when it holds any id. It stops as soon as the range holds a single id,
-    /// which is after about log2 N bits: O(log² N) comparisons, on the blocked list as well as on a flat one.
-    /// </remarks>
-    public int XorClosest(Id key)
+    /// <summary>The joined node whose id is the last &lt; <paramref name="value"/>, without wrapping around; -1 if none.</summary>
+    public int LastBefore(Id value, out Id id)
     {
+        id = default;
         if (Count == 0) return -1;
-        int bits = _space.Bits;
-        Id lo = Id.Zero;                       // the current prefix range is [lo, lo + 2^(b+1))
-        for (int b = bits - 1; b >= 0; b--)
+        int bi = BlockFor(value);
+        Block b;
+        int pos;
+        if (bi == _blocks.Count)
         {
-            Id width = Id.Pow2(b + 1);
-            Id mid = lo + Id.Pow2(b);
-            Id end = lo + width;
-            int first = FirstAtOrAfter(lo, out Id firstId);
-            // A single id left in the range: it is the answer.
-            if (first >= 0 && firstId < end)
-            {
-                Id next = firstId + Id.FromUInt64(1);
-                int second = FirstAtOrAfter(next, out Id secondId);
-                if (second < 0 || !(secondId < end)) return first;
-            }
-            int upper = FirstAtOrAfter(mid, out Id upperId);
-            bool upperHas = upper >= 0 && upperId < end;
-            bool lowerHas = first >= 0 && firstId < mid;
-            bool wantUpper = key.Bit(b) == 1;
-            if (wantUpper ? upperHas : !lowerHas) lo = mid;
+            b = _blocks[^1];
+            pos = b.Count;
         }
-        return FirstAtOrAfter(lo, out _);
+        else
+        {
+            b = _blocks[bi];
+            pos = LowerBound(b, value);
+        }
+        if (pos == 0)
+        {
+            if (bi == 0) return -1;
+            b = _blocks[bi - 1];
+            pos = b.Count;
+        }
+        id = b.Ids[pos - 1];
+        return b.Nodes[pos - 1];
     }
 
-    /// <summary>Position in sorted order of the first live id &gt;= <paramref name="key"/>, wrapping to 0.</summary>
-    public int SuccessorRank(Id key)
+    /// <summary>The number of joined ids &lt; <paramref name="value"/>: the sorted position of the first id &gt;= it (Count if none).</summary>
+    public int RankOf(Id value)
     {
         EnsureFlat();
-        int lo = LowerBound(_sorted, key);
-        return lo == _sorted.Length ? 0 : lo;
-    }
-
-    /// <summary>Index of the first element of <paramref name="sorted"/> that is &gt;= <paramref name="key"/> (its length if none).</summary>
-    public static int LowerBound(ReadOnlySpan<Id> sorted, Id key)
-    {
-        int lo = 0, hi = sorted.Length;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (sorted[mid] < key) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
+        return IdSearch.LowerBound(_sorted, value);
     }
 
     /// <summary>The node at a sorted position, wrapping around the ring.</summary>

@@ -107,46 +107,41 @@ public enum ChordProtocolMessage : byte
 /// </remarks>
 public sealed class ChordProtocol : Overlay, IUndeliverableSink
 {
-    private const int Header = 20, NodeRef = 8, KeyBytes = 4;
+    private const int Header = ChordSizes.Header, NodeRef = ChordSizes.NodeRef, KeyBytes = ChordSizes.Key;
 
-    // What an in-flight lookup is for.
-    private const byte ForUser = 0, ForJoin = 1, ForFinger = 2;
+    // What an in-flight lookup is for (LookupRecord.Purpose; its Arg is the finger level of a ForFinger lookup).
+    private const byte ForUser = LookupService.UserLookup, ForJoin = 1, ForFinger = 2;
 
     private readonly ChordProtocolOptions _o;
     private int _r, _f, _firstLevel;
     private Id[] _ids = [];
-    private int[] _succ = [];
-    private int[] _pred = [];
-    private int[] _finger = [];
-    private int[] _nextFinger = [];
-    private int[] _bootstrap = [];
-    private uint[] _rpcToken = [];      // per node: the stabilize / ping round awaiting an answer
-    private ulong[] _replicaDigest = []; // per node: digest of (predecessor, replicas) at the last replication push
+    private NodeArray<int> _succ = null!;          // r per node
+    private NodeArray<int> _pred = null!;
+    private NodeArray<int> _finger = null!;        // F per node
+    private NodeArray<int> _nextFinger = null!;
+    private NodeArray<int> _bootstrap = null!;
+    private NodeArray<uint> _rpcToken = null!;     // the stabilize / ping round awaiting an answer
+    private NodeArray<ulong> _replicaDigest = null!; // digest of (predecessor, replicas) at the last replication push
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
 
     // Per lookup slot.
-    private byte[] _purpose = [];
-    private int[] _arg = [];
-    private int[] _hopFrom = [];
-    private int[] _hopTo = [];
-    private uint[] _hopToken = [];
-    private int[] _iterPrev = [];
-    private int[] _finalFrom = [];     // the node that handed the request over as the key's successor
-    private byte[] _level = [];
+    private LookupArray<int> _hopTo = null!;
+    private LookupArray<uint> _hopToken = null!;
+    private LookupArray<int> _iterPrev = null!;
+    private LookupArray<int> _finalFrom = null!;   // the node that handed the request over as the key's successor
+    private LookupArray<int> _paperHops = null!;   // hops when the key's predecessor held the request, -1 while unknown
+    private SampleMetric _paperHopsMetric = null!;
     private uint _tokens;
 
     public ChordProtocol(ChordProtocolOptions options) => _o = options;
 
     public override string Name => "chord";
-    public override bool ReportsPaperHops => true;
     public override bool SupportsChurn => true;
     public override long LookupTimeout => _o.LookupTimeout;
     public override string MessageName(byte type) => ((ChordProtocolMessage)type).ToString();
-    public override bool StoresKeys => _store is not null;
-    public override bool HoldsKey(int node, int keyIndex) => _store!.Holds(node, keyIndex);
-    public override long KeysLost => _store?.LostCount ?? 0;
+    public override GroundTruth CreateTruth(Oracle view) => new ChordTruth(view);
 
     /// <summary>The key store (null when keys are not stored), for tests.</summary>
     public KeyStore? Store => _store;
@@ -159,26 +154,41 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
     // ---- set-up --------------------------------------------------------------------------------------
 
-    public override void BuildStatic()
+    protected override void OnAttached()
+    {
+        _hopTo = Net.LookupArray<int>();
+        _hopToken = Net.LookupArray<uint>();
+        _iterPrev = Net.LookupArray<int>();
+        _finalFrom = Net.LookupArray<int>();
+        _paperHops = Net.LookupArray<int>();
+        _paperHopsMetric = Net.Lookups.Metrics.Register(ChordSizes.PaperHops);
+    }
+
+    public override void BuildStatic(Oracle oracle)
     {
         _rng = Net.Streams.Stream("overlay/chord");
         _r = _o.Successors;
         _f = Levels(_o, Net.Nodes.Count, Net.Space.Bits);
         _firstLevel = Net.Space.Bits - _f;
-        Grow(Net.Nodes.Capacity);
-        Net.Nodes.Grown += Grow;
+        _succ = Net.NodeArray(_r, -1);
+        _pred = Net.NodeArray(1, -1);
+        _finger = Net.NodeArray(_f, -1);
+        _nextFinger = Net.NodeArray<int>();
+        _bootstrap = Net.NodeArray(1, -1);
+        _rpcToken = Net.NodeArray<uint>();
+        _replicaDigest = Net.NodeArray<ulong>();
         _ids = Net.Nodes.Ids;
+        Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
 
-        Oracle oracle = Net.Oracle;
         int live = oracle.Count;
         if (_o.StoreKeys)
         {
-            _store = new KeyStore(Net.Keys.Length, Math.Min(255, _o.Replicas + 1 + 8), Net.Nodes.Capacity);
-            Net.Nodes.Grown += _store.EnsureNodes;
+            _store = Net.CreateKeyStore(Math.Min(255, _o.Replicas + 1 + 8));
             // Keys start where a converged ring keeps them: at the responsible node and its next `Replicas` nodes.
             for (int k = 0; live > 0 && k < Net.Keys.Length; k++)
             {
-                int rank = oracle.SuccessorRank(Net.Keys[k]);
+                int rank = oracle.RankOf(Net.Keys[k]);
+                if (rank == live) rank = 0;
                 for (int j = 0; j <= Math.Min(_o.Replicas, live - 1); j++) _store.Add(oracle.AtRank(rank + j), k);
             }
         }
@@ -189,12 +199,13 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             int founder = oracle.AtRank(0);
             var others = new int[live - 1];
             for (int rank = 1; rank < live; rank++) others[rank - 1] = oracle.AtRank(rank);
-            foreach (int node in others) Net.Unjoined(node); // live, but not part of the ring until they have joined
+            foreach (int node in others) Net.Population.Unjoined(node); // live, but not part of the ring until they have joined
             Found(founder);
             foreach (int node in others)
                 Net.Sim.Schedule((long)(_rng.NextDouble() * _o.JoinOver), Timer(node, ChordProtocolMessage.JoinTimer));
             return;
         }
+        var ring = new ChordTruth(oracle); // successor() of the converged ring, for the fingers
         for (int rank = 0; rank < live; rank++)
         {
             int node = oracle.AtRank(rank);
@@ -203,58 +214,25 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             for (int j = 0; j < _r; j++) _succ[node * _r + j] = j < live - 1 ? oracle.AtRank(rank + 1 + j) : (j == 0 ? node : -1);
             for (int j = 0; j < _f; j++)
             {
-                int f = oracle.Successor(Net.Space.FingerStart(self, _firstLevel + j));
+                int f = ring.Successor(Net.Space.FingerStart(self, _firstLevel + j));
                 _finger[node * _f + j] = f == node ? -1 : f;
             }
             StartTimers(node);
         }
     }
 
-    private void Grow(int capacity)
-    {
-        if (capacity <= _pred.Length) return;
-        int old = _pred.Length;
-        Array.Resize(ref _succ, capacity * _r);
-        Array.Resize(ref _pred, capacity);
-        Array.Resize(ref _finger, capacity * _f);
-        Array.Resize(ref _nextFinger, capacity);
-        Array.Resize(ref _bootstrap, capacity);
-        Array.Resize(ref _rpcToken, capacity);
-        Array.Resize(ref _replicaDigest, capacity);
-        Array.Fill(_succ, -1, old * _r, (capacity - old) * _r);
-        Array.Fill(_pred, -1, old, capacity - old);
-        Array.Fill(_finger, -1, old * _f, (capacity - old) * _f);
-        Array.Fill(_bootstrap, -1, old, capacity - old);
-        _ids = Net.Nodes.Ids;
-    }
-
-    private void EnsureLookupArrays(int slot)
-    {
-        if (slot < _purpose.Length) return;
-        int n = Math.Max(Net.Lookups.Capacity, slot + 1);
-        Array.Resize(ref _purpose, n);
-        Array.Resize(ref _arg, n);
-        Array.Resize(ref _hopFrom, n);
-        Array.Resize(ref _hopTo, n);
-        Array.Resize(ref _hopToken, n);
-        Array.Resize(ref _iterPrev, n);
-        Array.Resize(ref _level, n);
-        Array.Resize(ref _finalFrom, n);
-    }
-
     private void Found(int node)
     {
         Reset(node);
         _succ[node * _r] = node;
-        Net.Joined(node);
+        Net.Population.Joined(node);
         StartTimers(node);
     }
 
     private void Reset(int node)
     {
-        _ids = Net.Nodes.Ids;
-        Array.Fill(_succ, -1, node * _r, _r);
-        Array.Fill(_finger, -1, node * _f, _f);
+        _succ.Clear(node);
+        _finger.Clear(node);
         _pred[node] = -1;
         _nextFinger[node] = 0;
         _bootstrap[node] = -1;
@@ -275,35 +253,31 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private Event Timer(int node, ChordProtocolMessage type, int arg = 0) =>
         new() { Dst = node, Src = node, Lookup = -1, Arg = arg, Sink = Sink, Type = (byte)type };
 
-    /// <summary>Schedules an RPC timeout now unless it is lazy (see <see cref="Overlay.ArmTimeout"/>).</summary>
-    private void ArmTimeout(int from, int to, Event timeout) => ArmTimeout(from, to, Timeout(from, to), timeout);
-
-    /// <summary>A request of ours reached a dead node: its timeout fires at send time + timeout, as it would have.</summary>
-    public void Undeliverable(ref Event ev)
+    /// <summary>Chord's requests and the timeouts that answer for them when no reply comes.</summary>
+    protected override bool TimeoutFor(in Event request, out Event timeout)
     {
-        int from = ev.Src, to = ev.Dst;
-        long at = LostRequestTimeoutAt(from, to, from < 0 ? 0 : Timeout(from, to));
-        if (at < 0) return;
-        Event timeout;
-        switch ((ChordProtocolMessage)ev.Type)
+        int from = request.Src, to = request.Dst;
+        switch ((ChordProtocolMessage)request.Type)
         {
             case ChordProtocolMessage.FindSuccessor:
-                timeout = new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout };
-                break;
+                timeout = new Event { Dst = from, Src = from, Lookup = request.Lookup, LookupGen = request.LookupGen, Arg = request.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout };
+                return true;
             case ChordProtocolMessage.NextHopQuery:
-                timeout = new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = ev.Aux >> 2, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout };
-                break;
+                timeout = new Event { Dst = from, Src = from, Lookup = request.Lookup, LookupGen = request.LookupGen, Arg = request.Aux >> 2, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout };
+                return true;
             case ChordProtocolMessage.GetPredecessor:
-                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout };
-                break;
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = request.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout };
+                return true;
             case ChordProtocolMessage.Ping:
-                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout };
-                break;
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = request.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout };
+                return true;
             default:
-                return; // answers, notifications and timers of dead nodes need no follow-up
+                timeout = default;
+                return false; // answers, notifications and timers need no follow-up
         }
-        Net.Sim.ScheduleAt(at, timeout);
     }
+
+    protected override long RequestTimeout(byte type, int from, int to) => Timeout(from, to);
 
     private long Timeout(int a, int b) => RpcTimeout(a, b, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
@@ -311,7 +285,6 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
     public override void OnJoin(int node, int bootstrap)
     {
-        Grow(Net.Nodes.Capacity);
         if (bootstrap < 0)
         {
             Found(node);
@@ -324,10 +297,8 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
     private void StartJoinLookup(int node)
     {
-        int slot = Net.BeginInternalLookup(node, _ids[node]);
-        EnsureLookupArrays(slot);
-        _purpose[slot] = ForJoin;
-        _arg[slot] = node;
+        int slot = Net.Lookups.BeginInternal(node, _ids[node], ForJoin);
+        _paperHops[slot] = -1;
         Forward(node, _bootstrap[node], slot, final: false);
     }
 
@@ -338,12 +309,10 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         if (succ >= 0 && succ != node)
             Transfer(node, succ, _ids[pred >= 0 ? pred : node], _ids[node]);
         if (succ >= 0 && succ != node)
-            Net.SendMaintenance(node, succ, new Event { Arg = pred, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToSuccessor }, Header + NodeRef);
+            Net.Transport.SendMaintenance(node, succ, new Event { Arg = pred, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToSuccessor }, Header + NodeRef);
         if (pred >= 0 && pred != node)
-            Net.SendMaintenance(node, pred, new Event { Arg = node, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
+            Net.Transport.SendMaintenance(node, pred, new Event { Arg = node, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
     }
-
-    public override void OnDeparted(int node, bool graceful) => _store?.RemoveNode(node);
 
     public override void StopMaintenance() => _maintenance = false;
 
@@ -356,13 +325,13 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     {
         if (_store is null || !Net.Nodes.IsAlive(to)) return;
         int copied = _store.CopyRange(from, to, lo, hi, Net.Space, Net.Keys);
-        if (copied > 0 && Net.InWindow) Net.Traffic.Count((byte)ChordProtocolMessage.KeyTransfer, Header + copied * (KeyBytes + _o.ValueBytes));
+        if (copied > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + copied * (KeyBytes + _o.ValueBytes));
     }
 
-    public override void OnLookupAbandoned(int lookup)
+    public override void OnLookupDeadline(int lookup)
     {
-        EnsureLookupArrays(lookup);
-        if (_purpose[lookup] == ForJoin) Rejoin(_arg[lookup]);
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        if (rec.Purpose == ForJoin) Rejoin(rec.Origin);
     }
 
     /// <summary>
@@ -371,9 +340,9 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     /// </summary>
     private void Rejoin(int node)
     {
-        if (!Net.Nodes.IsAlive(node) || Net.IsJoined(node)) return;
+        if (!Net.Nodes.IsAlive(node) || Net.Population.IsJoined(node)) return;
         Reset(node);
-        int b = Net.RandomJoined(node, ref _rng);
+        int b = Net.Population.RandomJoined(node, ref _rng);
         if (b < 0)
         {
             Found(node);
@@ -386,71 +355,53 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     /// <summary>Ends a lookup that cannot go on: a user lookup fails; a join starts over; a finger refresh is dropped.</summary>
     private void FailLookup(int lookup)
     {
-        switch (_purpose[lookup])
-        {
-            case ForUser:
-                Net.FailLookup(lookup);
-                break;
-            case ForJoin:
-            {
-                int node = _arg[lookup];
-                Net.EndInternalLookup(lookup);
-                Rejoin(node);
-                break;
-            }
-            default:
-                Net.EndInternalLookup(lookup);
-                break;
-        }
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        byte purpose = rec.Purpose;
+        int node = rec.Origin;
+        Net.Lookups.FailAndEnd(lookup);
+        if (purpose == ForJoin) Rejoin(node);
     }
 
     private void StartJoinLookupLater(int node) => Net.Sim.Schedule(1, Timer(node, ChordProtocolMessage.JoinTimer, 1));
 
     // ---- events ------------------------------------------------------------------------------------------
 
-    public override void Handle(ref Event ev)
+    protected override void Receive(ref Event ev)
     {
         int n = ev.Dst;
         switch ((ChordProtocolMessage)ev.Type)
         {
             case ChordProtocolMessage.FindSuccessor:
-                if (!Net.IsCurrent(in ev)) return;
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
                 if (IsLazyTimeout(ev.Src, n, Timeout(ev.Src, n)))
-                {
-                    if (_purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count((byte)ChordProtocolMessage.FindSuccessorAck, Header);
-                    Net.CountOnly(ev.Lookup);
-                }
-                else SendLookupMessage(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, Header);
+                    Net.Transport.CountOnly(ev.Lookup, ev.Src, (byte)ChordProtocolMessage.FindSuccessorAck, ChordSizes.Ack);
+                else Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, ChordSizes.Ack);
                 Net.Lookups[ev.Lookup].Hops++;
                 if (ev.Aux == 1) FinalHop(n, ev.Lookup);
                 else Route(n, ev.Lookup);
                 break;
             case ChordProtocolMessage.FindSuccessorAck:
-                if (!Net.IsCurrent(in ev)) return;
                 if (_hopToken[ev.Lookup] == (uint)ev.Arg) _hopToken[ev.Lookup] = 0;
                 break;
             case ChordProtocolMessage.HopTimeout:
-                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)ev.Arg) return;
+                if (_hopToken[ev.Lookup] != (uint)ev.Arg) return;
                 OnHopTimeout(n, ev.Lookup);
                 break;
             case ChordProtocolMessage.FindSuccessorReply:
-                if (!Net.IsCurrent(in ev)) return;
                 Finish(ev.Lookup, ev.Arg);
                 break;
             case ChordProtocolMessage.NextHopQuery:
-                if (!Net.IsCurrent(in ev)) return;
                 if ((ev.Aux & 3) == 2) Forget(n, ev.Arg); // the origin found this entry dead
                 ReplyNextHop(n, ev.Src, ev.Lookup, (ev.Aux & 3) == 1, (ushort)(ev.Aux >> 2));
                 break;
             case ChordProtocolMessage.NextHopReply:
-                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)(ev.Aux >> 2)) return;
+                if (_hopToken[ev.Lookup] != (uint)(ev.Aux >> 2)) return;
                 _hopToken[ev.Lookup] = 0;
                 OnNextHop(ev.Lookup, ev.Src, ev.Arg, (ev.Aux & 3) == 1, (ev.Aux & 3) == 2);
                 break;
             case ChordProtocolMessage.QueryTimeout:
-                if (!Net.IsCurrent(in ev) || _hopToken[ev.Lookup] != (uint)ev.Arg) return;
+                if (_hopToken[ev.Lookup] != (uint)ev.Arg) return;
                 OnQueryTimeout(ev.Lookup);
                 break;
 
@@ -460,7 +411,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Net.Sim.Schedule(Period(_o.StabilizeEvery), Timer(n, ChordProtocolMessage.StabilizeTimer));
                 break;
             case ChordProtocolMessage.GetPredecessor:
-                Net.SendMaintenance(n, ev.Src, new Event { Arg = _pred[n], Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = _pred[n], Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
                 break;
             case ChordProtocolMessage.GetPredecessorReply:
                 if ((ushort)_rpcToken[n] != ev.Aux) return;
@@ -489,13 +440,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 if (_pred[n] >= 0 && _pred[n] != n)
                 {
                     ushort token = (ushort)(++_rpcToken[n] | 0x8000);
-                    Net.SendMaintenance(n, _pred[n], new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.Ping }, Header);
-                    ArmTimeout(n, _pred[n], new Event { Dst = n, Src = n, Lookup = -1, Arg = _pred[n], Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout });
+                    SendMaintenanceRequest(n, _pred[n], new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.Ping }, Header);
                 }
                 Net.Sim.Schedule(Period(_o.CheckPredecessorEvery), Timer(n, ChordProtocolMessage.CheckPredecessorTimer));
                 break;
             case ChordProtocolMessage.Ping:
-                Net.SendMaintenance(n, ev.Src, new Event { Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.Pong }, Header);
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.Pong }, Header);
                 break;
             case ChordProtocolMessage.Pong:
                 if ((ushort)(_rpcToken[n] | 0x8000) == ev.Aux) _rpcToken[n]++;
@@ -523,11 +473,11 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Forget(n, ev.Src);
                 break;
             case ChordProtocolMessage.JoinTimer:
-                if (Net.IsJoined(n)) return;
+                if (Net.Population.IsJoined(n)) return;
                 if (ev.Arg == 0)
                 {
                     Reset(n);
-                    _bootstrap[n] = Net.RandomJoined(n, ref _rng);
+                    _bootstrap[n] = Net.Population.RandomJoined(n, ref _rng);
                     if (_bootstrap[n] < 0)
                     {
                         Found(n);
@@ -543,8 +493,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
     public override void StartLookup(int lookup)
     {
-        EnsureLookupArrays(lookup);
-        _purpose[lookup] = ForUser;
+        _paperHops[lookup] = -1;
         int origin = Net.Lookups[lookup].Origin;
         if (_o.Lookup == ChordLookupStyle.Recursive) Route(origin, lookup);
         else
@@ -568,13 +517,13 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         }
         if (IsResponsible(n, rec.Key))
         {
-            if (rec.PaperHops < 0) rec.PaperHops = rec.Hops;
+            if (_paperHops[lookup] < 0) _paperHops[lookup] = rec.Hops;
             Answer(n, lookup);
             return;
         }
         if (succ == n || Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ]))
         {
-            rec.PaperHops = rec.Hops;
+            _paperHops[lookup] = rec.Hops;
             if (succ == n) Answer(n, lookup);
             else Forward(n, succ, lookup, final: true);
             return;
@@ -605,11 +554,11 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         int sender = _finalFrom[lookup];
         if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
         {
-            rec.PaperHops = rec.Hops;
+            _paperHops[lookup] = rec.Hops;
             Forward(n, p, lookup, final: true, keepSender: true);
             return;
         }
-        rec.PaperHops = -1;
+        _paperHops[lookup] = -1;
         Route(n, lookup);
     }
 
@@ -623,20 +572,18 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private void Answer(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (rec.PaperHops < 0) rec.PaperHops = Math.Max(0, rec.Hops - 1);
+        if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
         if (n == rec.Origin) Finish(lookup, n);
-        else SendLookupMessage(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply }, Header + NodeRef);
+        else Net.Transport.Send(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply);
     }
 
     private void Forward(int n, int next, int lookup, bool final, bool keepSender = false)
     {
         if (final && !keepSender) _finalFrom[lookup] = n;
         uint token = ++_tokens == 0 ? ++_tokens : _tokens;
-        _hopFrom[lookup] = n;
         _hopTo[lookup] = next;
         _hopToken[lookup] = token;
-        SendLookupMessage(n, next, new Event { Lookup = lookup, Arg = (int)token, Aux = (ushort)(final ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessor }, Header + KeyBytes + NodeRef);
-        ArmTimeout(n, next, new Event { Dst = n, Src = n, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.HopTimeout });
+        SendLookupRequest(n, next, new Event { Lookup = lookup, Arg = (int)token, Aux = (ushort)(final ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessor }, ChordSizes.FindSuccessor);
     }
 
     private void OnHopTimeout(int n, int lookup)
@@ -658,18 +605,24 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         else Route(n, lookup);
     }
 
+    /// <summary>The origin has its answer; nothing else is in flight for the lookup (a late ack changes nothing), so it ends.</summary>
     private void Finish(int lookup, int answer)
     {
-        switch (_purpose[lookup])
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        switch (rec.Purpose)
         {
             case ForUser:
-                Net.CompleteLookup(lookup, answer);
+            {
+                // The answering node returns the value with its reply when it holds a copy.
+                bool value = _store is not null && _store.Holds(answer, rec.KeyIndex);
+                if (Net.Lookups.Complete(lookup, answer, value)) _paperHopsMetric.Add(_paperHops[lookup]);
                 break;
+            }
             case ForJoin:
             {
-                int node = _arg[lookup];
-                Net.EndInternalLookup(lookup);
-                if (!Net.Nodes.IsAlive(node) || Net.IsJoined(node)) return;
+                int node = rec.Origin;
+                Net.Lookups.End(lookup);
+                if (!Net.Nodes.IsAlive(node) || Net.Population.IsJoined(node)) return;
                 if (answer == node)
                 {
                     // Our own join lookup came back to us: we know no other node. Try again elsewhere.
@@ -679,15 +632,15 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 _succ[node * _r] = answer;
                 // Take over from the successor every key that is no longer its: those outside (node, successor].
                 if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
-                Net.Joined(node);
+                Net.Population.Joined(node);
                 StartTimers(node);
                 Stabilize(node); // learn the successor list at once rather than one period later
                 break;
             }
             default:
             {
-                int node = _arg[lookup], level = _level[lookup];
-                Net.EndInternalLookup(lookup);
+                int node = rec.Origin, level = rec.Arg;
+                Net.Lookups.End(lookup);
                 if (Net.Nodes.IsAlive(node)) _finger[node * _f + level] = answer == node ? -1 : answer;
                 break;
             }
@@ -707,13 +660,13 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         }
         if (IsResponsible(origin, rec.Key) || succ == origin)
         {
-            rec.PaperHops = 0;
+            _paperHops[lookup] = 0;
             Finish(lookup, origin);
             return;
         }
         if (Net.Space.InOpenClosed(rec.Key, _ids[origin], _ids[succ]))
         {
-            rec.PaperHops = 0;
+            _paperHops[lookup] = 0;
             Query(origin, succ, lookup, final: true, deadHint: -1);
         }
         else Query(origin, ClosestPreceding(origin, rec.Key), lookup, final: false, deadHint: -1);
@@ -725,8 +678,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         _hopTo[lookup] = to;
         _hopToken[lookup] = token;
         ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
-        SendLookupMessage(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
-        ArmTimeout(origin, to, new Event { Dst = origin, Src = origin, Lookup = lookup, LookupGen = Net.Lookups[lookup].Generation, Arg = (int)token, Sink = Sink, Type = (byte)ChordProtocolMessage.QueryTimeout });
+        SendLookupRequest(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
     }
 
     /// <summary>Iterative: node n tells the origin where to go next (kind 1 = n holds the key, 2 = the next node is the owner).</summary>
@@ -739,7 +691,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         else if (Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ])) { kind = 2; next = succ; }
         else { kind = 0; next = ClosestPreceding(n, rec.Key); }
         ushort aux = (ushort)((token << 2) | kind);
-        SendLookupMessage(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, Header + NodeRef);
+        Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, Header + NodeRef);
     }
 
     private void OnNextHop(int lookup, int from, int next, bool holds, bool ownerNext)
@@ -748,12 +700,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         rec.Hops++;
         if (holds)
         {
-            if (rec.PaperHops < 0) rec.PaperHops = Math.Max(0, rec.Hops - 1);
+            if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
             Finish(lookup, from);
             return;
         }
         _iterPrev[lookup] = from;
-        if (ownerNext) rec.PaperHops = rec.Hops;
+        if (ownerNext) _paperHops[lookup] = rec.Hops;
         Query(rec.Origin, next, lookup, final: ownerNext, deadHint: -1);
     }
 
@@ -770,7 +722,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             return;
         }
         int prev = _iterPrev[lookup];
-        rec.PaperHops = -1;
+        _paperHops[lookup] = -1;
         if (prev < 0 || prev == dead || !Net.Nodes.IsAlive(rec.Origin)) LocalNextHop(rec.Origin, lookup);
         else
         {
@@ -778,12 +730,6 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             rec.Hops--;
             Query(rec.Origin, prev, lookup, final: false, deadHint: dead);
         }
-    }
-
-    private void SendLookupMessage(int src, int dst, Event ev, int bytes)
-    {
-        if (_purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count(ev.Type, bytes);
-        Net.Send(src, dst, ev);
     }
 
     /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor.</summary>
@@ -833,13 +779,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             if (p >= 0 && p != n)
             {
                 _succ[n * _r] = p;
-                Net.SendMaintenance(n, p, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+                Net.Transport.SendMaintenance(n, p, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
             }
             return;
         }
         ushort token = (ushort)(++_rpcToken[n] & 0x7fff);
-        Net.SendMaintenance(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
-        ArmTimeout(n, s, new Event { Dst = n, Src = n, Lookup = -1, Arg = s, Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.StabilizeTimeout });
+        SendMaintenanceRequest(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
     }
 
     private void OnStabilizeReply(int n, int s, int x)
@@ -852,7 +797,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             Shift(n, x);
         }
         int succ = _succ[n * _r];
-        Net.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+        Net.Transport.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
         // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them
         // (one pass over our keys; one KeyTransfer message to each successor that got any). Who should hold what
         // changes only with the predecessor (our range) or the successor list (our replicas), so the push is made
@@ -870,9 +815,8 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             }
             Span<int> copied = stackalloc int[count];
             _store.CopyRangeToMany(n, targets[..count], _ids[p], _ids[n], Net.Space, Net.Keys, copied);
-            if (Net.InWindow)
-                foreach (int c in copied)
-                    if (c > 0) Net.Traffic.Count((byte)ChordProtocolMessage.KeyTransfer, Header + c * (KeyBytes + _o.ValueBytes));
+            foreach (int c in copied)
+                if (c > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + c * (KeyBytes + _o.ValueBytes));
         }
     }
 
@@ -933,12 +877,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 if (_finger[n * _f + j] >= 0) nearest = _finger[n * _f + j];
             if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
             if (nearest >= 0) _succ[b] = nearest;
-            else if (Net.IsJoined(n) && Net.Nodes.LiveCount > 1)
+            else if (Net.Population.IsJoined(n) && Net.Nodes.LiveCount > 1)
             {
-                Net.Unjoined(n);
+                Net.Population.Unjoined(n);
                 Rejoin(n);
             }
-            else if (Net.IsJoined(n)) _succ[b] = n; // truly alone
+            else if (Net.Population.IsJoined(n)) _succ[b] = n; // truly alone
         }
     }
 
@@ -960,19 +904,14 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 _finger[n * _f + j] = succ;
                 continue;
             }
-            int slot = Net.BeginInternalLookup(n, space.FingerStart(self, level));
-            EnsureLookupArrays(slot);
-            _purpose[slot] = ForFinger;
-            _arg[slot] = n;
-            _level[slot] = (byte)j;
+            int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
+            _paperHops[slot] = -1;
             Route(n, slot);
             if (!_o.FixAllFingers) return;
         }
     }
 
     // ---- questions -------------------------------------------------------------------------------------
-
-    public override int Responsible(Id key) => Net.Oracle.Successor(key);
 
     public override int Degree(int node)
     {
@@ -986,5 +925,5 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
 
     public int Successor(int node) => _succ[node * _r];
     public int Predecessor(int node) => _pred[node];
-    public ReadOnlySpan<int> SuccessorList(int node) => _succ.AsSpan(node * _r, _r);
+    public ReadOnlySpan<int> SuccessorList(int node) => _succ.Row(node);
 }

@@ -48,7 +48,7 @@ public enum ChordMessage : byte
 }
 
 /// <summary>Chord in its converged form, with recursive lookups.</summary>
-public sealed class Chord : Overlay
+public sealed class ChordRing : Overlay
 {
     private readonly ChordOptions _options;
     private Id[] _ids = [];
@@ -64,11 +64,20 @@ public sealed class Chord : Overlay
     private byte[] _successorBits = [];
     private byte[] _predecessorBits = [];
 
-    public Chord(ChordOptions options) => _options = options;
+    private LookupArray<int> _paperHops = null!; // per lookup: hops when the key's predecessor held it, -1 until then
+    private SampleMetric _paperHopsMetric = null!;
+
+    public ChordRing(ChordOptions options) => _options = options;
 
     public override string Name => "chord";
 
-    public override bool ReportsPaperHops => true;
+    protected override void OnAttached()
+    {
+        _paperHops = Net.LookupArray<int>();
+        _paperHopsMetric = Net.Lookups.Metrics.Register(ChordSizes.PaperHops);
+    }
+
+    public override GroundTruth CreateTruth(Oracle view) => new ChordTruth(view);
 
     /// <summary>
     /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: about log2 N + 3 finger entries of
@@ -79,10 +88,9 @@ public sealed class Chord : Overlay
     public static long BytesPerNode(ChordOptions options, long nodes) =>
         5L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 9 + 5L * options.Successors + 5 + 37;
 
-    public override void BuildStatic()
+    public override void BuildStatic(Oracle oracle)
     {
         NodeTable nodes = Net.Nodes;
-        Oracle oracle = Net.Oracle;
         IdSpace space = Net.Space;
         int n = nodes.Count;
         int live = oracle.Count;
@@ -197,7 +205,7 @@ public sealed class Chord : Overlay
             {
                 Id step = Id.Pow2(firstLevel + level);
                 Id target = sorted[from] + step;                  // unwrapped: may exceed 2^m
-                long v = target < wrap ? Oracle.LowerBound(sorted, target) : live + Oracle.LowerBound(sorted, target - wrap);
+                long v = target < wrap ? IdSearch.LowerBound(sorted, target) : live + IdSearch.LowerBound(sorted, target - wrap);
                 for (int k = from; k < to; k++)
                 {
                     target = sorted[k] + step;
@@ -239,9 +247,13 @@ public sealed class Chord : Overlay
         }
     }
 
-    public override void StartLookup(int lookup) => Route(Net.Lookups[lookup].Origin, lookup);
+    public override void StartLookup(int lookup)
+    {
+        _paperHops[lookup] = -1;
+        Route(Net.Lookups[lookup].Origin, lookup);
+    }
 
-    public override void Handle(ref Event ev)
+    protected override void Receive(ref Event ev)
     {
         switch ((ChordMessage)ev.Type)
         {
@@ -249,14 +261,21 @@ public sealed class Chord : Overlay
                 Route(ev.Dst, ev.Lookup);
                 break;
             case ChordMessage.FindSuccessorReply:
-                Net.CompleteLookup(ev.Lookup, ev.Arg);
+                Finish(ev.Lookup, ev.Arg);
                 break;
         }
+    }
+
+    /// <summary>The origin learns the answer: nothing else is in flight for the lookup, so it ends too.</summary>
+    private void Finish(int lookup, int answer)
+    {
+        if (Net.Lookups.Complete(lookup, answer)) _paperHopsMetric.Add(_paperHops[lookup]);
     }
 
     private void Route(int node, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
+        ref int paperHops = ref _paperHops[lookup];
         IdSpace space = Net.Space;
         Id self = _ids[node];
         Id toKey = space.Distance(self, rec.Key);
@@ -267,16 +286,16 @@ public sealed class Chord : Overlay
         if (succ >= 0 && bits <= _successorBits[first] && !toKey.IsZero && toKey <= space.Distance(self, _ids[succ]))
         {
             // Step 2: k in (n, successor(n)]: this node is the key's predecessor, where the paper's path ends.
-            rec.PaperHops = rec.Hops;
+            paperHops = rec.Hops;
             Forward(node, succ, lookup, ref rec);
             return;
         }
         if (toKey.IsZero || succ < 0 || (bits >= _predecessorBits[node] && toKey > space.Distance(self, _ids[_predecessor[node]])))
         {
             // Step 1: k in (predecessor(n), n]: this node is responsible.
-            if (rec.PaperHops < 0) rec.PaperHops = rec.Hops;
-            if (node == rec.Origin) Net.CompleteLookup(lookup, node);
-            else Net.Send(node, rec.Origin, new Event { Lookup = lookup, Arg = node, Sink = Sink, Type = (byte)ChordMessage.FindSuccessorReply });
+            if (paperHops < 0) paperHops = rec.Hops;
+            if (node == rec.Origin) Finish(lookup, node);
+            else Net.Transport.Send(node, rec.Origin, new Event { Lookup = lookup, Arg = node, Sink = Sink, Type = (byte)ChordMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply);
             return;
         }
         // Step 3.
@@ -286,7 +305,7 @@ public sealed class Chord : Overlay
     private void Forward(int node, int next, int lookup, ref LookupRecord rec)
     {
         rec.Hops++;
-        Net.Send(node, next, new Event { Lookup = lookup, Sink = Sink, Type = (byte)ChordMessage.FindSuccessor });
+        Net.Transport.Send(node, next, new Event { Lookup = lookup, Sink = Sink, Type = (byte)ChordMessage.FindSuccessor }, ChordSizes.FindSuccessor);
     }
 
     /// <summary>
@@ -322,8 +341,6 @@ public sealed class Chord : Overlay
         }
         return best >= 0 ? best : _successors[first];
     }
-
-    public override int Responsible(Id key) => Net.Oracle.Successor(key);
 
     public override int Degree(int node)
     {

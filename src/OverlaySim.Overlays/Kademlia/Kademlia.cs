@@ -76,62 +76,71 @@ public enum KademliaMessage : byte
 }
 
 /// <summary>Kademlia with α-parallel iterative lookups.</summary>
-public sealed class Kademlia : Overlay, IUndeliverableSink
+public sealed class Kademlia : Overlay
 {
     private const int Header = 20, NodeRef = 8, KeyBytes = 4;
     private const byte Heard = 0, Waiting = 1, Answered = 2, Unreachable = 3;
-    private const byte ForUser = 0, ForJoin = 1, ForRefresh = 2, ForRepublish = 3;
+    // What a lookup is for (LookupRecord.Purpose); Arg is the bootstrap of a join, the key of a republish.
+    private const byte ForUser = LookupService.UserLookup, ForJoin = 1, ForRefresh = 2, ForRepublish = 3;
+
+    /// <summary>The metrics Kademlia registers beside the common ones.</summary>
+    public static readonly OverlayMetric RoundsMetric = new("rounds",
+        "the parallel round in which the node that answered was queried (an RPC sent because of a reply of round r belongs to round r + 1)",
+        [new("rounds_mean", MetricStat.Mean)]);
+
+    public static readonly OverlayMetric RpcsMetric = new("rpcs",
+        "FIND_NODE / FIND_VALUE RPCs the origin sent", [new("rpcs_per_lookup", MetricStat.Mean)]);
 
     private readonly KademliaOptions _o;
     private int _k, _b, _s, _c;
     private Id[] _ids = [];
-    private int[] _bucket = [];        // node × B × k, head = least recently seen
-    private byte[] _bucketCount = [];  // node × B
-    private int[] _cache = [];         // replacement caches, node × B × c (dynamic)
-    private byte[] _cacheCount = [];
-    private long[] _touched = [];      // last lookup through each bucket (dynamic)
+    private NodeArray<int> _bucket = null!;        // node × B × k, head = least recently seen
+    private NodeArray<byte> _bucketCount = null!;  // node × B
+    private NodeArray<int> _cache = null!;         // replacement caches, node × B × c (dynamic)
+    private NodeArray<byte> _cacheCount = null!;
+    private NodeArray<long> _touched = null!;      // last lookup through each bucket (dynamic)
     private bool _maintenance = true;
     private KeyStore? _store;
     private PayloadPool _payloads = null!;
     private Xoshiro256 _rng;
     private uint _pingTokens;
-    private int[] _pingTarget = [];    // node × B: contact being pinged for eviction, -1 none
+    private NodeArray<int> _pingTarget = null!;    // node × B: contact being pinged for eviction, -1 none
 
     // Per lookup slot: the shortlist, sorted by XOR distance to the target.
-    private int[] _cand = [];
-    private Id[] _cdist = [];          // XOR distance of each shortlist entry to the target (kept, so that inserting reads no ids)
-    private byte[] _cstate = [];
-    private byte[] _cdepth = [];
-    private byte[] _cround = [];
-    private int[] _ccount = [];
-    private int[] _inflight = [];
-    private byte[] _purpose = [];
-    private int[] _arg = [];
-    private int[] _valueAt = [];
+    private LookupArray<int> _cand = null!;
+    private LookupArray<Id> _cdist = null!;        // XOR distance of each shortlist entry to the target (kept, so that inserting reads no ids)
+    private LookupArray<byte> _cstate = null!;
+    private LookupArray<byte> _cdepth = null!;
+    private LookupArray<byte> _cround = null!;
+    private LookupArray<int> _ccount = null!;
+    private LookupArray<int> _inflight = null!;
+    private LookupArray<int> _rounds = null!;
+    private LookupArray<int> _rpcs = null!;
+    private SampleMetric _roundsMetric = null!, _rpcsMetric = null!;
 
     public Kademlia(KademliaOptions options) => _o = options;
 
     public override string Name => "kademlia";
     public override bool SupportsChurn => _o.Dynamic;
-    public override bool ReportsRounds => true;
     public override long LookupTimeout => _o.LookupTimeout;
     public override string MessageName(byte type) => ((KademliaMessage)type).ToString();
-    public override bool StoresKeys => _store is not null;
-    public override bool HoldsKey(int node, int keyIndex) => _store!.Holds(node, keyIndex);
-    public override long KeysLost => _store?.LostCount ?? 0;
+    public override int PayloadsInUse => _payloads.InUse;
 
     public KeyStore? Store => _store;
 
     /// <summary>
-    /// Diagnostic for tests and studies (costly: a k-closest search of the global view per lookup): when set before
-    /// the run on a network without churn, every completed node lookup compares the k closest nodes it returned with
-    /// the true k closest, counting in <see cref="ExactKLookups"/> out of <see cref="CheckedKLookups"/>.
+    /// Diagnostic for tests and studies: called when one of the workload's node lookups (FIND_NODE) ends, with the
+    /// origin, the target and the k closest nodes it returned, closest first.
     /// </summary>
-    public bool CheckExactK { get; set; }
-    public long ExactKLookups { get; private set; }
-    public long CheckedKLookups { get; private set; }
-    private Id[]? _checkIds;
-    private int[]? _checkNodes;
+    public NodeLookupObserver? NodeLookupEnded { get; set; }
+
+    public override GroundTruth CreateTruth(Oracle view) => new KademliaTruth(view, _store, _o, Net.Sim);
+
+    protected override void OnAttached()
+    {
+        _roundsMetric = Net.Lookups.Metrics.Register(RoundsMetric);
+        _rpcsMetric = Net.Lookups.Metrics.Register(RpcsMetric);
+    }
 
     public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
 
@@ -145,7 +154,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
 
     // ---- set-up --------------------------------------------------------------------------------------
 
-    public override void BuildStatic()
+    public override void BuildStatic(Oracle view)
     {
         _rng = Net.Streams.Stream("overlay/kademlia");
         _k = _o.K;
@@ -153,13 +162,31 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         _s = 2 * _k;
         _c = _o.Dynamic ? _o.ReplacementCache : 0;
         _payloads = new PayloadPool(_k);
-        Grow(Net.Nodes.Capacity);
-        Net.Nodes.Grown += Grow;
+        _bucket = Net.NodeArray<int>(_b * _k);
+        _bucketCount = Net.NodeArray<byte>(_b);
+        if (_o.Dynamic)
+        {
+            _cache = Net.NodeArray<int>(Math.Max(1, _b * _c));
+            _cacheCount = Net.NodeArray<byte>(_b);
+            _touched = Net.NodeArray<long>(_b);
+            _pingTarget = Net.NodeArray(_b, -1);
+        }
+        _cand = Net.LookupArray<int>(_s);
+        _cdist = Net.LookupArray<Id>(_s);
+        _cstate = Net.LookupArray<byte>(_s);
+        _cdepth = Net.LookupArray<byte>(_s);
+        _cround = Net.LookupArray<byte>(_s);
+        _ccount = Net.LookupArray<int>();
+        _inflight = Net.LookupArray<int>();
+        _rounds = Net.LookupArray<int>();
+        _rpcs = Net.LookupArray<int>();
+        _ids = Net.Nodes.Ids;
+        Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
 
         // Fill every live node's buckets from the sorted ring: the ids sharing exactly `cpl` leading bits with n
         // form one contiguous range of the sorted order; k of them are chosen uniformly at random.
-        ReadOnlySpan<Id> sorted = Net.Oracle.SortedIds;
-        ReadOnlySpan<int> order = Net.Oracle.SortedNodes;
+        ReadOnlySpan<Id> sorted = view.SortedIds;
+        ReadOnlySpan<int> order = view.SortedNodes;
         Id[] sortedIds = sorted.ToArray();
         int[] sortedNodes = order.ToArray();
         int live = sortedIds.Length;
@@ -172,7 +199,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             {
                 // Range of ids whose first cpl bits equal n's and whose next bit differs (the last bucket: at least cpl equal bits).
                 var (lo, hi) = PrefixRange(self, cpl, last: cpl == _b - 1);
-                int from = Oracle.LowerBound(sortedIds, lo), to = hi.IsZero ? live : Oracle.LowerBound(sortedIds, hi);
+                int from = IdSearch.LowerBound(sortedIds, lo), to = hi.IsZero ? live : IdSearch.LowerBound(sortedIds, hi);
                 if (hi.IsZero && !lo.IsZero && from == live) to = live;
                 int count = to - from;
                 int take = 0;
@@ -200,12 +227,11 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
 
         if (_o.StoreKeys)
         {
-            _store = new KeyStore(Net.Keys.Length, Math.Min(255, _k + 8), Net.Nodes.Capacity);
-            Net.Nodes.Grown += _store.EnsureNodes;
+            _store = Net.CreateKeyStore(Math.Min(255, _k + 8));
             Span<int> closest = stackalloc int[_k];
             for (int key = 0; key < Net.Keys.Length && live > 0; key++)
             {
-                int found = KClosestFromSorted(sortedIds, sortedNodes, Net.Keys[key], closest);
+                int found = KademliaTruth.KClosest(sortedIds, sortedNodes, Net.Space, Net.Keys[key], closest);
                 for (int i = 0; i < found; i++) _store.Add(closest[i], key);
             }
             if (_o.Dynamic)
@@ -231,70 +257,6 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         Id flipped = self.Bit(bit) == 1 ? prefix : prefix + Id.Pow2(bit);
         Id end = flipped + Id.Pow2(bit);
         return (flipped, end == Id.Pow2(m) ? Id.Zero : end);
-    }
-
-    /// <summary>The k live nodes closest to key by XOR (from the sorted ring): the smallest prefix range around the key holding at least k ids, sorted by distance.</summary>
-    private int KClosestFromSorted(Id[] sortedIds, int[] sortedNodes, Id key, Span<int> into)
-    {
-        int m = Net.Space.Bits, live = sortedIds.Length;
-        int from = 0, to = live;
-        for (int cpl = 1; cpl <= m; cpl++)
-        {
-            Id mask = Net.Space.Mask - (Id.Pow2(m - cpl) - Id.FromUInt64(1));
-            Id lo = key & mask;
-            Id hi = lo + Id.Pow2(m - cpl);
-            int f = Oracle.LowerBound(sortedIds, lo), t = hi == Id.Pow2(m) ? live : Oracle.LowerBound(sortedIds, hi);
-            if (t - f < into.Length) break;
-            from = f;
-            to = t;
-        }
-        int count = to - from;
-        Span<int> idx = count <= 4096 ? stackalloc int[count] : new int[count];
-        for (int i = 0; i < count; i++) idx[i] = from + i;
-        // Selection by XOR distance (count is small: about 2k).
-        int take = Math.Min(into.Length, count);
-        for (int i = 0; i < take; i++)
-        {
-            int best = i;
-            for (int j = i + 1; j < count; j++)
-                if ((sortedIds[idx[j]] ^ key) < (sortedIds[idx[best]] ^ key)) best = j;
-            (idx[i], idx[best]) = (idx[best], idx[i]);
-            into[i] = sortedNodes[idx[i]];
-        }
-        return take;
-    }
-
-    private void Grow(int capacity)
-    {
-        if (capacity * _b <= _bucketCount.Length) return;
-        int old = _bucketCount.Length / Math.Max(1, _b);
-        Array.Resize(ref _bucket, capacity * _b * _k);
-        Array.Resize(ref _bucketCount, capacity * _b);
-        if (_o.Dynamic)
-        {
-            Array.Resize(ref _cache, capacity * _b * _c);
-            Array.Resize(ref _cacheCount, capacity * _b);
-            Array.Resize(ref _touched, capacity * _b);
-            Array.Resize(ref _pingTarget, capacity * _b);
-            Array.Fill(_pingTarget, -1, old * _b, (capacity - old) * _b);
-        }
-        _ids = Net.Nodes.Ids;
-    }
-
-    private void EnsureLookupArrays(int slot)
-    {
-        if (slot < _ccount.Length) return;
-        int n = Math.Max(Net.Lookups.Capacity, slot + 1);
-        Array.Resize(ref _cand, n * _s);
-        Array.Resize(ref _cdist, n * _s);
-        Array.Resize(ref _cstate, n * _s);
-        Array.Resize(ref _cdepth, n * _s);
-        Array.Resize(ref _cround, n * _s);
-        Array.Resize(ref _ccount, n);
-        Array.Resize(ref _inflight, n);
-        Array.Resize(ref _purpose, n);
-        Array.Resize(ref _arg, n);
-        Array.Resize(ref _valueAt, n);
     }
 
     private void StartTimers(int n)
@@ -345,8 +307,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             int head = _bucket[baseIndex];
             _pingTarget[bi] = head;
             ushort token = (ushort)++_pingTokens;
-            Net.SendMaintenance(n, head, new Event { Arg = bi - n * _b, Aux = token, Sink = Sink, Type = (byte)KademliaMessage.Ping }, Header);
-            ArmTimeout(n, head, Timeout(n, head), new Event { Dst = n, Src = n, Lookup = -1, Arg = head, Aux = (ushort)(bi - n * _b), Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
+            SendMaintenanceRequest(n, head, new Event { Arg = bi - n * _b, Aux = token, Sink = Sink, Type = (byte)KademliaMessage.Ping }, Header);
         }
     }
 
@@ -359,11 +320,12 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
     {
         if (_store is null || !_maintenance || !Net.Nodes.IsAlive(newcomer)) return;
         int copied = _store.CopyCloserByXor(n, newcomer, _ids[n], _ids[newcomer], Net.Keys, Net.Sim.Now);
-        if (copied > 0 && Net.InWindow) Net.Traffic.Count((byte)KademliaMessage.Store, Header + copied * (KeyBytes + _o.ValueBytes));
+        if (copied > 0) Net.Transport.CountMaintenance((byte)KademliaMessage.Store, Header + copied * (KeyBytes + _o.ValueBytes));
     }
 
     private void AddToCache(int bi, int contact)
     {
+        if (_c == 0) return; // replacement_cache: 0, newcomers to a full bucket are not remembered
         int baseIndex = bi * _c, count = _cacheCount[bi];
         for (int i = 0; i < count; i++)
             if (_cache[baseIndex + i] == contact) return;
@@ -408,7 +370,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         {
             // The target's own bucket is full: its k contacts are closer than any other (they share one more bit
             // with the target), so they are the answer as they stand.
-            _bucket.AsSpan(own * _k, _k).CopyTo(into);
+            _bucket.Items.AsSpan(own * _k, _k).CopyTo(into);
             return _k;
         }
         Span<int> buffer = stackalloc int[_k * _b];
@@ -448,17 +410,17 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
 
     // ---- lookups -----------------------------------------------------------------------------------------
 
-    public override void StartLookup(int lookup) => Begin(lookup, ForUser, 0);
+    public override void StartLookup(int lookup) => Begin(lookup);
 
-    private void Begin(int lookup, byte purpose, int arg)
+    /// <summary>Starts a lookup whose record holds its purpose (and argument): seeds the shortlist from the origin's buckets.</summary>
+    private void Begin(int lookup)
     {
-        EnsureLookupArrays(lookup);
-        _purpose[lookup] = purpose;
-        _arg[lookup] = arg;
         _ccount[lookup] = 0;
         _inflight[lookup] = 0;
-        _valueAt[lookup] = -1;
+        _rounds[lookup] = 0;
+        _rpcs[lookup] = 0;
         ref LookupRecord rec = ref Net.Lookups[lookup];
+        byte purpose = rec.Purpose;
         int origin = rec.Origin;
         if (_o.Dynamic) _touched[origin * _b + BucketOf(origin, rec.Key)] = Net.Sim.Now;
         if (purpose == ForUser && _store is not null && _store.Holds(origin, rec.KeyIndex))
@@ -469,7 +431,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         Span<int> first = stackalloc int[_k];
         int found = ClosestContacts(origin, rec.Key, first);
         for (int i = 0; i < found; i++) Offer(lookup, first[i], depth: 1);
-        if (found == 0 && purpose == ForJoin && _arg[lookup] >= 0) Offer(lookup, _arg[lookup], depth: 1); // the bootstrap contact
+        if (found == 0 && purpose == ForJoin && rec.Arg >= 0) Offer(lookup, rec.Arg, depth: 1); // the bootstrap contact
         Pump(lookup, round: 1);
     }
 
@@ -529,9 +491,8 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             _cstate[b + i] = Waiting;
             _cround[b + i] = (byte)Math.Min(255, round);
             _inflight[lookup]++;
-            rec.Rpcs++;
-            Send(rec.Origin, to, new Event { Lookup = lookup, Arg = round, Type = (byte)KademliaMessage.FindNode }, Header + KeyBytes + NodeRef);
-            ArmTimeout(rec.Origin, to, Timeout(rec.Origin, to), new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = lookup, LookupGen = rec.Generation, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
+            _rpcs[lookup]++;
+            SendLookupRequest(rec.Origin, to, new Event { Lookup = lookup, Arg = round, Sink = Sink, Type = (byte)KademliaMessage.FindNode }, Header + KeyBytes + NodeRef);
         }
         if (_inflight[lookup] > 0) return;
         // Nothing in flight: the k closest non-unreachable contacts have all answered (or there are none).
@@ -543,15 +504,8 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
             Fail(lookup);
             return;
         }
-        rec.Rounds = _cround[b + answer];
+        _rounds[lookup] = _cround[b + answer];
         Complete(lookup, _cand[b + answer], _cdepth[b + answer]);
-    }
-
-    private void Send(int from, int to, Event ev, int bytes)
-    {
-        ev.Sink = Sink;
-        if (ev.Lookup >= 0 && _purpose[ev.Lookup] != ForUser && Net.InWindow) Net.Traffic.Count(ev.Type, bytes);
-        Net.Send(from, to, ev);
     }
 
     private void OnFindNode(int n, ref Event ev)
@@ -559,10 +513,10 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         Learn(n, ev.Src);
         ref LookupRecord rec = ref Net.Lookups[ev.Lookup];
         int payload = _payloads.Allocate();
-        bool hasValue = _purpose[ev.Lookup] == ForUser && _store is not null && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
+        bool hasValue = rec.IsUser && _store is not null && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
         int found = hasValue ? 0 : ClosestContacts(n, rec.Key, _payloads.Block(payload));
         _payloads.SetLength(payload, found);
-        Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = payload, Aux = (ushort)(ev.Arg | (hasValue ? 0x8000 : 0)), Type = (byte)KademliaMessage.FindNodeReply },
+        Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = payload, Aux = (ushort)(ev.Arg | (hasValue ? 0x8000 : 0)), Sink = Sink, Type = (byte)KademliaMessage.FindNodeReply },
             Header + (hasValue ? KeyBytes + _o.ValueBytes : NodeRef * found));
     }
 
@@ -585,7 +539,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         if (hasValue)
         {
             _payloads.Free(payload);
-            Net.Lookups[lookup].Rounds = round;
+            _rounds[lookup] = round;
             Complete(lookup, ev.Src, depth, valueFound: true);
             return;
         }
@@ -619,44 +573,39 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         rec.Hops = hops;
-        switch (_purpose[lookup])
+        switch (rec.Purpose)
         {
             case ForUser:
             {
-                // For the outcome only (metrics): ok when the value was found or the k closest returned include the
-                // node the oracle says is closest; the oracle is never used for a routing decision.
-                int truth = Net.Oracle.XorClosest(rec.Key);
+                // The answer: the node that returned the value, or for a node lookup the closest node found. The origin
+                // is never queried by itself, but it knows its own id: when it is closer than every node that
+                // answered, its result (the k closest it can name) starts with itself.
                 int answer = node;
-                // The origin is never queried by itself, but it knows its own id: when it is the closest, its
-                // result (the k closest it can name) includes it.
-                if (valueFound || truth == rec.Origin) answer = truth;
-                else
+                if (!valueFound)
                 {
-                    int b = lookup * _s, seen = 0;
-                    for (int i = 0; i < _ccount[lookup] && seen < _k; i++)
-                    {
-                        if (_cstate[b + i] != Answered) continue;
-                        seen++;
-                        if (_cand[b + i] == truth) answer = truth;
-                    }
-                    if (CheckExactK) CountExactK(lookup);
+                    if ((_ids[rec.Origin] ^ rec.Key) < (_ids[node] ^ rec.Key)) answer = rec.Origin;
+                    NodeLookupEnded?.Invoke(rec.Origin, rec.Key, Result(lookup));
                 }
-                Net.CompleteLookup(lookup, answer);
+                if (Net.Lookups.Complete(lookup, answer, valueFound))
+                {
+                    _roundsMetric.Add(_rounds[lookup]);
+                    _rpcsMetric.Add(_rpcs[lookup]);
+                }
                 break;
             }
             case ForJoin:
             {
                 int joiner = rec.Origin;
-                Net.EndInternalLookup(lookup);
+                Net.Lookups.End(lookup);
                 if (!Net.Nodes.IsAlive(joiner)) return;
-                Net.Joined(joiner);
+                Net.Population.Joined(joiner);
                 StartTimers(joiner);
                 RefreshFartherBuckets(joiner);
                 break;
             }
             case ForRepublish:
             {
-                int key = _arg[lookup];
+                int key = rec.Arg;
                 int b = lookup * _s, stored = 0;
                 for (int i = 0; i < _ccount[lookup] && stored < _k; i++)
                 {
@@ -665,61 +614,44 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
                     stored++;
                     if (!Net.Nodes.IsAlive(target)) continue; // the STORE would be lost
                     _store!.Add(target, key, Net.Sim.Now);
-                    if (Net.InWindow) Net.Traffic.Count((byte)KademliaMessage.Store, Header + KeyBytes + _o.ValueBytes);
+                    Net.Transport.CountMaintenance((byte)KademliaMessage.Store, Header + KeyBytes + _o.ValueBytes);
                 }
-                Net.EndInternalLookup(lookup);
+                Net.Lookups.End(lookup);
                 break;
             }
             default:
-                Net.EndInternalLookup(lookup);
+                Net.Lookups.End(lookup);
                 break;
         }
     }
 
-    private void CountExactK(int lookup)
+    /// <summary>The k closest nodes a lookup has heard from, closest first: its result.</summary>
+    private ReadOnlySpan<int> Result(int lookup)
     {
-        _checkIds ??= Net.Oracle.SortedIds.ToArray();
-        _checkNodes ??= Net.Oracle.SortedNodes.ToArray();
-        Span<int> truth = stackalloc int[_k];
-        int found = KClosestFromSorted(_checkIds, _checkNodes, Net.Lookups[lookup].Key, truth);
-        int b = lookup * _s, seen = 0, matched = 0;
+        Span<int> result = _resultBuffer ??= new int[_k];
+        int b = lookup * _s, seen = 0;
         for (int i = 0; i < _ccount[lookup] && seen < _k; i++)
-        {
-            if (_cstate[b + i] != Answered) continue;
-            seen++;
-            if (truth[..found].Contains(_cand[b + i])) matched++;
-        }
-        CheckedKLookups++;
-        // The origin itself is never in its own result: the true k closest then include it, and the result holds
-        // the other k − 1 of them (plus one more). Count the lookup exact when every true k closest but the origin is returned.
-        int origin = Net.Lookups[lookup].Origin;
-        int expected = truth[..found].Contains(origin) ? found - 1 : found;
-        if (matched >= expected) ExactKLookups++;
+            if (_cstate[b + i] == Answered) result[seen++] = _cand[b + i];
+        return result[..seen];
     }
+
+    private int[]? _resultBuffer;
 
     private void Fail(int lookup)
     {
-        if (_purpose[lookup] == ForUser) Net.FailLookup(lookup);
-        else
-        {
-            if (_purpose[lookup] == ForJoin)
-            {
-                int joiner = Net.Lookups[lookup].Origin;
-                Net.EndInternalLookup(lookup);
-                if (Net.Nodes.IsAlive(joiner)) Net.Sim.Schedule(1, new Event { Dst = joiner, Src = joiner, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
-                return;
-            }
-            Net.EndInternalLookup(lookup);
-        }
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        byte purpose = rec.Purpose;
+        int origin = rec.Origin;
+        Net.Lookups.FailAndEnd(lookup);
+        if (purpose == ForJoin && Net.Nodes.IsAlive(origin))
+            Net.Sim.Schedule(1, new Event { Dst = origin, Src = origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
     }
 
-    public override void OnLookupAbandoned(int lookup)
+    public override void OnLookupDeadline(int lookup)
     {
-        if (lookup < _purpose.Length && _purpose[lookup] == ForJoin)
-        {
-            int joiner = Net.Lookups[lookup].Origin;
-            if (Net.Nodes.IsAlive(joiner)) Net.Sim.Schedule(1, new Event { Dst = joiner, Src = joiner, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
-        }
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        if (rec.Purpose == ForJoin && Net.Nodes.IsAlive(rec.Origin))
+            Net.Sim.Schedule(1, new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
     }
 
     private bool Fresh(int node, int key) => _store!.StoredAt(node, key) + _o.Expire > Net.Sim.Now || !_o.Dynamic;
@@ -728,8 +660,6 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
 
     public override void OnJoin(int node, int bootstrap)
     {
-        Grow(Net.Nodes.Capacity);
-        _ids = Net.Nodes.Ids;
         for (int b = 0; b < _b; b++)
         {
             int bi = node * _b + b;
@@ -740,7 +670,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         }
         if (bootstrap < 0)
         {
-            Net.Joined(node);
+            Net.Population.Joined(node);
             StartTimers(node);
             return;
         }
@@ -750,8 +680,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
 
     private void StartJoinLookup(int node, int bootstrap)
     {
-        int slot = Net.BeginInternalLookup(node, _ids[node]);
-        Begin(slot, ForJoin, bootstrap);
+        Begin(Net.Lookups.BeginInternal(node, _ids[node], ForJoin, bootstrap));
     }
 
     /// <summary>After a join: a lookup of a random id in every bucket further away than the closest neighbour.</summary>
@@ -766,8 +695,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
     {
         _touched[n * _b + b] = Net.Sim.Now;
         Id target = RandomIdInBucket(n, b);
-        int slot = Net.BeginInternalLookup(n, target);
-        Begin(slot, ForRefresh, 0);
+        Begin(Net.Lookups.BeginInternal(n, target, ForRefresh));
     }
 
     private Id RandomIdInBucket(int n, int b)
@@ -779,34 +707,25 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         return lo + (r & (span - Id.FromUInt64(1)));
     }
 
-    public override void OnDeparted(int node, bool graceful) => _store?.RemoveNode(node);
-
     public override void StopMaintenance() => _maintenance = false;
 
-    public override void Handle(ref Event ev)
+    protected override void Receive(ref Event ev)
     {
         int n = ev.Dst;
         switch ((KademliaMessage)ev.Type)
         {
             case KademliaMessage.FindNode:
-                if (!Net.IsCurrent(in ev)) return;
                 OnFindNode(n, ref ev);
                 break;
             case KademliaMessage.FindNodeReply:
-                if (!Net.IsCurrent(in ev))
-                {
-                    _payloads.Free(ev.Arg);
-                    return;
-                }
                 OnReply(n, ref ev);
                 break;
             case KademliaMessage.RpcTimeout:
-                if (!Net.IsCurrent(in ev)) return;
                 OnRpcTimeout(n, ev.Lookup, ev.Arg);
                 break;
             case KademliaMessage.Ping:
                 Learn(n, ev.Src);
-                Net.SendMaintenance(n, ev.Src, new Event { Arg = ev.Arg, Aux = ev.Aux, Sink = Sink, Type = (byte)KademliaMessage.Pong }, Header);
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = ev.Arg, Aux = ev.Aux, Sink = Sink, Type = (byte)KademliaMessage.Pong }, Header);
                 break;
             case KademliaMessage.Pong:
             {
@@ -838,19 +757,18 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
                 int holder = _store.AnyHolder(key, ref _rng);
                 if (holder >= 0)
                 {
-                    int slot = Net.BeginInternalLookup(holder, Net.Keys[key]);
-                    Begin(slot, ForRepublish, key);
+                    Begin(Net.Lookups.BeginInternal(holder, Net.Keys[key], ForRepublish, key));
                 }
                 Net.Sim.Schedule(_o.Republish, new Event { Dst = -1, Src = -1, Lookup = -1, Arg = key, Sink = Sink, Type = (byte)KademliaMessage.RepublishTimer });
                 break;
             }
             case KademliaMessage.JoinTimer:
             {
-                if (Net.IsJoined(n)) return;
-                int b = Net.RandomJoined(n, ref _rng);
+                if (Net.Population.IsJoined(n)) return;
+                int b = Net.Population.RandomJoined(n, ref _rng);
                 if (b < 0)
                 {
-                    Net.Joined(n);
+                    Net.Population.Joined(n);
                     StartTimers(n);
                     return;
                 }
@@ -861,32 +779,35 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
         }
     }
 
-    /// <summary>A request reached a dead node: its lazy timeout fires at send time + timeout (see <see cref="Overlay.ArmTimeout"/>).</summary>
-    public void Undeliverable(ref Event ev)
+    /// <summary>A reply carries a payload block of contacts: freed when the reply cannot be delivered or its lookup has ended.</summary>
+    protected override void OnUndeliverable(ref Event ev)
     {
-        int from = ev.Src, to = ev.Dst;
-        switch ((KademliaMessage)ev.Type)
-        {
-            case KademliaMessage.FindNodeReply:
-                _payloads.Free(ev.Arg);
-                return;
-            case KademliaMessage.FindNode:
-            case KademliaMessage.Ping:
-                break;
-            default:
-                return;
-        }
-        long at = LostRequestTimeoutAt(from, to, from < 0 ? 0 : Timeout(from, to));
-        if (at < 0) return;
-        if (ev.Type == (byte)KademliaMessage.FindNode)
-            Net.Sim.ScheduleAt(at, new Event { Dst = from, Src = from, Lookup = ev.Lookup, LookupGen = ev.LookupGen, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout });
-        else
-            Net.Sim.ScheduleAt(at, new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = (ushort)ev.Arg, Sink = Sink, Type = (byte)KademliaMessage.PingTimeout });
+        if (ev.Type == (byte)KademliaMessage.FindNodeReply) _payloads.Free(ev.Arg);
     }
 
-    // ---- questions -------------------------------------------------------------------------------------
+    protected override void OnStale(ref Event ev) => OnUndeliverable(ref ev);
 
-    public override int Responsible(Id key) => Net.Oracle.XorClosest(key);
+    /// <summary>Kademlia's requests (FIND_NODE / FIND_VALUE and PING) and the timeouts that answer for them.</summary>
+    protected override bool TimeoutFor(in Event request, out Event timeout)
+    {
+        int from = request.Src, to = request.Dst;
+        switch ((KademliaMessage)request.Type)
+        {
+            case KademliaMessage.FindNode:
+                timeout = new Event { Dst = from, Src = from, Lookup = request.Lookup, LookupGen = request.LookupGen, Arg = to, Sink = Sink, Type = (byte)KademliaMessage.RpcTimeout };
+                return true;
+            case KademliaMessage.Ping:
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = (ushort)request.Arg, Sink = Sink, Type = (byte)KademliaMessage.PingTimeout };
+                return true;
+            default:
+                timeout = default;
+                return false;
+        }
+    }
+
+    protected override long RequestTimeout(byte type, int from, int to) => Timeout(from, to);
+
+    // ---- questions -------------------------------------------------------------------------------------
 
     public override int Degree(int node)
     {
@@ -896,7 +817,7 @@ public sealed class Kademlia : Overlay, IUndeliverableSink
     }
 
     /// <summary>The contacts of one bucket, head (least recently seen) first, for tests.</summary>
-    public ReadOnlySpan<int> Bucket(int node, int cpl) => _bucket.AsSpan((node * _b + cpl) * _k, _bucketCount[node * _b + cpl]);
+    public ReadOnlySpan<int> Bucket(int node, int cpl) => _bucket.Items.AsSpan((node * _b + cpl) * _k, _bucketCount[node * _b + cpl]);
 
     public int BucketCount => _b;
     public int K => _k;

@@ -15,7 +15,7 @@ namespace OverlaySim.Tests.Churn;
 /// <remarks>Every tolerance is two-sided at α = 0.001 (z = 3.29) unless stated; seeds are fixed.</remarks>
 public class ChurnModelTests
 {
-    private static (RunResult Result, ChurnRecorder Recorder, Network Net) Run(int machines, ChurnOptions churn, long duration,
+    private static (RunResult Result, ChurnRecorder Recorder, SimulationRun Run) Run(int machines, ChurnOptions churn, long duration,
         long measureAfter = 0, int virtualNodes = 1, long seed = 31)
     {
         var recorder = new ChurnRecorder();
@@ -28,9 +28,9 @@ public class ChurnModelTests
             MeasureAfter = measureAfter,
             VirtualNodes = virtualNodes,
         };
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec);
-        return (Experiment.Summarize(net), recorder, net);
+        SimulationRun run = Experiment.Build(spec);
+        Experiment.Simulate(run);
+        return (Experiment.Summarize(run), recorder, run);
     }
 
     /// <summary>
@@ -50,9 +50,10 @@ public class ChurnModelTests
     public void LifetimeChurnSessionsAndDowntimesFollowTheConfiguredDistribution(LifetimeDistribution family, double shape)
     {
         var churn = new ChurnOptions(ChurnKind.Lifetime, family, SessionMean: Minute, SessionShape: shape, DowntimeMean: 2 * Minute);
-        var (_, recorder, net) = Run(2000, churn, duration: 130 * Minute);
+        var (_, recorder, run) = Run(2000, churn, duration: 130 * Minute);
+        Network net = run.Net;
 
-        var (sessions, downtimes, censored) = recorder.Intervals(net.InitiallyUp!, start => start < 10 * Minute);
+        var (sessions, downtimes, censored) = recorder.Intervals(run.InitiallyUp, start => start < 10 * Minute);
         Assert.Equal(0, censored);
         foreach (var (name, sample, mean) in new[] { ("sessions", sessions, Minute), ("downtimes", downtimes, 2 * Minute) })
         {
@@ -83,9 +84,10 @@ public class ChurnModelTests
         double a = churn.Availability;
         Assert.Equal((double)s / (s + dt), a, 12);
 
-        var (r, _, net) = Run(n, churn, duration: 40 * Minute, measureAfter: 10 * Minute);
+        var (r, _, run) = Run(n, churn, duration: 40 * Minute, measureAfter: 10 * Minute);
+        Network net = run.Net;
 
-        int up = net.InitiallyUp!.Count(u => u);
+        int up = run.InitiallyUp.Count(u => u);
         double upTolerance = Z(Alpha) * Math.Sqrt(n * a * (1 - a));
         Assert.True(Math.Abs(up - n * a) <= upTolerance, $"{up} machines started up, expected {n * a:0} ± {upTolerance:0}");
 
@@ -147,7 +149,8 @@ public class ChurnModelTests
         const int n = 4000;
         long at = 7 * Second;
         var churn = new ChurnOptions(ChurnKind.MassFailure, At: at, FailProbability: p, StopMaintenance: stopMaintenance);
-        var (r, recorder, net) = Run(n, churn, duration: 10 * Second, virtualNodes: virtualNodes);
+        var (r, recorder, run) = Run(n, churn, duration: 10 * Second, virtualNodes: virtualNodes);
+        Network net = run.Net;
 
         double tolerance = Z(Alpha) * Math.Sqrt(n * p * (1 - p));
         Assert.True(Math.Abs(r.Crashes - n * p) <= tolerance, $"{r.Crashes} of {n} machines failed, expected {n * p:0} ± {tolerance:0.0}");
@@ -157,7 +160,7 @@ public class ChurnModelTests
         Assert.Equal((n - r.Crashes) * virtualNodes, net.Nodes.LiveCount);
         for (int m = 0; m < n; m++)
             for (int v = 0; v < virtualNodes; v++)
-                Assert.Equal(net.IsMachineUp(m), net.Nodes.IsAlive(net.MachineBase(m) + v));
+                Assert.Equal(net.Population.IsMachineUp(m), net.Nodes.IsAlive(net.Population.MachineBase(m) + v));
         Assert.Equal(stopMaintenance, recorder.MaintenanceStopped);
     }
 
@@ -183,7 +186,8 @@ public class ChurnModelTests
             new(4 * Second + 1, 60, ChurnAction.Crash),
             new(5 * Second, 7, ChurnAction.Leave),
         };
-        var (r, recorder, net) = Run(n, new ChurnOptions(ChurnKind.Trace, Trace: trace), duration: 10 * Second);
+        var (r, recorder, run) = Run(n, new ChurnOptions(ChurnKind.Trace, Trace: trace), duration: 10 * Second);
+        Network net = run.Net;
 
         MachineChange[] expected =
         [
@@ -197,8 +201,8 @@ public class ChurnModelTests
         ];
         Assert.Equal(expected, recorder.Changes);
         Assert.Equal((3, 2, 2), (r.Joins, r.Leaves, r.Crashes));
-        Assert.Equal(61, net.MachineCount);
-        Assert.False(net.InitiallyUp![7]);
+        Assert.Equal(61, net.Population.MachineCount);
+        Assert.False(run.InitiallyUp[7]);
         Assert.Equal(n - 2, net.Nodes.LiveCount); // 50 − {4, 7} (3 is back; 60 came and went)
     }
 }

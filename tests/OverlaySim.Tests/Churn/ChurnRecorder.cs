@@ -1,4 +1,5 @@
 using OverlaySim.Core;
+using OverlaySim.Tests.Support;
 
 namespace OverlaySim.Tests.Churn;
 
@@ -8,8 +9,8 @@ internal readonly record struct MachineChange(long Time, int Machine, ChurnActio
 /// <summary>
 /// A test overlay that records every join, leave and crash the churn driver causes, per machine and in order.
 /// Around an inner overlay it forwards everything (so a real protocol runs as usual); alone it is an "oracle
-/// overlay" with no messages at all, whose lookups end at once at the responsible node, so that a churn model can
-/// be run for hours of simulated time in milliseconds and its statistics checked.
+/// overlay" with no messages at all, whose lookups end at once at their origin, so that a churn model can be run
+/// for hours of simulated time in milliseconds and its statistics checked.
 /// </summary>
 internal sealed class ChurnRecorder(Overlay? inner = null) : Overlay
 {
@@ -19,19 +20,17 @@ internal sealed class ChurnRecorder(Overlay? inner = null) : Overlay
     public override string Name => inner?.Name ?? "recorder";
     public override bool SupportsChurn => true;
     public override long LookupTimeout => inner?.LookupTimeout ?? 0;
-    public override bool ReportsPaperHops => inner?.ReportsPaperHops ?? false;
 
-    public override void BuildStatic()
-    {
-        if (inner is null) return;
-        inner.Attach(Net);
-        inner.BuildStatic();
-    }
+    protected override void OnAttached() => inner?.Attach(Net);
+
+    public override void BuildStatic(Oracle view) => inner?.BuildStatic(view);
+
+    public override GroundTruth CreateTruth(Oracle view) => inner?.CreateTruth(view) ?? new AnyAnswerIsCorrect();
 
     public override void OnJoin(int node, int bootstrap)
     {
-        if (node == Net.MachineBase(Net.Nodes.Machine[node])) Changes.Add(new(Net.Sim.Now, Net.Nodes.Machine[node], ChurnAction.Join));
-        if (inner is null) Net.Joined(node);
+        if (node == Net.Population.MachineBase(Net.Nodes.Machine[node])) Changes.Add(new(Net.Sim.Now, Net.Nodes.Machine[node], ChurnAction.Join));
+        if (inner is null) Net.Population.Joined(node);
         else inner.OnJoin(node, bootstrap);
     }
 
@@ -39,7 +38,7 @@ internal sealed class ChurnRecorder(Overlay? inner = null) : Overlay
 
     public override void OnDeparted(int node, bool graceful)
     {
-        if (node == Net.MachineBase(Net.Nodes.Machine[node]))
+        if (node == Net.Population.MachineBase(Net.Nodes.Machine[node]))
             Changes.Add(new(Net.Sim.Now, Net.Nodes.Machine[node], graceful ? ChurnAction.Leave : ChurnAction.Crash));
         inner?.OnDeparted(node, graceful);
     }
@@ -53,15 +52,14 @@ internal sealed class ChurnRecorder(Overlay? inner = null) : Overlay
     public override void StartLookup(int lookup)
     {
         if (inner is not null) inner.StartLookup(lookup);
-        else Net.CompleteLookup(lookup, Responsible(Net.Lookups[lookup].Key));
+        else Net.Lookups.Complete(lookup, Net.Lookups[lookup].Origin);
     }
 
     // The inner overlay registered its own sink and receives its events directly; nothing is ever sent to ours.
-    public override void Handle(ref Event ev) => throw new InvalidOperationException("the recorder sends no events");
+    protected override void Receive(ref Event ev) => throw new InvalidOperationException("the recorder sends no events");
 
-    public override int Responsible(Id key) => inner?.Responsible(key) ?? Net.Oracle.Successor(key);
     public override int Degree(int node) => inner?.Degree(node) ?? 0;
-    public override void OnLookupAbandoned(int lookup) => inner?.OnLookupAbandoned(lookup);
+    public override void OnLookupDeadline(int lookup) => inner?.OnLookupDeadline(lookup);
     public override string MessageName(byte type) => inner?.MessageName(type) ?? base.MessageName(type);
 
     /// <summary>

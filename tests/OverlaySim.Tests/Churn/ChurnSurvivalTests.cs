@@ -49,9 +49,10 @@ public class ChurnSurvivalTests
         ChurnOptions churn = Model(model);
         RunSpec spec = Spec(200, churn, duration: 8 * Minute, lookupsFrom: 30 * Second, lookupsUntil: 8 * Minute,
             perNodeRate: 0.1, chord: FastChord(style), virtualNodes: virtualNodes);
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec); // no exception
-        RunResult r = Experiment.Summarize(net);
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        Experiment.Simulate(run); // no exception
+        RunResult r = Experiment.Summarize(run);
 
         // The churn did happen, of each kind the model makes.
         Assert.True(r.Crashes > 0, $"{model}: no crash");
@@ -59,18 +60,19 @@ public class ChurnSurvivalTests
         Assert.True(churn.LeaveFraction == 0 || churn.Kind is ChurnKind.MassFailure or ChurnKind.Trace || r.Leaves > 0, $"{model}: no leave");
         Assert.Equal(8 * Minute, net.Sim.Now);
 
-        AssertNothingLeaked(net, r);
+        AssertNothingLeaked(run, r);
         Assert.True(r.Lookups > 1000, $"{model}: only {r.Lookups} lookups measured");
     }
 
-    private static void AssertNothingLeaked(Network net, RunResult r)
+    private static void AssertNothingLeaked(SimulationRun run, RunResult r)
     {
+        Network net = run.Net;
         EventQueue queue = net.Sim.Queue;
         Assert.Equal(queue.Count, queue.SlotsInUse);
 
-        long timeout = net.Overlay.LookupTimeout;
+        long timeout = run.Overlay.LookupTimeout;
         int inUse = 0, measuredInFlight = 0;
-        for (int slot = 0; slot < net.Lookups.Capacity; slot++)
+        for (int slot = 0; slot < net.Lookups.Table.Capacity; slot++)
         {
             ref LookupRecord l = ref net.Lookups[slot];
             if (!l.InUse) continue;
@@ -79,7 +81,7 @@ public class ChurnSurvivalTests
             Assert.True(net.Sim.Now - l.Start < timeout,
                 $"lookup slot {slot} (origin {l.Origin}, key {l.KeyIndex}) issued at {l.Start / 1e6:0.000} s is still in use at {net.Sim.Now / 1e6:0.000} s, past the {timeout / 1e6:0} s timeout");
         }
-        Assert.Equal(inUse, net.Lookups.InFlight); // a slot freed twice would make these differ
+        Assert.Equal(inUse, net.Lookups.Table.InFlight); // a slot freed twice would make these differ
         Assert.Equal(r.Lookups, r.LookupsOk + r.LookupsWrong + r.LookupsFailed + measuredInFlight);
     }
 
@@ -96,16 +98,17 @@ public class ChurnSurvivalTests
     {
         var churn = new ChurnOptions(ChurnKind.Lifetime, SessionMean: Minute, DowntimeMean: Minute);
         RunSpec spec = Spec(400, churn, duration: 40 * Minute, lookupsFrom: 0, lookupsUntil: 40 * Minute, perNodeRate: 0.05);
-        Network net = Experiment.Build(spec);
-        var workload = new Workload(net, spec.Workload, spec.Duration);
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        var workload = new Workload(net, spec.Workload, run.Overlay.StartLookup, spec.Duration);
         workload.Start();
-        net.Churn!.Start(net.InitiallyUp!);
+        run.Churn!.Start(run.InitiallyUp);
 
         net.Sim.Run(10 * Minute);
-        long churnEvents = net.Churn.Joins + net.Churn.Leaves + net.Churn.Crashes;
+        long churnEvents = run.Churn.Joins + run.Churn.Leaves + run.Churn.Crashes;
         double early = (double)net.Sim.Queue.Count / net.Nodes.LiveCount;
         net.Sim.Run(40 * Minute);
-        churnEvents = net.Churn.Joins + net.Churn.Leaves + net.Churn.Crashes - churnEvents;
+        churnEvents = run.Churn.Joins + run.Churn.Leaves + run.Churn.Crashes - churnEvents;
         double late = (double)net.Sim.Queue.Count / net.Nodes.LiveCount;
 
         Assert.True(churnEvents > 10_000, $"only {churnEvents} churn events");

@@ -31,15 +31,16 @@ public class RingAfterChurnTests
         Assert.True(trace[^1].Time < 2 * Minute);
         RunSpec spec = Spec(nodes, new ChurnOptions(ChurnKind.Trace, Trace: trace), duration: 15 * Minute,
             lookupsFrom: 12 * Minute, lookupsUntil: 14 * Minute, chord: FastChord(style), seed: seed, virtualNodes: virtualNodes);
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec);
-        RunResult r = Experiment.Summarize(net);
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
 
         // The churn happened as written (a trace line for a machine already in that state would be a no-op).
         Assert.Equal((joins + rejoins, leaves, crashes), (r.Joins, r.Leaves, r.Crashes));
         Assert.Equal((nodes + joins - leaves - crashes + rejoins) * virtualNodes, net.Nodes.LiveCount);
 
-        List<string> problems = RingProblems(net, (ChordProtocol)net.Overlay, R);
+        List<string> problems = RingProblems(net, (ChordProtocol)run.Overlay, R);
         Assert.True(problems.Count == 0, $"ring inconsistent after churn stopped:\n  {string.Join("\n  ", problems)}");
 
         double expected = spec.Workload.PerNodeRate * net.Nodes.LiveCount * 120;
@@ -83,12 +84,13 @@ public class RingAfterChurnTests
         trace.AddRange(Enumerable.Range(200, 100).Select(m => new ChurnTraceEvent(2 * Minute + (m - 200) * 100_000L, m, ChurnAction.Join)));
         RunSpec spec = Spec(200, new ChurnOptions(ChurnKind.Trace, Trace: trace), duration: 20 * Minute,
             lookupsFrom: 17 * Minute, lookupsUntil: 19 * Minute);
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec);
-        RunResult r = Experiment.Summarize(net);
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
 
         Assert.Equal(100, net.Nodes.LiveCount);
-        List<string> problems = RingProblems(net, (ChordProtocol)net.Overlay, R);
+        List<string> problems = RingProblems(net, (ChordProtocol)run.Overlay, R);
         Assert.True(problems.Count == 0, $"ring inconsistent:\n  {string.Join("\n  ", problems)}");
         double expected = spec.Workload.PerNodeRate * 100 * 120; // λ − 5√λ, as above
         Assert.True(r.Lookups >= expected - 5 * Math.Sqrt(expected), $"only {r.Lookups} lookups issued, expected about {expected:0}");
@@ -121,10 +123,11 @@ public class RingAfterChurnTests
     {
         RunSpec spec = Spec(300, ChurnOptions.None, duration: 30 * Minute, lookupsFrom: 27 * Minute, lookupsUntil: 29 * Minute,
             chord: FastChord() with { StartConverged = false });
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec);
-        RunResult r = Experiment.Summarize(net);
-        List<string> problems = RingProblems(net, (ChordProtocol)net.Overlay, R);
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
+        List<string> problems = RingProblems(net, (ChordProtocol)run.Overlay, R);
         Assert.True(problems.Count == 0, $"ring inconsistent:\n  {string.Join("\n  ", problems)}");
         Assert.True(r.Lookups > 0 && r.LookupsOk == r.Lookups, $"{r.Lookups} lookups: {r.LookupsWrong} wrong, {r.LookupsFailed} failed");
     }

@@ -44,7 +44,7 @@ public class ResultFileTests
         Assert.True(r.ExitCode == 0, r.ToString());
         var rows = ReadCsv(Path.Combine(dir["out"], "runs.csv"), out string[] header);
         // 'nodes' is already a column; the other two swept paths are appended in sweep order.
-        Assert.Equal([.. OverlaySim.Output.CsvResults.RunColumns, "workload.keys", "overlays.a.successors"], header);
+        Assert.Equal([.. OverlaySim.Output.CsvResults.RunColumns(ScenarioLoader.Load(scenario)), "workload.keys", "overlays.a.successors"], header);
         Assert.Equal(16, rows.Count);
         int i = 0;
         foreach (string nodes in new[] { "200", "300" })
@@ -87,7 +87,7 @@ public class ResultFileTests
 
         Assert.True(r.ExitCode == 0, r.ToString());
         var rows = ReadCsv(Path.Combine(dir["out"], "runs.csv"), out string[] header);
-        Assert.Equal(OverlaySim.Output.CsvResults.RunColumns, header);
+        Assert.Equal(OverlaySim.Output.CsvResults.RunColumns(ScenarioLoader.Load(scenario)), header);
         Assert.Equal(["200", "250"], rows.Select(row => row["nodes"]));
         Assert.All(rows, row => Assert.Equal("s", row["scenario"])); // no name: the file name
     }

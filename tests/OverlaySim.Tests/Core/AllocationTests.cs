@@ -53,19 +53,18 @@ public class AllocationTests
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var latency = new UniformLatency(10_000, 90_000, streams.StreamSeed("latency"));
         var net = new Network(space, table, latency, Experiment.KeyIds(space, keys), streams);
-        var chord = new Chord(ChordOptions.Default);
-        net.Install(chord);
-        chord.BuildStatic();
+        var chord = new ChordRing(ChordOptions.Default);
+        Experiment.Install(net, chord);
         // More lookups than the run reaches (it stops at a time), so the workload never winds down; the latency
         // list is reserved for all of them, as Experiment.Run does.
         const long lookups = 100_000;
         var options = new WorkloadOptions(lookups, Rate: 1000, 0, 0, keys, Popularity.Zipf, ZipfExponent: 1.0, Start: 0);
-        net.Metrics.Reserve(lookups);
-        var workload = new Workload(net, options);
+        net.Lookups.Metrics.Reserve(lookups);
+        var workload = new Workload(net, options, chord.StartLookup);
         workload.Start();
 
         net.Sim.Run(until: 3_000_000);            // warm-up: 3 s of simulated time, ~3000 lookups
-        long eventsBefore = net.Sim.Dispatched, finishedBefore = net.Metrics.Finished;
+        long eventsBefore = net.Sim.Dispatched, finishedBefore = net.Lookups.Metrics.Finished;
 
         long before = GC.GetAllocatedBytesForCurrentThread();
         net.Sim.Run(until: 33_000_000);           // 30 s more: ~30 000 lookups, a few hundred thousand events
@@ -73,8 +72,8 @@ public class AllocationTests
 
         long events = net.Sim.Dispatched - eventsBefore;
         Assert.True(events > 150_000, $"only {events} events ran: the window does not measure a steady state");
-        Assert.True(net.Metrics.Finished - finishedBefore > 25_000);
-        Assert.Equal(net.Metrics.Finished, net.Metrics.Ok);  // static Chord answers every lookup correctly
+        Assert.True(net.Lookups.Metrics.Finished - finishedBefore > 25_000);
+        Assert.Equal(net.Lookups.Metrics.Finished, net.Lookups.Metrics.Ok);  // static Chord answers every lookup correctly
         Assert.True(allocated == 0, $"{allocated} bytes allocated over {events} events ({(double)allocated / events:F2} per event)");
     }
 }

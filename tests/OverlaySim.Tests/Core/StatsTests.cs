@@ -98,22 +98,39 @@ public class StatsTests
     }
 
     [Fact]
-    public void LookupMetricsRecordsHopsAndLatencyOnlyForAnsweredLookups()
+    public void LookupMetricsRecordHopsAndLatencyAtTheAnswerAndMessagesAtTheEnd()
     {
         var m = new LookupMetrics();
-        var r = new LookupRecord { Hops = 3, PaperHops = 2, Messages = 4 };
-        m.Record(in r, LookupOutcome.Ok, 1500);
-        m.Record(in r, LookupOutcome.Wrong, 2500);
-        m.Record(new LookupRecord { Hops = 70, PaperHops = -1, Messages = 9 }, LookupOutcome.Ok, 100); // grows the histogram
-        m.Record(new LookupRecord { Hops = 5, Messages = 6 }, LookupOutcome.Failed, 0);
-
+        var r = new LookupRecord { Hops = 3, Messages = 4, Bytes = 100, Timeouts = 1 };
+        m.RecordAnswer(in r, LookupOutcome.Ok, 1500);
+        m.RecordAnswer(in r, LookupOutcome.Wrong, 2500);
+        m.RecordAnswer(new LookupRecord { Hops = 70 }, LookupOutcome.Ok, 100); // grows the histogram
+        m.RecordAnswer(new LookupRecord { Hops = 5 }, LookupOutcome.Failed, 0);
         Assert.Equal((2L, 1L, 1L, 4L), (m.Ok, m.Wrong, m.Failed, m.Finished));
-        Assert.Equal(4 + 4 + 9 + 6, m.Messages);            // every finished lookup's messages count
+        Assert.Equal(0, m.Messages);                          // nothing has ended yet
         Assert.Equal([1500L, 2500L, 100L], m.Latencies.ToArray()); // a failed lookup has no latency
         Assert.Equal(2, m.HopHistogram[3]);
         Assert.Equal(1, m.HopHistogram[70]);
         Assert.Equal(0, m.HopHistogram[5]);                  // nor a route length
-        Assert.Equal(2, m.PaperHopHistogram[2]);
-        Assert.True(m.AnyPaperHops);
+
+        m.RecordEnd(in r);
+        m.RecordEnd(new LookupRecord { Messages = 9, Bytes = 300, Timeouts = 0 });
+        Assert.Equal((2L, 13L, 400L), (m.Ended, m.Messages, m.Bytes));
+        Assert.Equal([1L, 1L], m.TimeoutHistogram[..2].ToArray());
+    }
+
+    [Fact]
+    public void ARegisteredMetricGivesItsColumnsStatisticsAndIsRegisteredOnce()
+    {
+        var m = new LookupMetrics();
+        var spec = new OverlayMetric("x", "a test metric", [new("x_mean", MetricStat.Mean), new("x_p99", MetricStat.P99), new("x_max", MetricStat.Max)]);
+        SampleMetric a = m.Register(spec);
+        Assert.Same(a, m.Register(spec));
+        for (int v = 0; v < 100; v++) a.Add(v);
+        a.Add(1000);                                          // grows past the initial histogram
+        Assert.Equal(5950.0 / 101, a.Value(MetricStat.Mean), 9);
+        Assert.Equal(99, a.Value(MetricStat.P99));            // nearest rank: the 100th of 101 samples
+        Assert.Equal(1000, a.Value(MetricStat.Max));
+        Assert.Single(m.Registered);
     }
 }

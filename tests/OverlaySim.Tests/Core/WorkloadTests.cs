@@ -1,4 +1,5 @@
 using OverlaySim.Core;
+using OverlaySim.Tests.Support;
 using Xunit;
 
 namespace OverlaySim.Tests.Core;
@@ -60,7 +61,8 @@ public class WorkloadTests
         public readonly List<long> Times = [];
 
         public override string Name => "recorder";
-        public override void BuildStatic() { }
+        public override void BuildStatic(Oracle view) { }
+        public override GroundTruth CreateTruth(Oracle view) => new AnyAnswerIsCorrect();
 
         public override void StartLookup(int lookup)
         {
@@ -68,11 +70,10 @@ public class WorkloadTests
             Keys[r.KeyIndex]++;
             Origins[r.Origin]++;
             Times.Add(Net.Sim.Now);
-            Net.CompleteLookup(lookup, r.Origin);
+            Net.Lookups.Complete(lookup, r.Origin);
         }
 
-        public override void Handle(ref Event ev) { }
-        public override int Responsible(Id key) => 0;
+        protected override void Receive(ref Event ev) { }
         public override int Degree(int node) => 0;
     }
 
@@ -84,8 +85,8 @@ public class WorkloadTests
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var net = new Network(space, table, new ConstantLatency(1000), Experiment.KeyIds(space, options.Keys), streams);
         var overlay = new Recorder(nodes, options.Keys);
-        net.Install(overlay);
-        var workload = new Workload(net, options);
+        Experiment.Install(net, overlay);
+        var workload = new Workload(net, options, overlay.StartLookup);
         return (net, overlay, workload);
     }
 
@@ -120,7 +121,7 @@ public class WorkloadTests
         net.Sim.Run();
 
         Assert.Equal(lookups, workload.Issued);
-        Assert.Equal(lookups, net.Metrics.Issued);
+        Assert.Equal(lookups, net.Lookups.Metrics.Issued);
         Assert.Equal(lookups, rec.Times.Count);
         Assert.True(rec.Times[0] >= 5_000_000, "no lookup before Start");
 

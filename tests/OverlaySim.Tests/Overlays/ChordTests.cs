@@ -11,7 +11,7 @@ public class ChordTests
         new(nodes, idBits, seed, replicate,
             (_, _) => new ConstantLatency(10_000),
             new WorkloadOptions(lookups, Rate: 1000, PerNodeRate: 0, Duration: 0, keys, Popularity.Uniform, 1.0, Start: 0),
-            () => new Chord(new ChordOptions(successors)));
+            () => new ChordRing(new ChordOptions(successors)));
 
     [Theory]
     [InlineData(1, 160, 8)]
@@ -33,9 +33,11 @@ public class ChordTests
     public void RoutingStateIsThatOfAStabilizedRing()
     {
         const int m = 16, r = 4;
-        Network net = Experiment.Build(Spec(600, m, r, lookups: 0));
-        var chord = (Chord)net.Overlay;
+        SimulationRun run = Experiment.Build(Spec(600, m, r, lookups: 0));
+        Network net = run.Net;
+        var chord = (ChordRing)run.Overlay;
         Oracle oracle = net.Oracle;
+        var truth = (ChordTruth)run.Truth;
         IdSpace space = net.Space;
         for (int rank = 0; rank < oracle.Count; rank++)
         {
@@ -49,7 +51,7 @@ public class ChordTests
             var expected = new List<int>();
             for (int i = 0; i < m; i++)
             {
-                int f = oracle.Successor(space.Add(self, Id.Pow2(i)));
+                int f = truth.Successor(space.Add(self, Id.Pow2(i)));
                 if (f != node && (expected.Count == 0 || expected[^1] != f)) expected.Add(f);
             }
             Assert.Equal(expected, chord.Fingers(node).ToArray());
@@ -63,21 +65,22 @@ public class ChordTests
         RunResult r = Experiment.Run(Spec(50, 160, 4, lookups: 20_000));
         double zeroShare = (double)r.HopHistogram[0] / r.Lookups;
         Assert.InRange(zeroShare, 0.005, 0.1);
-        Assert.Equal(1 - zeroShare, r.HopsMean - r.PaperHopsMean, 9);
+        Assert.Equal(1 - zeroShare, r.HopsMean - r.Metric("paper_hops_mean")!.Value, 9);
     }
 
     [Fact]
     public void KeysPerNodeAddUpToAllKeys()
     {
-        Network net = Experiment.Build(Spec(3000, 160, 8, lookups: 0, keys: 50_000));
+        SimulationRun run = Experiment.Build(Spec(3000, 160, 8, lookups: 0, keys: 50_000));
+        Network net = run.Net;
         var counts = new int[net.Nodes.Count];
-        foreach (Id key in net.Keys) counts[net.Overlay.Responsible(key)]++;
+        for (int k = 0; k < net.Keys.Length; k++) counts[run.Truth.Responsible(net.Keys[k], k)]++;
         Assert.Equal(50_000, counts.Sum());
         // successor(key) is the first node at or after the key: no node lies strictly between the key and it.
         foreach (Id key in net.Keys.Take(2000))
         {
-            int owner = net.Overlay.Responsible(key);
-            int pred = ((Chord)net.Overlay).Predecessor(owner);
+            int owner = run.Truth.Responsible(key, -1);
+            int pred = ((ChordRing)run.Overlay).Predecessor(owner);
             Assert.True(net.Space.InOpenClosed(key, net.Nodes.Ids[pred], net.Nodes.Ids[owner]));
         }
     }
@@ -104,7 +107,7 @@ public class ChordTests
     }
 
     private static double[] PaperHopMeans(int nodes, int rings) =>
-        Enumerable.Range(0, rings).Select(rep => Experiment.Run(Spec(nodes, 160, 1, lookups: 4000, replicate: rep)).PaperHopsMean).ToArray();
+        Enumerable.Range(0, rings).Select(rep => Experiment.Run(Spec(nodes, 160, 1, lookups: 4000, replicate: rep)).Metric("paper_hops_mean")!.Value).ToArray();
 
     private static double Variance(double[] x)
     {

@@ -82,8 +82,9 @@ public class KademliaTests(ITestOutputHelper output)
     [InlineData(300, 12, 4)]    // dense: 300 of 4096 ids
     public void StaticBucketsHoldAtMostKContactsOfTheirOwnRangeAndNeverSelf(int nodes, int bits, int k)
     {
-        Network net = Experiment.Build(Spec(nodes, bits, new KademliaOptions { K = k }, lookups: 0));
-        var kad = (Kademlia)net.Overlay;
+        SimulationRun run = Experiment.Build(Spec(nodes, bits, new KademliaOptions { K = k }, lookups: 0));
+        Network net = run.Net;
+        var kad = (Kademlia)run.Overlay;
         List<string> problems = BucketProblems(net, kad);
         Assert.True(problems.Count == 0, string.Join("\n", problems.Take(10)));
         // A converged bucket is full whenever its id range holds k other nodes: check bucket 0 (half the ring).
@@ -98,19 +99,31 @@ public class KademliaTests(ITestOutputHelper output)
     [InlineData(5000, 8, 1)]
     public void WithoutChurnEveryNodeLookupFindsTheClosestNode(int nodes, int k, int alpha)
     {
-        Network net = Experiment.Build(Spec(nodes, 160, new KademliaOptions { K = k, Alpha = alpha, StoreKeys = false }, lookups: 3000));
-        var kad = (Kademlia)net.Overlay;
-        kad.CheckExactK = true;
-        Experiment.Simulate(net, Spec(nodes, 160, new KademliaOptions { K = k, Alpha = alpha, StoreKeys = false }, lookups: 3000));
-        RunResult r = Experiment.Summarize(net);
+        SimulationRun run = Experiment.Build(Spec(nodes, 160, new KademliaOptions { K = k, Alpha = alpha, StoreKeys = false }, lookups: 3000));
+        Network net = run.Net;
+        var kad = (Kademlia)run.Overlay;
+        var truth = (KademliaTruth)run.Truth;
+        // Compare every node lookup's result with the true k closest. The origin is never in its own result: when it
+        // is among the true k closest, the result must hold the other k - 1 of them.
+        long checkedLookups = 0, exactLookups = 0;
+        var closest = new int[k];
+        kad.NodeLookupEnded = (origin, target, result) =>
+        {
+            int found = truth.KClosest(target, closest);
+            var expected = closest[..found].Where(c => c != origin).ToHashSet();
+            checkedLookups++;
+            if (expected.IsSubsetOf(result.ToArray())) exactLookups++;
+        };
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
         Assert.Equal(3000, r.Lookups);
         Assert.Equal(r.Lookups, r.LookupsOk);
-        Assert.True(r.RpcsPerLookup >= k, $"the termination rule waits for the k closest to answer: {r.RpcsPerLookup} RPCs per lookup");
-        double exact = (double)kad.ExactKLookups / kad.CheckedKLookups;
-        output.WriteLine($"N={nodes} k={k} alpha={alpha}: the k returned are exactly the true k closest in {exact:P2} of {kad.CheckedKLookups} lookups");
+        Assert.True(r.Metric("rpcs_per_lookup")!.Value >= k, $"the termination rule waits for the k closest to answer: {r.Metric("rpcs_per_lookup")!.Value} RPCs per lookup");
+        Assert.Equal(3000, checkedLookups);
+        output.WriteLine($"N={nodes} k={k} alpha={alpha}: the k returned are exactly the true k closest in {(double)exactLookups / checkedLookups:P2} of {checkedLookups} lookups");
         // Measured: 100% in every configuration here. With converged buckets the k closest to a key all sit in the
         // few deepest buckets of the nodes near it, which hold every node of their range, so the lookup reaches them.
-        Assert.Equal(kad.CheckedKLookups, kad.ExactKLookups);
+        Assert.Equal(checkedLookups, exactLookups);
     }
 
     [Fact]
@@ -146,13 +159,14 @@ public class KademliaTests(ITestOutputHelper output)
     public void UnderChurnNothingThrowsNothingLeaksAndBucketsKeepTheirInvariants()
     {
         RunSpec spec = ChurnSpec();
-        Network net = Experiment.Build(spec);
-        Experiment.Simulate(net, spec);
-        RunResult r = Experiment.Summarize(net);
-        var kad = (Kademlia)net.Overlay;
+        SimulationRun run = Experiment.Build(spec);
+        Network net = run.Net;
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
+        var kad = (Kademlia)run.Overlay;
         Assert.True(r.Joins > 300 && r.Crashes > 100 && r.Leaves > 100, $"{r.Joins} joins, {r.Leaves} leaves, {r.Crashes} crashes");
         Assert.Equal(net.Sim.Queue.Count, net.Sim.Queue.SlotsInUse);
-        for (int slot = 0; slot < net.Lookups.Capacity; slot++)
+        for (int slot = 0; slot < net.Lookups.Table.Capacity; slot++)
             if (net.Lookups[slot].InUse)
                 Assert.True(net.Sim.Now - net.Lookups[slot].Start <= 30_000_000, $"lookup slot {slot} outlived the lookup timeout");
         List<string> problems = BucketProblems(net, kad);
@@ -165,7 +179,8 @@ public class KademliaTests(ITestOutputHelper output)
     {
         RunResult a = Experiment.Run(ChurnSpec()), b = Experiment.Run(ChurnSpec()), c = Experiment.Run(ChurnSpec(replicate: 1));
         Assert.Equal(a.TraceHash, b.TraceHash);
-        Assert.Equal(a with { TimeSeries = [], TrafficByType = [], HopHistogram = [] }, b with { TimeSeries = [], TrafficByType = [], HopHistogram = [] });
+        Assert.Equal(a with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [] }, b with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [] });
+        Assert.Equal(a.OverlayMetrics, b.OverlayMetrics);
         Assert.NotEqual(a.TraceHash, c.TraceHash);
     }
 

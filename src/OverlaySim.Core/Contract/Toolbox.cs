@@ -1,0 +1,77 @@
+namespace OverlaySim.Core;
+
+/// <summary>
+/// A per-node array of an overlay's state, <see cref="Stride"/> entries per node ordinal, that grows with the node
+/// table (churn adds ordinals) and fills new rows with a given value. Struct of arrays: one of these per field.
+/// </summary>
+/// <remarks>Created by <see cref="Network.NodeArray{T}"/>, which subscribes it to the node table's growth.</remarks>
+public sealed class NodeArray<T>
+{
+    private T[] _items;
+
+    internal NodeArray(int capacity, int stride, T fill)
+    {
+        if (stride < 1) throw new ArgumentOutOfRangeException(nameof(stride));
+        Stride = stride;
+        Fill = fill;
+        _items = new T[checked((long)capacity * stride)];
+        if (!EqualityComparer<T>.Default.Equals(fill, default)) Array.Fill(_items, fill);
+    }
+
+    public int Stride { get; }
+
+    /// <summary>The value of rows that were never written.</summary>
+    public T Fill { get; }
+
+    /// <summary>The backing array (replaced when the table grows; do not keep it across a join).</summary>
+    public T[] Items => _items;
+
+    /// <summary>Entry of a node (stride 1), or entry <paramref name="index"/> of the flat array.</summary>
+    public ref T this[int index] => ref _items[index];
+
+    /// <summary>Entry <paramref name="j"/> of node <paramref name="node"/>'s row.</summary>
+    public ref T At(int node, int j) => ref _items[(long)node * Stride + j];
+
+    /// <summary>The row of a node.</summary>
+    public Span<T> Row(int node) => _items.AsSpan(checked((int)((long)node * Stride)), Stride);
+
+    /// <summary>Resets a node's row to <see cref="Fill"/>.</summary>
+    public void Clear(int node) => Row(node).Fill(Fill);
+
+    internal void Grow(int capacity)
+    {
+        long n = checked((long)capacity * Stride);
+        if (n <= _items.Length) return;
+        int old = _items.Length;
+        Array.Resize(ref _items, checked((int)n));
+        if (!EqualityComparer<T>.Default.Equals(Fill, default)) Array.Fill(_items, Fill, old, _items.Length - old);
+    }
+}
+
+/// <summary>
+/// A per-lookup array of an overlay's state (a shortlist, a hop's token), <see cref="Stride"/> entries per lookup
+/// slot, grown with the lookup table. Entries are not reset when a slot is reused: the overlay initialises them when
+/// it starts a lookup.
+/// </summary>
+public sealed class LookupArray<T>
+{
+    private T[] _items;
+
+    internal LookupArray(LookupTable table, int stride)
+    {
+        Stride = stride;
+        _items = new T[checked((long)table.Capacity * stride)];
+        table.Grown += capacity => Array.Resize(ref _items, checked(capacity * Stride));
+    }
+
+    public int Stride { get; }
+
+    public T[] Items => _items;
+
+    /// <summary>Entry of a lookup slot (stride 1), or entry <paramref name="index"/> of the flat array.</summary>
+    public ref T this[int index] => ref _items[index];
+
+    public ref T At(int slot, int j) => ref _items[(long)slot * Stride + j];
+
+    public Span<T> Row(int slot) => _items.AsSpan(slot * Stride, Stride);
+}

@@ -1,0 +1,183 @@
+namespace OverlaySim.Core;
+
+/// <summary>
+/// The measurement window [<see cref="From"/>, <see cref="Until"/>): lookups issued inside it are measured, and
+/// maintenance traffic sent inside it is counted. Before it is the warm-up.
+/// </summary>
+public sealed class MeasurementWindow(Simulator sim)
+{
+    /// <summary>Start of the window (the end of the warm-up, <c>measure_after</c>), µs.</summary>
+    public long From { get; set; }
+
+    /// <summary>End of the window (the run's duration), or long.MaxValue.</summary>
+    public long Until { get; set; } = long.MaxValue;
+
+    public bool IsOpen => sim.Now >= From && sim.Now < Until;
+}
+
+/// <summary>Told when a lookup's deadline passes, so that it can drop its own per-lookup state first.</summary>
+public interface ILookupDeadlineListener
+{
+    /// <summary>The lookup is still in flight at its deadline; it is failed (if unanswered) and ended right after this call.</summary>
+    void OnLookupDeadline(int lookup);
+}
+
+/// <summary>
+/// The lookup service of a run: begins lookups (the workload's, and internal ones an overlay makes for itself),
+/// takes their answers, ends them, enforces their deadline, and records what was measured.
+/// </summary>
+/// <remarks>
+/// <para>Answering apart from ending. A lookup is answered once: <see cref="Answer"/> (or <see cref="Fail"/>)
+/// takes its outcome, latency and hops. It is ended later, by <see cref="End"/>, when its last message is done:
+/// then its messages, bytes and timeouts are final and its slot is freed. Messages still in flight after the answer
+/// keep counting against it; once it has ended, every event stamped with it is stale and is dropped before an
+/// overlay's handler sees it (<see cref="Overlay"/>), so nothing can count against the next lookup in the slot.
+/// An overlay whose lookups have nothing in flight when answered calls <see cref="Complete"/> (answer and end).</para>
+/// <para>The outcome of a measured answer is judged by the overlay's <see cref="GroundTruth"/>, which only the
+/// experiment can install here: overlays have no way to read it.</para>
+/// </remarks>
+public sealed class LookupService : IEventSink
+{
+    /// <summary><see cref="LookupRecord.Purpose"/> of the workload's lookups; overlays number their own purposes from 1.</summary>
+    public const byte UserLookup = 0;
+
+    private const byte Deadline = 1;
+
+    private readonly Simulator _sim;
+    private readonly NodeTable _nodes;
+    private readonly MeasurementWindow _window;
+    private readonly Id[] _keys;
+    private readonly byte _sink;
+
+    public LookupService(Simulator sim, NodeTable nodes, MeasurementWindow window, Id[] keys)
+    {
+        _sim = sim;
+        _nodes = nodes;
+        _window = window;
+        _keys = keys;
+        _sink = sim.Register(this);
+    }
+
+    public LookupTable Table { get; } = new();
+
+    public LookupMetrics Metrics { get; } = new();
+
+    public ref LookupRecord this[int slot] => ref Table[slot];
+
+    /// <summary>Time after which an unanswered lookup fails, in µs; 0 for none (the overlay's lookup timeout).</summary>
+    public long Timeout { get; internal set; }
+
+    /// <summary>Whether answers report a value (the overlay stores the workload's keys): value_found_rate.</summary>
+    public bool ReportsValues { get; internal set; }
+
+    internal GroundTruth? Truth { get; set; }
+
+    internal ILookupDeadlineListener? DeadlineListener { get; set; }
+
+    /// <summary>Whether an event stamped with a lookup belongs to that lookup still (it has not ended since).</summary>
+    public bool IsCurrent(in Event ev) => Table.IsCurrent(ev.Lookup, ev.LookupGen);
+
+    /// <summary>Begins one of the workload's lookups, for key <paramref name="keyIndex"/>, issued now by <paramref name="origin"/>.</summary>
+    public int BeginUser(int origin, int keyIndex)
+    {
+        int slot = Allocate(origin, _keys[keyIndex], keyIndex, UserLookup, 0);
+        ref LookupRecord r = ref Table[slot];
+        r.Measured = _window.IsOpen;
+        if (r.Measured) Metrics.CountIssued();
+        return slot;
+    }
+
+    /// <summary>
+    /// Begins a lookup the overlay makes for itself (a join, a finger refresh, a republish), for
+    /// <paramref name="purpose"/> (≥ 1) with an argument of the overlay's choosing. It is routed like any other,
+    /// never measured, and its messages count as maintenance traffic.
+    /// </summary>
+    public int BeginInternal(int origin, Id key, byte purpose, int arg = 0)
+    {
+        if (purpose == UserLookup) throw new ArgumentOutOfRangeException(nameof(purpose), "purpose 0 is the workload's");
+        return Allocate(origin, key, -1, purpose, arg);
+    }
+
+    private int Allocate(int origin, Id key, int keyIndex, byte purpose, int arg)
+    {
+        int slot = Table.Allocate();
+        ref LookupRecord r = ref Table[slot];
+        r.Key = key;
+        r.KeyIndex = keyIndex;
+        r.Origin = origin;
+        r.Start = _sim.Now;
+        r.Purpose = purpose;
+        r.Arg = arg;
+        if (Timeout > 0)
+            _sim.Schedule(Timeout, new Event { Dst = -1, Src = -1, Lookup = slot, LookupGen = r.Generation, Sink = _sink, Type = Deadline });
+        return slot;
+    }
+
+    /// <summary>
+    /// The origin has learned its answer: <paramref name="answer"/> is the node it takes as the result (and
+    /// <paramref name="valueReturned"/> whether the value came with it). The outcome is judged now by the ground truth.
+    /// Only the first answer counts. Returns true when this answer was recorded as a measured one, so that the overlay
+    /// records its own metrics for the same lookups.
+    /// </summary>
+    public bool Answer(int slot, int answer, bool valueReturned = false)
+    {
+        ref LookupRecord r = ref Table[slot];
+        if (r.Answered) return false;
+        r.Answered = true;
+        if (!r.Measured) return false;
+        LookupOutcome outcome = Truth!.IsCorrect(answer, in r) ? LookupOutcome.Ok : LookupOutcome.Wrong;
+        Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start);
+        if (ReportsValues) Metrics.RecordValue(valueReturned);
+        return true;
+    }
+
+    /// <summary>The lookup has failed (timed out, dropped, retry budget spent). A lookup whose origin has left is abandoned instead.</summary>
+    public void Fail(int slot)
+    {
+        ref LookupRecord r = ref Table[slot];
+        if (r.Answered) return;
+        r.Answered = true;
+        if (!r.Measured) return;
+        if (_nodes.IsAlive(r.Origin))
+        {
+            Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
+            if (ReportsValues) Metrics.RecordValue(false);
+        }
+        else
+        {
+            Metrics.CountAbandoned(); // its origin left: nobody is waiting for the answer
+            r.Measured = false;
+        }
+    }
+
+    /// <summary>Ends the lookup: nothing more is in flight for it. Its counts become final and its slot is freed.</summary>
+    public void End(int slot)
+    {
+        ref LookupRecord r = ref Table[slot];
+        if (r.Measured) Metrics.RecordEnd(in r);
+        Table.Free(slot);
+    }
+
+    /// <summary>Answers and ends at once: for a lookup that has nothing else in flight when its answer arrives.</summary>
+    public bool Complete(int slot, int answer, bool valueReturned = false)
+    {
+        bool measured = Answer(slot, answer, valueReturned);
+        End(slot);
+        return measured;
+    }
+
+    /// <summary>Fails and ends at once.</summary>
+    public void FailAndEnd(int slot)
+    {
+        Fail(slot);
+        End(slot);
+    }
+
+    /// <summary>The lookup deadline: a lookup still in flight when it fires is failed (if unanswered) and ended.</summary>
+    public void Handle(ref Event ev)
+    {
+        if (ev.Type != Deadline || !Table.IsCurrent(ev.Lookup, ev.LookupGen)) return;
+        DeadlineListener?.OnLookupDeadline(ev.Lookup);
+        FailAndEnd(ev.Lookup);
+    }
+}

@@ -1,0 +1,132 @@
+using System.Runtime.CompilerServices;
+
+namespace OverlaySim.Core;
+
+/// <summary>
+/// The transport of a run: it delivers messages between nodes after the latency model's delay, and accounts for
+/// every message it carries, with its size in bytes, once: to its lookup (messages, bytes, and the load of the
+/// receiving machine) or to the maintenance traffic of its type.
+/// </summary>
+/// <remarks>
+/// <para>Which account a message goes to: a message of one of the workload's lookups counts toward that lookup
+/// (<c>msgs_per_lookup</c>, <c>bytes_per_lookup</c>) and, when the lookup is measured, toward the load of the machine
+/// it is sent to; a message of an internal lookup (a join, a finger refresh) and every other message count as
+/// maintenance traffic by message type, inside the measurement window.</para>
+/// <para>Sizes are the overlay's: each overlay keeps one size table for its messages (header plus payload).</para>
+/// <para>Load: per machine, the messages of measured lookups sent to it (delivered, or lost because it had died).
+/// Counting at the send keeps the count on the sender's path, where the destination's machine is read anyway
+/// for the latency.</para>
+/// </remarks>
+public sealed class Transport
+{
+    private readonly Simulator _sim;
+    private readonly NodeTable _nodes;
+    private readonly LookupTable _lookups;
+    private readonly MeasurementWindow _window;
+    private long[] _load;
+
+    public Transport(Simulator sim, NodeTable nodes, LatencyModel latency, LookupTable lookups, MeasurementWindow window, int machines)
+    {
+        _sim = sim;
+        _nodes = nodes;
+        Latency = latency;
+        _lookups = lookups;
+        _window = window;
+        _load = new long[Math.Max(1, machines)];
+    }
+
+    public LatencyModel Latency { get; }
+
+    /// <summary>Maintenance messages and bytes by message type, inside the measurement window.</summary>
+    public TrafficMetrics Traffic { get; } = new();
+
+    /// <summary>Messages of measured lookups sent to each machine (see remarks).</summary>
+    public ReadOnlySpan<long> LoadPerMachine => _load;
+
+    /// <summary>
+    /// Sends a message of lookup <c>ev.Lookup</c> from <paramref name="src"/> to <paramref name="dst"/>: delivered after
+    /// the one-way delay between their machines, dropped if the destination dies first. Stamped with the lookup's
+    /// generation, and counted toward the lookup (or, for an internal lookup, as maintenance).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Send(int src, int dst, Event ev, int bytes)
+    {
+        ev.Src = src;
+        ev.Dst = dst;
+        int[] machine = _nodes.Machine;
+        int to = machine[dst];
+        ref LookupRecord r = ref _lookups[ev.Lookup];
+        ev.LookupGen = r.Generation;
+        CountLookupMessage(ref r, ev.Type, to, bytes);
+        _sim.Schedule(Latency.OneWay(machine[src], to), ev);
+    }
+
+    /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
+    public void SendMaintenance(int src, int dst, Event ev, int bytes)
+    {
+        ev.Src = src;
+        ev.Dst = dst;
+        ev.Lookup = -1;
+        if (_window.IsOpen) Traffic.Count(ev.Type, bytes);
+        int[] machine = _nodes.Machine;
+        _sim.Schedule(Latency.OneWay(machine[src], machine[dst]), ev);
+    }
+
+    /// <summary>
+    /// Counts a message of lookup <paramref name="lookup"/> that is sent but whose delivery can change nothing (an
+    /// acknowledgement no timeout will wait for): it costs its message and bytes like any other, without an event.
+    /// </summary>
+    public void CountOnly(int lookup, int dst, byte type, int bytes) =>
+        CountLookupMessage(ref _lookups[lookup], type, _nodes.Machine[dst], bytes);
+
+    /// <summary>Counts maintenance data whose delivery is not simulated (a key transfer that takes effect when sent).</summary>
+    public void CountMaintenance(byte type, int bytes)
+    {
+        if (_window.IsOpen) Traffic.Count(type, bytes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void CountLookupMessage(ref LookupRecord r, byte type, int toMachine, int bytes)
+    {
+        if (r.IsUser)
+        {
+            r.Messages++;
+            r.Bytes += bytes;
+            if (r.Measured) _load[toMachine]++;
+        }
+        else if (_window.IsOpen) Traffic.Count(type, bytes);
+    }
+
+    /// <summary>One-way delay from one node's machine to another's.</summary>
+    public long OneWay(int src, int dst) => Latency.OneWay(_nodes.Machine[src], _nodes.Machine[dst]);
+
+    /// <summary>Round-trip time between two nodes' machines (for timeouts set as a multiple of the RTT).</summary>
+    public long RoundTrip(int a, int b)
+    {
+        int[] machine = _nodes.Machine;
+        return Latency.OneWay(machine[a], machine[b]) + Latency.OneWay(machine[b], machine[a]);
+    }
+
+    /// <summary>Makes room for machines added during the run (churn).</summary>
+    internal void EnsureMachines(int count)
+    {
+        Latency.EnsureMachines(count);
+        if (count > _load.Length) Array.Resize(ref _load, Math.Max(count, _load.Length * 2));
+    }
+}
+
+/// <summary>Maintenance messages and bytes by message type, counted inside the measurement window.</summary>
+public sealed class TrafficMetrics
+{
+    public long[] Messages { get; } = new long[256];
+    public long[] Bytes { get; } = new long[256];
+
+    public void Count(byte type, int bytes)
+    {
+        Messages[type]++;
+        Bytes[type] += bytes;
+    }
+
+    public long TotalMessages => Messages.Sum();
+    public long TotalBytes => Bytes.Sum();
+}
