@@ -13,7 +13,9 @@ namespace OverlaySim.Core;
 /// per-lookup state beyond <see cref="LookupRecord"/> lives in <see cref="NodeArray{T}"/> and
 /// <see cref="LookupArray{T}"/>, so recursive, iterative, α-parallel and flooding lookups fit the same contract.</para>
 /// <para>Stale events never reach <see cref="Receive"/>: an event stamped with a lookup that has ended since is
-/// dropped first (and shown to <see cref="OnStale"/>, to free what it carries).</para>
+/// dropped first (and shown to <see cref="OnStale"/>, to free what it carries). An overlay answers its lookups
+/// (<see cref="LookupService.Answer"/>, <see cref="LookupService.Fail"/>) and never ends them: a lookup ends once it is
+/// answered and none of its messages is in flight, which the base class and the lookup service track together.</para>
 /// <para>A static build fills the routing state from the global view, as a converged network would hold it; a
 /// dynamic protocol instead grows the state through messages and timers of the same handler.</para>
 /// </remarks>
@@ -58,12 +60,22 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
 
     void IEventSink.Handle(ref Event ev)
     {
-        if (ev.Lookup >= 0 && !Net.Lookups.Table.IsCurrent(ev.Lookup, ev.LookupGen))
+        int lookup = ev.Lookup;
+        if (lookup < 0)
         {
+            Receive(ref ev);
+            return;
+        }
+        LookupService lookups = Net.Lookups;
+        if (!lookups.Table.IsCurrent(lookup, ev.LookupGen))
+        {
+            ev.LookupGen &= ~LookupTable.InFlightMark;
             OnStale(ref ev);
             return;
         }
+        lookups.Arriving(ref ev);
         Receive(ref ev);
+        lookups.Handled(lookup);
     }
 
     /// <summary>Distinct other nodes in the routing state of <paramref name="node"/>.</summary>
@@ -148,9 +160,10 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     /// <summary>An event of ours could not be delivered (its target is dead): a lost request's lazy timeout is scheduled.</summary>
     void IUndeliverableSink.Undeliverable(ref Event ev)
     {
+        if (ev.Lookup >= 0) Net.Lookups.Lost(ref ev);
         OnUndeliverable(ref ev);
         int from = ev.Src, to = ev.Dst;
-        if (from < 0 || !Net.Nodes.IsAlive(from) || !TimeoutFor(in ev, out Event timeout)) return;
+        if (from < 0 || !Net.Nodes.IsAlive(from) || (ev.Lookup >= 0 && !Net.Lookups.IsCurrent(in ev)) || !TimeoutFor(in ev, out Event timeout)) return;
         long wait = RequestTimeout(ev.Type, from, to);
         if (!IsLazyTimeout(from, to, wait)) return; // armed when it was sent
         Net.Sim.ScheduleAt(Math.Max(Net.Sim.Now, Net.Sim.Now - Net.Transport.OneWay(from, to) + wait), timeout);

@@ -28,11 +28,13 @@ public interface ILookupDeadlineListener
 /// </summary>
 /// <remarks>
 /// <para>Answering apart from ending. A lookup is answered once: <see cref="Answer"/> (or <see cref="Fail"/>)
-/// takes its outcome, latency and hops. It is ended later, by <see cref="End"/>, when its last message is done:
-/// then its messages, bytes and timeouts are final and its slot is freed. Messages still in flight after the answer
-/// keep counting against it; once it has ended, every event stamped with it is stale and is dropped before an
-/// overlay's handler sees it (<see cref="Overlay"/>), so nothing can count against the next lookup in the slot.
-/// An overlay whose lookups have nothing in flight when answered calls <see cref="Complete"/> (answer and end).</para>
+/// takes its outcome, latency and hops. It ends when it is answered and its last message is done (delivered or
+/// lost; <see cref="LookupRecord.InFlight"/> counts them): then its messages, bytes and timeouts are final and its
+/// slot is freed. So messages still in flight after the answer (α-parallel RPCs, a flood's copies, the first copy of
+/// a hop retried too early) keep counting against it, and are handled as the protocol would handle them. Once it has
+/// ended, every event stamped with it is stale and is dropped before an overlay's handler sees it
+/// (<see cref="Overlay"/>), so nothing can count against the next lookup in the slot. Overlays only answer; the
+/// ending is done here, the same way for every overlay. Its deadline ends a lookup whatever is in flight.</para>
 /// <para>The outcome of a measured answer is judged by the overlay's <see cref="GroundTruth"/>, which only the
 /// experiment can install here: overlays have no way to read it.</para>
 /// </remarks>
@@ -116,61 +118,97 @@ public sealed class LookupService : IEventSink
     /// <summary>
     /// The origin has learned its answer: <paramref name="answer"/> is the node it takes as the result (and
     /// <paramref name="valueReturned"/> whether the value came with it). The outcome is judged now by the ground truth.
-    /// Only the first answer counts. Returns true when this answer was recorded as a measured one, so that the overlay
-    /// records its own metrics for the same lookups.
+    /// Only the first answer counts; the lookup ends once nothing of it is in flight. Internal lookups are answered the
+    /// same way (nothing is recorded for them). Returns true when this answer was recorded as a measured one, so that
+    /// the overlay records its own metrics for the same lookups.
     /// </summary>
     public bool Answer(int slot, int answer, bool valueReturned = false)
     {
         ref LookupRecord r = ref Table[slot];
         if (r.Answered) return false;
         r.Answered = true;
-        if (!r.Measured) return false;
-        LookupOutcome outcome = Truth!.IsCorrect(answer, in r) ? LookupOutcome.Ok : LookupOutcome.Wrong;
-        Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start);
-        if (ReportsValues) Metrics.RecordValue(valueReturned);
-        return true;
+        bool measured = r.Measured;
+        if (measured)
+        {
+            LookupOutcome outcome = Truth!.IsCorrect(answer, in r) ? LookupOutcome.Ok : LookupOutcome.Wrong;
+            Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start);
+            if (ReportsValues) Metrics.RecordValue(valueReturned);
+        }
+        EndIfDone(slot);
+        return measured;
     }
 
-    /// <summary>The lookup has failed (timed out, dropped, retry budget spent). A lookup whose origin has left is abandoned instead.</summary>
+    /// <summary>
+    /// The lookup has failed (timed out, dropped, retry budget spent); it ends once nothing of it is in flight. A
+    /// lookup whose origin has left is abandoned instead.
+    /// </summary>
     public void Fail(int slot)
     {
         ref LookupRecord r = ref Table[slot];
         if (r.Answered) return;
         r.Answered = true;
-        if (!r.Measured) return;
-        if (_nodes.IsAlive(r.Origin))
+        if (r.Measured)
         {
-            Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
-            if (ReportsValues) Metrics.RecordValue(false);
+            if (_nodes.IsAlive(r.Origin))
+            {
+                Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
+                if (ReportsValues) Metrics.RecordValue(false);
+            }
+            else
+            {
+                Metrics.CountAbandoned(); // its origin left: nobody is waiting for the answer
+                r.Measured = false;
+            }
         }
-        else
-        {
-            Metrics.CountAbandoned(); // its origin left: nobody is waiting for the answer
-            r.Measured = false;
-        }
+        EndIfDone(slot);
     }
 
-    /// <summary>Ends the lookup: nothing more is in flight for it. Its counts become final and its slot is freed.</summary>
-    public void End(int slot)
+    /// <summary>Ends the lookup: its counts become final and its slot is freed.</summary>
+    internal void End(int slot)
     {
         ref LookupRecord r = ref Table[slot];
         if (r.Measured) Metrics.RecordEnd(in r);
         Table.Free(slot);
     }
 
-    /// <summary>Answers and ends at once: for a lookup that has nothing else in flight when its answer arrives.</summary>
-    public bool Complete(int slot, int answer, bool valueReturned = false)
+    /// <summary>Ends an answered lookup once nothing of it is in flight, unless an event of it is being handled (it ends after).</summary>
+    private void EndIfDone(int slot)
     {
-        bool measured = Answer(slot, answer, valueReturned);
-        End(slot);
-        return measured;
+        ref LookupRecord r = ref Table[slot];
+        if (r.Answered && r.InFlight == 0 && slot != _dispatching) End(slot);
     }
 
-    /// <summary>Fails and ends at once.</summary>
-    public void FailAndEnd(int slot)
+    private int _dispatching = -1;
+
+    /// <summary>
+    /// An event of a current lookup is about to be handled: a message leaves flight (its mark is cleared, so the
+    /// overlay never sees it). The lookup is kept until <see cref="Handled"/>, so that the handler may answer it.
+    /// </summary>
+    internal void Arriving(ref Event ev)
     {
-        Fail(slot);
-        End(slot);
+        if ((ev.LookupGen & LookupTable.InFlightMark) != 0)
+        {
+            ev.LookupGen &= ~LookupTable.InFlightMark;
+            Table[ev.Lookup].InFlight--;
+        }
+        _dispatching = ev.Lookup;
+    }
+
+    /// <summary>The event handed to <see cref="Arriving"/> has been handled: the lookup ends if it is answered and nothing is in flight.</summary>
+    internal void Handled(int slot)
+    {
+        _dispatching = -1;
+        if (Table[slot].InUse) EndIfDone(slot);
+    }
+
+    /// <summary>An event of a lookup could not be delivered (its target is dead): a lost message leaves flight.</summary>
+    internal void Lost(ref Event ev)
+    {
+        if ((ev.LookupGen & LookupTable.InFlightMark) == 0) return;
+        ev.LookupGen &= ~LookupTable.InFlightMark;
+        if (!Table.IsCurrent(ev.Lookup, ev.LookupGen)) return;
+        Table[ev.Lookup].InFlight--;
+        EndIfDone(ev.Lookup);
     }
 
     /// <summary>The lookup deadline: a lookup still in flight when it fires is failed (if unanswered) and ended.</summary>
@@ -178,6 +216,7 @@ public sealed class LookupService : IEventSink
     {
         if (ev.Type != Deadline || !Table.IsCurrent(ev.Lookup, ev.LookupGen)) return;
         DeadlineListener?.OnLookupDeadline(ev.Lookup);
-        FailAndEnd(ev.Lookup);
+        Fail(ev.Lookup);
+        if (Table[ev.Lookup].InUse) End(ev.Lookup); // whatever is still in flight is stale from now on
     }
 }

@@ -13,11 +13,11 @@ public enum LookupOutcome : byte
 
 /// <summary>The state of one lookup in flight, shared by every overlay.</summary>
 /// <remarks>
-/// A lookup lives from <see cref="LookupService.BeginUser"/> (or <see cref="LookupService.BeginInternal"/>) to
-/// <see cref="LookupService.End"/>. In between it is answered once (<see cref="LookupService.Answer"/> or
-/// <see cref="LookupService.Fail"/>): outcome, latency and hops are taken then. Messages may still be in flight
-/// after the answer (an α-parallel lookup's other RPCs, a flood's copies); they keep counting against this lookup
-/// until it ends, and only then is the slot freed for another lookup.
+/// A lookup lives from <see cref="LookupService.BeginUser"/> (or <see cref="LookupService.BeginInternal"/>) until it
+/// ends. It is answered once (<see cref="LookupService.Answer"/> or <see cref="LookupService.Fail"/>): outcome,
+/// latency and hops are taken then. Messages may still be in flight after the answer (an α-parallel lookup's other
+/// RPCs, a flood's copies, a retried hop's first copy); they keep counting against this lookup, and it ends when the
+/// last of them has been delivered or lost. Only then is the slot freed for another lookup.
 /// </remarks>
 public struct LookupRecord
 {
@@ -35,6 +35,8 @@ public struct LookupRecord
     public long Bytes;
     /// <summary>Request timeouts this lookup met (each one retried or ended it).</summary>
     public int Timeouts;
+    /// <summary>Its messages sent through the transport and not yet delivered or lost.</summary>
+    public int InFlight;
     /// <summary>Purpose-defined argument of an internal lookup (a finger level, a key index, a bootstrap node).</summary>
     public int Arg;
     /// <summary>Bumped each time the slot is allocated; events carry it to tell a stale lookup from a live one.</summary>
@@ -87,15 +89,23 @@ public sealed class LookupTable
             }
             slot = _used++;
         }
-        uint generation = _items[slot].Generation + 1;
+        uint generation = (_items[slot].Generation + 1) & ~InFlightMark;
+        if (generation == 0) generation = 1;
         _items[slot] = default;
         _items[slot].Generation = generation;
         _items[slot].InUse = true;
         return slot;
     }
 
+    /// <summary>
+    /// The top bit of an event's <see cref="Event.LookupGen"/>: set by <see cref="Transport.Send"/> on a lookup's
+    /// message while it is in flight (so that its delivery or loss can be counted), cleared before an overlay sees
+    /// the event. Generations use the other 31 bits.
+    /// </summary>
+    public const uint InFlightMark = 0x8000_0000;
+
     /// <summary>Whether an event stamped with (<paramref name="slot"/>, <paramref name="generation"/>) belongs to a lookup still in flight.</summary>
-    public bool IsCurrent(int slot, uint generation) => _items[slot].InUse && _items[slot].Generation == generation;
+    public bool IsCurrent(int slot, uint generation) => _items[slot].InUse && _items[slot].Generation == (generation & ~InFlightMark);
 
     public void Free(int slot)
     {

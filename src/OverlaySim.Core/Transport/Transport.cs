@@ -46,7 +46,8 @@ public sealed class Transport
     /// <summary>
     /// Sends a message of lookup <c>ev.Lookup</c> from <paramref name="src"/> to <paramref name="dst"/>: delivered after
     /// the one-way delay between their machines, dropped if the destination dies first. Stamped with the lookup's
-    /// generation, and counted toward the lookup (or, for an internal lookup, as maintenance).
+    /// generation, counted toward the lookup (or, for an internal lookup, as maintenance), and in flight for it
+    /// until delivered or lost: the lookup does not end before that.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Send(int src, int dst, Event ev, int bytes)
@@ -56,7 +57,8 @@ public sealed class Transport
         int[] machine = _nodes.Machine;
         int to = machine[dst];
         ref LookupRecord r = ref _lookups[ev.Lookup];
-        ev.LookupGen = r.Generation;
+        ev.LookupGen = r.Generation | LookupTable.InFlightMark;
+        r.InFlight++;
         CountLookupMessage(ref r, ev.Type, to, bytes);
         _sim.Schedule(Latency.OneWay(machine[src], to), ev);
     }

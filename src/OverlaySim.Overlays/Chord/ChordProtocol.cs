@@ -358,7 +358,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         ref LookupRecord rec = ref Net.Lookups[lookup];
         byte purpose = rec.Purpose;
         int node = rec.Origin;
-        Net.Lookups.FailAndEnd(lookup);
+        Net.Lookups.Fail(lookup);
         if (purpose == ForJoin) Rejoin(node);
     }
 
@@ -389,7 +389,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 OnHopTimeout(n, ev.Lookup);
                 break;
             case ChordProtocolMessage.FindSuccessorReply:
-                Finish(ev.Lookup, ev.Arg);
+                Finish(ev.Lookup, ev.Arg, ev.Aux == 1);
                 break;
             case ChordProtocolMessage.NextHopQuery:
                 if ((ev.Aux & 3) == 2) Forget(n, ev.Arg); // the origin found this entry dead
@@ -568,14 +568,22 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         return key == _ids[n] || (p >= 0 && p != n && Net.Space.InOpenClosed(key, _ids[p], _ids[n]));
     }
 
-    /// <summary>The node holding the request answers it: to the origin, or by completing it when it is the origin.</summary>
+    /// <summary>
+    /// The node holding the request answers it: to the origin (with the value, when it holds a copy: Aux = 1), or by
+    /// completing it when it is the origin.
+    /// </summary>
     private void Answer(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
-        if (n == rec.Origin) Finish(lookup, n);
-        else Net.Transport.Send(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply);
+        bool value = HoldsValue(n, in rec);
+        if (n == rec.Origin) Finish(lookup, n, value);
+        else Net.Transport.Send(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Aux = (ushort)(value ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply },
+            ChordSizes.FindSuccessorReply + (value ? ChordSizes.Key + _o.ValueBytes : 0));
     }
+
+    /// <summary>Whether node n returns the value of a user lookup's key with its answer: it holds a copy.</summary>
+    private bool HoldsValue(int n, in LookupRecord rec) => _store is not null && rec.IsUser && _store.Holds(n, rec.KeyIndex);
 
     private void Forward(int n, int next, int lookup, bool final, bool keepSender = false)
     {
@@ -605,23 +613,19 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         else Route(n, lookup);
     }
 
-    /// <summary>The origin has its answer; nothing else is in flight for the lookup (a late ack changes nothing), so it ends.</summary>
-    private void Finish(int lookup, int answer)
+    /// <summary>The origin has its answer (the lookup ends once nothing of it is in flight: a late ack, a retried hop's first copy).</summary>
+    private void Finish(int lookup, int answer, bool value = false)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         switch (rec.Purpose)
         {
             case ForUser:
-            {
-                // The answering node returns the value with its reply when it holds a copy.
-                bool value = _store is not null && _store.Holds(answer, rec.KeyIndex);
-                if (Net.Lookups.Complete(lookup, answer, value)) _paperHopsMetric.Add(_paperHops[lookup]);
+                if (Net.Lookups.Answer(lookup, answer, value)) _paperHopsMetric.Add(_paperHops[lookup]);
                 break;
-            }
             case ForJoin:
             {
                 int node = rec.Origin;
-                Net.Lookups.End(lookup);
+                Net.Lookups.Answer(lookup, answer);
                 if (!Net.Nodes.IsAlive(node) || Net.Population.IsJoined(node)) return;
                 if (answer == node)
                 {
@@ -640,7 +644,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             default:
             {
                 int node = rec.Origin, level = rec.Arg;
-                Net.Lookups.End(lookup);
+                Net.Lookups.Answer(lookup, answer);
                 if (Net.Nodes.IsAlive(node)) _finger[node * _f + level] = answer == node ? -1 : answer;
                 break;
             }
@@ -661,7 +665,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         if (IsResponsible(origin, rec.Key) || succ == origin)
         {
             _paperHops[lookup] = 0;
-            Finish(lookup, origin);
+            Finish(lookup, origin, HoldsValue(origin, in rec));
             return;
         }
         if (Net.Space.InOpenClosed(rec.Key, _ids[origin], _ids[succ]))
@@ -687,11 +691,13 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int kind, next;
         int succ = _succ[n * _r];
-        if (final || succ < 0 || succ == n || IsResponsible(n, rec.Key)) { kind = 1; next = n; }
+        // kind 1 (n answers): next carries whether the value comes with the reply.
+        if (final || succ < 0 || succ == n || IsResponsible(n, rec.Key)) { kind = 1; next = HoldsValue(n, in rec) ? 1 : 0; }
         else if (Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ])) { kind = 2; next = succ; }
         else { kind = 0; next = ClosestPreceding(n, rec.Key); }
         ushort aux = (ushort)((token << 2) | kind);
-        Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, Header + NodeRef);
+        int bytes = kind == 1 && next == 1 ? Header + NodeRef + KeyBytes + _o.ValueBytes : Header + NodeRef;
+        Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, bytes);
     }
 
     private void OnNextHop(int lookup, int from, int next, bool holds, bool ownerNext)
@@ -701,7 +707,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         if (holds)
         {
             if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
-            Finish(lookup, from);
+            Finish(lookup, from, value: next == 1);
             return;
         }
         _iterPrev[lookup] = from;

@@ -266,10 +266,10 @@ public sealed class ChordRing : Overlay
         }
     }
 
-    /// <summary>The origin learns the answer: nothing else is in flight for the lookup, so it ends too.</summary>
+    /// <summary>The origin learns the answer (nothing else is in flight for the lookup, so it also ends).</summary>
     private void Finish(int lookup, int answer)
     {
-        if (Net.Lookups.Complete(lookup, answer)) _paperHopsMetric.Add(_paperHops[lookup]);
+        if (Net.Lookups.Answer(lookup, answer)) _paperHopsMetric.Add(_paperHops[lookup]);
     }
 
     private void Route(int node, int lookup)

@@ -525,6 +525,13 @@ public sealed class Kademlia : Overlay
         int lookup = ev.Lookup;
         int payload = ev.Arg;
         Learn(origin, ev.Src);
+        if (Net.Lookups[lookup].Answered)
+        {
+            // A reply after the answer (another of the α RPCs, or one to a contact pushed off the shortlist): it
+            // still cost its messages; the lookup has its result and ends when the last of them is in.
+            _payloads.Free(payload);
+            return;
+        }
         int round = ev.Aux & 0x7fff;
         bool hasValue = (ev.Aux & 0x8000) != 0;
         int b = lookup * _s, count = _ccount[lookup], at = -1;
@@ -564,7 +571,7 @@ public sealed class Kademlia : Overlay
             _inflight[lookup]--;
             Net.Lookups[lookup].Timeouts++;
             Drop(origin, contact);
-            Pump(lookup, _cround[b + i] + 1);
+            if (!Net.Lookups[lookup].Answered) Pump(lookup, _cround[b + i] + 1);
             return;
         }
     }
@@ -586,7 +593,7 @@ public sealed class Kademlia : Overlay
                     if ((_ids[rec.Origin] ^ rec.Key) < (_ids[node] ^ rec.Key)) answer = rec.Origin;
                     NodeLookupEnded?.Invoke(rec.Origin, rec.Key, Result(lookup));
                 }
-                if (Net.Lookups.Complete(lookup, answer, valueFound))
+                if (Net.Lookups.Answer(lookup, answer, valueFound))
                 {
                     _roundsMetric.Add(_rounds[lookup]);
                     _rpcsMetric.Add(_rpcs[lookup]);
@@ -596,7 +603,7 @@ public sealed class Kademlia : Overlay
             case ForJoin:
             {
                 int joiner = rec.Origin;
-                Net.Lookups.End(lookup);
+                Net.Lookups.Answer(lookup, node);
                 if (!Net.Nodes.IsAlive(joiner)) return;
                 Net.Population.Joined(joiner);
                 StartTimers(joiner);
@@ -616,11 +623,11 @@ public sealed class Kademlia : Overlay
                     _store!.Add(target, key, Net.Sim.Now);
                     Net.Transport.CountMaintenance((byte)KademliaMessage.Store, Header + KeyBytes + _o.ValueBytes);
                 }
-                Net.Lookups.End(lookup);
+                Net.Lookups.Answer(lookup, node);
                 break;
             }
             default:
-                Net.Lookups.End(lookup);
+                Net.Lookups.Answer(lookup, node);
                 break;
         }
     }
@@ -642,7 +649,7 @@ public sealed class Kademlia : Overlay
         ref LookupRecord rec = ref Net.Lookups[lookup];
         byte purpose = rec.Purpose;
         int origin = rec.Origin;
-        Net.Lookups.FailAndEnd(lookup);
+        Net.Lookups.Fail(lookup);
         if (purpose == ForJoin && Net.Nodes.IsAlive(origin))
             Net.Sim.Schedule(1, new Event { Dst = origin, Src = origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
     }

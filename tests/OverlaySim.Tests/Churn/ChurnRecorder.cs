@@ -52,7 +52,7 @@ internal sealed class ChurnRecorder(Overlay? inner = null) : Overlay
     public override void StartLookup(int lookup)
     {
         if (inner is not null) inner.StartLookup(lookup);
-        else Net.Lookups.Complete(lookup, Net.Lookups[lookup].Origin);
+        else Net.Lookups.Answer(lookup, Net.Lookups[lookup].Origin);
     }
 
     // The inner overlay registered its own sink and receives its events directly; nothing is ever sent to ours.

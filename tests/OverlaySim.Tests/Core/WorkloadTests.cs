@@ -70,7 +70,7 @@ public class WorkloadTests
             Keys[r.KeyIndex]++;
             Origins[r.Origin]++;
             Times.Add(Net.Sim.Now);
-            Net.Lookups.Complete(lookup, r.Origin);
+            Net.Lookups.Answer(lookup, r.Origin);
         }
 
         protected override void Receive(ref Event ev) { }
