@@ -507,28 +507,45 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private void Route(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        int succ = _succ[n * _r];
-        if (succ < 0)
+        switch (Step(n, rec.Key, out int next))
         {
-            // Not joined yet: its bootstrap is the only node it knows.
-            if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, final: false);
-            else FailLookup(lookup);
-            return;
+            case ChordStep.Unjoined:
+                // Not joined yet: its bootstrap is the only node it knows.
+                if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, final: false);
+                else FailLookup(lookup);
+                return;
+            case ChordStep.Responsible:
+                if (_paperHops[lookup] < 0) _paperHops[lookup] = rec.Hops;
+                Answer(n, lookup);
+                return;
+            case ChordStep.Alone:
+                _paperHops[lookup] = rec.Hops;
+                Answer(n, lookup);
+                return;
+            case ChordStep.ToSuccessor:
+                _paperHops[lookup] = rec.Hops;
+                Forward(n, next, lookup, final: true);
+                return;
+            default:
+                Forward(n, next, lookup, final: false);
+                return;
         }
-        if (IsResponsible(n, rec.Key))
-        {
-            if (_paperHops[lookup] < 0) _paperHops[lookup] = rec.Hops;
-            Answer(n, lookup);
-            return;
-        }
-        if (succ == n || Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ]))
-        {
-            _paperHops[lookup] = rec.Hops;
-            if (succ == n) Answer(n, lookup);
-            else Forward(n, succ, lookup, final: true);
-            return;
-        }
-        Forward(n, ClosestPreceding(n, rec.Key), lookup, final: false);
+    }
+
+    /// <summary>The routing step at n (shared with the converged ring and with iterative lookups).</summary>
+    private ChordStep Step(int n, Id key, out int next)
+    {
+        var table = new ProtocolTable(this);
+        return ChordRouting.Step(ref table, Net.Space, _ids, n, key, out next);
+    }
+
+    /// <summary>The protocol's routing state as the step reads it: entries may be empty (-1) or stale.</summary>
+    private readonly struct ProtocolTable(ChordProtocol p) : IChordRoutingTable
+    {
+        public int Successor(int n) => p._succ[n * p._r];
+        public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
+        public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
+        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.Key);
     }
 
     /// <summary>
@@ -655,25 +672,25 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private void LocalNextHop(int origin, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        int succ = _succ[origin * _r];
-        if (succ < 0)
+        switch (Step(origin, rec.Key, out int next))
         {
-            if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
-            else FailLookup(lookup);
-            return;
+            case ChordStep.Unjoined:
+                if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
+                else FailLookup(lookup);
+                return;
+            case ChordStep.Responsible:
+            case ChordStep.Alone:
+                _paperHops[lookup] = 0;
+                Finish(lookup, origin, HoldsValue(origin, in rec));
+                return;
+            case ChordStep.ToSuccessor:
+                _paperHops[lookup] = 0;
+                Query(origin, next, lookup, final: true, deadHint: -1);
+                return;
+            default:
+                Query(origin, next, lookup, final: false, deadHint: -1);
+                return;
         }
-        if (IsResponsible(origin, rec.Key) || succ == origin)
-        {
-            _paperHops[lookup] = 0;
-            Finish(lookup, origin, HoldsValue(origin, in rec));
-            return;
-        }
-        if (Net.Space.InOpenClosed(rec.Key, _ids[origin], _ids[succ]))
-        {
-            _paperHops[lookup] = 0;
-            Query(origin, succ, lookup, final: true, deadHint: -1);
-        }
-        else Query(origin, ClosestPreceding(origin, rec.Key), lookup, final: false, deadHint: -1);
     }
 
     private void Query(int origin, int to, int lookup, bool final, int deadHint)
@@ -689,12 +706,14 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private void ReplyNextHop(int n, int origin, int lookup, bool final, ushort token)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        int kind, next;
-        int succ = _succ[n * _r];
-        // kind 1 (n answers): next carries whether the value comes with the reply.
-        if (final || succ < 0 || succ == n || IsResponsible(n, rec.Key)) { kind = 1; next = HoldsValue(n, in rec) ? 1 : 0; }
-        else if (Net.Space.InOpenClosed(rec.Key, _ids[n], _ids[succ])) { kind = 2; next = succ; }
-        else { kind = 0; next = ClosestPreceding(n, rec.Key); }
+        int kind, next = -1;
+        ChordStep step = final ? ChordStep.Responsible : Step(n, rec.Key, out next);
+        switch (step)
+        {
+            case ChordStep.ToSuccessor: kind = 2; break;
+            case ChordStep.Forward: kind = 0; break;
+            default: kind = 1; next = HoldsValue(n, in rec) ? 1 : 0; break; // n answers: next says whether the value comes with it
+        }
         ushort aux = (ushort)((token << 2) | kind);
         int bytes = kind == 1 && next == 1 ? Header + NodeRef + KeyBytes + _o.ValueBytes : Header + NodeRef;
         Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, bytes);
