@@ -58,17 +58,17 @@ public class KademliaTests(ITestOutputHelper output)
         for (int node = 0; node < net.Nodes.Count; node++)
         {
             if (!net.Nodes.IsAlive(node)) continue;
-            for (int b = 0; b < kad.BucketCount; b++)
+            for (int b = 0; b < kad.Table.BucketCount; b++)
             {
-                ReadOnlySpan<int> bucket = kad.Bucket(node, b);
-                if (bucket.Length > kad.K) problems.Add($"node {node} bucket {b}: {bucket.Length} > k contacts");
+                ReadOnlySpan<int> bucket = kad.Table.Bucket(node, b);
+                if (bucket.Length > kad.Table.K) problems.Add($"node {node} bucket {b}: {bucket.Length} > k contacts");
                 var seen = new HashSet<int>();
                 foreach (int c in bucket)
                 {
                     if (c == node) problems.Add($"node {node} bucket {b}: holds itself");
                     if (!seen.Add(c)) problems.Add($"node {node} bucket {b}: holds {c} twice");
                     int cpl = m - (net.Nodes.Ids[node] ^ net.Nodes.Ids[c]).BitLength;
-                    bool right = b == kad.BucketCount - 1 ? cpl >= b : cpl == b;
+                    bool right = b == kad.Table.BucketCount - 1 ? cpl >= b : cpl == b;
                     if (!right) problems.Add($"node {node} bucket {b}: contact {c} shares {cpl} leading bits");
                 }
             }
@@ -88,7 +88,7 @@ public class KademliaTests(ITestOutputHelper output)
         List<string> problems = BucketProblems(net, kad);
         Assert.True(problems.Count == 0, string.Join("\n", problems.Take(10)));
         // A converged bucket is full whenever its id range holds k other nodes: check bucket 0 (half the ring).
-        for (int node = 0; node < 50; node++) Assert.Equal(Math.Min(k, nodes / 2), kad.Bucket(node, 0).Length, 1.0 * nodes / 4);
+        for (int node = 0; node < 50; node++) Assert.Equal(Math.Min(k, nodes / 2), kad.Table.Bucket(node, 0).Length, 1.0 * nodes / 4);
     }
 
     // ---- lookups --------------------------------------------------------------------------------------

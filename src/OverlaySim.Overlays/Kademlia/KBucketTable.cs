@@ -1,0 +1,227 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>What happened to a contact offered to a k-bucket (compare libp2p's kbucket insert results).</summary>
+public enum BucketUpdate : byte
+{
+    /// <summary>Already there: moved to the tail (most recently seen).</summary>
+    Refreshed,
+    /// <summary>New, and the bucket had room: appended.</summary>
+    Inserted,
+    /// <summary>New, and the bucket is full: the contact waits in the replacement cache; the head should be pinged.</summary>
+    Full,
+}
+
+/// <summary>
+/// Every node's k-buckets: Kademlia's routing table (Maymounkov and Mazières, §2.2). Bucket b of node n holds up to k
+/// contacts whose ids share exactly b leading bits with n's (the last bucket: at least b), ordered by last seen, head =
+/// least recently seen; each bucket has a replacement cache of recent newcomers that found it full.
+/// </summary>
+/// <remarks>
+/// <para>Buckets are indexed by common-prefix length up to B = log2 N + 3 (<see cref="Buckets"/>), and every deeper
+/// contact shares the last bucket: the paper's bucket splitting reaches the same shape. Struct of arrays, fixed stride
+/// (B·k contacts per node), grown with the node table.</para>
+/// <para>Memory: 4·k·B bytes of contacts and B of counts per node; with replacement caches of c entries (the protocol)
+/// 4·c·B + B more, plus 8·B of bucket refresh times and 4·B of ping targets.</para>
+/// </remarks>
+public sealed class KBucketTable
+{
+    private readonly Network _net;
+    private readonly int _k, _b, _c;
+    private readonly NodeArray<int> _contacts;      // node × B × k
+    private readonly NodeArray<byte> _count;        // node × B
+    private readonly NodeArray<int>? _cache;        // node × B × c
+    private readonly NodeArray<byte>? _cacheCount;  // node × B
+    private readonly NodeArray<long>? _touched;     // node × B: last lookup through the bucket
+    private readonly NodeArray<int>? _pingTarget;   // node × B: the head being pinged for eviction, -1 none
+
+    /// <param name="cache">Replacement cache entries per bucket; with <paramref name="maintained"/> false (the converged
+    /// model) neither caches, refresh times nor ping targets are kept.</param>
+    public KBucketTable(Network net, int k, int buckets, int cache, bool maintained)
+    {
+        _net = net;
+        _k = k;
+        _b = buckets;
+        _c = maintained ? cache : 0;
+        _contacts = net.NodeArray<int>(_b * _k);
+        _count = net.NodeArray<byte>(_b);
+        if (maintained)
+        {
+            _cache = net.NodeArray<int>(Math.Max(1, _b * _c));
+            _cacheCount = net.NodeArray<byte>(_b);
+            _touched = net.NodeArray<long>(_b);
+            _pingTarget = net.NodeArray(_b, -1);
+        }
+    }
+
+    /// <summary>B = min(id_bits, ⌈log2 N⌉ + 3) buckets per node.</summary>
+    public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
+
+    /// <summary>k in the Kademlia paper: the most contacts a bucket holds.</summary>
+    public int K => _k;
+
+    public int BucketCount => _b;
+
+    /// <summary>The bucket of n that <paramref name="other"/> belongs in: its common-prefix length with n, capped at B − 1.</summary>
+    public int BucketOf(int n, Id other)
+    {
+        int cpl = _net.Space.Bits - (_net.Nodes.Ids[n] ^ other).BitLength;
+        return Math.Min(cpl, _b - 1);
+    }
+
+    /// <summary>The contacts of one bucket, head (least recently seen) first.</summary>
+    public ReadOnlySpan<int> Bucket(int n, int b) => _contacts.Items.AsSpan((n * _b + b) * _k, _count[n * _b + b]);
+
+    public int Count(int n, int b) => _count[n * _b + b];
+
+    /// <summary>Fills a bucket from the global view (the converged build).</summary>
+    public void Set(int n, int b, ReadOnlySpan<int> contacts)
+    {
+        int bi = n * _b + b;
+        contacts.CopyTo(_contacts.Items.AsSpan(bi * _k, _k));
+        _count[bi] = (byte)contacts.Length;
+    }
+
+    /// <summary>Empties every bucket of a node that (re)joins; its refresh times start now.</summary>
+    public void Reset(int n, long now)
+    {
+        for (int b = 0; b < _b; b++)
+        {
+            int bi = n * _b + b;
+            _count[bi] = 0;
+            _cacheCount![bi] = 0;
+            _pingTarget![bi] = -1;
+            _touched![bi] = now;
+        }
+    }
+
+    /// <summary>
+    /// n heard from <paramref name="contact"/>: a known contact moves to the tail, a new one is appended to a bucket with
+    /// room; a full bucket keeps its contacts, the newcomer waits in its replacement cache, and the caller decides whether
+    /// to ping the head (<paramref name="head"/>, <paramref name="bucket"/>).
+    /// </summary>
+    public BucketUpdate Update(int n, int contact, out int bucket, out int head)
+    {
+        bucket = BucketOf(n, _net.Nodes.Ids[contact]);
+        int bi = n * _b + bucket;
+        int baseIndex = bi * _k, count = _count[bi];
+        head = -1;
+        for (int i = 0; i < count; i++)
+        {
+            if (_contacts[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _contacts[baseIndex + j] = _contacts[baseIndex + j + 1];
+            _contacts[baseIndex + count - 1] = contact;
+            return BucketUpdate.Refreshed;
+        }
+        if (count < _k)
+        {
+            _contacts[baseIndex + count] = contact;
+            _count[bi] = (byte)(count + 1);
+            return BucketUpdate.Inserted;
+        }
+        AddToCache(bi, contact);
+        head = _contacts[baseIndex];
+        return BucketUpdate.Full;
+    }
+
+    private void AddToCache(int bi, int contact)
+    {
+        if (_c == 0) return; // replacement_cache: 0, newcomers to a full bucket are not remembered
+        int baseIndex = bi * _c, count = _cacheCount![bi];
+        for (int i = 0; i < count; i++)
+            if (_cache![baseIndex + i] == contact) return;
+        if (count == _c)
+        {
+            for (int i = 0; i < count - 1; i++) _cache![baseIndex + i] = _cache[baseIndex + i + 1];
+            count--;
+        }
+        _cache![baseIndex + count] = contact;
+        _cacheCount[bi] = (byte)(count + 1);
+    }
+
+    /// <summary>Removes an unreachable contact from n's bucket, promoting the most recent replacement if any.</summary>
+    public void Remove(int n, int contact)
+    {
+        int bi = n * _b + BucketOf(n, _net.Nodes.Ids[contact]);
+        int baseIndex = bi * _k, count = _count[bi];
+        for (int i = 0; i < count; i++)
+        {
+            if (_contacts[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _contacts[baseIndex + j] = _contacts[baseIndex + j + 1];
+            count--;
+            if (_c > 0 && _cacheCount![bi] > 0)
+            {
+                int cc = --_cacheCount[bi];
+                _contacts[baseIndex + count++] = _cache![bi * _c + cc];
+            }
+            _count[bi] = (byte)count;
+            return;
+        }
+    }
+
+    /// <summary>The contact of bucket b being pinged to decide an eviction, or -1.</summary>
+    public ref int PingTarget(int n, int b) => ref _pingTarget![n * _b + b];
+
+    /// <summary>When a lookup last went through bucket b of n (tRefresh counts from it).</summary>
+    public ref long Touched(int n, int b) => ref _touched![n * _b + b];
+
+    /// <summary>Contacts n knows (buckets never hold a contact twice).</summary>
+    public int Degree(int n)
+    {
+        int total = 0;
+        for (int b = 0; b < _b; b++) total += _count[n * _b + b];
+        return total;
+    }
+
+    /// <summary>The up to k contacts of n closest to <paramref name="target"/> by XOR distance, into <paramref name="into"/>.</summary>
+    /// <remarks>
+    /// Buckets in order of closeness to the target: its own bucket i; then every bucket j &gt; i (all at the same top
+    /// differing bit, so they are sorted together); then j &lt; i, nearest first. Collect until k are certain. A full
+    /// own bucket is the answer as it stands: its k contacts share one more bit with the target than any other. The
+    /// result is a set (the receiver sorts it into its shortlist), in no particular order.
+    /// </remarks>
+    public int Closest(int n, Id target, Span<int> into)
+    {
+        int i = BucketOf(n, target);
+        int own = n * _b + i;
+        if (_count[own] == _k)
+        {
+            _contacts.Items.AsSpan(own * _k, _k).CopyTo(into);
+            return _k;
+        }
+        Span<int> buffer = stackalloc int[_k * _b];
+        int count = 0;
+        Append(n, i, buffer, ref count);
+        if (count < _k)
+        {
+            for (int j = i + 1; j < _b; j++) Append(n, j, buffer, ref count);
+            for (int j = i - 1; j >= 0 && count < _k; j--) Append(n, j, buffer, ref count);
+        }
+        if (count <= _k)
+        {
+            buffer[..count].CopyTo(into);
+            return count;
+        }
+        // More than k gathered: select the k closest, each distance computed once.
+        Id[] ids = _net.Nodes.Ids;
+        Span<Id> distance = count <= 512 ? stackalloc Id[count] : new Id[count];
+        for (int c = 0; c < count; c++) distance[c] = ids[buffer[c]] ^ target;
+        for (int a = 0; a < _k; a++)
+        {
+            int best = a;
+            for (int c = a + 1; c < count; c++)
+                if (distance[c] < distance[best]) best = c;
+            (buffer[a], buffer[best]) = (buffer[best], buffer[a]);
+            (distance[a], distance[best]) = (distance[best], distance[a]);
+            into[a] = buffer[a];
+        }
+        return _k;
+    }
+
+    private void Append(int n, int b, Span<int> buffer, ref int count)
+    {
+        int bi = n * _b + b;
+        for (int x = 0; x < _count[bi]; x++) buffer[count++] = _contacts[bi * _k + x];
+    }
+}
