@@ -138,7 +138,7 @@ public class ChordLookupBenchmarks
         var table = new NodeTable(ids);
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var net = new Network(space, table, new ConstantLatency(LatencyMicros), Experiment.KeyIds(space, KeyCount), streams);
-        var overlay = new ChordRing(ChordOptions.Default);
+        var overlay = new ChordRing(new ChordOptions());
         Experiment.Install(net, overlay);
         return (net, overlay);
     }

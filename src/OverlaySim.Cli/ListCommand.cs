@@ -71,7 +71,8 @@ public static class ListCommand
         foreach (ParamSpec p in specs)
         {
             string range = p.Kind is ParamKind.Text or ParamKind.File ? "" : $" [{p.RangeText}]";
-            o.WriteLine($"  {prefix}{p.Name} = {p.DefaultText}{range}: {p.Description}");
+            string only = p.Conditions is null ? "" : $" (only with {p.ConditionText})";
+            o.WriteLine($"  {prefix}{p.Name} = {p.DefaultText}{range}{only}: {p.Description}");
         }
     }
 }

@@ -51,12 +51,12 @@ internal sealed partial class Binder
         Origin durationOrigin = OriginOf(_root, "duration", "duration", ScenarioLoader.At(_file, _root));
         ChurnOptions? churn = BindChurn(duration, durationOrigin);
         WorkloadOptions? workload = BindWorkload();
-        List<OverlayConfig> overlays = BindOverlays();
+        List<OverlayConfig> overlays = BindOverlays(top.Has("nodes") ? top.Int("nodes") : 0, top.Has("id_bits") ? (int)top.Int("id_bits") : IdSpace.MaxBits);
         foreach (OverlayConfig o in overlays)
         {
-            bool dynamic = o.Info.IsDynamic(o.Values);
+            bool dynamic = o.Info.SupportsChurn(o.Options);
             if (churn is not null && churn.Kind != ChurnKind.None && !dynamic)
-                Report(o.Origin, $"overlay '{o.Label}' runs a converged (static) model, which cannot follow churn: {o.Info.DynamicHint}");
+                Report(o.Origin, $"overlay '{o.Label}' runs a converged (static) model, which cannot follow churn: {o.Info.ChurnHint}");
             if (dynamic && duration <= 0)
                 Report(durationOrigin, $"key 'duration': overlay '{o.Label}' runs its protocol with periodic maintenance, which never ends by itself: set the run's duration (e.g. duration: 1h)");
         }
@@ -236,7 +236,12 @@ internal sealed partial class Binder
             Start: v.Duration("start"));
     }
 
-    private List<OverlayConfig> BindOverlays()
+    /// <summary>
+    /// Binds every overlay entry against its options record: its parameters (each checked as any other), the ones that
+    /// take their default from another, the ones that cannot take effect in the entry's variant (an error when given),
+    /// and the record's own checks across parameters (<see cref="IOptionsCheck"/>).
+    /// </summary>
+    private List<OverlayConfig> BindOverlays(long nodes, int idBits)
     {
         var result = new List<OverlayConfig>();
         if (!_root.Children.TryGetValue(new YamlScalarNode("overlays"), out YamlNode? node))
@@ -262,7 +267,7 @@ internal sealed partial class Binder
                     name = s.Value ?? "";
                     nameNode = s;
                     break;
-                case YamlMappingNode m when m.Children.Count == 1:
+                case YamlMappingNode m when m.Children.Count == 1 && m.Children.First().Key is YamlScalarNode:
                     var (k, v) = m.Children.First();
                     name = ((YamlScalarNode)k).Value ?? "";
                     nameNode = k;
@@ -285,7 +290,14 @@ internal sealed partial class Binder
             }
             string label = name;
             if (parameters is not null && parameters.Children.TryGetValue(new YamlScalarNode("label"), out YamlNode? labelNode) && labelNode is YamlScalarNode ls)
-                label = ls.Value ?? name;
+            {
+                label = ls.Value ?? "";
+                if (!SafeName().IsMatch(label))
+                {
+                    Report(ScenarioLoader.At(_file, labelNode), $"overlay '{name}': label '{label}' cannot name an overlay in the results and in --set paths (expected letters, digits, '.', '_' or '-')");
+                    continue;
+                }
+            }
             if (!labels.Add(label))
             {
                 Report(ScenarioLoader.At(_file, nameNode), $"overlay '{label}' appears twice: give each entry a distinct 'label' to tell them apart in the results");
@@ -295,8 +307,33 @@ internal sealed partial class Binder
             var specs = new List<ParamSpec> { labelSpec };
             specs.AddRange(info.Parameters);
             _resolved.Add(new($"overlays.{label}.overlay", name));
-            var (values, _) = BindSection(parameters, $"overlays.{label}.", specs, $"overlay '{name}'", [], consumeOverrides: true, skipOverride: "label");
-            result.Add(new OverlayConfig(label, info, values, info.Parameters) { Origin = ScenarioLoader.At(_file, nameNode) });
+            string prefix = $"overlays.{label}.";
+            Origin entry = ScenarioLoader.At(_file, nameNode);
+            var (values, explicitNames) = BindSection(parameters, prefix, specs, $"overlay '{name}'", [], consumeOverrides: true, skipOverride: "label");
+            if (info.Parameters.Any(p => !values.Has(p.Name))) continue; // a value was refused (reported): nothing to check further
+
+            foreach (ParamSpec p in info.Parameters)
+            {
+                if (p.DefaultFrom is not { } from || explicitNames.Contains(p.Name)) continue;
+                values.Set(p.Name, values.Get(from));
+                ReplaceResolved(prefix + p.Name, Units.Format(p.Kind, values.Get(from)));
+            }
+            foreach (ParamSpec p in info.Parameters)
+            {
+                if (p.Conditions is null) continue;
+                ParamCondition? unmet = p.Conditions.Cast<ParamCondition?>().FirstOrDefault(c => Units.Format(Spec(info, c!.Value.Name).Kind, values.Get(c.Value.Name)) != c.Value.Value);
+                if (unmet is not { } c) continue;
+                _resolved.RemoveAll(kv => kv.Key == prefix + p.Name);
+                if (!explicitNames.Contains(p.Name)) continue;
+                string actual = Units.Format(Spec(info, c.Name).Kind, values.Get(c.Name));
+                Report(OriginOf(parameters, prefix + p.Name, p.Name, entry),
+                    $"key '{prefix}{p.Name}' takes effect only with {p.ConditionText}, but this entry has {c.Name}: {actual} (remove the key, or set {c.Name}: {c.Value})");
+            }
+            object options = info.Bind(values);
+            if (options is IOptionsCheck check)
+                foreach (var (param, problem) in check.Check(new OptionsContext(nodes, idBits)))
+                    Report(OriginOf(parameters, prefix + param, param, entry), $"key '{prefix}{param}': {problem}");
+            result.Add(new OverlayConfig(label, info, values, options) { Origin = entry });
         }
         return result;
     }
@@ -397,6 +434,8 @@ internal sealed partial class Binder
     }
 
     private void Report(Origin origin, string message) => Diagnostics.Add(new Diagnostic(origin, message));
+
+    private static ParamSpec Spec(OverlayInfo info, string name) => info.Parameters.First(p => p.Name == name);
 
     private static string Expected(ParamSpec spec) => spec.Kind switch
     {

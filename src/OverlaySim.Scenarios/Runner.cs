@@ -43,10 +43,10 @@ public static class Runner
     {
         ScenarioPoint p = run.Point;
         OverlayConfig o = run.Overlay;
-        return new RunSpec(p.Nodes, p.IdBits, p.Seed, run.Replicate, (n, streams) => CreateLatency(p, n, streams), p.Workload, () => o.Info.Create(o.Values))
+        return new RunSpec(p.Nodes, p.IdBits, p.Seed, run.Replicate, (n, streams) => CreateLatency(p, n, streams), p.Workload, () => o.Info.Create(o.Options))
         {
             Churn = p.Churn,
-            VirtualNodes = o.Info.VirtualNodes(o.Values),
+            VirtualNodes = o.Info.VirtualNodes(o.Options),
             Duration = p.Duration,
             MeasureAfter = p.MeasureAfter,
             SampleEvery = p.SampleEvery,
@@ -82,7 +82,7 @@ public static class Runner
             "matrix" => 4,
             _ => 0,
         };
-        perNode += run.Overlay.Info.BytesPerNode(run.Overlay.Values, n);
+        perNode += run.Overlay.Info.BytesPerNode(run.Overlay.Options, n);
         WorkloadOptions w = p.Workload;
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;

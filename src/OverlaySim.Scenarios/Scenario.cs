@@ -5,7 +5,9 @@ namespace OverlaySim.Scenarios;
 
 /// <summary>One overlay entry of a scenario, validated.</summary>
 /// <param name="Label">Its name in results: the overlay name, or its <c>label</c> when the same overlay appears twice.</param>
-public sealed record OverlayConfig(string Label, OverlayInfo Info, ParamValues Values, IReadOnlyList<ParamSpec> Specs)
+/// <param name="Values">The values of the parameters that take effect, defaults included.</param>
+/// <param name="Options">The overlay's options record built from them (its type is the overlay's).</param>
+public sealed record OverlayConfig(string Label, OverlayInfo Info, ParamValues Values, object Options)
 {
     /// <summary>Where the entry is written in the scenario file.</summary>
     public Origin Origin { get; init; }

@@ -39,6 +39,15 @@ public sealed record ParamSpec(
     /// <summary>A parameter without a default must be given.</summary>
     public bool Required => Default is null;
 
+    /// <summary>Where it takes effect (every condition must hold), or null for always (see <see cref="ParamAttribute.Only"/>).</summary>
+    public IReadOnlyList<ParamCondition>? Conditions { get; init; }
+
+    /// <summary>The parameter whose value this one takes when it is not given, or null (see <see cref="ParamAttribute.DefaultFrom"/>).</summary>
+    public string? DefaultFrom { get; init; }
+
+    /// <summary>"protocol: dynamic, store_keys: true", or "" when it always takes effect.</summary>
+    public string ConditionText => Conditions is null ? "" : string.Join(", ", Conditions);
+
     public static ParamSpec Int(string name, long def, long min, long max, string description) =>
         new(name, ParamKind.Int, def, description, min, max);
 
@@ -54,8 +63,8 @@ public sealed record ParamSpec(
     public static ParamSpec Choice(string name, string def, string description, params string[] choices) =>
         new(name, ParamKind.Choice, def, description, Choices: choices);
 
-    /// <summary>The default written as a scenario file would write it, or "(required)".</summary>
-    public string DefaultText => Default is null ? "(required)" : Units.Format(Kind, Default);
+    /// <summary>The default written as a scenario file would write it, "(required)", or the parameter it is taken from.</summary>
+    public string DefaultText => DefaultFrom is not null ? DefaultFrom : Default is null ? "(required)" : Units.Format(Kind, Default);
 
     /// <summary>The valid range, written for help text and error messages ("1..64", "≥ 0", "uniform|zipf").</summary>
     public string RangeText

@@ -34,45 +34,6 @@ using OverlaySim.Core;
 
 namespace OverlaySim.Overlays;
 
-/// <summary>How a lookup travels.</summary>
-public enum ChordLookupStyle : byte
-{
-    /// <summary>Each node forwards the request to the next hop; the responsible node replies to the origin.</summary>
-    Recursive,
-    /// <summary>The origin asks each hop in turn for the next one.</summary>
-    Iterative,
-}
-
-/// <summary>Chord's dynamic protocol options. Periods and timeouts in µs.</summary>
-public sealed record ChordProtocolOptions
-{
-    /// <summary>r in the Chord paper: successor list length.</summary>
-    public int Successors { get; init; } = 8;
-    /// <summary>F: finger levels kept (the top F of m); 0 = 2·log2 N + 8.</summary>
-    public int Fingers { get; init; }
-    public ChordLookupStyle Lookup { get; init; } = ChordLookupStyle.Recursive;
-    /// <summary>Start from the converged ring (true) or grow it by joins over <see cref="JoinOver"/> (false).</summary>
-    public bool StartConverged { get; init; } = true;
-    public long JoinOver { get; init; } = 60_000_000;
-    public long StabilizeEvery { get; init; } = 30_000_000;
-    public long FixFingersEvery { get; init; } = 30_000_000;
-    /// <summary>Refresh every finger each round instead of one.</summary>
-    public bool FixAllFingers { get; init; }
-    public long CheckPredecessorEvery { get; init; } = 30_000_000;
-    public bool RandomizePeriods { get; init; } = true;
-    public long RpcTimeout { get; init; } = 1_000_000;
-    /// <summary>When &gt; 0, an RPC times out after this many round-trip times of the pair instead of <see cref="RpcTimeout"/>.</summary>
-    public double RpcTimeoutRtts { get; init; }
-    public int MaxRetries { get; init; } = 4;
-    public long LookupTimeout { get; init; } = 60_000_000;
-    /// <summary>Store the workload's keys: at the responsible node and the next <see cref="Replicas"/> successors.</summary>
-    public bool StoreKeys { get; init; } = true;
-    /// <summary>Successors that keep a copy of each key (r in the paper's replication scheme); at most <see cref="Successors"/>.</summary>
-    public int Replicas { get; init; } = 8;
-    /// <summary>Size of each stored value, for the bytes of key transfers (a key id is 4 bytes more).</summary>
-    public int ValueBytes { get; init; }
-}
-
 /// <summary>Chord's protocol messages and timers, named after the paper's RPCs.</summary>
 public enum ChordProtocolMessage : byte
 {
@@ -112,7 +73,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     // What an in-flight lookup is for (LookupRecord.Purpose; its Arg is the finger level of a ForFinger lookup).
     private const byte ForUser = LookupService.UserLookup, ForJoin = 1, ForFinger = 2;
 
-    private readonly ChordProtocolOptions _o;
+    private readonly ChordOptions _o;
     private int _r, _f, _firstLevel;
     private Id[] _ids = [];
     private NodeArray<int> _succ = null!;          // r per node
@@ -135,7 +96,12 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     private SampleMetric _paperHopsMetric = null!;
     private uint _tokens;
 
-    public ChordProtocol(ChordProtocolOptions options) => _o = options;
+    public ChordProtocol(ChordOptions options)
+    {
+        if (options.StoreKeys && options.Replicas > options.Successors)
+            throw new ArgumentException($"{options.Replicas} replicas need a successor list at least that long; successors is {options.Successors}", nameof(options));
+        _o = options;
+    }
 
     public override string Name => "chord";
     public override bool SupportsChurn => true;
@@ -146,10 +112,10 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     /// <summary>The key store (null when keys are not stored), for tests.</summary>
     public KeyStore? Store => _store;
 
-    public static long BytesPerNode(ChordProtocolOptions o, long nodes) =>
+    public static long BytesPerNode(ChordOptions o, long nodes) =>
         4L * (o.Successors + Levels(o, nodes, 160)) + 4 + 12 + 40;
 
-    private static int Levels(ChordProtocolOptions o, long nodes, int bits) =>
+    private static int Levels(ChordOptions o, long nodes, int bits) =>
         Math.Min(bits, o.Fingers > 0 ? o.Fingers : 2 * (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 8);
 
     // ---- set-up --------------------------------------------------------------------------------------
@@ -193,7 +159,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             }
         }
         if (live == 0) return;
-        if (!_o.StartConverged)
+        if (_o.Start == ChordStart.Joins)
         {
             // The first live node founds the ring; the others join through it at random times.
             int founder = oracle.AtRank(0);
@@ -932,7 +898,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
             int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
             _paperHops[slot] = -1;
             Route(n, slot);
-            if (!_o.FixAllFingers) return;
+            if (_o.FixFingers == ChordFixFingers.One) return;
         }
     }
 

@@ -32,13 +32,6 @@ using OverlaySim.Core;
 
 namespace OverlaySim.Overlays;
 
-/// <summary>Chord's scenario parameters.</summary>
-/// <param name="Successors">r in the Chord paper: length of the successor list.</param>
-public sealed record ChordOptions(int Successors)
-{
-    public static readonly ChordOptions Default = new(Successors: 8);
-}
-
 /// <summary>Chord's message types, named after the paper's RPCs.</summary>
 public enum ChordMessage : byte
 {

@@ -40,30 +40,6 @@ using OverlaySim.Core;
 
 namespace OverlaySim.Overlays;
 
-/// <summary>Kademlia's options. Times in µs.</summary>
-public sealed record KademliaOptions
-{
-    /// <summary>k in the Kademlia paper: bucket size and replication parameter.</summary>
-    public int K { get; init; } = 20;
-    /// <summary>α in the Kademlia paper: parallel RPCs of a lookup.</summary>
-    public int Alpha { get; init; } = 3;
-    /// <summary>Run the protocol (joins, pings, refresh, republish) rather than the converged model alone.</summary>
-    public bool Dynamic { get; init; }
-    public long RpcTimeout { get; init; } = 1_000_000;
-    public double RpcTimeoutRtts { get; init; }
-    public long LookupTimeout { get; init; } = 60_000_000;
-    /// <summary>tRefresh in the Kademlia paper.</summary>
-    public long BucketRefresh { get; init; } = 3_600_000_000;
-    /// <summary>tRepublish in the Kademlia paper.</summary>
-    public long Republish { get; init; } = 3_600_000_000;
-    /// <summary>tExpire in the Kademlia paper.</summary>
-    public long Expire { get; init; } = 86_400_000_000;
-    /// <summary>Replacement cache entries per bucket.</summary>
-    public int ReplacementCache { get; init; } = 5;
-    public bool StoreKeys { get; init; } = true;
-    public int ValueBytes { get; init; }
-}
-
 /// <summary>Kademlia's RPCs and timers, named after the paper.</summary>
 public enum KademliaMessage : byte
 {

@@ -12,9 +12,11 @@ internal static class ChurnRuns
     public const long Second = 1_000_000, Minute = 60 * Second;
 
     /// <summary>Fast maintenance (every 5 s) so that a few minutes of simulated time are many rounds.</summary>
-    public static ChordProtocolOptions FastChord(ChordLookupStyle lookup = ChordLookupStyle.Recursive) => new()
+    public static ChordOptions FastChord(ChordLookupStyle lookup = ChordLookupStyle.Recursive) => new()
     {
+        Protocol = OverlayProtocol.Dynamic,
         Successors = 4,
+        Replicas = 4,
         Lookup = lookup,
         StabilizeEvery = 5 * Second,
         FixFingersEvery = 5 * Second,
@@ -30,10 +32,10 @@ internal static class ChurnRuns
     /// measured from <paramref name="lookupsFrom"/>.
     /// </summary>
     public static RunSpec Spec(int nodes, ChurnOptions churn, long duration, long lookupsFrom, long lookupsUntil,
-        double perNodeRate = 0.05, ChordProtocolOptions? chord = null, long seed = 11, int replicate = 0, int virtualNodes = 1,
+        double perNodeRate = 0.05, ChordOptions? chord = null, long seed = 11, int replicate = 0, int virtualNodes = 1,
         long sampleEvery = 0)
     {
-        ChordProtocolOptions o = chord ?? FastChord();
+        ChordOptions o = chord ?? FastChord();
         return new RunSpec(nodes, 160, seed, replicate,
             (n, streams) =>
             {

@@ -122,7 +122,7 @@ public class RingAfterChurnTests
     public void ARingGrownByJoinsIsConsistent()
     {
         RunSpec spec = Spec(300, ChurnOptions.None, duration: 30 * Minute, lookupsFrom: 27 * Minute, lookupsUntil: 29 * Minute,
-            chord: FastChord() with { StartConverged = false });
+            chord: FastChord() with { Start = ChordStart.Joins });
         SimulationRun run = Experiment.Build(spec);
         Network net = run.Net;
         Experiment.Simulate(run);

@@ -144,12 +144,15 @@ public class ResultFileTests
         var defaults = Schema.Top.Select(p => (p.Name, p))
             .Concat(Schema.Workload.Select(p => ("workload." + p.Name, p)))
             .Concat(Schema.FindLatency("coordinates")!.Parameters.Select(p => ("latency." + p.Name, p)))
-            .Concat(OverlayRegistry.Find("chord")!.Parameters.Select(p => ("overlays.chord." + p.Name, p)));
+            .Concat(OverlayRegistry.Find("chord")!.Parameters.Where(p => p.Conditions is null).Select(p => ("overlays.chord." + p.Name, p)));
         foreach (var (path, spec) in defaults)
         {
             Assert.True(resolved.ContainsKey(path), $"manifest lacks {path}");
             if (!given.Contains(path)) Assert.Equal(spec.DefaultText, resolved[path]);
         }
+        // The converged ring's entry records only the parameters that take effect in it: none of the protocol's.
+        foreach (ParamSpec spec in OverlayRegistry.Find("chord")!.Parameters.Where(p => p.Conditions is not null))
+            Assert.False(resolved.ContainsKey("overlays.chord." + spec.Name), $"manifest records overlays.chord.{spec.Name}, which a static ring ignores");
 
         // One entry per run, with the trace hash that runs.csv holds.
         var rows = ReadCsv(Path.Combine(dir["out"], "runs.csv"), out _);

@@ -59,6 +59,14 @@ public class ScenarioErrorTests
         { "sweep of a list", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: [200, [300]]\n", 4, 16, ["sweep 'nodes'", "expected a scalar"] },
         { "sweep value of a wrong type", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: [200, abc]\n", 4, 16, ["key 'nodes'", "'abc'"] },
         { "sweep value out of range", "nodes: 500\noverlays: [chord]\nsweep:\n  overlays.chord.successors: [4, 0]\n", 4, 34, ["key 'overlays.chord.successors'", "out of range"] },
+        // Keys that cannot take effect in the entry's variant, and relations between an overlay's parameters.
+        { "protocol parameter on a converged ring", "nodes: 500\noverlays:\n  - chord: { lookup: iterative }\n", 3, 22, ["key 'overlays.chord.lookup'", "only with protocol: dynamic", "protocol: static"] },
+        { "join_over without start: joins", "nodes: 500\nduration: 1h\noverlays:\n  - chord: { protocol: dynamic, join_over: 5s }\n", 4, 44, ["key 'overlays.chord.join_over'", "start: joins", "start: converged"] },
+        { "replicas beyond the successor list", "nodes: 500\nduration: 1h\noverlays:\n  - chord: { protocol: dynamic, successors: 4, replicas: 6 }\n", 4, 58, ["key 'overlays.chord.replicas'", "successors is 4"] },
+        { "virtual nodes beyond the id space", "nodes: 100\nid_bits: 8\noverlays:\n  - chord: { virtual_nodes: 4 }\n", 4, 29, ["key 'overlays.chord.virtual_nodes'", "id_bits"] },
+        { "unknown protocol", "nodes: 500\noverlays:\n  - chord: { protocol: dynamik }\n", 3, 24, ["key 'overlays.chord.protocol'", "static|dynamic", "did you mean 'dynamic'?"] },
+        { "alpha above k", "nodes: 500\noverlays:\n  - kademlia: { k: 4, alpha: 5 }\n", 3, 30, ["key 'overlays.kademlia.alpha'", "k = 4"] },
+        { "value size without stored values", "nodes: 500\noverlays:\n  - kademlia: { store_keys: false, value_bytes: 100 }\n", 3, 49, ["key 'overlays.kademlia.value_bytes'", "store_keys: true"] },
     };
 
     [Theory]

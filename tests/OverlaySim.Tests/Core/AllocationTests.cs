@@ -53,7 +53,7 @@ public class AllocationTests
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var latency = new UniformLatency(10_000, 90_000, streams.StreamSeed("latency"));
         var net = new Network(space, table, latency, Experiment.KeyIds(space, keys), streams);
-        var chord = new ChordRing(ChordOptions.Default);
+        var chord = new ChordRing(new ChordOptions());
         Experiment.Install(net, chord);
         // More lookups than the run reaches (it stops at a time), so the workload never winds down; the latency
         // list is reserved for all of them, as Experiment.Run does.

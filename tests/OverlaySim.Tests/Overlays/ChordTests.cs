@@ -11,7 +11,7 @@ public class ChordTests
         new(nodes, idBits, seed, replicate,
             (_, _) => new ConstantLatency(10_000),
             new WorkloadOptions(lookups, Rate: 1000, PerNodeRate: 0, Duration: 0, keys, Popularity.Uniform, 1.0, Start: 0),
-            () => new ChordRing(new ChordOptions(successors)));
+            () => new ChordRing(new ChordOptions { Successors = successors }));
 
     [Theory]
     [InlineData(1, 160, 8)]

@@ -142,7 +142,7 @@ public class KademliaTests(ITestOutputHelper output)
     {
         K = 8,
         Alpha = 3,
-        Dynamic = true,
+        Protocol = OverlayProtocol.Dynamic,
         RpcTimeout = 200_000,
         BucketRefresh = 600_000_000,
         Republish = 600_000_000,
