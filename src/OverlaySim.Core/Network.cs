@@ -55,10 +55,11 @@ public sealed class Network
     /// Creates the store of the workload's keys for an overlay that stores them, wired to the run: it grows with the
     /// node table, a departed node's copies go with it, keys_lost and value_found_rate are reported.
     /// </summary>
-    public KeyStore CreateKeyStore(int maxHolders)
+    /// <param name="timed">Whether copies remember when they were stored (for overlays whose copies expire).</param>
+    public KeyStore CreateKeyStore(int maxHolders, bool timed = false)
     {
         if (KeyStore is not null) throw new InvalidOperationException("the run already has a key store");
-        var store = new KeyStore(Keys.Length, maxHolders, Nodes.Capacity);
+        var store = new KeyStore(Keys.Length, maxHolders, Nodes.Capacity, timed);
         Nodes.Grown += store.EnsureNodes;
         Population.Store = store;
         Lookups.ReportsValues = true;

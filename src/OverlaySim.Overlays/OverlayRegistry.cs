@@ -12,12 +12,13 @@ public sealed class OverlayInfo
     private readonly OptionsSchema _schema;
     private readonly Func<object, Overlay> _create;
     private readonly Func<object, long, long> _bytesPerNode;
+    private readonly Func<object, long> _bytesPerKey;
     private readonly Func<object, bool> _supportsChurn;
     private readonly Func<object, int> _virtualNodes;
 
     private OverlayInfo(string name, string description, string hopsDefinition, OptionsSchema schema, Func<object, Overlay> create,
-        Func<object, long, long> bytesPerNode, Func<object, bool> supportsChurn, string churnHint, Func<object, int> virtualNodes,
-        IReadOnlyList<OverlayMetric> metrics)
+        Func<object, long, long> bytesPerNode, Func<object, long> bytesPerKey, Func<object, bool> supportsChurn,
+        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics)
     {
         Name = name;
         Description = description;
@@ -25,8 +26,9 @@ public sealed class OverlayInfo
         _schema = schema;
         _create = create;
         _bytesPerNode = bytesPerNode;
+        _bytesPerKey = bytesPerKey;
         _supportsChurn = supportsChurn;
-        ChurnHint = churnHint;
+        ChurnVariant = churnVariant;
         _virtualNodes = virtualNodes;
         Metrics = metrics;
     }
@@ -36,20 +38,28 @@ public sealed class OverlayInfo
     /// <param name="hopsDefinition">What its <c>hops</c> and its own metrics count.</param>
     /// <param name="create">Builds a new instance from its options.</param>
     /// <param name="bytesPerNode">Estimated peak memory per machine at a given number of machines, for the pre-run memory check.</param>
+    /// <param name="bytesPerKey">Estimated memory per key of the workload it stores (0 if it stores none).</param>
     /// <param name="supportsChurn">Whether these options run a model that can follow churn.</param>
-    /// <param name="churnHint">How to ask for that model, for the error message when churn meets one that cannot.</param>
+    /// <param name="churnVariant">The parameters that select such a model (e.g. protocol: dynamic); empty if it has none.</param>
     /// <param name="virtualNodes">v, the ids each machine runs.</param>
     /// <param name="metrics">The metrics it registers beside the common ones (columns of runs.csv).</param>
     public static OverlayInfo Of<TOptions>(string name, string description, string hopsDefinition, Func<TOptions, Overlay> create,
-        Func<TOptions, long, long> bytesPerNode, Func<TOptions, bool> supportsChurn, string churnHint, Func<TOptions, int> virtualNodes,
-        IReadOnlyList<OverlayMetric> metrics) where TOptions : class, new() =>
+        Func<TOptions, long, long> bytesPerNode, Func<TOptions, long> bytesPerKey, Func<TOptions, bool> supportsChurn,
+        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics)
+        where TOptions : class, new() =>
         new(name, description, hopsDefinition, OptionsSchema.For<TOptions>(), o => create((TOptions)o), (o, n) => bytesPerNode((TOptions)o, n),
-            o => supportsChurn((TOptions)o), churnHint, o => virtualNodes((TOptions)o), metrics);
+            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics);
 
     public string Name { get; }
     public string Description { get; }
     public string HopsDefinition { get; }
-    public string ChurnHint { get; }
+    /// <summary>The parameters that select the model that can follow churn (empty if the overlay has none).</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ChurnVariant { get; }
+
+    /// <summary>How to ask for that model: "set protocol: dynamic", for the error message when churn meets one that cannot.</summary>
+    public string ChurnHint => ChurnVariant.Count == 0
+        ? $"overlay '{Name}' has no model that follows churn"
+        : "set " + string.Join(", ", ChurnVariant.Select(kv => $"{kv.Key}: {kv.Value}"));
     public IReadOnlyList<OverlayMetric> Metrics { get; }
 
     /// <summary>Its scenario parameters, with defaults, ranges and where each takes effect.</summary>
@@ -61,6 +71,8 @@ public sealed class OverlayInfo
     public Overlay Create(object options) => _create(options);
 
     public long BytesPerNode(object options, long machines) => _bytesPerNode(options, machines);
+
+    public long BytesPerKey(object options) => _bytesPerKey(options);
 
     public bool SupportsChurn(object options) => _supportsChurn(options);
 
@@ -81,8 +93,9 @@ public static class OverlayRegistry
             (o, machines) => o.VirtualNodes * (o.IsDynamic
                 ? ChordProtocol.BytesPerNode(o, machines * o.VirtualNodes)
                 : ChordRing.BytesPerNode(o, machines * o.VirtualNodes)),
+            o => o.IsDynamic ? ChordProtocol.BytesPerKey(o) : 0,
             o => o.IsDynamic,
-            "set protocol: dynamic",
+            [new("protocol", "dynamic")],
             o => o.VirtualNodes,
             [ChordSizes.PaperHops]),
         OverlayInfo.Of<KademliaOptions>(
@@ -92,8 +105,9 @@ public static class OverlayRegistry
             "rounds_mean: parallel rounds until that node was queried; rpcs_per_lookup: RPCs the origin sent",
             o => new Kademlia(o),
             Kademlia.BytesPerNode,
+            Kademlia.BytesPerKey,
             o => o.Dynamic,
-            "set protocol: dynamic",
+            [new("protocol", "dynamic")],
             _ => 1,
             [Kademlia.RoundsMetric, Kademlia.RpcsMetric]),
     ];

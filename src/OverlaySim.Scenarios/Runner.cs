@@ -68,26 +68,44 @@ public static class Runner
     }
 
     /// <summary>
-    /// Estimated peak bytes of one run: per-node arrays of the engine, oracle and summary (about 150 bytes),
-    /// the latency model's and the overlay's per-node state, 32 bytes per key and 16 per measured lookup,
-    /// plus 64 MiB for the runtime. Checked against the machine before anything is built.
+    /// Core memory per node ordinal: 40 of node table (id, epoch, machine, live list and index), 1 of join flag, 84 of
+    /// global view (blocks of ids and ordinals kept half full, 56, and their flat sorted copy, 28), and 28 of
+    /// temporaries while distinct ids are drawn (a sorted copy and an order).
+    /// </summary>
+    public const long CoreBytesPerOrdinal = 153;
+
+    /// <summary>Core memory per machine: 6 of state (up, up in the window, first ordinal), 8 of load, 8 of keys per machine in the summary.</summary>
+    public const long CoreBytesPerMachine = 22;
+
+    /// <summary>
+    /// Estimated peak bytes of one run: the core's per-ordinal and per-machine arrays (<see cref="CoreBytesPerOrdinal"/>,
+    /// <see cref="CoreBytesPerMachine"/>), the latency model's and the overlay's per-machine state (the overlay's includes
+    /// its virtual nodes and its pending timers), 32 bytes per key id plus what the overlay stores per key, 16 per
+    /// measured lookup, the latency matrix, and <see cref="RuntimeBytes"/>. Checked against the machine before anything
+    /// is built.
     /// </summary>
     public static long EstimateBytes(PlannedRun run)
     {
         ScenarioPoint p = run.Point;
+        OverlayConfig o = run.Overlay;
         long n = p.Nodes;
-        long perNode = 150 + p.Latency.Name switch
+        long ordinals = n * o.Info.VirtualNodes(o.Options);
+        long perMachine = CoreBytesPerMachine + p.Latency.Name switch
         {
             "coordinates" => 4 * p.LatencyValues.Int("dimensions") + 4,
             "matrix" => 4,
             _ => 0,
         };
-        perNode += run.Overlay.Info.BytesPerNode(run.Overlay.Options, n);
+        perMachine += o.Info.BytesPerNode(o.Options, n);
         WorkloadOptions w = p.Workload;
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;
-        return 64L * 1024 * 1024 + n * perNode + 32L * w.Keys + (long)(16 * lookups) + matrix;
+        long keys = w.Keys * (32L + o.Info.BytesPerKey(o.Options));
+        return RuntimeBytes + ordinals * CoreBytesPerOrdinal + n * perMachine + keys + (long)(16 * lookups) + matrix;
     }
+
+    /// <summary>The runtime's own share of a run's estimate (code, JIT, the GC's reserve).</summary>
+    public const long RuntimeBytes = 64L * 1024 * 1024;
 
     /// <summary>Memory this process may use: the GC's view, which honours container limits.</summary>
     public static long AvailableBytes() => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;

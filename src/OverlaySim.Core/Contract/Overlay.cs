@@ -190,7 +190,10 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     /// <summary>A node has gone (after <see cref="OnLeave"/> for a leave; silently for a crash): drop bookkeeping.</summary>
     public virtual void OnDeparted(int node, bool graceful) { }
 
-    /// <summary>From now on, no maintenance (stabilization, refresh): routing runs on whatever state is left.</summary>
+    /// <summary>
+    /// From now on, no maintenance (stabilization, refresh, republishing, retries of failed joins): routing runs on
+    /// whatever state is left, and nothing reschedules itself, so a run without churn and workload drains.
+    /// </summary>
     public virtual void StopMaintenance() { }
 
     /// <summary>Time after which an unanswered lookup fails, in µs; 0 for none (a static overlay never loses one).</summary>

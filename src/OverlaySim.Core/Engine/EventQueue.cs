@@ -15,6 +15,12 @@ namespace OverlaySim.Core;
 /// </remarks>
 public sealed class EventQueue
 {
+    /// <summary>
+    /// Bytes a pending event takes: 16 of heap key, 28 of event, 8 of sequence, 4 of version, 1 of cancel flag and 4 of
+    /// free list. The arrays grow by doubling, so a queue of n events holds up to twice this per event.
+    /// </summary>
+    public const int BytesPerPendingEvent = 61;
+
     // 16 bytes, so that the four children of a heap node share one 64-byte cache line. The sequence number
     // lives beside the event (in _seq) and is read only when two times are equal.
     private struct Key

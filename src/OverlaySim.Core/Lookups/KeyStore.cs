@@ -7,16 +7,18 @@ namespace OverlaySim.Core;
 /// <remarks>
 /// <para>Two views kept in step: per key, up to <see cref="MaxHolders"/> holder ordinals (a fixed-stride table);
 /// per node, a singly linked list of its keys in a pooled entry array. Adding a copy is O(holders); removing a
-/// departed node is O(keys it held · holders). Nothing allocates once the pools have grown to their working size.</para>
+/// departed node is O(keys it held · holders). Nothing allocates once the pools have grown to their working size.
+/// Holder counts are ints: a key may have as many copies as the stride allows.</para>
 /// <para>A key is lost when its last holder departs; it stays lost (no copy is left to recover it from).</para>
-/// <para>Memory: 12·MaxHolders + 2 bytes per key, plus 8 bytes per copy.</para>
+/// <para>Memory (<see cref="BytesPerKey"/>): 4·MaxHolders + 5 bytes per key, 8·MaxHolders more when copies carry the time
+/// they were stored (for expiry), 8 bytes per copy (16 while the pool has doubled), and 4 per node.</para>
 /// </remarks>
 public sealed class KeyStore
 {
     private readonly int _stride;
     private readonly int[] _holders;     // K × stride
-    private readonly long[] _storedAt;   // K × stride: when each copy was last stored (for expiry)
-    private readonly byte[] _count;
+    private readonly long[]? _storedAt;  // K × stride: when each copy was last stored (for expiry), if timed
+    private readonly int[] _count;
     private readonly bool[] _lost;
     private int[] _head;                 // per node: first entry, -1 = none
     private int[] _entryKey = new int[1024];
@@ -24,18 +26,23 @@ public sealed class KeyStore
     private int _entryUsed;
     private int _freeEntry = -1;
 
-    public KeyStore(int keys, int maxHolders, int nodeCapacity)
+    /// <param name="timed">Whether each copy remembers when it was stored (<see cref="StoredAt"/>), for overlays whose copies expire.</param>
+    public KeyStore(int keys, int maxHolders, int nodeCapacity, bool timed = false)
     {
         _stride = maxHolders;
-        _holders = new int[(long)keys * maxHolders];
-        _storedAt = new long[(long)keys * maxHolders];
-        _count = new byte[keys];
+        _holders = new int[checked((long)keys * maxHolders)];
+        _storedAt = timed ? new long[(long)keys * maxHolders] : null;
+        _count = new int[keys];
         _lost = new bool[keys];
         _head = new int[nodeCapacity];
         Array.Fill(_head, -1);
     }
 
     public int MaxHolders => _stride;
+
+    /// <summary>Estimated bytes per key of a store with this stride, <paramref name="copies"/> copies per key on average.</summary>
+    public static long BytesPerKey(int maxHolders, bool timed, double copies) =>
+        4L * maxHolders + (timed ? 8L * maxHolders : 0) + 5 + (long)Math.Ceiling(16 * copies);
 
     public int Keys => _count.Length;
 
@@ -62,9 +69,10 @@ public sealed class KeyStore
         return false;
     }
 
-    /// <summary>When <paramref name="node"/>'s copy of <paramref name="key"/> was last stored, or long.MinValue if it has none.</summary>
+    /// <summary>When <paramref name="node"/>'s copy of <paramref name="key"/> was last stored, or long.MinValue if it has none (or the store is not timed).</summary>
     public long StoredAt(int node, int key)
     {
+        if (_storedAt is null) return long.MinValue;
         long b = (long)key * _stride;
         for (int i = 0; i < _count[key]; i++)
             if (_holders[b + i] == node) return _storedAt[b + i];
@@ -86,11 +94,11 @@ public sealed class KeyStore
         for (int i = 0; i < _count[key]; i++)
         {
             if (_holders[kb + i] != node) continue;
-            _storedAt[kb + i] = now;
+            if (_storedAt is not null) _storedAt[kb + i] = now;
             return false;
         }
         if (_count[key] == _stride) return false;
-        _storedAt[kb + _count[key]] = now;
+        if (_storedAt is not null) _storedAt[kb + _count[key]] = now;
         _holders[kb + _count[key]++] = node;
         int e;
         if (_freeEntry >= 0)
@@ -126,8 +134,8 @@ public sealed class KeyStore
             {
                 if (_holders[b + i] != node) continue;
                 _holders[b + i] = _holders[b + c - 1];
-                _storedAt[b + i] = _storedAt[b + c - 1];
-                _count[key] = (byte)(c - 1);
+                if (_storedAt is not null) _storedAt[b + i] = _storedAt[b + c - 1];
+                _count[key] = c - 1;
                 break;
             }
             if (_count[key] == 0 && !_lost[key])

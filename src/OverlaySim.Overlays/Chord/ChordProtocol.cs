@@ -112,8 +112,19 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
     /// <summary>The key store (null when keys are not stored), for tests.</summary>
     public KeyStore? Store => _store;
 
+    /// <summary>
+    /// Estimated bytes per node: 4·(r + F) of successor list and fingers, 20 of predecessor, finger cursor, bootstrap,
+    /// RPC token and key-list head, 8 of replica digest, and the three maintenance timers each node keeps pending
+    /// (stabilize, fix_fingers, check_predecessor) at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
+    /// </summary>
     public static long BytesPerNode(ChordOptions o, long nodes) =>
-        4L * (o.Successors + Levels(o, nodes, 160)) + 4 + 12 + 40;
+        4L * (o.Successors + Levels(o, nodes, 160)) + 20 + 8 + 3 * 2 * EventQueue.BytesPerPendingEvent;
+
+    /// <summary>Estimated bytes per stored key: the store's slots (<see cref="KeyStore.BytesPerKey"/>) with replicas + 1 copies.</summary>
+    public static long BytesPerKey(ChordOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(MaxHolders(o), timed: false, o.Replicas + 1) : 0;
+
+    /// <summary>Copies a key can have: the responsible node, its replicas, and room for 8 more while the ring settles after churn.</summary>
+    private static int MaxHolders(ChordOptions o) => o.Replicas + 1 + 8;
 
     private static int Levels(ChordOptions o, long nodes, int bits) =>
         Math.Min(bits, o.Fingers > 0 ? o.Fingers : 2 * (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 8);
@@ -149,7 +160,7 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
         int live = oracle.Count;
         if (_o.StoreKeys)
         {
-            _store = Net.CreateKeyStore(Math.Min(255, _o.Replicas + 1 + 8));
+            _store = Net.CreateKeyStore(MaxHolders(_o));
             // Keys start where a converged ring keeps them: at the responsible node and its next `Replicas` nodes.
             for (int k = 0; live > 0 && k < Net.Keys.Length; k++)
             {
@@ -439,7 +450,8 @@ public sealed class ChordProtocol : Overlay, IUndeliverableSink
                 Forget(n, ev.Src);
                 break;
             case ChordProtocolMessage.JoinTimer:
-                if (Net.Population.IsJoined(n)) return;
+                // A retry (Arg 1) is maintenance: with maintenance stopped, a node whose join failed stays out.
+                if (Net.Population.IsJoined(n) || (ev.Arg == 1 && !_maintenance)) return;
                 if (ev.Arg == 0)
                 {
                     Reset(n);

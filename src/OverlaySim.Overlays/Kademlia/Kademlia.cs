@@ -112,13 +112,25 @@ public sealed class Kademlia : Overlay
         _rpcsMetric = Net.Lookups.Metrics.Register(RpcsMetric);
     }
 
+    /// <summary>
+    /// Estimated bytes per node: the k-buckets (<see cref="KBucketTable"/>: 4·k·B + B), the key-list head of the store,
+    /// and with the protocol the replacement caches, refresh times and ping targets (4·c·B + 13·B) and each node's
+    /// pending refresh timer (up to twice <see cref="EventQueue.BytesPerPendingEvent"/>).
+    /// </summary>
     public static long BytesPerNode(KademliaOptions o, long nodes)
     {
         long b = KBucketTable.Buckets(nodes, 160);
-        long perNode = 4L * o.K * b + b + 16;
-        if (o.Dynamic) perNode += 4L * o.ReplacementCache * b + b + 8 * b + 4 * b;
-        return perNode + (o.StoreKeys ? 8L * o.K : 0);
+        long perNode = 4L * o.K * b + b + (o.StoreKeys ? 4 : 0);
+        if (o.Dynamic) perNode += 4L * o.ReplacementCache * b + 13 * b + 2 * EventQueue.BytesPerPendingEvent;
+        return perNode;
     }
+
+    /// <summary>Estimated bytes per stored key: the store's slots with k copies (timed with the protocol, whose copies expire) and its republish timer.</summary>
+    public static long BytesPerKey(KademliaOptions o) =>
+        !o.StoreKeys ? 0 : KeyStore.BytesPerKey(MaxHolders(o), timed: o.Dynamic, o.K) + (o.Dynamic ? 2 * EventQueue.BytesPerPendingEvent : 0);
+
+    /// <summary>Copies a key can have: its k closest, and room for 8 more handed to newcomers before the next republish.</summary>
+    private static int MaxHolders(KademliaOptions o) => o.K + 8;
 
     // ---- set-up --------------------------------------------------------------------------------------
 
@@ -175,7 +187,7 @@ public sealed class Kademlia : Overlay
 
         if (_o.StoreKeys)
         {
-            _store = Net.CreateKeyStore(Math.Min(255, _k + 8));
+            _store = Net.CreateKeyStore(MaxHolders(_o), timed: _o.Dynamic);
             Span<int> closest = stackalloc int[_k];
             for (int key = 0; key < Net.Keys.Length && live > 0; key++)
             {
@@ -548,7 +560,8 @@ public sealed class Kademlia : Overlay
             }
             case KademliaMessage.JoinTimer:
             {
-                if (Net.Population.IsJoined(n)) return;
+                // A join retried after a failed join lookup is maintenance: with maintenance stopped, the node stays out.
+                if (Net.Population.IsJoined(n) || !_maintenance) return;
                 int b = Net.Population.RandomJoined(n, ref _rng);
                 if (b < 0)
                 {

@@ -1,0 +1,39 @@
+using OverlaySim.Core;
+using OverlaySim.Scenarios;
+using Xunit;
+
+namespace OverlaySim.Tests.Golden;
+
+/// <summary>
+/// Golden trace hashes: small scenarios (in this folder) whose every dispatched event is folded into one 64-bit hash.
+/// A change that moves a single event of these runs changes a hash, and shows here in one line. When a change is meant
+/// to move them (a protocol fix, a new event), take the new hashes from the failure messages and say why in the commit.
+/// </summary>
+/// <remarks>
+/// What they cover: static Chord (with virtual nodes, without a successor list), dynamic Chord under lifetime churn
+/// (recursive with lazy timeouts, iterative with RTT timeouts, stored keys), a ring grown by joins under Poisson churn,
+/// static Kademlia (node and value lookups), and dynamic Kademlia under churn (fixed and RTT timeouts, republish).
+/// </remarks>
+public class GoldenTraceTests
+{
+    [Theory]
+    [InlineData("chord-static.yaml", "chord", "0446431bbf9a8476")]
+    [InlineData("chord-static.yaml", "fingers-only", "d8dcf5d31cba1136")]
+    [InlineData("chord-churn.yaml", "chord", "89d45cf7d9b69e55")]
+    [InlineData("chord-churn.yaml", "iterative", "a68679ba14b3b3fc")]
+    [InlineData("chord-joins.yaml", "chord", "ef75d07a7433a3cb")]
+    [InlineData("kademlia.yaml", "kademlia", "e25e9cbd0e462c10")]
+    [InlineData("kademlia.yaml", "values", "595948f2558b67c8")]
+    [InlineData("kademlia-churn.yaml", "kademlia", "9a73145b7dad6b94")]
+    [InlineData("kademlia-churn.yaml", "values", "9acad5b13d77c4a8")]
+    public void TheTraceHashOfAGoldenRunIsUnchanged(string file, string overlay, string expected)
+    {
+        Scenario scenario = ScenarioLoader.Load(Path.Combine(AppContext.BaseDirectory, "Golden", file));
+        PlannedRun plan = Runner.Plan(scenario).Single(p => p.Overlay.Label == overlay);
+
+        RunResult r = Experiment.Run(Runner.ToSpec(plan));
+
+        Assert.True(expected == OverlaySim.Output.CsvResults.Hash(r.TraceHash),
+            $"{file} ({overlay}): trace hash {OverlaySim.Output.CsvResults.Hash(r.TraceHash)}, expected {expected} ({r.Events} events, {r.LookupsOk}/{r.Lookups} ok)");
+    }
+}
