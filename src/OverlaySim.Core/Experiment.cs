@@ -206,6 +206,11 @@ public static class Experiment
         var net = new Network(space, nodes, latency, keys, streams, v);
         net.Window.From = spec.MeasureAfter;
         net.Window.Until = spec.Duration > 0 ? spec.Duration : long.MaxValue;
+        if (spec.Workload.Replication is { } replication)
+        {
+            net.Replication = replication;
+            net.KeyPopularity = Replication.Popularity(spec.Workload);
+        }
         Overlay overlay = spec.CreateOverlay();
         GroundTruth truth = Install(net, overlay);
         ChurnDriver? churn = spec.Churn.Kind != ChurnKind.None ? new ChurnDriver(net, spec.Churn, overlay.StopMaintenance) : null;

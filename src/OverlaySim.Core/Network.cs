@@ -67,6 +67,31 @@ public sealed class Network
         return store;
     }
 
+    /// <summary>A key store in which key i has room for <paramref name="capacities"/>[i] copies (a replica placement), wired like the other.</summary>
+    public KeyStore CreateKeyStore(ReadOnlySpan<int> capacities)
+    {
+        if (KeyStore is not null) throw new InvalidOperationException("the run already has a key store");
+        var store = new KeyStore(capacities, Nodes.Capacity);
+        Nodes.Grown += store.EnsureNodes;
+        Population.Store = store;
+        Lookups.ReportsValues = true;
+        KeyStore = store;
+        return store;
+    }
+
+    /// <summary>
+    /// The workload's replication, for overlays without a placement rule (<see cref="Core.Replication"/>), or null when the
+    /// scenario sets none; with the keys' query popularity it is drawn by.
+    /// </summary>
+    public ReplicationOptions? Replication { get; internal set; }
+
+    /// <summary>Query popularity of each key (set with <see cref="Replication"/>).</summary>
+    public double[] KeyPopularity { get; internal set; } = [];
+
+    /// <summary>Places the workload's items by <see cref="Replication"/> and returns the store (see <see cref="Core.Replication.Place"/>).</summary>
+    public KeyStore PlaceReplicas() =>
+        Core.Replication.Place(this, Replication ?? throw new InvalidOperationException("the scenario sets no workload.replication"), KeyPopularity);
+
     /// <summary>A per-node array of <paramref name="stride"/> entries per ordinal, grown with the node table.</summary>
     public NodeArray<T> NodeArray<T>(int stride = 1, T fill = default!)
     {

@@ -18,8 +18,10 @@ public sealed class OverlayInfo
 
     private OverlayInfo(string name, string description, string hopsDefinition, OptionsSchema schema, Func<object, Overlay> create,
         Func<object, long, long> bytesPerNode, Func<object, long> bytesPerKey, Func<object, bool> supportsChurn,
-        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics)
+        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
+        bool placesKeys)
     {
+        PlacesKeys = placesKeys;
         Name = name;
         Description = description;
         HopsDefinition = hopsDefinition;
@@ -43,12 +45,15 @@ public sealed class OverlayInfo
     /// <param name="churnVariant">The parameters that select such a model (e.g. protocol: dynamic); empty if it has none.</param>
     /// <param name="virtualNodes">v, the ids each machine runs.</param>
     /// <param name="metrics">The metrics it registers beside the common ones (columns of runs.csv).</param>
+    /// <param name="placesKeys">Whether it places keys by a rule of its own (a DHT); false for an overlay that takes the
+    /// workload's replication (<c>workload.replication</c>).</param>
     public static OverlayInfo Of<TOptions>(string name, string description, string hopsDefinition, Func<TOptions, Overlay> create,
         Func<TOptions, long, long> bytesPerNode, Func<TOptions, long> bytesPerKey, Func<TOptions, bool> supportsChurn,
-        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics)
+        IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
+        bool placesKeys = true)
         where TOptions : class, new() =>
         new(name, description, hopsDefinition, OptionsSchema.For<TOptions>(), o => create((TOptions)o), (o, n) => bytesPerNode((TOptions)o, n),
-            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics);
+            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys);
 
     public string Name { get; }
     public string Description { get; }
@@ -61,6 +66,9 @@ public sealed class OverlayInfo
         ? $"overlay '{Name}' has no model that follows churn"
         : "set " + string.Join(", ", ChurnVariant.Select(kv => $"{kv.Key}: {kv.Value}"));
     public IReadOnlyList<OverlayMetric> Metrics { get; }
+
+    /// <summary>Whether it places keys by its own rule (a DHT), rather than by the workload's replication.</summary>
+    public bool PlacesKeys { get; }
 
     /// <summary>Its scenario parameters, with defaults, ranges and where each takes effect.</summary>
     public IReadOnlyList<ParamSpec> Parameters => _schema.Parameters;

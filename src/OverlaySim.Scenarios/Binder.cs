@@ -50,7 +50,7 @@ internal sealed partial class Binder
         long duration = top.Has("duration") ? top.Duration("duration") : 0;
         Origin durationOrigin = OriginOf(_root, "duration", "duration", ScenarioLoader.At(_file, _root));
         ChurnOptions? churn = BindChurn(duration, durationOrigin);
-        WorkloadOptions? workload = BindWorkload();
+        WorkloadOptions? workload = BindWorkload(out YamlMappingNode? workloadMap, out HashSet<string> workloadExplicit);
         List<OverlayConfig> overlays = BindOverlays(top.Has("nodes") ? top.Int("nodes") : 0, top.Has("id_bits") ? (int)top.Int("id_bits") : IdSpace.MaxBits);
         foreach (OverlayConfig o in overlays)
         {
@@ -60,6 +60,7 @@ internal sealed partial class Binder
             if (dynamic && duration <= 0)
                 Report(durationOrigin, $"key 'duration': overlay '{o.Label}' runs its protocol with periodic maintenance, which never ends by itself: set the run's duration (e.g. duration: 1h)");
         }
+        if (workload is not null) workload = BindReplication(workload, overlays, workloadMap, workloadExplicit, top.Has("nodes") ? top.Int("nodes") : 1);
         if (top.Has("measure_after") && duration > 0 && top.Duration("measure_after") >= duration)
             Report(OriginOf(_root, "measure_after", "measure_after", ScenarioLoader.At(_file, _root)), "key 'measure_after': the warm-up must end before the run does (duration)");
 
@@ -212,10 +213,10 @@ internal sealed partial class Binder
         }
     }
 
-    private WorkloadOptions? BindWorkload()
+    private WorkloadOptions? BindWorkload(out YamlMappingNode? map, out HashSet<string> explicitNames)
     {
-        YamlMappingNode? map = Section("workload", out Origin origin);
-        var (v, explicitNames) = BindSection(map, "workload.", Schema.Workload, "workload", []);
+        map = Section("workload", out Origin origin);
+        (ParamValues v, explicitNames) = BindSection(map, "workload.", Schema.Workload, "workload", []);
         if (Schema.Workload.Any(s => !v.Has(s.Name))) return null;
         if (v.Rate("per_node_rate") > 0)
         {
@@ -233,7 +234,57 @@ internal sealed partial class Binder
             Keys: (int)v.Int("keys"),
             Popularity: v.Text("popularity") == "zipf" ? Popularity.Zipf : Popularity.Uniform,
             ZipfExponent: v.Real("zipf_exponent"),
-            Start: v.Duration("start"));
+            Start: v.Duration("start"))
+        {
+            Replication = new ReplicationOptions(
+                v.Text("replication") switch
+                {
+                    "proportional" => ReplicationStrategy.Proportional,
+                    "square_root" => ReplicationStrategy.SquareRoot,
+                    _ => ReplicationStrategy.Uniform,
+                },
+                (int)v.Int("replicas"),
+                v.Int("replica_budget") > 0 ? v.Int("replica_budget") : v.Int("replicas") * v.Int("keys")),
+        };
+    }
+
+    /// <summary>
+    /// The replication keys take effect only for overlays without a placement rule of their own: with none in the
+    /// scenario, setting them is an error and they are left out of the resolved scenario. Otherwise they are checked
+    /// against each other, the keys and the nodes.
+    /// </summary>
+    private WorkloadOptions BindReplication(WorkloadOptions workload, List<OverlayConfig> overlays, YamlMappingNode? map, HashSet<string> explicitNames, long nodes)
+    {
+        Origin Where(string key) => OriginOf(map, "workload." + key, key, ScenarioLoader.At(_file, _root));
+        ReplicationOptions r = workload.Replication!;
+        if (overlays.Count > 0 && overlays.All(o => o.Info.PlacesKeys))
+        {
+            foreach (string key in Schema.ReplicationKeys)
+            {
+                _resolved.RemoveAll(kv => kv.Key == "workload." + key);
+                if (explicitNames.Contains(key))
+                    Report(Where(key), $"key 'workload.{key}' places the items of overlays without a placement rule of their own, and every overlay here ({string.Join(", ", overlays.Select(o => o.Label))}) places keys by its own rule: remove the key");
+            }
+            return workload with { Replication = null };
+        }
+        if (r.Strategy == ReplicationStrategy.Uniform)
+        {
+            _resolved.RemoveAll(kv => kv.Key == "workload.replica_budget");
+            if (explicitNames.Contains("replica_budget"))
+                Report(Where("replica_budget"), "key 'workload.replica_budget' takes effect only with replication: proportional or square_root (uniform replication gives each item 'replicas' copies)");
+            if (r.Copies > nodes)
+                Report(Where("replicas"), $"key 'workload.replicas': {r.Copies} copies of each item need as many distinct nodes, but there are {nodes}");
+        }
+        else
+        {
+            _resolved.RemoveAll(kv => kv.Key == "workload.replicas");
+            if (explicitNames.Contains("replicas"))
+                Report(Where("replicas"), "key 'workload.replicas' takes effect only with replication: uniform (set replica_budget, the total copies, for proportional and square_root)");
+            ReplaceResolved("workload.replica_budget", r.Budget.ToString(CultureInfo.InvariantCulture));
+            if (r.Budget < workload.Keys || r.Budget > workload.Keys * nodes)
+                Report(Where("replica_budget"), $"key 'workload.replica_budget': {r.Budget} copies cannot give each of the {workload.Keys} items between one copy and one per node ({nodes} nodes): expected {workload.Keys}..{workload.Keys * nodes}");
+        }
+        return workload;
     }
 
     /// <summary>

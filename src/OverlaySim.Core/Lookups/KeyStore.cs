@@ -15,7 +15,8 @@ namespace OverlaySim.Core;
 /// </remarks>
 public sealed class KeyStore
 {
-    private readonly int _stride;
+    private readonly int _stride;        // slots per key, or 0 when keys have capacities of their own (_start)
+    private readonly long[]? _start;     // K + 1: first slot of each key, for per-key capacities
     private readonly int[] _holders;     // K × stride
     private readonly long[]? _storedAt;  // K × stride: when each copy was last stored (for expiry), if timed
     private readonly int[] _count;
@@ -30,6 +31,7 @@ public sealed class KeyStore
     public KeyStore(int keys, int maxHolders, int nodeCapacity, bool timed = false)
     {
         _stride = maxHolders;
+        MaxHolders = maxHolders;
         _holders = new int[checked((long)keys * maxHolders)];
         _storedAt = timed ? new long[(long)keys * maxHolders] : null;
         _count = new int[keys];
@@ -38,7 +40,34 @@ public sealed class KeyStore
         Array.Fill(_head, -1);
     }
 
-    public int MaxHolders => _stride;
+    /// <summary>
+    /// A store in which key i has room for <paramref name="capacities"/>[i] copies (a replica placement that gives popular
+    /// keys more copies than others): per-key slots laid end to end, 8 more bytes per key for the offsets.
+    /// </summary>
+    public KeyStore(ReadOnlySpan<int> capacities, int nodeCapacity)
+    {
+        int keys = capacities.Length;
+        _start = new long[keys + 1];
+        for (int k = 0; k < keys; k++)
+        {
+            if (capacities[k] < 0) throw new ArgumentOutOfRangeException(nameof(capacities));
+            _start[k + 1] = _start[k] + capacities[k];
+            MaxHolders = Math.Max(MaxHolders, capacities[k]);
+        }
+        _holders = new int[_start[keys]];
+        _count = new int[keys];
+        _lost = new bool[keys];
+        _head = new int[nodeCapacity];
+        Array.Fill(_head, -1);
+    }
+
+    /// <summary>The most copies any key can have.</summary>
+    public int MaxHolders { get; }
+
+    /// <summary>The most copies key <paramref name="key"/> can have.</summary>
+    public int Capacity(int key) => _start is null ? _stride : (int)(_start[key + 1] - _start[key]);
+
+    private long Base(int key) => _start is null ? (long)key * _stride : _start[key];
 
     /// <summary>Estimated bytes per key of a store with this stride, <paramref name="copies"/> copies per key on average.</summary>
     public static long BytesPerKey(int maxHolders, bool timed, double copies) =>
@@ -63,7 +92,7 @@ public sealed class KeyStore
 
     public bool Holds(int node, int key)
     {
-        long b = (long)key * _stride;
+        long b = Base(key);
         for (int i = 0; i < _count[key]; i++)
             if (_holders[b + i] == node) return true;
         return false;
@@ -73,7 +102,7 @@ public sealed class KeyStore
     public long StoredAt(int node, int key)
     {
         if (_storedAt is null) return long.MinValue;
-        long b = (long)key * _stride;
+        long b = Base(key);
         for (int i = 0; i < _count[key]; i++)
             if (_holders[b + i] == node) return _storedAt[b + i];
         return long.MinValue;
@@ -81,7 +110,7 @@ public sealed class KeyStore
 
     /// <summary>A uniformly chosen holder of the key, or -1.</summary>
     public int AnyHolder(int key, ref Xoshiro256 rng) =>
-        _count[key] == 0 ? -1 : _holders[(long)key * _stride + rng.NextInt(_count[key])];
+        _count[key] == 0 ? -1 : _holders[Base(key) + rng.NextInt(_count[key])];
 
     /// <summary>
     /// Gives <paramref name="node"/> a copy of <paramref name="key"/> stored at time <paramref name="now"/> (an existing
@@ -90,14 +119,14 @@ public sealed class KeyStore
     public bool Add(int node, int key, long now = 0)
     {
         if (_lost[key]) return false;
-        long kb = (long)key * _stride;
+        long kb = Base(key);
         for (int i = 0; i < _count[key]; i++)
         {
             if (_holders[kb + i] != node) continue;
             if (_storedAt is not null) _storedAt[kb + i] = now;
             return false;
         }
-        if (_count[key] == _stride) return false;
+        if (_count[key] == Capacity(key)) return false;
         if (_storedAt is not null) _storedAt[kb + _count[key]] = now;
         _holders[kb + _count[key]++] = node;
         int e;
@@ -128,7 +157,7 @@ public sealed class KeyStore
         while (e >= 0)
         {
             int key = _entryKey[e];
-            long b = (long)key * _stride;
+            long b = Base(key);
             int c = _count[key];
             for (int i = 0; i < c; i++)
             {

@@ -28,6 +28,9 @@ public sealed record WorkloadOptions(
     long Start)
 {
     public bool RateMode => PerNodeRate > 0;
+
+    /// <summary>How many copies of each item exist, for overlays without a placement rule; null when not set.</summary>
+    public ReplicationOptions? Replication { get; init; }
 }
 
 /// <summary>

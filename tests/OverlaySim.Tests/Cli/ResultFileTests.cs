@@ -142,7 +142,7 @@ public class ResultFileTests
         Assert.Equal("chord", resolved["overlays.chord.label"]);
         var given = new HashSet<string> { "name", "description", "seed", "nodes", "replicates", "workload.lookups", "workload.keys" };
         var defaults = Schema.Top.Select(p => (p.Name, p))
-            .Concat(Schema.Workload.Select(p => ("workload." + p.Name, p)))
+            .Concat(Schema.Workload.Where(p => !Schema.ReplicationKeys.Contains(p.Name)).Select(p => ("workload." + p.Name, p)))
             .Concat(Schema.FindLatency("coordinates")!.Parameters.Select(p => ("latency." + p.Name, p)))
             .Concat(OverlayRegistry.Find("chord")!.Parameters.Where(p => p.Conditions is null).Select(p => ("overlays.chord." + p.Name, p)));
         foreach (var (path, spec) in defaults)
@@ -150,6 +150,8 @@ public class ResultFileTests
             Assert.True(resolved.ContainsKey(path), $"manifest lacks {path}");
             if (!given.Contains(path)) Assert.Equal(spec.DefaultText, resolved[path]);
         }
+        // Only overlays without a placement rule take the workload's replication: a Chord scenario records none of it.
+        foreach (string key in Schema.ReplicationKeys) Assert.False(resolved.ContainsKey("workload." + key), $"manifest records workload.{key}");
         // The converged ring's entry records only the parameters that take effect in it: none of the protocol's.
         foreach (ParamSpec spec in OverlayRegistry.Find("chord")!.Parameters.Where(p => p.Conditions is not null))
             Assert.False(resolved.ContainsKey("overlays.chord." + spec.Name), $"manifest records overlays.chord.{spec.Name}, which a static ring ignores");
