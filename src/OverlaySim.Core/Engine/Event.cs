@@ -35,8 +35,9 @@ public struct Event
     /// <summary>Sink-defined small argument.</summary>
     public ushort Aux;
     /// <summary>
-    /// Generation of the lookup slot when the event was sent (set by <see cref="Network.Send"/>): a message of a
-    /// lookup that has since ended, and whose slot may serve another lookup now, is recognisably stale.
+    /// Generation of the lookup slot when the event was sent (set by <see cref="Transport.Send"/>): a message of a
+    /// lookup that has since ended, and whose slot may serve another lookup now, is recognisably stale. Its top bit
+    /// marks a lookup's message in flight (<see cref="LookupTable.InFlightMark"/>), cleared before a handler sees it.
     /// </summary>
     public uint LookupGen;
 }

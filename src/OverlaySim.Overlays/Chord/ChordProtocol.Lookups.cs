@@ -1,0 +1,309 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>Chord's protocol, its lookups: recursive and iterative, with retries on timeouts (see ChordProtocol.cs).</summary>
+public sealed partial class ChordProtocol
+{
+    // ---- lookups -----------------------------------------------------------------------------------------
+
+    public override void StartLookup(int lookup)
+    {
+        _paperHops[lookup] = -1;
+        int origin = Net.Lookups[lookup].Origin;
+        if (_o.Lookup == ChordLookupStyle.Recursive) Route(origin, lookup);
+        else
+        {
+            _iterPrev[lookup] = -1;
+            LocalNextHop(origin, lookup);
+        }
+    }
+
+    /// <summary>Recursive step at node n: answer, hand the request to the successor, or forward it closer.</summary>
+    private void Route(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        switch (Step(n, rec.Key, out int next))
+        {
+            case ChordStep.Unjoined:
+                // Not joined yet: its bootstrap is the only node it knows.
+                if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, final: false);
+                else FailLookup(lookup);
+                return;
+            case ChordStep.Responsible:
+                if (_paperHops[lookup] < 0) _paperHops[lookup] = rec.Hops;
+                Answer(n, lookup);
+                return;
+            case ChordStep.Alone:
+                _paperHops[lookup] = rec.Hops;
+                Answer(n, lookup);
+                return;
+            case ChordStep.ToSuccessor:
+                _paperHops[lookup] = rec.Hops;
+                Forward(n, next, lookup, final: true);
+                return;
+            default:
+                Forward(n, next, lookup, final: false);
+                return;
+        }
+    }
+
+    /// <summary>The routing step at n (shared with the converged ring and with iterative lookups).</summary>
+    private ChordStep Step(int n, Id key, out int next)
+    {
+        var table = new ProtocolTable(this);
+        return ChordRouting.Step(ref table, Net.Space, _ids, n, key, out next);
+    }
+
+    /// <summary>The protocol's routing state as the step reads it: entries may be empty (-1) or stale.</summary>
+    private readonly struct ProtocolTable(ChordProtocol p) : IChordRoutingTable
+    {
+        public int Successor(int n) => p._succ[n * p._r];
+        public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
+        public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
+        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.Key);
+    }
+
+    /// <summary>
+    /// The request reached the node its sender (the node that handed it over as final, <c>_finalFrom</c>) took for
+    /// the key's successor, that is, with the key in (sender, n]:
+    /// <list type="bullet">
+    /// <item>the key is in (predecessor, n], or n knows no predecessor: n is responsible and answers;</item>
+    /// <item>the key is in (sender, predecessor]: a node that joined since the sender's last stabilize sits between
+    /// them and owns it: pass the request back to the predecessor (the sender is kept, so repeated steps stay
+    /// within (sender, n]);</item>
+    /// <item>otherwise the sender was wrong about the key being before n: route it on from here.</item>
+    /// </list>
+    /// </summary>
+    private void FinalHop(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int p = _pred[n];
+        if (p < 0 || p == n || IsResponsible(n, rec.Key))
+        {
+            Answer(n, lookup);
+            return;
+        }
+        int sender = _finalFrom[lookup];
+        if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
+        {
+            _paperHops[lookup] = rec.Hops;
+            Forward(n, p, lookup, final: true, keepSender: true);
+            return;
+        }
+        _paperHops[lookup] = -1;
+        Route(n, lookup);
+    }
+
+    private bool IsResponsible(int n, Id key)
+    {
+        int p = _pred[n];
+        return key == _ids[n] || (p >= 0 && p != n && Net.Space.InOpenClosed(key, _ids[p], _ids[n]));
+    }
+
+    /// <summary>
+    /// The node holding the request answers it: to the origin (with the value, when it holds a copy: Aux = 1), or by
+    /// completing it when it is the origin.
+    /// </summary>
+    private void Answer(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
+        bool value = HoldsValue(n, in rec);
+        if (n == rec.Origin) Finish(lookup, n, value);
+        else Net.Transport.Send(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Aux = (ushort)(value ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorReply },
+            ChordSizes.FindSuccessorReply + (value ? ChordSizes.Key + _o.ValueBytes : 0));
+    }
+
+    /// <summary>Whether node n returns the value of a user lookup's key with its answer: it holds a copy.</summary>
+    private bool HoldsValue(int n, in LookupRecord rec) => _store is not null && rec.IsUser && _store.Holds(n, rec.KeyIndex);
+
+    private void Forward(int n, int next, int lookup, bool final, bool keepSender = false)
+    {
+        if (final && !keepSender) _finalFrom[lookup] = n;
+        uint token = ++_tokens == 0 ? ++_tokens : _tokens;
+        _hopTo[lookup] = next;
+        _hopToken[lookup] = token;
+        SendLookupRequest(n, next, new Event { Lookup = lookup, Arg = (int)token, Aux = (ushort)(final ? 1 : 0), Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessor }, ChordSizes.FindSuccessor);
+    }
+
+    private void OnHopTimeout(int n, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        _hopToken[lookup] = 0;
+        rec.Timeouts++;
+        int dead = _hopTo[lookup];
+        // A request passed back to our predecessor (FinalHop) that died: we are the key's heir, so answer.
+        bool backwards = dead == _pred[n];
+        if (dead == _bootstrap[n]) _bootstrap[n] = -1;
+        Forget(n, dead);
+        if (rec.Timeouts > _o.MaxRetries)
+        {
+            FailLookup(lookup);
+            return;
+        }
+        if (backwards) FinalHop(n, lookup);
+        else Route(n, lookup);
+    }
+
+    /// <summary>The origin has its answer (the lookup ends once nothing of it is in flight: a late ack, a retried hop's first copy).</summary>
+    private void Finish(int lookup, int answer, bool value = false)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        switch (rec.Purpose)
+        {
+            case ForUser:
+                if (Net.Lookups.Answer(lookup, answer, value)) _paperHopsMetric.Add(_paperHops[lookup]);
+                break;
+            case ForJoin:
+            {
+                int node = rec.Origin;
+                Net.Lookups.Answer(lookup, answer);
+                if (!Net.Nodes.IsAlive(node) || Net.Population.IsJoined(node)) return;
+                if (answer == node)
+                {
+                    // Our own join lookup came back to us: we know no other node. Try again elsewhere.
+                    Rejoin(node);
+                    return;
+                }
+                _succ[node * _r] = answer;
+                // Take over from the successor every key that is no longer its: those outside (node, successor].
+                if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
+                Net.Population.Joined(node);
+                StartTimers(node);
+                Stabilize(node); // learn the successor list at once rather than one period later
+                break;
+            }
+            default:
+            {
+                int node = rec.Origin, level = rec.Arg;
+                Net.Lookups.Answer(lookup, answer);
+                if (Net.Nodes.IsAlive(node)) _finger[node * _f + level] = answer == node ? -1 : answer;
+                break;
+            }
+        }
+    }
+
+    /// <summary>Iterative: the origin works out the first hop from its own state.</summary>
+    private void LocalNextHop(int origin, int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        switch (Step(origin, rec.Key, out int next))
+        {
+            case ChordStep.Unjoined:
+                if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
+                else FailLookup(lookup);
+                return;
+            case ChordStep.Responsible:
+            case ChordStep.Alone:
+                _paperHops[lookup] = 0;
+                Finish(lookup, origin, HoldsValue(origin, in rec));
+                return;
+            case ChordStep.ToSuccessor:
+                _paperHops[lookup] = 0;
+                Query(origin, next, lookup, final: true, deadHint: -1);
+                return;
+            default:
+                Query(origin, next, lookup, final: false, deadHint: -1);
+                return;
+        }
+    }
+
+    private void Query(int origin, int to, int lookup, bool final, int deadHint)
+    {
+        uint token = (++_tokens & 0x3fff) == 0 ? ++_tokens & 0x3fff : _tokens & 0x3fff;
+        _hopTo[lookup] = to;
+        _hopToken[lookup] = token;
+        ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
+        SendLookupRequest(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
+    }
+
+    /// <summary>Iterative: node n tells the origin where to go next (kind 1 = n holds the key, 2 = the next node is the owner).</summary>
+    private void ReplyNextHop(int n, int origin, int lookup, bool final, ushort token)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        int kind, next = -1;
+        ChordStep step = final ? ChordStep.Responsible : Step(n, rec.Key, out next);
+        switch (step)
+        {
+            case ChordStep.ToSuccessor: kind = 2; break;
+            case ChordStep.Forward: kind = 0; break;
+            default: kind = 1; next = HoldsValue(n, in rec) ? 1 : 0; break; // n answers: next says whether the value comes with it
+        }
+        ushort aux = (ushort)((token << 2) | kind);
+        int bytes = kind == 1 && next == 1 ? Header + NodeRef + KeyBytes + _o.ValueBytes : Header + NodeRef;
+        Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, bytes);
+    }
+
+    private void OnNextHop(int lookup, int from, int next, bool holds, bool ownerNext)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        rec.Hops++;
+        if (holds)
+        {
+            if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
+            Finish(lookup, from, value: next == 1);
+            return;
+        }
+        _iterPrev[lookup] = from;
+        if (ownerNext) _paperHops[lookup] = rec.Hops;
+        Query(rec.Origin, next, lookup, final: ownerNext, deadHint: -1);
+    }
+
+    private void OnQueryTimeout(int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        _hopToken[lookup] = 0;
+        rec.Timeouts++;
+        int dead = _hopTo[lookup];
+        Forget(rec.Origin, dead);
+        if (rec.Timeouts > _o.MaxRetries)
+        {
+            FailLookup(lookup);
+            return;
+        }
+        int prev = _iterPrev[lookup];
+        _paperHops[lookup] = -1;
+        if (prev < 0 || prev == dead || !Net.Nodes.IsAlive(rec.Origin)) LocalNextHop(rec.Origin, lookup);
+        else
+        {
+            // Ask the hop that pointed at the dead node again; it forgets that entry and answers anew.
+            rec.Hops--;
+            Query(rec.Origin, prev, lookup, final: false, deadHint: dead);
+        }
+    }
+
+    /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor.</summary>
+    private int ClosestPreceding(int n, Id key)
+    {
+        IdSpace space = Net.Space;
+        Id self = _ids[n];
+        Id toKey = space.Distance(self, key);
+        int best = -1;
+        Id bestDistance = Id.Zero;
+        for (int j = _f - 1; j >= 0; j--)
+        {
+            int f = _finger[n * _f + j];
+            if (f < 0) continue;
+            Id d = space.Distance(self, _ids[f]);
+            if (!d.IsZero && d < toKey)
+            {
+                best = f;
+                bestDistance = d;
+                break;
+            }
+        }
+        for (int j = _r - 1; j >= 0; j--)
+        {
+            int s = _succ[n * _r + j];
+            if (s < 0 || s == n) continue;
+            Id d = space.Distance(self, _ids[s]);
+            if (!d.IsZero && d < toKey)
+            {
+                if (best < 0 || d > bestDistance) best = s;
+                break;
+            }
+        }
+        return best >= 0 ? best : _succ[n * _r];
+    }
+}

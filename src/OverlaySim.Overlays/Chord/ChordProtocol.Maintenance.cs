@@ -1,0 +1,152 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>Chord's protocol, its maintenance: stabilize, notify, successor lists, replication, failures, fix_fingers (see ChordProtocol.cs).</summary>
+public sealed partial class ChordProtocol
+{
+    // ---- maintenance -------------------------------------------------------------------------------------
+
+    private void Stabilize(int n)
+    {
+        int s = _succ[n * _r];
+        if (s < 0) return;
+        if (s == n)
+        {
+            // Alone on the ring: a predecessor that notified us is our successor too.
+            int p = _pred[n];
+            if (p >= 0 && p != n)
+            {
+                _succ[n * _r] = p;
+                Net.Transport.SendMaintenance(n, p, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+            }
+            return;
+        }
+        ushort token = (ushort)(++_rpcToken[n] & 0x7fff);
+        SendMaintenanceRequest(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
+    }
+
+    private void OnStabilizeReply(int n, int s, int x)
+    {
+        // The successor's reply carries its predecessor x and its successor list (read from its state at reply time).
+        if (_succ[n * _r] != s) return;
+        AdoptSuccessorList(n, s, skipFirst: false);
+        if (x >= 0 && x != n && Net.Space.InOpenOpen(_ids[x], _ids[n], _ids[s]))
+        {
+            Shift(n, x);
+        }
+        int succ = _succ[n * _r];
+        Net.Transport.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
+        // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them
+        // (one pass over our keys; one KeyTransfer message to each successor that got any). Who should hold what
+        // changes only with the predecessor (our range) or the successor list (our replicas), so the push is made
+        // after a stabilize that changed either, not after every one: a digest of them says when.
+        int p = _pred[n];
+        if (_store is not null && p >= 0 && p != n && ReplicaDigestChanged(n))
+        {
+            Span<int> targets = stackalloc int[Math.Min(_o.Replicas, _r)];
+            int count = 0;
+            for (int j = 0; j < targets.Length; j++)
+            {
+                int t = _succ[n * _r + j];
+                if (t < 0 || t == n) break;
+                if (Net.Nodes.IsAlive(t)) targets[count++] = t; // a copy sent to a dead node is lost with its message
+            }
+            Span<int> copied = stackalloc int[count];
+            _store.CopyRangeToMany(n, targets[..count], _ids[p], _ids[n], Net.Space, Net.Keys, copied);
+            foreach (int c in copied)
+                if (c > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + c * (KeyBytes + _o.ValueBytes));
+        }
+    }
+
+    private bool ReplicaDigestChanged(int n)
+    {
+        ulong h = (ulong)(uint)_pred[n];
+        for (int j = 0; j < Math.Min(_o.Replicas, _r); j++) h = Xoshiro256.Mix(h, (ulong)(uint)_succ[n * _r + j]);
+        if (_replicaDigest[n] == h) return false;
+        _replicaDigest[n] = h;
+        return true;
+    }
+
+    /// <summary>succ list := [s] + s.successors[0..r-2] (or s's list itself when s is leaving: skipFirst).</summary>
+    private void AdoptSuccessorList(int n, int s, bool skipFirst)
+    {
+        Span<int> list = stackalloc int[_r];
+        int count = 0;
+        if (!skipFirst) list[count++] = s;
+        for (int j = 0; j < _r && count < _r; j++)
+        {
+            int e = _succ[s * _r + j];
+            if (e < 0) break;
+            if (e == n) break; // wrapped around the ring back to us
+            if (e != s) list[count++] = e;
+        }
+        if (count == 0) return;
+        for (int j = 0; j < _r; j++) _succ[n * _r + j] = j < count ? list[j] : -1;
+    }
+
+    /// <summary>Puts x in front of the successor list.</summary>
+    private void Shift(int n, int x)
+    {
+        int b = n * _r;
+        for (int j = _r - 1; j > 0; j--) _succ[b + j] = _succ[b + j - 1];
+        _succ[b] = x;
+    }
+
+    /// <summary>Drops a node found dead from every routing entry of n.</summary>
+    private void Forget(int n, int dead)
+    {
+        if (dead < 0 || dead == n) return;
+        int b = n * _r, w = 0;
+        for (int j = 0; j < _r; j++)
+        {
+            int e = _succ[b + j];
+            if (e != dead && e >= 0) _succ[b + w++] = e;
+        }
+        for (int j = w; j < _r; j++) _succ[b + j] = -1;
+        for (int j = 0; j < _f; j++)
+            if (_finger[n * _f + j] == dead) _finger[n * _f + j] = -1;
+        if (_pred[n] == dead) _pred[n] = -1;
+        if (w == 0)
+        {
+            // Successor list exhausted: fall back on the nearest finger, then on the predecessor. A node that knows
+            // no other node at all has lost its place in the ring (or never had one): it joins again.
+            int nearest = -1;
+            for (int j = 0; j < _f && nearest < 0; j++)
+                if (_finger[n * _f + j] >= 0) nearest = _finger[n * _f + j];
+            if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
+            if (nearest >= 0) _succ[b] = nearest;
+            else if (Net.Population.IsJoined(n) && Net.Nodes.LiveCount > 1)
+            {
+                Net.Population.Unjoined(n);
+                Rejoin(n);
+            }
+            else if (Net.Population.IsJoined(n)) _succ[b] = n; // truly alone
+        }
+    }
+
+    private void FixFingers(int n)
+    {
+        int succ = _succ[n * _r];
+        if (succ < 0) return;
+        IdSpace space = Net.Space;
+        Id self = _ids[n];
+        Id toSucc = succ == n ? Id.Zero : space.Distance(self, _ids[succ]);
+        for (int step = 0; step < _f; step++)
+        {
+            int j = _nextFinger[n];
+            _nextFinger[n] = (j + 1) % _f;
+            int level = _firstLevel + j;
+            // A finger whose start lies in (n, successor] is the successor: no lookup needed.
+            if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
+            {
+                _finger[n * _f + j] = succ;
+                continue;
+            }
+            int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
+            _paperHops[slot] = -1;
+            Route(n, slot);
+            if (_o.FixFingers == ChordFixFingers.One) return;
+        }
+    }
+}
