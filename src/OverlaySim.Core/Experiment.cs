@@ -102,7 +102,8 @@ public sealed record RunResult
 
 /// <summary>
 /// A built run: its network and the parts of the experiment that drive it (the overlay, its ground truth, the
-/// workload, churn and the sampler). The network's services hold no reference to any of these.
+/// workload, churn and the sampler). The network's services hold none of the drivers; they reach the overlay only
+/// through the interfaces it implements.
 /// </summary>
 public sealed class SimulationRun
 {

@@ -11,9 +11,11 @@ namespace OverlaySim.Core;
 /// <item><see cref="Lookups"/>: the lookup lifecycle (begin, answer, end), deadlines, the measurement window and
 /// what is measured.</item>
 /// </list>
-/// <para>Nothing here points back at the experiment that drives the run (workload, churn, sampler, the overlay):
-/// those hold references to these services, not the other way round. The global view (<see cref="Oracle"/>) is
-/// internal: an overlay receives it only for its static build and its ground truth.</para>
+/// <para>Nothing here points back at the experiment that drives the run (workload, churn, sampler): those hold
+/// references to these services, not the other way round. The overlay is reached only through the interfaces it
+/// implements (its event sink, <see cref="IMembershipListener"/>, <see cref="ILookupDeadlineListener"/>) and its
+/// ground truth, installed by the experiment. The global view (<see cref="Oracle"/>) is internal: an overlay receives
+/// it only as the argument of its static build and of its ground truth.</para>
 /// </remarks>
 public sealed class Network
 {
@@ -56,22 +58,14 @@ public sealed class Network
     /// node table, a departed node's copies go with it, keys_lost and value_found_rate are reported.
     /// </summary>
     /// <param name="timed">Whether copies remember when they were stored (for overlays whose copies expire).</param>
-    public KeyStore CreateKeyStore(int maxHolders, bool timed = false)
-    {
-        if (KeyStore is not null) throw new InvalidOperationException("the run already has a key store");
-        var store = new KeyStore(Keys.Length, maxHolders, Nodes.Capacity, timed);
-        Nodes.Grown += store.EnsureNodes;
-        Population.Store = store;
-        Lookups.ReportsValues = true;
-        KeyStore = store;
-        return store;
-    }
+    public KeyStore CreateKeyStore(int maxHolders, bool timed = false) => Wire(new KeyStore(Keys.Length, maxHolders, Nodes.Capacity, timed));
 
     /// <summary>A key store in which key i has room for <paramref name="capacities"/>[i] copies (a replica placement), wired like the other.</summary>
-    public KeyStore CreateKeyStore(ReadOnlySpan<int> capacities)
+    public KeyStore CreateKeyStore(ReadOnlySpan<int> capacities) => Wire(new KeyStore(capacities, Nodes.Capacity));
+
+    private KeyStore Wire(KeyStore store)
     {
         if (KeyStore is not null) throw new InvalidOperationException("the run already has a key store");
-        var store = new KeyStore(capacities, Nodes.Capacity);
         Nodes.Grown += store.EnsureNodes;
         Population.Store = store;
         Lookups.ReportsValues = true;

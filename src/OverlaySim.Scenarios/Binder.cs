@@ -47,9 +47,12 @@ internal sealed partial class Binder
         }
 
         var (latencyInfo, latencyValues, matrix) = BindLatency();
-        long duration = top.Has("duration") ? top.Duration("duration") : 0;
+        // A value that failed to parse (already reported) is unknown: the checks that depend on it are skipped rather
+        // than reported again against a stand-in value.
+        bool durationKnown = top.Has("duration");
+        long duration = durationKnown ? top.Duration("duration") : 0;
         Origin durationOrigin = OriginOf(_root, "duration", "duration", ScenarioLoader.At(_file, _root));
-        ChurnOptions? churn = BindChurn(duration, durationOrigin);
+        ChurnOptions? churn = BindChurn(durationKnown ? duration : null, durationOrigin);
         WorkloadOptions? workload = BindWorkload(out YamlMappingNode? workloadMap, out HashSet<string> workloadExplicit);
         List<OverlayConfig> overlays = BindOverlays(top.Has("nodes") ? top.Int("nodes") : 0, top.Has("id_bits") ? (int)top.Int("id_bits") : IdSpace.MaxBits);
         foreach (OverlayConfig o in overlays)
@@ -57,10 +60,10 @@ internal sealed partial class Binder
             bool dynamic = o.Info.SupportsChurn(o.Options);
             if (churn is not null && churn.Kind != ChurnKind.None && !dynamic)
                 Report(o.Origin, $"overlay '{o.Label}' runs a converged (static) model, which cannot follow churn: {o.Info.ChurnHint}");
-            if (dynamic && duration <= 0)
+            if (dynamic && durationKnown && duration <= 0)
                 Report(durationOrigin, $"key 'duration': overlay '{o.Label}' runs its protocol with periodic maintenance, which never ends by itself: set the run's duration (e.g. duration: 1h)");
         }
-        if (workload is not null) workload = BindReplication(workload, overlays, workloadMap, workloadExplicit, top.Has("nodes") ? top.Int("nodes") : 1);
+        if (workload is not null && top.Has("nodes")) workload = BindReplication(workload, overlays, workloadMap, workloadExplicit, top.Int("nodes"));
         if (top.Has("measure_after") && duration > 0 && top.Duration("measure_after") >= duration)
             Report(OriginOf(_root, "measure_after", "measure_after", ScenarioLoader.At(_file, _root)), "key 'measure_after': the warm-up must end before the run does (duration)");
 
@@ -154,11 +157,12 @@ internal sealed partial class Binder
         return (info, values, matrix);
     }
 
-    private ChurnOptions? BindChurn(long duration, Origin durationOrigin)
+    /// <param name="duration">The run's duration, or null when it failed to parse.</param>
+    private ChurnOptions? BindChurn(long? duration, Origin durationOrigin)
     {
         var (info, v, map, origin) = BindModel("churn", Schema.ChurnModel, Schema.ChurnModels);
         if (info is null || v is null || info.Parameters.Any(p => !v.Has(p.Name))) return null;
-        if (info.Name != "none" && duration <= 0)
+        if (info.Name != "none" && duration is <= 0)
             Report(durationOrigin, $"key 'duration': churn model '{info.Name}' needs the run's duration (e.g. duration: 1h)");
         switch (info.Name)
         {

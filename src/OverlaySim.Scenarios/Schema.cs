@@ -134,7 +134,7 @@ public static class Schema
         ("keys_per_node_mean, _p1, _p99, _max, _zero_frac", "how many of the K keys each node is responsible for, over all live nodes (per machine with virtual nodes)"),
         ("load_mean, load_p99, load_max", "per machine up in the measurement window: messages of measured lookups sent to it, per measured lookup"),
         ("load_max_node_share", "the busiest machine's share of all messages of measured lookups"),
-        ("lookups_abandoned", "measured lookups whose origin left before they ended (excluded from the rates)"),
+        ("lookups_abandoned", "measured lookups whose origin left before they were answered (excluded from the rates)"),
         ("timeouts_mean, timeouts_p99", "request timeouts a lookup met"),
         ("maint_msgs_per_node_s, maint_bytes_per_node_s", "maintenance messages and bytes per live node per second (20 bytes of header + 4 per id or address carried)"),
         ("keys_lost, value_found_rate", "stored keys no live node holds; share of lookups for stored keys that returned the value (overlays that store keys)"),

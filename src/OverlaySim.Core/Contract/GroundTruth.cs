@@ -8,9 +8,11 @@ namespace OverlaySim.Core;
 /// <para>Each overlay owns its rule: Chord's answer is the key's successor, Kademlia's the XOR-closest node for a
 /// node lookup or a node holding a live copy for a value lookup; Pastry's will be the numerically closest, CAN's
 /// the owner of the key's point, an unstructured overlay's any holder of a replica.</para>
-/// <para>Protocol code never reads it, and the types make that so: an overlay creates its truth
-/// (<see cref="Overlay.CreateTruth"/>) but is handed no reference back; only the experiment installs it in the
-/// <see cref="LookupService"/>, whose setter overlays cannot reach.</para>
+/// <para>Protocol code never reads it. The types keep it out of reach: the <see cref="Network"/> an overlay is attached
+/// to exposes neither the global view nor the truth (both internal to Core); an overlay sees the view only as the
+/// argument of <see cref="Overlay.BuildStatic"/> and <see cref="Overlay.CreateTruth"/>, and is handed no reference to
+/// the truth it creates. That it keeps none of them is checked, for every registered overlay, by the conformance
+/// suite.</para>
 /// </remarks>
 public abstract class GroundTruth
 {

@@ -9,7 +9,7 @@ namespace OverlaySim.Core;
 /// (<see cref="Transport.Send"/> for a lookup's messages, <see cref="Transport.SendMaintenance"/> for the rest),
 /// or through <see cref="SendLookupRequest"/> and <see cref="SendMaintenanceRequest"/> for requests that wait for an
 /// answer up to a timeout; it schedules timers for one of its nodes with <see cref="Simulator.Schedule"/> (dropped
-/// if that node dies first). It answers and ends lookups through <see cref="Network.Lookups"/>. Per-node and
+/// if that node dies first). It answers lookups through <see cref="Network.Lookups"/>. Per-node and
 /// per-lookup state beyond <see cref="LookupRecord"/> lives in <see cref="NodeArray{T}"/> and
 /// <see cref="LookupArray{T}"/>, so recursive, iterative, α-parallel and flooding lookups fit the same contract.</para>
 /// <para>Stale events never reach <see cref="Receive"/>: an event stamped with a lookup that has ended since is
@@ -105,13 +105,15 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     // A request waits for its answer up to a timeout. When the timeout is at least the pair's round-trip time, a
     // request that is delivered always has its answer back in time, so the timeout can only matter if the request is
     // lost; and a request is lost only by reaching a dead node, which the engine reports (IUndeliverableSink). Such a
-    // timeout ("lazy") is therefore scheduled only then, for send time + timeout, exactly when it would have fired. A
+    // timeout ("lazy") is therefore scheduled only then, for send time + timeout, exactly when it would have fired (one
+    // exception: a sender that dies and comes back with the same ordinal within one message delay, which takes
+    // new_id_on_rejoin: false and a downtime shorter than a one-way delay, receives its old incarnation's timeout). A
     // shorter timeout (a fixed timeout on a long link) is scheduled when the request is sent, and may fire though the
     // answer is on its way. The overlay says which events are requests and what their timeout event is
     // (TimeoutFor), and how long it waits (RequestTimeout); the rest is done here, once for every overlay.
 
-    /// <summary>How long <paramref name="from"/> waits for the answer to a request of this type sent to <paramref name="to"/>, µs.</summary>
-    protected virtual long RequestTimeout(byte type, int from, int to) =>
+    /// <summary>How long the sender waits for the answer to a request of this type, µs, given the pair's round-trip time.</summary>
+    protected virtual long RequestTimeout(byte type, long roundTrip) =>
         throw new InvalidOperationException($"overlay '{Name}' sends requests but sets no request timeout");
 
     /// <summary>
@@ -124,12 +126,9 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
         return false;
     }
 
-    /// <summary>An RPC timeout for the pair: <paramref name="rtts"/> round trips when &gt; 0 (at least 1 ms), else <paramref name="fixedTimeout"/>.</summary>
-    protected long RpcTimeout(int from, int to, long fixedTimeout, double rtts) =>
-        rtts > 0 ? Math.Max(1000, (long)(rtts * Net.Transport.RoundTrip(from, to))) : fixedTimeout;
-
-    /// <summary>Whether a timeout of <paramref name="timeout"/> between the pair is lazy (at least one round trip).</summary>
-    protected bool IsLazyTimeout(int from, int to, long timeout) => timeout >= Net.Transport.RoundTrip(from, to);
+    /// <summary>An RPC timeout for a pair with round-trip time <paramref name="roundTrip"/>: <paramref name="rtts"/> round trips when &gt; 0 (at least 1 ms), else <paramref name="fixedTimeout"/>.</summary>
+    protected static long RpcTimeout(long roundTrip, long fixedTimeout, double rtts) =>
+        rtts > 0 ? Math.Max(1000, (long)(rtts * roundTrip)) : fixedTimeout;
 
     /// <summary>Sends a request of lookup <c>request.Lookup</c> and arms its timeout (now unless it is lazy).</summary>
     protected void SendLookupRequest(int src, int dst, Event request, int bytes)
@@ -153,8 +152,9 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
 
     private void ArmTimeout(in Event request)
     {
-        long timeout = RequestTimeout(request.Type, request.Src, request.Dst);
-        if (!IsLazyTimeout(request.Src, request.Dst, timeout) && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
+        long rtt = Net.Transport.RoundTrip(request.Src, request.Dst);
+        long timeout = RequestTimeout(request.Type, rtt);
+        if (timeout < rtt && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
     }
 
     /// <summary>An event of ours could not be delivered (its target is dead): a lost request's lazy timeout is scheduled.</summary>
@@ -164,8 +164,9 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
         OnUndeliverable(ref ev);
         int from = ev.Src, to = ev.Dst;
         if (from < 0 || !Net.Nodes.IsAlive(from) || (ev.Lookup >= 0 && !Net.Lookups.IsCurrent(in ev)) || !TimeoutFor(in ev, out Event timeout)) return;
-        long wait = RequestTimeout(ev.Type, from, to);
-        if (!IsLazyTimeout(from, to, wait)) return; // armed when it was sent
+        long rtt = Net.Transport.RoundTrip(from, to);
+        long wait = RequestTimeout(ev.Type, rtt);
+        if (wait < rtt) return; // armed when it was sent
         Net.Sim.ScheduleAt(Math.Max(Net.Sim.Now, Net.Sim.Now - Net.Transport.OneWay(from, to) + wait), timeout);
     }
 

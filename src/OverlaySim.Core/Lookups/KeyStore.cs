@@ -196,6 +196,15 @@ public sealed class KeyStore
         return copied;
     }
 
+    /// <summary>How many keys <paramref name="node"/> holds whose id lies in (lo, hi] (the whole ring when lo == hi).</summary>
+    public int CountRange(int node, Id lo, Id hi, IdSpace space, Id[] keyIds)
+    {
+        int count = 0;
+        for (int e = _head[node]; e >= 0; e = _entryNext[e])
+            if (space.InOpenClosed(keyIds[_entryKey[e]], lo, hi)) count++;
+        return count;
+    }
+
     /// <summary>
     /// Like <see cref="CopyRange"/> to several receivers at once, reading each key of <paramref name="from"/> once:
     /// <paramref name="copied"/>[i] receives how many copies <paramref name="targets"/>[i] got.

@@ -18,7 +18,7 @@ public sealed class MeasurementWindow(Simulator sim)
 /// <summary>Told when a lookup's deadline passes, so that it can drop its own per-lookup state first.</summary>
 public interface ILookupDeadlineListener
 {
-    /// <summary>The lookup is still in flight at its deadline; it is failed (if unanswered) and ended right after this call.</summary>
+    /// <summary>The lookup is still unanswered at its deadline; it is failed and ended right after this call.</summary>
     void OnLookupDeadline(int lookup);
 }
 
@@ -76,6 +76,16 @@ public sealed class LookupService : IEventSink
 
     internal ILookupDeadlineListener? DeadlineListener { get; set; }
 
+    /// <summary>
+    /// Whether the incarnation that issued the lookup is still the origin's: alive, and not died and come back since with
+    /// the same ordinal (new_id_on_rejoin: false). A join's or refresh's follow-up is for that incarnation only.
+    /// </summary>
+    public bool OriginIsCurrent(int slot)
+    {
+        ref LookupRecord r = ref Table[slot];
+        return _nodes.Epoch[r.Origin] == r.OriginEpoch;
+    }
+
     /// <summary>Whether an event stamped with a lookup belongs to that lookup still (it has not ended since).</summary>
     public bool IsCurrent(in Event ev) => Table.IsCurrent(ev.Lookup, ev.LookupGen);
 
@@ -107,6 +117,7 @@ public sealed class LookupService : IEventSink
         r.Key = key;
         r.KeyIndex = keyIndex;
         r.Origin = origin;
+        r.OriginEpoch = _nodes.Epoch[origin];
         r.Start = _sim.Now;
         r.Purpose = purpose;
         r.Arg = arg;
@@ -140,7 +151,7 @@ public sealed class LookupService : IEventSink
 
     /// <summary>
     /// The lookup has failed (timed out, dropped, retry budget spent); it ends once nothing of it is in flight. A
-    /// lookup whose origin has left is abandoned instead.
+    /// lookup whose origin has left (or has left and come back since) is abandoned instead: nobody waits for it.
     /// </summary>
     public void Fail(int slot)
     {
@@ -149,7 +160,7 @@ public sealed class LookupService : IEventSink
         r.Answered = true;
         if (r.Measured)
         {
-            if (_nodes.IsAlive(r.Origin))
+            if (OriginIsCurrent(slot))
             {
                 Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
                 if (ReportsValues) Metrics.RecordValue(false);
@@ -215,7 +226,7 @@ public sealed class LookupService : IEventSink
     public void Handle(ref Event ev)
     {
         if (ev.Type != Deadline || !Table.IsCurrent(ev.Lookup, ev.LookupGen)) return;
-        DeadlineListener?.OnLookupDeadline(ev.Lookup);
+        if (!Table[ev.Lookup].Answered) DeadlineListener?.OnLookupDeadline(ev.Lookup);
         Fail(ev.Lookup);
         if (Table[ev.Lookup].InUse) End(ev.Lookup); // whatever is still in flight is stale from now on
     }

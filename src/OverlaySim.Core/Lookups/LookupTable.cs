@@ -25,6 +25,8 @@ public struct LookupRecord
     /// <summary>Index of the workload key (0..K-1), or -1 for an internal lookup of an arbitrary id.</summary>
     public int KeyIndex;
     public int Origin;
+    /// <summary>The origin's incarnation when it issued the lookup (see <see cref="NodeTable.Epoch"/>).</summary>
+    public uint OriginEpoch;
     /// <summary>Simulated time the origin issued it, in µs.</summary>
     public long Start;
     /// <summary>Overlay messages on the route so far (the <c>hops</c> metric; what a hop is, each overlay documents).</summary>

@@ -149,7 +149,9 @@ public sealed class OptionsSchema
         else if (t == typeof(int) || t == typeof(long))
         {
             ParamKind kind = a.Unit == ParamUnit.Time ? ParamKind.Duration : ParamKind.Int;
-            spec = new ParamSpec(name, kind, Convert.ToInt64(def, CultureInfo.InvariantCulture), a.Description, a.Min, a.Max);
+            // The range can never be wider than the property holds, so that every accepted value converts.
+            double lo = t == typeof(int) ? int.MinValue : long.MinValue, hi = t == typeof(int) ? int.MaxValue : long.MaxValue;
+            spec = new ParamSpec(name, kind, Convert.ToInt64(def, CultureInfo.InvariantCulture), a.Description, Math.Max(a.Min, lo), Math.Min(a.Max, hi));
         }
         else if (t == typeof(double))
         {

@@ -164,6 +164,9 @@ public sealed class Population
         View.Insert(Nodes.Ids[node], node);
     }
 
+    /// <summary>Whether the bootstrap service knows a joined node other than <paramref name="self"/>: whether there is anyone to join through.</summary>
+    public bool HasOtherJoined(int self) => View.Count > (IsJoined(self) ? 1 : 0);
+
     /// <summary>Whether a live node is part of the overlay (its join has completed).</summary>
     public bool IsJoined(int node) => node < _joined.Length && _joined[node];
 

@@ -68,7 +68,7 @@ public sealed record ChordOptions : IOptionsCheck
     [Param("draw each period uniformly in [0.5, 1.5] times its value", Only = "protocol=dynamic")]
     public bool RandomizePeriods { get; init; } = true;
 
-    [Param("time an RPC (a hop, a stabilize, a ping) waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic")]
+    [Param("time an RPC (a hop, a stabilize, a ping) waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
     public long RpcTimeout { get; init; } = 1_000_000;
 
     [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100, Only = "protocol=dynamic")]

@@ -10,6 +10,7 @@ public sealed partial class ChordProtocol
     public override void StartLookup(int lookup)
     {
         _paperHops[lookup] = -1;
+        _finalFrom[lookup] = -1;
         int origin = Net.Lookups[lookup].Origin;
         if (_o.Lookup == ChordLookupStyle.Recursive) Route(origin, lookup);
         else
@@ -61,7 +62,7 @@ public sealed partial class ChordProtocol
         public int Successor(int n) => p._succ[n * p._r];
         public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
-        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.Key);
+        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey);
     }
 
     /// <summary>
@@ -158,8 +159,9 @@ public sealed partial class ChordProtocol
             case ForJoin:
             {
                 int node = rec.Origin;
+                bool current = Net.Lookups.OriginIsCurrent(lookup);
                 Net.Lookups.Answer(lookup, answer);
-                if (!Net.Nodes.IsAlive(node) || Net.Population.IsJoined(node)) return;
+                if (!current || Net.Population.IsJoined(node)) return;
                 if (answer == node)
                 {
                     // Our own join lookup came back to us: we know no other node. Try again elsewhere.
@@ -177,8 +179,9 @@ public sealed partial class ChordProtocol
             default:
             {
                 int node = rec.Origin, level = rec.Arg;
+                bool current = Net.Lookups.OriginIsCurrent(lookup);
                 Net.Lookups.Answer(lookup, answer);
-                if (Net.Nodes.IsAlive(node)) _finger[node * _f + level] = answer == node ? -1 : answer;
+                if (current) _finger[node * _f + level] = answer == node ? -1 : answer;
                 break;
             }
         }
@@ -274,11 +277,10 @@ public sealed partial class ChordProtocol
     }
 
     /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor.</summary>
-    private int ClosestPreceding(int n, Id key)
+    private int ClosestPreceding(int n, Id toKey)
     {
         IdSpace space = Net.Space;
         Id self = _ids[n];
-        Id toKey = space.Distance(self, key);
         int best = -1;
         Id bestDistance = Id.Zero;
         for (int j = _f - 1; j >= 0; j--)

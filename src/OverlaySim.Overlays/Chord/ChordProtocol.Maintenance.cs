@@ -45,17 +45,24 @@ public sealed partial class ChordProtocol
         if (_store is not null && p >= 0 && p != n && ReplicaDigestChanged(n))
         {
             Span<int> targets = stackalloc int[Math.Min(_o.Replicas, _r)];
-            int count = 0;
+            int count = 0, dead = 0;
             for (int j = 0; j < targets.Length; j++)
             {
                 int t = _succ[n * _r + j];
                 if (t < 0 || t == n) break;
-                if (Net.Nodes.IsAlive(t)) targets[count++] = t; // a copy sent to a dead node is lost with its message
+                if (Net.Nodes.IsAlive(t)) targets[count++] = t;
+                else dead++;
             }
             Span<int> copied = stackalloc int[count];
             _store.CopyRangeToMany(n, targets[..count], _ids[p], _ids[n], Net.Space, Net.Keys, copied);
             foreach (int c in copied)
                 if (c > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + c * (KeyBytes + _o.ValueBytes));
+            // A push to a successor that has died is lost with its message, which still counts, with every key of the range.
+            if (dead > 0)
+            {
+                int keys = _store.CountRange(n, _ids[p], _ids[n], Net.Space, Net.Keys);
+                for (int d = 0; d < dead && keys > 0; d++) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + keys * (KeyBytes + _o.ValueBytes));
+            }
         }
     }
 
@@ -116,7 +123,7 @@ public sealed partial class ChordProtocol
                 if (_finger[n * _f + j] >= 0) nearest = _finger[n * _f + j];
             if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
             if (nearest >= 0) _succ[b] = nearest;
-            else if (Net.Population.IsJoined(n) && Net.Nodes.LiveCount > 1)
+            else if (Net.Population.IsJoined(n) && Net.Population.HasOtherJoined(n))
             {
                 Net.Population.Unjoined(n);
                 Rejoin(n);
@@ -145,6 +152,7 @@ public sealed partial class ChordProtocol
             }
             int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
             _paperHops[slot] = -1;
+            _finalFrom[slot] = -1;
             Route(n, slot);
             if (_o.FixFingers == ChordFixFingers.One) return;
         }

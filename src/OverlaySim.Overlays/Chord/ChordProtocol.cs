@@ -261,9 +261,9 @@ public sealed partial class ChordProtocol : Overlay
         }
     }
 
-    protected override long RequestTimeout(byte type, int from, int to) => Timeout(from, to);
+    protected override long RequestTimeout(byte type, long roundTrip) => Timeout(roundTrip);
 
-    private long Timeout(int a, int b) => RpcTimeout(a, b, _o.RpcTimeout, _o.RpcTimeoutRtts);
+    private long Timeout(long roundTrip) => RpcTimeout(roundTrip, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
     // ---- churn hooks -----------------------------------------------------------------------------------
 
@@ -283,6 +283,7 @@ public sealed partial class ChordProtocol : Overlay
     {
         int slot = Net.Lookups.BeginInternal(node, _ids[node], ForJoin);
         _paperHops[slot] = -1;
+        _finalFrom[slot] = -1;
         Forward(node, _bootstrap[node], slot, final: false);
     }
 
@@ -303,19 +304,20 @@ public sealed partial class ChordProtocol : Overlay
     /// <summary>
     /// Copies the keys <paramref name="from"/> holds in (lo, hi] to <paramref name="to"/>, counted as one KeyTransfer
     /// message of 20 bytes plus (4 + value size) per key copied. The copy takes effect when sent (the data's own
-    /// delay is not modelled), and is lost if the receiver is already dead, as a message to a dead node would be.
+    /// delay is not modelled). To a receiver that is already dead the copies are lost with the message, which still
+    /// counts, with every key of the range.
     /// </summary>
     private void Transfer(int from, int to, Id lo, Id hi)
     {
-        if (_store is null || !Net.Nodes.IsAlive(to)) return;
-        int copied = _store.CopyRange(from, to, lo, hi, Net.Space, Net.Keys);
-        if (copied > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + copied * (KeyBytes + _o.ValueBytes));
+        if (_store is null) return;
+        int keys = Net.Nodes.IsAlive(to) ? _store.CopyRange(from, to, lo, hi, Net.Space, Net.Keys) : _store.CountRange(from, lo, hi, Net.Space, Net.Keys);
+        if (keys > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + keys * (KeyBytes + _o.ValueBytes));
     }
 
     public override void OnLookupDeadline(int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (rec.Purpose == ForJoin) Rejoin(rec.Origin);
+        if (rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup)) Rejoin(rec.Origin);
     }
 
     /// <summary>
@@ -340,10 +342,10 @@ public sealed partial class ChordProtocol : Overlay
     private void FailLookup(int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        byte purpose = rec.Purpose;
+        bool rejoin = rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup);
         int node = rec.Origin;
         Net.Lookups.Fail(lookup);
-        if (purpose == ForJoin) Rejoin(node);
+        if (rejoin) Rejoin(node);
     }
 
     private void StartJoinLookupLater(int node) => Net.Sim.Schedule(1, Timer(node, ChordProtocolMessage.JoinTimer, 1));
@@ -356,15 +358,18 @@ public sealed partial class ChordProtocol : Overlay
         switch ((ChordProtocolMessage)ev.Type)
         {
             case ChordProtocolMessage.FindSuccessor:
+            {
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
-                if (IsLazyTimeout(ev.Src, n, Timeout(ev.Src, n)))
+                long rtt = Net.Transport.RoundTrip(ev.Src, n);
+                if (Timeout(rtt) >= rtt)
                     Net.Transport.CountOnly(ev.Lookup, ev.Src, (byte)ChordProtocolMessage.FindSuccessorAck, ChordSizes.Ack);
                 else Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, ChordSizes.Ack);
                 Net.Lookups[ev.Lookup].Hops++;
                 if (ev.Aux == 1) FinalHop(n, ev.Lookup);
                 else Route(n, ev.Lookup);
                 break;
+            }
             case ChordProtocolMessage.FindSuccessorAck:
                 if (_hopToken[ev.Lookup] == (uint)ev.Arg) _hopToken[ev.Lookup] = 0;
                 break;

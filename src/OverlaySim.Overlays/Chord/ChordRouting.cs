@@ -70,7 +70,7 @@ public static class ChordRouting
     /// </summary>
     /// <remarks>
     /// <para>Order: no successor (unjoined); key in (predecessor, n] (responsible); n its own successor (alone); key in
-    /// (n, successor] (the successor is responsible); otherwise forward. The first test is not in the paper's
+    /// (n, successor] (the successor is responsible); otherwise forward. The responsible test is not in the paper's
     /// pseudocode, which would route a lookup that starts at the owner all the way around the ring: every
     /// implementation has it.</para>
     /// <example>Ring {10, 20, 30} of m = 8, at node 10 (predecessor 30, successor 20): key 5 is Responsible (in (30,

@@ -225,7 +225,7 @@ public sealed class Kademlia : Overlay
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.BucketRefresh), new Event { Dst = n, Src = n, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.RefreshTimer });
     }
 
-    private long Timeout(int a, int b) => RpcTimeout(a, b, _o.RpcTimeout, _o.RpcTimeoutRtts);
+    private long Timeout(long roundTrip) => RpcTimeout(roundTrip, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
     // ---- the routing table -----------------------------------------------------------------------------
 
@@ -417,8 +417,9 @@ public sealed class Kademlia : Overlay
             case ForJoin:
             {
                 int joiner = rec.Origin;
+                bool current = Net.Lookups.OriginIsCurrent(lookup);
                 Net.Lookups.Answer(lookup, node);
-                if (!Net.Nodes.IsAlive(joiner)) return;
+                if (!current || Net.Population.IsJoined(joiner)) return;
                 Net.Population.Joined(joiner);
                 StartTimers(joiner);
                 RefreshFartherBuckets(joiner);
@@ -432,9 +433,8 @@ public sealed class Kademlia : Overlay
                 int found = _peers.Result(lookup, closest);
                 for (int i = 0; i < found; i++)
                 {
-                    if (!Net.Nodes.IsAlive(closest[i])) continue; // the STORE would be lost
-                    _store!.Add(closest[i], key, Net.Sim.Now);
                     Net.Transport.CountMaintenance((byte)KademliaMessage.Store, Header + KeyBytes + _o.ValueBytes);
+                    if (Net.Nodes.IsAlive(closest[i])) _store!.Add(closest[i], key, Net.Sim.Now); // else the STORE is lost with its message
                 }
                 Net.Lookups.Answer(lookup, node);
                 break;
@@ -448,17 +448,17 @@ public sealed class Kademlia : Overlay
     private void Fail(int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        byte purpose = rec.Purpose;
+        bool retry = rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup);
         int origin = rec.Origin;
         Net.Lookups.Fail(lookup);
-        if (purpose == ForJoin && Net.Nodes.IsAlive(origin))
+        if (retry)
             Net.Sim.Schedule(1, new Event { Dst = origin, Src = origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
     }
 
     public override void OnLookupDeadline(int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (rec.Purpose == ForJoin && Net.Nodes.IsAlive(rec.Origin))
+        if (rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup))
             Net.Sim.Schedule(1, new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
     }
 
@@ -602,7 +602,7 @@ public sealed class Kademlia : Overlay
         }
     }
 
-    protected override long RequestTimeout(byte type, int from, int to) => Timeout(from, to);
+    protected override long RequestTimeout(byte type, long roundTrip) => Timeout(roundTrip);
 
     // ---- questions -------------------------------------------------------------------------------------
 

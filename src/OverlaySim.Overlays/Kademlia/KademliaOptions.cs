@@ -17,7 +17,7 @@ public sealed record KademliaOptions : IOptionsCheck
     [Param("static: converged buckets from the global view, no maintenance; dynamic: joins, pings, bucket refresh and republish (needed under churn)")]
     public OverlayProtocol Protocol { get; init; } = OverlayProtocol.Static;
 
-    [Param("time an RPC waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000)]
+    [Param("time an RPC waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "rpc_timeout_rtts=0")]
     public long RpcTimeout { get; init; } = 1_000_000;
 
     [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100)]

@@ -65,6 +65,7 @@ public class ScenarioErrorTests
         { "replicas beyond the successor list", "nodes: 500\nduration: 1h\noverlays:\n  - chord: { protocol: dynamic, successors: 4, replicas: 6 }\n", 4, 58, ["key 'overlays.chord.replicas'", "successors is 4"] },
         { "virtual nodes beyond the id space", "nodes: 100\nid_bits: 8\noverlays:\n  - chord: { virtual_nodes: 4 }\n", 4, 29, ["key 'overlays.chord.virtual_nodes'", "id_bits"] },
         { "unknown protocol", "nodes: 500\noverlays:\n  - chord: { protocol: dynamik }\n", 3, 24, ["key 'overlays.chord.protocol'", "static|dynamic", "did you mean 'dynamic'?"] },
+        { "fixed timeout beside a timeout in round trips", "nodes: 500\nduration: 1h\noverlays:\n  - chord: { protocol: dynamic, rpc_timeout_rtts: 3, rpc_timeout: 2s }\n", 4, 67, ["key 'overlays.chord.rpc_timeout'", "rpc_timeout_rtts: 0", "rpc_timeout_rtts: 3"] },
         { "alpha above k", "nodes: 500\noverlays:\n  - kademlia: { k: 4, alpha: 5 }\n", 3, 30, ["key 'overlays.kademlia.alpha'", "k = 4"] },
         { "value size without stored values", "nodes: 500\noverlays:\n  - kademlia: { store_keys: false, value_bytes: 100 }\n", 3, 49, ["key 'overlays.kademlia.value_bytes'", "store_keys: true"] },
     };

@@ -91,6 +91,19 @@ public class OverlayOptionsTests
         }
     }
 
+    [Fact]
+    public void AValueThatFailsToParseIsReportedOnceNotAgainByTheChecksThatNeedIt()
+    {
+        using var dir = new TempFolder();
+        // A protocol needs the run's duration: a duration that does not parse is one mistake, not two.
+        string path = dir.Write("s.yaml", "nodes: 500\nduration: long\noverlays:\n  - chord: { protocol: dynamic }\n");
+
+        Diagnostic error = Assert.Single(Yaml.Rejected(path));
+
+        Assert.Equal(2, error.Origin.Line);
+        Assert.Contains("key 'duration'", error.Message);
+    }
+
     [Theory]
     [InlineData("StabilizeEvery", "stabilize_every")]
     [InlineData("K", "k")]
