@@ -68,11 +68,11 @@ public static class Runner
     }
 
     /// <summary>
-    /// Core memory per node ordinal: 40 of node table (id, epoch, machine, live list and index), 1 of join flag, 84 of
-    /// global view (blocks of ids and ordinals kept half full, 56, and their flat sorted copy, 28), and 28 of
+    /// Core memory per node ordinal: 40 of node table (id, epoch, machine, live list and index), 1 of join flag, 88 of
+    /// global view (blocks of ids and ordinals kept half full, 56, their flat sorted copy, 28, and its rank map, 4), 28 of
     /// temporaries while distinct ids are drawn (a sorted copy and an order).
     /// </summary>
-    public const long CoreBytesPerOrdinal = 153;
+    public const long CoreBytesPerOrdinal = 157;
 
     /// <summary>Core memory per machine: 6 of state (up, up in the window, first ordinal), 8 of load, 8 of keys per machine in the summary.</summary>
     public const long CoreBytesPerMachine = 22;

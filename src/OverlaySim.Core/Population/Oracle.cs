@@ -13,7 +13,8 @@ namespace OverlaySim.Core;
 /// <para>Stored as sorted blocks of at most 1024 ids (a one-level B-tree), so that churn inserts and removes in
 /// O(log n + 1024) instead of moving half of a flat array; static builds read a flat sorted copy through
 /// <see cref="SortedIds"/> and the rank accessors, which are rebuilt lazily after a change.</para>
-/// <para>Memory: about 28 bytes per live node in blocks, plus 28 for the flat copy while it is in use.</para>
+/// <para>Memory: about 28 bytes per live node in blocks (56 when built, blocks half full), 28 for the flat copy while it is in
+/// use, and 4 per node ordinal for the rank map of <see cref="IsNextOnRing"/> on an unchanged view.</para>
 /// </remarks>
 public sealed class Oracle
 {
@@ -32,6 +33,7 @@ public sealed class Oracle
     private Id[] _sorted = [];
     private int[] _order = [];
     private bool _flatValid = true;
+    private int[]? _rank;      // per node ordinal: its position in _sorted, -1 if not joined; built with a valid flat copy
 
     public Oracle(IdSpace space) => _space = space;
 
@@ -84,12 +86,14 @@ public sealed class Oracle
         _sorted = ids;
         _order = order;
         _flatValid = true;
+        _rank = null;
     }
 
     /// <summary>Adds a live node. Its id must not be in the view already.</summary>
     internal void Insert(Id id, int node)
     {
         _flatValid = false;
+        _rank = null;
         Count++;
         if (_blocks.Count == 0)
         {
@@ -127,6 +131,7 @@ public sealed class Oracle
         int pos = LowerBound(b, id);
         if (pos == b.Count || b.Ids[pos] != id) return false;
         _flatValid = false;
+        _rank = null;
         Array.Copy(b.Ids, pos + 1, b.Ids, pos, b.Count - pos - 1);
         Array.Copy(b.Nodes, pos + 1, b.Nodes, pos, b.Count - pos - 1);
         b.Count--;
@@ -192,6 +197,40 @@ public sealed class Oracle
         }
         id = b.Ids[pos - 1];
         return b.Nodes[pos - 1];
+    }
+
+    /// <summary>
+    /// Whether <paramref name="node"/> is the next joined node at or after <paramref name="key"/> going round the ring
+    /// (wrapping past the top of the id space): whether key lies in (id of its predecessor, id of node].
+    /// </summary>
+    /// <remarks>
+    /// While the view has not changed since it was last flattened (a network without churn), this reads the node's rank
+    /// and the ids at that rank and the one before: O(1), three reads, instead of a search of O(log N) reads whose last
+    /// steps each miss the cache at 10^6 nodes. After a change it searches the blocks.
+    /// </remarks>
+    /// <example>Joined ids {10, 20, 30} (m = 8): IsNextOnRing(15, node of 20) is true, IsNextOnRing(31, node of 10) true, IsNextOnRing(20, node of 30) false.</example>
+    public bool IsNextOnRing(Id key, int node)
+    {
+        if (_flatValid && Count > 0)
+        {
+            int[] rank = _rank ??= RankMap();
+            if ((uint)node >= (uint)rank.Length || rank[node] < 0) return false;
+            if (Count == 1) return true;
+            int r = rank[node];
+            return _space.InOpenClosed(key, _sorted[r == 0 ? Count - 1 : r - 1], _sorted[r]);
+        }
+        int next = FirstAtOrAfter(key, out _);
+        return (next >= 0 ? next : First(out _)) == node;
+    }
+
+    private int[] RankMap()
+    {
+        int max = -1;
+        foreach (int n in _order) max = Math.Max(max, n);
+        var rank = new int[max + 1];
+        Array.Fill(rank, -1);
+        for (int i = 0; i < _order.Length; i++) rank[_order[i]] = i;
+        return rank;
     }
 
     /// <summary>The number of joined ids &lt; <paramref name="value"/>: the sorted position of the first id &gt;= it (Count if none).</summary>

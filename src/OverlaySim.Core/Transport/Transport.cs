@@ -14,8 +14,11 @@ namespace OverlaySim.Core;
 /// maintenance traffic by message type, inside the measurement window.</para>
 /// <para>Sizes are the overlay's: each overlay keeps one size table for its messages (header plus payload).</para>
 /// <para>Load: per machine, the messages of measured lookups sent to it (delivered, or lost because it had died).
-/// Counting at the send keeps the count on the sender's path, where the destination's machine is read anyway
-/// for the latency.</para>
+/// Counted at the send, where the destination's machine is read anyway for the latency, but not at once: the machine
+/// goes into a small buffer, and a full buffer is added to the per-machine counts in one tight loop. An increment in
+/// the middle of a hop was a cache and TLB miss on the hop's critical path (40% of the simulation time of static
+/// Chord at 10^7 nodes); in the loop the misses of many increments overlap. Sums commute, so the counts are exact
+/// and the same whatever the buffer size.</para>
 /// </remarks>
 public sealed class Transport
 {
@@ -24,6 +27,11 @@ public sealed class Transport
     private readonly LookupTable _lookups;
     private readonly MeasurementWindow _window;
     private long[] _load;
+    private readonly int[] _loadBuffer = new int[LoadBatch];
+    private int _loadPending;
+
+    /// <summary>Destinations buffered before their loads are added (32 KB of machine indices: fits in L1/L2).</summary>
+    private const int LoadBatch = 8192;
 
     public Transport(Simulator sim, NodeTable nodes, LatencyModel latency, LookupTable lookups, MeasurementWindow window, int machines)
     {
@@ -41,7 +49,22 @@ public sealed class Transport
     public TrafficMetrics Traffic { get; } = new();
 
     /// <summary>Messages of measured lookups sent to each machine (see remarks).</summary>
-    public ReadOnlySpan<long> LoadPerMachine => _load;
+    public ReadOnlySpan<long> LoadPerMachine
+    {
+        get
+        {
+            FlushLoad();
+            return _load;
+        }
+    }
+
+    private void FlushLoad()
+    {
+        long[] load = _load;
+        int[] buffer = _loadBuffer;
+        for (int i = 0; i < _loadPending; i++) load[buffer[i]]++;
+        _loadPending = 0;
+    }
 
     /// <summary>
     /// Sends a message of lookup <c>ev.Lookup</c> from <paramref name="src"/> to <paramref name="dst"/>: delivered after
@@ -94,7 +117,11 @@ public sealed class Transport
         {
             r.Messages++;
             r.Bytes += bytes;
-            if (r.Measured) _load[toMachine]++;
+            if (r.Measured)
+            {
+                _loadBuffer[_loadPending++] = toMachine;
+                if (_loadPending == LoadBatch) FlushLoad();
+            }
         }
         else if (_window.IsOpen) Traffic.Count(type, bytes);
     }
@@ -113,7 +140,7 @@ public sealed class Transport
     internal void EnsureMachines(int count)
     {
         Latency.EnsureMachines(count);
-        if (count > _load.Length) Array.Resize(ref _load, Math.Max(count, _load.Length * 2));
+        if (count > _load.Length) Array.Resize(ref _load, Math.Max(count, _load.Length * 2)); // pending indices stay valid
     }
 }
 

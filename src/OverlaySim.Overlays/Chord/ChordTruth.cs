@@ -16,7 +16,7 @@ public sealed class ChordTruth(Oracle view) : GroundTruth
         return node >= 0 ? node : view.First(out _);
     }
 
-    public override bool IsCorrect(int answer, in LookupRecord lookup) => answer == Successor(lookup.Key);
+    public override bool IsCorrect(int answer, in LookupRecord lookup) => view.IsNextOnRing(lookup.Key, answer);
 
     public override int Responsible(Id key, int keyIndex) => Successor(key);
 }

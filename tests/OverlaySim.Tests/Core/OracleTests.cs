@@ -1,0 +1,73 @@
+using OverlaySim.Core;
+using Xunit;
+
+namespace OverlaySim.Tests.Core;
+
+/// <summary>The global view's queries, against a sorted list computed here, before and after it changes (blocks, flat copy, rank map).</summary>
+public class OracleTests
+{
+    private static (Oracle View, NodeTable Nodes) View(params ulong[] ids)
+    {
+        var nodes = new NodeTable(ids.Select(Id.FromUInt64).ToArray());
+        for (int i = 0; i < ids.Length; i++) nodes.SetAlive(i);
+        var view = new Oracle(new IdSpace(8));
+        view.Rebuild(nodes);
+        return (view, nodes);
+    }
+
+    [Fact]
+    public void IsNextOnRingFollowsTheWorkedExample()
+    {
+        var (view, _) = View(20, 10, 30); // nodes 0, 1, 2 hold ids 20, 10, 30
+        Assert.True(view.IsNextOnRing(Id.FromUInt64(15), 0));
+        Assert.True(view.IsNextOnRing(Id.FromUInt64(20), 0));
+        Assert.True(view.IsNextOnRing(Id.FromUInt64(31), 1));  // past the last id: round to the first
+        Assert.True(view.IsNextOnRing(Id.FromUInt64(5), 1));
+        Assert.False(view.IsNextOnRing(Id.FromUInt64(20), 2));
+        Assert.False(view.IsNextOnRing(Id.FromUInt64(21), 0));
+    }
+
+    [Fact]
+    public void EveryQueryAgreesWithASortedListBeforeAndAfterChanges()
+    {
+        var rng = new Xoshiro256(4);
+        var space = new IdSpace(16);
+        var ids = Enumerable.Range(0, 3000).Select(_ => (ulong)rng.NextInt(1 << 16)).Distinct().Take(2500).ToArray();
+        var nodes = new NodeTable(ids.Select(Id.FromUInt64).ToArray());
+        for (int i = 0; i < ids.Length; i++) nodes.SetAlive(i);
+        var view = new Oracle(space);
+        view.Rebuild(nodes);
+        var joined = Enumerable.Range(0, ids.Length).ToHashSet();
+
+        void Check()
+        {
+            var sorted = joined.OrderBy(n => ids[n]).ToArray();
+            for (int probe = 0; probe < 500; probe++)
+            {
+                ulong key = (ulong)rng.NextInt(1 << 16);
+                int next = sorted.FirstOrDefault(n => ids[n] >= key, sorted[0]);
+                int last = sorted.LastOrDefault(n => ids[n] < key, -1);
+                Assert.Equal(next, view.FirstAtOrAfter(Id.FromUInt64(key), out _) is var f and >= 0 ? f : view.First(out _));
+                Assert.Equal(last, view.LastBefore(Id.FromUInt64(key), out _));
+                Assert.True(view.IsNextOnRing(Id.FromUInt64(key), next));
+                Assert.False(view.IsNextOnRing(Id.FromUInt64(key), sorted[(Array.IndexOf(sorted, next) + 1) % sorted.Length]));
+            }
+        }
+
+        Check();                         // rank map on the flat copy
+        for (int i = 0; i < 700; i++)    // removals spread over the blocks, then the searches on blocks
+        {
+            int n = rng.NextInt(ids.Length);
+            if (joined.Remove(n)) view.Remove(Id.FromUInt64(ids[n]));
+        }
+        Check();
+        foreach (int n in Enumerable.Range(0, ids.Length).Where(n => !joined.Contains(n)).Take(300).ToArray())
+        {
+            joined.Add(n);
+            view.Insert(Id.FromUInt64(ids[n]), n);
+        }
+        Check();
+        Assert.Equal(joined.Count, view.SortedIds.Length); // flatten again: the rank map is rebuilt for the new order
+        Check();
+    }
+}
