@@ -30,9 +30,14 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     public abstract string Name { get; }
 
     /// <summary>Attaches the overlay to a run's network: registers its event sink, then <see cref="OnAttached"/>.</summary>
+    private LookupService _lookups = null!;   // Net.Lookups and its table, read for every event of a lookup
+    private LookupTable _table = null!;
+
     public void Attach(Network net)
     {
         Net = net;
+        _lookups = net.Lookups;
+        _table = net.Lookups.Table;
         Sink = net.Sim.Register(this);
         OnAttached();
     }
@@ -66,8 +71,8 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
             Receive(ref ev);
             return;
         }
-        LookupService lookups = Net.Lookups;
-        if (!lookups.Table.IsCurrent(lookup, ev.LookupGen))
+        LookupService lookups = _lookups;
+        if (!_table.IsCurrent(lookup, ev.LookupGen))
         {
             ev.LookupGen &= ~LookupTable.InFlightMark;
             OnStale(ref ev);
