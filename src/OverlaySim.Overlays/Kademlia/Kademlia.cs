@@ -451,15 +451,13 @@ public sealed class Kademlia : Overlay
         bool retry = rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup);
         int origin = rec.Origin;
         Net.Lookups.Fail(lookup);
-        if (retry)
-            Net.Sim.Schedule(1, new Event { Dst = origin, Src = origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
+        if (retry) RetryJoin(origin);
     }
 
     public override void OnLookupDeadline(int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup))
-            Net.Sim.Schedule(1, new Event { Dst = rec.Origin, Src = rec.Origin, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
+        if (rec.Purpose == ForJoin && Net.Lookups.OriginIsCurrent(lookup)) RetryJoin(rec.Origin);
     }
 
     private bool Fresh(int node, int key) => !_o.Dynamic || _store!.StoredAt(node, key) + _o.Expire > Net.Sim.Now;
@@ -469,6 +467,12 @@ public sealed class Kademlia : Overlay
     public override void OnJoin(int node, int bootstrap)
     {
         _table.Reset(node, Net.Sim.Now);
+        JoinThrough(node, bootstrap);
+    }
+
+    /// <summary>Joins through a bootstrap contact (a lookup of one's own id), or alone when there is none (-1).</summary>
+    private void JoinThrough(int node, int bootstrap)
+    {
         if (bootstrap < 0)
         {
             Net.Population.Joined(node);
@@ -476,11 +480,12 @@ public sealed class Kademlia : Overlay
             return;
         }
         Learn(node, bootstrap);
-        StartJoinLookup(node, bootstrap);
+        Begin(Net.Lookups.BeginInternal(node, _ids[node], ForJoin, bootstrap));
     }
 
-    private void StartJoinLookup(int node, int bootstrap) =>
-        Begin(Net.Lookups.BeginInternal(node, _ids[node], ForJoin, bootstrap));
+    /// <summary>A join lookup that failed is tried again at once, through another bootstrap contact.</summary>
+    private void RetryJoin(int node) =>
+        Net.Sim.Schedule(1, new Event { Dst = node, Src = node, Lookup = -1, Sink = Sink, Type = (byte)KademliaMessage.JoinTimer });
 
     /// <summary>After a join: a lookup of a random id in every bucket further away than the closest neighbour.</summary>
     private void RefreshFartherBuckets(int n)
@@ -562,15 +567,7 @@ public sealed class Kademlia : Overlay
             {
                 // A join retried after a failed join lookup is maintenance: with maintenance stopped, the node stays out.
                 if (Net.Population.IsJoined(n) || !_maintenance) return;
-                int b = Net.Population.RandomJoined(n, ref _rng);
-                if (b < 0)
-                {
-                    Net.Population.Joined(n);
-                    StartTimers(n);
-                    return;
-                }
-                Learn(n, b);
-                StartJoinLookup(n, b);
+                JoinThrough(n, Net.Population.RandomJoined(n, ref _rng));
                 break;
             }
         }
