@@ -86,13 +86,8 @@ public sealed class Network
     public KeyStore PlaceReplicas() =>
         Core.Replication.Place(this, Replication ?? throw new InvalidOperationException("the scenario sets no workload.replication"), KeyPopularity);
 
-    /// <summary>A per-node array of <paramref name="stride"/> entries per ordinal, grown with the node table.</summary>
-    public NodeArray<T> NodeArray<T>(int stride = 1, T fill = default!)
-    {
-        var array = new NodeArray<T>(Nodes.Capacity, stride, fill);
-        Nodes.Grown += array.Grow;
-        return array;
-    }
+    /// <summary>A per-node array of <paramref name="stride"/> entries per node, grown with the node table; rows of retired nodes are reused.</summary>
+    public NodeArray<T> NodeArray<T>(int stride = 1, T fill = default!) => new(Nodes, stride, fill);
 
     /// <summary>A per-lookup array of <paramref name="stride"/> entries per lookup slot, grown with the lookup table.</summary>
     public LookupArray<T> LookupArray<T>(int stride = 1) => new(Lookups.Table, stride);

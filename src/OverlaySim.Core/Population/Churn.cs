@@ -170,6 +170,7 @@ public sealed class ChurnDriver : IEventSink
         _options = options;
         _stopMaintenance = stopMaintenance;
         _random = new StreamRandom(net.Streams.Stream("churn"));
+        _population.RetireDeparted = options.NewIdOnRejoin;
         if (options.Kind == ChurnKind.Lifetime)
             _lifetimes = new LifetimeSampler(options.Distribution, options.SessionShape, _random);
     }

@@ -11,7 +11,14 @@ namespace OverlaySim.Core;
 /// one or more ordinals. A machine that rejoins with a new id gets new ordinals, so that routing entries of
 /// other nodes that still point at the old ordinal point at a dead node, as they would in reality. The table
 /// grows by doubling when churn adds ordinals.</para>
-/// <para>Memory: 24 (id) + 4 (epoch) + 4 (machine) + 4 (live index) + 4 (live list) = 40 bytes per ordinal.</para>
+/// <para>An overlay's heavy per-node state (routing tables, <see cref="NodeArray{T}"/>) lives in <em>state slots</em>, not
+/// in ordinal-indexed arrays: each ordinal takes a slot when it is added, and gives it back when it is retired (it died
+/// and will never come back, because its machine takes a new id when it returns). The next new ordinal reuses the
+/// slot, so that the overlay's state follows the live nodes, not every incarnation the run has seen. A retired
+/// ordinal keeps only this table's row and the slot map's entry: a tombstone of 44 bytes that still answers
+/// "which id, which machine, alive?" for the routing entries that point at it.</para>
+/// <para>Memory: 24 (id) + 4 (epoch) + 4 (machine) + 4 (live index) + 4 (live list) + 4 (slot) = 44 bytes per ordinal,
+/// plus 4 per state slot of the free list.</para>
 /// </remarks>
 public sealed class NodeTable
 {
@@ -20,6 +27,9 @@ public sealed class NodeTable
     private int[] _machine;
     private int[] _liveList;
     private int[] _liveIndex; // position in _liveList, or -1 when dead
+    private int[] _slot;      // state slot of each ordinal, or -1 once retired
+    private int[] _freeSlots = [];
+    private int _freeCount;
 
     /// <summary>A table of <c>ids.Length</c> dead nodes, node i on machine i / <paramref name="virtualNodes"/>.</summary>
     public NodeTable(Id[] ids, int virtualNodes = 1)
@@ -32,6 +42,10 @@ public sealed class NodeTable
         _liveList = new int[ids.Length];
         _liveIndex = new int[ids.Length];
         Array.Fill(_liveIndex, -1);
+        _slot = new int[ids.Length];
+        for (int i = 0; i < ids.Length; i++) _slot[i] = i;
+        SlotCount = ids.Length;
+        SlotCapacity = ids.Length;
     }
 
     /// <summary>Ordinals in use (alive or dead).</summary>
@@ -57,6 +71,24 @@ public sealed class NodeTable
 
     public int Capacity => _ids.Length;
 
+    /// <summary>State slots handed out so far (in use or free): what per-node state arrays must hold.</summary>
+    public int SlotCount { get; private set; }
+
+    /// <summary>Rows the per-node state arrays hold (grown by doubling, like the table).</summary>
+    public int SlotCapacity { get; private set; }
+
+    /// <summary>Raised after <see cref="SlotCapacity"/> grew, with the new capacity.</summary>
+    public event Action<int>? SlotsGrown;
+
+    /// <summary>Raised when a new ordinal takes a retired one's slot: per-node arrays reset the row, so that a new node starts from a blank row as before.</summary>
+    public event Action<int>? SlotReused;
+
+    /// <summary>The state slot of each ordinal, -1 for a retired one (replaced when the table grows).</summary>
+    public int[] Slots => _slot;
+
+    /// <summary>Ordinals retired so far.</summary>
+    public int Retired { get; private set; }
+
     public bool IsAlive(int node) => _liveIndex[node] >= 0;
 
     /// <summary>The live ordinal at position <paramref name="i"/> of the live list (order is arbitrary but deterministic).</summary>
@@ -75,13 +107,46 @@ public sealed class NodeTable
             int old = _liveIndex.Length;
             Array.Resize(ref _liveIndex, n);
             Array.Fill(_liveIndex, -1, old, n - old);
+            Array.Resize(ref _slot, n);
             Grown?.Invoke(n);
         }
         int node = Count++;
         _ids[node] = id;
         _machine[node] = machine;
+        if (_freeCount > 0)
+        {
+            _slot[node] = _freeSlots[--_freeCount];
+            SlotReused?.Invoke(_slot[node]);
+        }
+        else
+        {
+            if (SlotCount == SlotCapacity)
+            {
+                SlotCapacity = Math.Max(16, SlotCapacity * 2);
+                SlotsGrown?.Invoke(SlotCapacity);
+            }
+            _slot[node] = SlotCount++;
+        }
         return node;
     }
+
+    /// <summary>
+    /// Gives a dead ordinal's state slot back for reuse: the node will never be alive again. The overlay must have
+    /// let go of the node's state (it is told by its departure hook, which runs before this).
+    /// </summary>
+    public void Retire(int node)
+    {
+        if (_liveIndex[node] >= 0) throw new InvalidOperationException($"node {node} is alive and cannot be retired");
+        int slot = _slot[node];
+        if (slot < 0) return;
+        _slot[node] = -1;
+        if (_freeCount == _freeSlots.Length) Array.Resize(ref _freeSlots, Math.Max(16, _freeSlots.Length * 2));
+        _freeSlots[_freeCount++] = slot;
+        Retired++;
+    }
+
+    /// <summary>Whether the ordinal's state slot was given back (it is a tombstone).</summary>
+    public bool IsRetired(int node) => _slot[node] < 0;
 
     public void SetAlive(int node)
     {

@@ -89,6 +89,13 @@ public sealed class Population
     /// <summary>The ordinals of a machine's current (or last) incarnation.</summary>
     public int MachineBase(int machine) => _machineBase[machine];
 
+    /// <summary>
+    /// Whether a departed node's ordinal is retired (<see cref="NodeTable.Retire"/>): true when machines come back with
+    /// new ids (churn's <c>new_id_on_rejoin</c>), so that the departed incarnation will never be alive again and its
+    /// overlay state can be reused by the next new node.
+    /// </summary>
+    public bool RetireDeparted { get; internal set; }
+
     /// <summary>Adds a machine that has never been up (rate churn, traces); returns its index.</summary>
     public int AddMachine()
     {
@@ -116,7 +123,7 @@ public sealed class Population
     {
         if (_machineUp[machine]) return;
         AccrueLive();
-        if (newId || _machineBase[machine] < 0)
+        if (newId || _machineBase[machine] < 0 || Nodes.IsRetired(_machineBase[machine]))
         {
             int first = -1;
             for (int v = 0; v < VirtualNodes; v++)
@@ -151,6 +158,7 @@ public sealed class Population
             _joined[node] = false;
             Store?.RemoveNode(node);
             Members!.OnDeparted(node, graceful);
+            if (RetireDeparted) Nodes.Retire(node);
         }
         _machineUp[machine] = false;
     }

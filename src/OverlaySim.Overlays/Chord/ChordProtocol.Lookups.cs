@@ -59,7 +59,7 @@ public sealed partial class ChordProtocol
     /// <summary>The protocol's routing state as the step reads it: entries may be empty (-1) or stale.</summary>
     private readonly struct ProtocolTable(ChordProtocol p) : IChordRoutingTable
     {
-        public int Successor(int n) => p._succ[n * p._r];
+        public int Successor(int n) => p._succ.At(n, 0);
         public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
         public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey);
@@ -168,7 +168,7 @@ public sealed partial class ChordProtocol
                     Rejoin(node);
                     return;
                 }
-                _succ[node * _r] = answer;
+                _succ.At(node, 0) = answer;
                 // Take over from the successor every key that is no longer its: those outside (node, successor].
                 if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
                 Net.Population.Joined(node);
@@ -181,7 +181,7 @@ public sealed partial class ChordProtocol
                 int node = rec.Origin, level = rec.Arg;
                 bool current = Net.Lookups.OriginIsCurrent(lookup);
                 Net.Lookups.Answer(lookup, answer);
-                if (current) _finger[node * _f + level] = answer == node ? -1 : answer;
+                if (current) _finger.At(node, level) = answer == node ? -1 : answer;
                 break;
             }
         }
@@ -285,7 +285,7 @@ public sealed partial class ChordProtocol
         Id bestDistance = Id.Zero;
         for (int j = _f - 1; j >= 0; j--)
         {
-            int f = _finger[n * _f + j];
+            int f = _finger.At(n, j);
             if (f < 0) continue;
             Id d = space.Distance(self, _ids[f]);
             if (!d.IsZero && d < toKey)
@@ -297,7 +297,7 @@ public sealed partial class ChordProtocol
         }
         for (int j = _r - 1; j >= 0; j--)
         {
-            int s = _succ[n * _r + j];
+            int s = _succ.At(n, j);
             if (s < 0 || s == n) continue;
             Id d = space.Distance(self, _ids[s]);
             if (!d.IsZero && d < toKey)
@@ -306,6 +306,6 @@ public sealed partial class ChordProtocol
                 break;
             }
         }
-        return best >= 0 ? best : _succ[n * _r];
+        return best >= 0 ? best : _succ.At(n, 0);
     }
 }

@@ -9,7 +9,7 @@ public sealed partial class ChordProtocol
 
     private void Stabilize(int n)
     {
-        int s = _succ[n * _r];
+        int s = _succ.At(n, 0);
         if (s < 0) return;
         if (s == n)
         {
@@ -17,7 +17,7 @@ public sealed partial class ChordProtocol
             int p = _pred[n];
             if (p >= 0 && p != n)
             {
-                _succ[n * _r] = p;
+                _succ.At(n, 0) = p;
                 Net.Transport.SendMaintenance(n, p, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
             }
             return;
@@ -26,16 +26,16 @@ public sealed partial class ChordProtocol
         SendMaintenanceRequest(n, s, new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessor }, Header);
     }
 
-    private void OnStabilizeReply(int n, int s, int x)
+    private void OnStabilizeReply(int n, int s, int x, ReadOnlySpan<int> successorsOfS)
     {
-        // The successor's reply carries its predecessor x and its successor list (read from its state at reply time).
-        if (_succ[n * _r] != s) return;
-        AdoptSuccessorList(n, s, skipFirst: false);
+        // The successor's reply carries its predecessor x and its successor list, as they were when it replied.
+        if (_succ.At(n, 0) != s) return;
+        AdoptSuccessorList(n, s, successorsOfS, skipFirst: false);
         if (x >= 0 && x != n && Net.Space.InOpenOpen(_ids[x], _ids[n], _ids[s]))
         {
             Shift(n, x);
         }
-        int succ = _succ[n * _r];
+        int succ = _succ.At(n, 0);
         Net.Transport.SendMaintenance(n, succ, new Event { Sink = Sink, Type = (byte)ChordProtocolMessage.Notify }, Header + NodeRef);
         // Replication: push the keys we are responsible for to the first `Replicas` successors that lack them
         // (one pass over our keys; one KeyTransfer message to each successor that got any). Who should hold what
@@ -48,7 +48,7 @@ public sealed partial class ChordProtocol
             int count = 0, dead = 0;
             for (int j = 0; j < targets.Length; j++)
             {
-                int t = _succ[n * _r + j];
+                int t = _succ.At(n, j);
                 if (t < 0 || t == n) break;
                 if (Net.Nodes.IsAlive(t)) targets[count++] = t;
                 else dead++;
@@ -69,50 +69,51 @@ public sealed partial class ChordProtocol
     private bool ReplicaDigestChanged(int n)
     {
         ulong h = (ulong)(uint)_pred[n];
-        for (int j = 0; j < Math.Min(_o.Replicas, _r); j++) h = Xoshiro256.Mix(h, (ulong)(uint)_succ[n * _r + j]);
+        for (int j = 0; j < Math.Min(_o.Replicas, _r); j++) h = Xoshiro256.Mix(h, (ulong)(uint)_succ.At(n, j));
         if (_replicaDigest[n] == h) return false;
         _replicaDigest[n] = h;
         return true;
     }
 
     /// <summary>succ list := [s] + s.successors[0..r-2] (or s's list itself when s is leaving: skipFirst).</summary>
-    private void AdoptSuccessorList(int n, int s, bool skipFirst)
+    private void AdoptSuccessorList(int n, int s, ReadOnlySpan<int> successorsOfS, bool skipFirst)
     {
         Span<int> list = stackalloc int[_r];
         int count = 0;
         if (!skipFirst) list[count++] = s;
-        for (int j = 0; j < _r && count < _r; j++)
+        for (int j = 0; j < successorsOfS.Length && count < _r; j++)
         {
-            int e = _succ[s * _r + j];
+            int e = successorsOfS[j];
             if (e < 0) break;
             if (e == n) break; // wrapped around the ring back to us
             if (e != s) list[count++] = e;
         }
         if (count == 0) return;
-        for (int j = 0; j < _r; j++) _succ[n * _r + j] = j < count ? list[j] : -1;
+        for (int j = 0; j < _r; j++) _succ.At(n, j) = j < count ? list[j] : -1;
     }
 
     /// <summary>Puts x in front of the successor list.</summary>
     private void Shift(int n, int x)
     {
-        int b = n * _r;
-        for (int j = _r - 1; j > 0; j--) _succ[b + j] = _succ[b + j - 1];
-        _succ[b] = x;
+        Span<int> row = _succ.Row(n);
+        for (int j = _r - 1; j > 0; j--) row[j] = row[j - 1];
+        row[0] = x;
     }
 
     /// <summary>Drops a node found dead from every routing entry of n.</summary>
     private void Forget(int n, int dead)
     {
         if (dead < 0 || dead == n) return;
-        int b = n * _r, w = 0;
+        Span<int> succ = _succ.Row(n);
+        int w = 0;
         for (int j = 0; j < _r; j++)
         {
-            int e = _succ[b + j];
-            if (e != dead && e >= 0) _succ[b + w++] = e;
+            int e = succ[j];
+            if (e != dead && e >= 0) succ[w++] = e;
         }
-        for (int j = w; j < _r; j++) _succ[b + j] = -1;
+        for (int j = w; j < _r; j++) succ[j] = -1;
         for (int j = 0; j < _f; j++)
-            if (_finger[n * _f + j] == dead) _finger[n * _f + j] = -1;
+            if (_finger.At(n, j) == dead) _finger.At(n, j) = -1;
         if (_pred[n] == dead) _pred[n] = -1;
         if (w == 0)
         {
@@ -120,21 +121,21 @@ public sealed partial class ChordProtocol
             // no other node at all has lost its place in the ring (or never had one): it joins again.
             int nearest = -1;
             for (int j = 0; j < _f && nearest < 0; j++)
-                if (_finger[n * _f + j] >= 0) nearest = _finger[n * _f + j];
+                if (_finger.At(n, j) >= 0) nearest = _finger.At(n, j);
             if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
-            if (nearest >= 0) _succ[b] = nearest;
+            if (nearest >= 0) succ[0] = nearest;
             else if (Net.Population.IsJoined(n) && Net.Population.HasOtherJoined(n))
             {
                 Net.Population.Unjoined(n);
                 Rejoin(n);
             }
-            else if (Net.Population.IsJoined(n)) _succ[b] = n; // truly alone
+            else if (Net.Population.IsJoined(n)) _succ.At(n, 0) = n; // truly alone
         }
     }
 
     private void FixFingers(int n)
     {
-        int succ = _succ[n * _r];
+        int succ = _succ.At(n, 0);
         if (succ < 0) return;
         IdSpace space = Net.Space;
         Id self = _ids[n];
@@ -147,7 +148,7 @@ public sealed partial class ChordProtocol
             // A finger whose start lies in (n, successor] is the successor: no lookup needed.
             if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
             {
-                _finger[n * _f + j] = succ;
+                _finger.At(n, j) = succ;
                 continue;
             }
             int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);

@@ -93,6 +93,7 @@ public sealed partial class ChordProtocol : Overlay
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
+    private PayloadPool _payloads = null!;          // successor lists carried by replies and leave notices
 
     // Per lookup slot.
     private LookupArray<int> _hopTo = null!;
@@ -112,6 +113,8 @@ public sealed partial class ChordProtocol : Overlay
 
     public override string Name => "chord";
     public override bool SupportsChurn => true;
+
+    public override int PayloadsInUse => _payloads.InUse;
     public override long LookupTimeout => _o.LookupTimeout;
     public override string MessageName(byte type) => ((ChordProtocolMessage)type).ToString();
     public override GroundTruth CreateTruth(Oracle view) => new ChordTruth(view);
@@ -161,6 +164,7 @@ public sealed partial class ChordProtocol : Overlay
         _bootstrap = Net.NodeArray(1, -1);
         _rpcToken = Net.NodeArray<uint>();
         _replicaDigest = Net.NodeArray<ulong>();
+        _payloads = new PayloadPool(1 + _r);
         _ids = Net.Nodes.Ids;
         Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
 
@@ -195,11 +199,11 @@ public sealed partial class ChordProtocol : Overlay
             int node = oracle.AtRank(rank);
             Id self = oracle.IdAtRank(rank);
             _pred[node] = live > 1 ? oracle.AtRank(rank - 1) : -1;
-            for (int j = 0; j < _r; j++) _succ[node * _r + j] = j < live - 1 ? oracle.AtRank(rank + 1 + j) : (j == 0 ? node : -1);
+            for (int j = 0; j < _r; j++) _succ.At(node, j) = j < live - 1 ? oracle.AtRank(rank + 1 + j) : (j == 0 ? node : -1);
             for (int j = 0; j < _f; j++)
             {
                 int f = ring.Successor(Net.Space.FingerStart(self, _firstLevel + j));
-                _finger[node * _f + j] = f == node ? -1 : f;
+                _finger.At(node, j) = f == node ? -1 : f;
             }
             StartTimers(node);
         }
@@ -208,7 +212,7 @@ public sealed partial class ChordProtocol : Overlay
     private void Found(int node)
     {
         Reset(node);
-        _succ[node * _r] = node;
+        _succ.At(node, 0) = node;
         Net.Population.Joined(node);
         StartTimers(node);
     }
@@ -263,6 +267,11 @@ public sealed partial class ChordProtocol : Overlay
 
     protected override long RequestTimeout(byte type, long roundTrip) => Timeout(roundTrip);
 
+    protected override void OnUndeliverable(ref Event ev)
+    {
+        if (ev.Type is (byte)ChordProtocolMessage.GetPredecessorReply or (byte)ChordProtocolMessage.LeaveToPredecessor) _payloads.Free(ev.Arg);
+    }
+
     private long Timeout(long roundTrip) => RpcTimeout(roundTrip, _o.RpcTimeout, _o.RpcTimeoutRtts);
 
     // ---- churn hooks -----------------------------------------------------------------------------------
@@ -289,14 +298,19 @@ public sealed partial class ChordProtocol : Overlay
 
     public override void OnLeave(int node)
     {
-        int succ = _succ[node * _r], pred = _pred[node];
+        int succ = _succ.At(node, 0), pred = _pred[node];
         // Hand the keys we are responsible for to our successor (all we hold, if we do not know our predecessor).
         if (succ >= 0 && succ != node)
             Transfer(node, succ, _ids[pred >= 0 ? pred : node], _ids[node]);
         if (succ >= 0 && succ != node)
             Net.Transport.SendMaintenance(node, succ, new Event { Arg = pred, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToSuccessor }, Header + NodeRef);
         if (pred >= 0 && pred != node)
-            Net.Transport.SendMaintenance(node, pred, new Event { Arg = node, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
+        {
+            int payload = _payloads.Allocate();
+            _succ.Row(node).CopyTo(_payloads.Block(payload));
+            _payloads.SetLength(payload, _r);
+            Net.Transport.SendMaintenance(node, pred, new Event { Arg = payload, Sink = Sink, Type = (byte)ChordProtocolMessage.LeaveToPredecessor }, Header + NodeRef * _r);
+        }
     }
 
     public override void StopMaintenance() => _maintenance = false;
@@ -400,12 +414,24 @@ public sealed partial class ChordProtocol : Overlay
                 Net.Sim.Schedule(Period(_o.StabilizeEvery), Timer(n, ChordProtocolMessage.StabilizeTimer));
                 break;
             case ChordProtocolMessage.GetPredecessor:
-                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = _pred[n], Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
+            {
+                // The reply carries our predecessor and successor list as they are now, in a payload block.
+                int payload = _payloads.Allocate();
+                Span<int> block = _payloads.Block(payload);
+                block[0] = _pred[n];
+                _succ.Row(n).CopyTo(block[1..]);
+                _payloads.SetLength(payload, 1 + _r);
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
                 break;
+            }
             case ChordProtocolMessage.GetPredecessorReply:
-                if ((ushort)_rpcToken[n] != ev.Aux) return;
-                _rpcToken[n]++;
-                OnStabilizeReply(n, ev.Src, ev.Arg);
+                if ((ushort)_rpcToken[n] == ev.Aux)
+                {
+                    _rpcToken[n]++;
+                    ReadOnlySpan<int> reply = _payloads.Items(ev.Arg);
+                    OnStabilizeReply(n, ev.Src, reply[0], reply[1..]);
+                }
+                _payloads.Free(ev.Arg);
                 break;
             case ChordProtocolMessage.StabilizeTimeout:
                 if ((ushort)_rpcToken[n] != ev.Aux) return;
@@ -420,7 +446,7 @@ public sealed partial class ChordProtocol : Overlay
                 // that several joiners notify at once: the paper's rule (successor := predecessor at the next
                 // stabilize) would take the farthest of them and walk back one node per round, and a burst of joins
                 // through one node could then settle into two interleaved cycles that stabilize cannot repair.
-                int s0 = _succ[n * _r];
+                int s0 = _succ.At(n, 0);
                 if (s0 == n || (s0 >= 0 && Net.Space.InOpenOpen(_ids[ev.Src], _ids[n], _ids[s0]))) Shift(n, ev.Src);
                 break;
             }
@@ -454,17 +480,17 @@ public sealed partial class ChordProtocol : Overlay
                 Forget(n, ev.Src);
                 break;
             case ChordProtocolMessage.LeaveToPredecessor:
-                if (_succ[n * _r] == ev.Src)
-                {
-                    // Adopt the leaver's successor list: it is ours shifted by one (read from its state as it left).
-                    AdoptSuccessorList(n, ev.Src, skipFirst: true);
-                }
+                // Adopt the leaver's successor list, which it sent as it left: it is ours shifted by one.
+                if (_succ.At(n, 0) == ev.Src) AdoptSuccessorList(n, ev.Src, _payloads.Items(ev.Arg), skipFirst: true);
+                _payloads.Free(ev.Arg);
                 Forget(n, ev.Src);
                 break;
             case ChordProtocolMessage.JoinTimer:
                 // A retry (Arg 1) is maintenance: with maintenance stopped, a node whose join failed stays out.
                 if (Net.Population.IsJoined(n) || (ev.Arg == 1 && !_maintenance)) return;
-                if (ev.Arg == 0)
+                // A retry whose bootstrap was found dead meanwhile (a timeout of another of our lookups cleared it)
+                // draws a new one, as a first attempt does.
+                if (ev.Arg == 0 || _bootstrap[n] < 0)
                 {
                     Reset(n);
                     _bootstrap[n] = Net.Population.RandomJoined(n, ref _rng);
@@ -485,13 +511,13 @@ public sealed partial class ChordProtocol : Overlay
     {
         Span<int> all = stackalloc int[_f + _r + 1];
         int count = 0;
-        for (int j = 0; j < _f; j++) if (_finger[node * _f + j] >= 0) all[count++] = _finger[node * _f + j];
-        for (int j = 0; j < _r; j++) if (_succ[node * _r + j] >= 0) all[count++] = _succ[node * _r + j];
+        for (int j = 0; j < _f; j++) if (_finger.At(node, j) >= 0) all[count++] = _finger.At(node, j);
+        for (int j = 0; j < _r; j++) if (_succ.At(node, j) >= 0) all[count++] = _succ.At(node, j);
         if (_pred[node] >= 0) all[count++] = _pred[node];
         return CountDistinct(all[..count], node);
     }
 
-    public int Successor(int node) => _succ[node * _r];
+    public int Successor(int node) => _succ.At(node, 0);
     public int Predecessor(int node) => _pred[node];
     public ReadOnlySpan<int> SuccessorList(int node) => _succ.Row(node);
 }

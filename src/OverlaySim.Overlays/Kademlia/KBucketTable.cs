@@ -55,6 +55,9 @@ public sealed class KBucketTable
         }
     }
 
+    /// <summary>The node's row in the per-node arrays (its state slot): a retired node has none, and reading it fails.</summary>
+    private int Slot(int n) => _net.Nodes.Slots[n];
+
     /// <summary>B = min(id_bits, ⌈log2 N⌉ + 3) buckets per node.</summary>
     public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
 
@@ -71,16 +74,20 @@ public sealed class KBucketTable
     }
 
     /// <summary>The contacts of one bucket, head (least recently seen) first.</summary>
-    public ReadOnlySpan<int> Bucket(int n, int b) => _contacts.Items.AsSpan((n * _b + b) * _k, _count[n * _b + b]);
+    public ReadOnlySpan<int> Bucket(int n, int b)
+    {
+        int bi = Slot(n) * _b + b;
+        return _contacts.Items.AsSpan(bi * _k, _count.Items[bi]);
+    }
 
-    public int Count(int n, int b) => _count[n * _b + b];
+    public int Count(int n, int b) => _count.Items[Slot(n) * _b + b];
 
     /// <summary>Fills a bucket from the global view (the converged build).</summary>
     public void Set(int n, int b, ReadOnlySpan<int> contacts)
     {
-        int bi = n * _b + b;
+        int bi = Slot(n) * _b + b;
         contacts.CopyTo(_contacts.Items.AsSpan(bi * _k, _k));
-        _count[bi] = (byte)contacts.Length;
+        _count.Items[bi] = (byte)contacts.Length;
     }
 
     /// <summary>Empties every bucket of a node that (re)joins; its refresh times start now.</summary>
@@ -88,11 +95,11 @@ public sealed class KBucketTable
     {
         for (int b = 0; b < _b; b++)
         {
-            int bi = n * _b + b;
-            _count[bi] = 0;
-            _cacheCount![bi] = 0;
-            _pingTarget![bi] = -1;
-            _touched![bi] = now;
+            int bi = Slot(n) * _b + b;
+            _count.Items[bi] = 0;
+            _cacheCount!.Items[bi] = 0;
+            _pingTarget!.Items[bi] = -1;
+            _touched!.Items[bi] = now;
         }
     }
 
@@ -104,73 +111,73 @@ public sealed class KBucketTable
     public BucketUpdate Update(int n, int contact, out int bucket, out int head)
     {
         bucket = BucketOf(n, _net.Nodes.Ids[contact]);
-        int bi = n * _b + bucket;
-        int baseIndex = bi * _k, count = _count[bi];
+        int bi = Slot(n) * _b + bucket;
+        int baseIndex = bi * _k, count = _count.Items[bi];
         head = -1;
         for (int i = 0; i < count; i++)
         {
-            if (_contacts[baseIndex + i] != contact) continue;
-            for (int j = i; j < count - 1; j++) _contacts[baseIndex + j] = _contacts[baseIndex + j + 1];
-            _contacts[baseIndex + count - 1] = contact;
+            if (_contacts.Items[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _contacts.Items[baseIndex + j] = _contacts.Items[baseIndex + j + 1];
+            _contacts.Items[baseIndex + count - 1] = contact;
             return BucketUpdate.Refreshed;
         }
         if (count < _k)
         {
-            _contacts[baseIndex + count] = contact;
-            _count[bi] = (byte)(count + 1);
+            _contacts.Items[baseIndex + count] = contact;
+            _count.Items[bi] = (byte)(count + 1);
             return BucketUpdate.Inserted;
         }
         AddToCache(bi, contact);
-        head = _contacts[baseIndex];
+        head = _contacts.Items[baseIndex];
         return BucketUpdate.Full;
     }
 
     private void AddToCache(int bi, int contact)
     {
         if (_c == 0) return; // replacement_cache: 0, newcomers to a full bucket are not remembered
-        int baseIndex = bi * _c, count = _cacheCount![bi];
+        int baseIndex = bi * _c, count = _cacheCount!.Items[bi];
         for (int i = 0; i < count; i++)
-            if (_cache![baseIndex + i] == contact) return;
+            if (_cache!.Items[baseIndex + i] == contact) return;
         if (count == _c)
         {
-            for (int i = 0; i < count - 1; i++) _cache![baseIndex + i] = _cache[baseIndex + i + 1];
+            for (int i = 0; i < count - 1; i++) _cache!.Items[baseIndex + i] = _cache.Items[baseIndex + i + 1];
             count--;
         }
-        _cache![baseIndex + count] = contact;
-        _cacheCount[bi] = (byte)(count + 1);
+        _cache!.Items[baseIndex + count] = contact;
+        _cacheCount.Items[bi] = (byte)(count + 1);
     }
 
     /// <summary>Removes an unreachable contact from n's bucket, promoting the most recent replacement if any.</summary>
     public void Remove(int n, int contact)
     {
-        int bi = n * _b + BucketOf(n, _net.Nodes.Ids[contact]);
-        int baseIndex = bi * _k, count = _count[bi];
+        int bi = Slot(n) * _b + BucketOf(n, _net.Nodes.Ids[contact]);
+        int baseIndex = bi * _k, count = _count.Items[bi];
         for (int i = 0; i < count; i++)
         {
-            if (_contacts[baseIndex + i] != contact) continue;
-            for (int j = i; j < count - 1; j++) _contacts[baseIndex + j] = _contacts[baseIndex + j + 1];
+            if (_contacts.Items[baseIndex + i] != contact) continue;
+            for (int j = i; j < count - 1; j++) _contacts.Items[baseIndex + j] = _contacts.Items[baseIndex + j + 1];
             count--;
-            if (_c > 0 && _cacheCount![bi] > 0)
+            if (_c > 0 && _cacheCount!.Items[bi] > 0)
             {
-                int cc = --_cacheCount[bi];
-                _contacts[baseIndex + count++] = _cache![bi * _c + cc];
+                int cc = --_cacheCount.Items[bi];
+                _contacts.Items[baseIndex + count++] = _cache!.Items[bi * _c + cc];
             }
-            _count[bi] = (byte)count;
+            _count.Items[bi] = (byte)count;
             return;
         }
     }
 
     /// <summary>The contact of bucket b being pinged to decide an eviction, or -1.</summary>
-    public ref int PingTarget(int n, int b) => ref _pingTarget![n * _b + b];
+    public ref int PingTarget(int n, int b) => ref _pingTarget!.Items[Slot(n) * _b + b];
 
     /// <summary>When a lookup last went through bucket b of n (tRefresh counts from it).</summary>
-    public ref long Touched(int n, int b) => ref _touched![n * _b + b];
+    public ref long Touched(int n, int b) => ref _touched!.Items[Slot(n) * _b + b];
 
     /// <summary>Contacts n knows (buckets never hold a contact twice).</summary>
     public int Degree(int n)
     {
         int total = 0;
-        for (int b = 0; b < _b; b++) total += _count[n * _b + b];
+        for (int b = 0; b < _b; b++) total += _count.Items[Slot(n) * _b + b];
         return total;
     }
 
@@ -184,8 +191,8 @@ public sealed class KBucketTable
     public int Closest(int n, Id target, Span<int> into)
     {
         int i = BucketOf(n, target);
-        int own = n * _b + i;
-        if (_count[own] == _k)
+        int own = Slot(n) * _b + i;
+        if (_count.Items[own] == _k)
         {
             _contacts.Items.AsSpan(own * _k, _k).CopyTo(into);
             return _k;
@@ -221,7 +228,7 @@ public sealed class KBucketTable
 
     private void Append(int n, int b, Span<int> buffer, ref int count)
     {
-        int bi = n * _b + b;
-        for (int x = 0; x < _count[bi]; x++) buffer[count++] = _contacts[bi * _k + x];
+        int bi = Slot(n) * _b + b;
+        for (int x = 0; x < _count.Items[bi]; x++) buffer[count++] = _contacts.Items[bi * _k + x];
     }
 }
