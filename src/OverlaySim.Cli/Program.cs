@@ -15,13 +15,15 @@ public static class ExitCodes
     public const int BadInput = 2;
     /// <summary>The run could not be carried out here (e.g. it would not fit in memory); nothing was written.</summary>
     public const int CannotRun = 3;
-    /// <summary>Interrupted (Ctrl+C); nothing was written.</summary>
+    /// <summary>Interrupted by SIGINT (Ctrl+C); nothing was written.</summary>
     public const int Interrupted = 130;
+    /// <summary>Stopped by SIGTERM (e.g. a batch system's time limit); nothing was written.</summary>
+    public const int Terminated = 143;
 
     public const string Help =
         "Exit codes: 0 success; 2 bad usage or bad scenario (nothing run or written); " +
         "3 the run could not be carried out here, e.g. it would not fit in memory (nothing written); " +
-        "1 internal error; 130 interrupted.";
+        "1 internal error; 130 interrupted by Ctrl+C (SIGINT), 143 stopped by SIGTERM (nothing written).";
 }
 
 public static class Program
@@ -59,7 +61,9 @@ public static class Program
         switch (e)
         {
             case ScenarioException se:
-                foreach (Diagnostic d in se.Diagnostics) Console.Error.WriteLine($"error: {d}");
+                foreach (Diagnostic d in se.Diagnostics.Take(Diagnostic.MaxReported)) Console.Error.WriteLine($"error: {d}");
+                if (se.Diagnostics.Count > Diagnostic.MaxReported)
+                    Console.Error.WriteLine($"error: ... and {se.Diagnostics.Count - Diagnostic.MaxReported} more problems (fix these first)");
                 return ExitCodes.BadInput;
             case RunFailedException rf:
                 Console.Error.WriteLine($"error: {rf.Message}");

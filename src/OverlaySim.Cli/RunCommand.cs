@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using OverlaySim.Core;
 using OverlaySim.Output;
 using OverlaySim.Scenarios;
@@ -49,44 +50,103 @@ public static class RunCommand
     {
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
+        if (outDir is not null) ResultFolder.Check(outDir, force); // a bad --out is named before the scenario is read
         Scenario scenario = ScenarioLoader.Load(scenarioPath, sets);
         string target = outDir ?? Path.Combine("results", scenario.Name);
-        ResultFolder.CheckWritable(target, force);
 
         IReadOnlyList<PlannedRun> runs = Runner.Plan(scenario);
         int effective = Runner.EffectiveJobs(runs, jobs, Runner.AvailableBytes());
         if (effective < jobs && !quiet)
             Console.Error.WriteLine($"note: running {effective} job(s) at once instead of {jobs}, so that they fit in memory");
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cancel.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
+        // Checked, locked and proven writable before anything is built: a long run is never wasted on a folder
+        // it may not write, and two runs on one folder are told apart at once.
+        using ResultFolder folder = ResultFolder.Open(target, force);
+        using var interrupt = new Interrupt();
+        var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
+        IReadOnlyList<CompletedRun> results;
         try
         {
-            var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
-            IReadOnlyList<CompletedRun> results = Runner.Execute(runs, effective, observer, cancel.Token);
-            observer.Clear();
-
-            using ResultFolder folder = ResultFolder.Begin(target, force);
-            CsvResults.WriteRuns(folder.FilePath("runs.csv"), scenario, results);
-            CsvResults.WriteHops(folder.FilePath("hops.csv"), scenario, results);
-            CsvResults.WriteTimeSeries(folder.FilePath("timeseries.csv"), scenario, results);
-            CsvResults.WriteTraffic(folder.FilePath("traffic.csv"), scenario, results);
-            var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
-            Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context);
-            folder.Commit();
-
-            if (!quiet) Summary.Print(Console.Out, results, folder.TargetPath, clock.Elapsed, Program.PeakMemory());
-            return ExitCodes.Ok;
+            results = Runner.Execute(runs, effective, observer, interrupt.Token);
         }
-        finally
+        catch (OperationCanceledException) when (interrupt.Signal is not null)
         {
-            Console.CancelKeyPress -= onCancel;
+            return interrupt.Report();
         }
+        observer.Clear();
+
+        var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
+        var writers = new (string File, Action<string> Write)[]
+        {
+            ("runs.csv", f => CsvResults.WriteRuns(f, scenario, results)),
+            ("hops.csv", f => CsvResults.WriteHops(f, scenario, results)),
+            ("timeseries.csv", f => CsvResults.WriteTimeSeries(f, scenario, results)),
+            ("traffic.csv", f => CsvResults.WriteTraffic(f, scenario, results)),
+            ("manifest.json", f => Manifest.Write(f, scenario, results, context, folder.Files)),
+        };
+        foreach (var (file, write) in writers)
+        {
+            if (interrupt.Signal is not null) return interrupt.Report(); // the staging folder goes with the folder's Dispose
+            write(folder.FilePath(file));
+        }
+        // The last point of no return: from here on a signal waits for the two renames, so the target is
+        // either the old folder or the new one.
+        if (interrupt.Signal is not null) return interrupt.Report();
+        interrupt.Hold();
+        folder.Commit();
+
+        if (!quiet) Summary.Print(Console.Out, results, folder.TargetPath, clock.Elapsed, Program.PeakMemory());
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>
+/// SIGINT (Ctrl+C) and SIGTERM stop a run: the first one cancels it, and the run ends with exit code 130 or 143
+/// having written nothing. A second signal before the run has stopped (say, during a long build) ends the
+/// process at once, as without a handler; the lock and any staging folder it leaves are cleaned up by the next
+/// run on that folder. After <see cref="Hold"/> (the commit's two renames) a signal is noted but waited out.
+/// </summary>
+internal sealed class Interrupt : IDisposable
+{
+    private readonly CancellationTokenSource _cancel = new();
+    private readonly PosixSignalRegistration[] _registrations;
+    private volatile bool _held;
+
+    public Interrupt()
+    {
+        _registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal),
+        ];
+    }
+
+    public CancellationToken Token => _cancel.Token;
+
+    /// <summary>The first signal received, or null.</summary>
+    public PosixSignal? Signal { get; private set; }
+
+    public void Hold() => _held = true;
+
+    private void OnSignal(PosixSignalContext context)
+    {
+        if (Signal is not null && !_held) return; // a second signal: let it end the process
+        context.Cancel = true;
+        Signal ??= context.Signal;
+        _cancel.Cancel();
+    }
+
+    /// <summary>Says that nothing was written and returns 130 (SIGINT) or 143 (SIGTERM).</summary>
+    public int Report()
+    {
+        Console.Error.WriteLine($"interrupted ({(Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT")}): nothing was written");
+        return Signal == PosixSignal.SIGTERM ? ExitCodes.Terminated : ExitCodes.Interrupted;
+    }
+
+    public void Dispose()
+    {
+        foreach (PosixSignalRegistration r in _registrations) r.Dispose();
+        _cancel.Dispose();
     }
 }
 

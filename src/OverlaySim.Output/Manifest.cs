@@ -22,7 +22,9 @@ public static class Manifest
 
     public static string GitCommit => Version.Contains('+') ? Version[(Version.IndexOf('+') + 1)..] : "unknown";
 
-    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context)
+    /// <param name="files">Every file of the result folder, this one included: a later <c>--force</c> replaces the
+    /// folder only if it holds nothing else.</param>
+    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context, IReadOnlyList<string> files)
     {
         using var stream = File.Create(path);
         // Relaxed escaping: the manifest is read by people too, and the default encoder writes the '+' of the
@@ -45,6 +47,9 @@ public static class Manifest
         json.WriteString("started_utc", context.StartedUtc.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
         json.WriteNumber("wall_time_s", Math.Round(context.Wall.TotalSeconds, 3));
         json.WriteNumber("peak_memory_bytes", context.PeakMemoryBytes);
+        json.WriteStartArray("files");
+        foreach (string f in files) json.WriteStringValue(f);
+        json.WriteEndArray();
 
         json.WriteStartArray("sweep");
         foreach (string p in scenario.SweptPaths) json.WriteStringValue(p);

@@ -1,73 +1,208 @@
+using System.Text.Json;
 using OverlaySim.Scenarios;
 
 namespace OverlaySim.Output;
 
 /// <summary>
-/// A result folder written atomically: every file goes to a hidden staging folder beside the target, which
-/// is renamed into place only when all files are complete. A failed or interrupted run leaves no
-/// half-written file in the target, and an existing non-empty target is replaced only with <c>force</c>.
+/// A result folder written atomically, and the only thing a run may delete.
 /// </summary>
+/// <remarks>
+/// <para><see cref="Open"/> runs before anything is built. It refuses a target that is not a plain new or
+/// empty folder: the working folder or one of its ancestors, a path ending in <c>.</c> or <c>..</c>, a symbolic
+/// link, a file, and (even with <c>force</c>) a non-empty folder that is not a previous result folder. A result
+/// folder is recognised by its <c>manifest.json</c>, which names OverlaySim's version and every file of the
+/// folder; a folder holding anything else is never replaced. <c>force</c> replaces a previous result
+/// folder and nothing else.</para>
+/// <para>It then takes a lock (an exclusive <c>flock</c> on <c>.NAME.lock</c> beside the target, released by
+/// the kernel if the process dies) so that two runs cannot write one folder, and creates the hidden staging
+/// folder <c>.NAME.partial-PID</c> beside the target, which proves that the place is writable. Every file is
+/// written there; <see cref="Commit"/> renames it into place, moving a replaced folder aside first and
+/// deleting it last. An interrupted or failed run leaves the target as it was.</para>
+/// <para>Whoever holds the lock owns every <c>.NAME.partial-*</c> and <c>.NAME.old-*</c> beside it, so stale
+/// ones (left by a process that was killed) are cleaned up there: a staging folder is deleted; a folder moved
+/// aside by a commit that was cut short is put back when the target is missing, else deleted.</para>
+/// </remarks>
 public sealed class ResultFolder : IDisposable
 {
-    private readonly string _target;
+    /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
+    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
+
     private readonly bool _force;
+    private readonly FileStream _lock;
+    private readonly string _lockPath;
+    private readonly List<string> _files = [];
     private bool _committed;
 
-    private ResultFolder(string target, bool force, string staging)
+    private ResultFolder(string target, bool force, string staging, FileStream lockFile, string lockPath)
     {
-        _target = target;
+        TargetPath = target;
         _force = force;
         StagingPath = staging;
+        _lock = lockFile;
+        _lockPath = lockPath;
     }
 
-    public string TargetPath => _target;
+    /// <summary>The target, as a full path without a trailing separator.</summary>
+    public string TargetPath { get; }
 
     /// <summary>Where files are written until <see cref="Commit"/>.</summary>
     public string StagingPath { get; }
 
+    /// <summary>The names handed out by <see cref="FilePath"/>, in order: what the manifest lists.</summary>
+    public IReadOnlyList<string> Files => _files;
+
     /// <summary>
-    /// Fails (as a usage error, exit 2) when <paramref name="target"/> exists and is not empty and
-    /// <paramref name="force"/> is off. Call before running, so that a long run is not wasted.
+    /// Checks the target, takes the lock and creates the staging folder. Throws <see cref="ScenarioException"/>
+    /// (exit 2) for a target that must not be written, and <see cref="RunFailedException"/> (exit 3) when the
+    /// place cannot be written or another run holds it.
     /// </summary>
-    public static void CheckWritable(string target, bool force)
+    public static ResultFolder Open(string target, bool force)
     {
-        if (File.Exists(target))
-            throw new ScenarioException(new Origin(target, 0, 0), "the output path is a file, not a folder");
-        if (!force && Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
-            throw new ScenarioException(new Origin(target, 0, 0),
-                "the result folder exists and is not empty; choose another with --out, or pass --force to replace it");
+        string full = Check(target, force);
+        string parent = Path.GetDirectoryName(full)!;
+        string name = Path.GetFileName(full);
+        try
+        {
+            Directory.CreateDirectory(parent);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RunFailedException($"cannot create the folder '{parent}' for the results: {e.Message}");
+        }
+
+        string lockPath = Path.Combine(parent, $".{name}.lock");
+        FileStream lockFile;
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock) on Unix; a second run fails here.
+            lockFile = new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
+        }
+        catch (IOException)
+        {
+            throw new RunFailedException($"another overlaysim run is writing to '{full}' (it holds {lockPath}); wait for it, or choose another --out");
+        }
+
+        try
+        {
+            lockFile.SetLength(0);
+            lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
+            lockFile.Flush();
+            RecoverStale(parent, name, full);
+            Check(target, force); // recovery may have put a folder back
+            string staging = Path.Combine(parent, $".{name}.partial-{Environment.ProcessId}");
+            Directory.CreateDirectory(staging);
+            return new ResultFolder(full, force, staging, lockFile, lockPath);
+        }
+        catch (Exception e)
+        {
+            lockFile.Dispose();
+            TryDelete(lockPath);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
+            throw;
+        }
     }
 
-    public static ResultFolder Begin(string target, bool force)
+    /// <summary>The checks of <see cref="Open"/> that need no lock; returns the full target path.</summary>
+    public static string Check(string target, bool force)
     {
-        CheckWritable(target, force);
-        string full = Path.GetFullPath(target);
-        string parent = Path.GetDirectoryName(full.TrimEnd(Path.DirectorySeparatorChar))!;
-        Directory.CreateDirectory(parent);
-        string staging = Path.Combine(parent, $".{Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar))}.partial-{Environment.ProcessId}");
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-        Directory.CreateDirectory(staging);
-        return new ResultFolder(full.TrimEnd(Path.DirectorySeparatorChar), force, staging);
+        var at = new Origin(target, 0, 0);
+        if (string.IsNullOrWhiteSpace(target))
+            throw new ScenarioException(Origin.FromCommandLine("--out \"\""), "expected a folder path for the results");
+        string last = Path.GetFileName(target.TrimEnd('/', Path.DirectorySeparatorChar));
+        if (last is "." or ".." || target.TrimEnd('/', Path.DirectorySeparatorChar).Length == 0)
+            throw new ScenarioException(at, "a result folder must be named by a path that ends in a new folder's name, not '.', '..' or '/'");
+        string full;
+        try
+        {
+            full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target));
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new ScenarioException(at, $"not a usable path: {e.Message}");
+        }
+        string cwd = Path.TrimEndingDirectorySeparator(Path.GetFullPath(Environment.CurrentDirectory));
+        if (Path.GetDirectoryName(full) is null || cwd == full || cwd.StartsWith(full + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            throw new ScenarioException(at, "is the working folder or one of its parents; results go into a folder of their own");
+
+        var info = new FileInfo(full);
+        if (info.LinkTarget is not null)
+            throw new ScenarioException(at, $"is a symbolic link (to '{info.LinkTarget}'); give the folder itself");
+        if (File.Exists(full))
+            throw new ScenarioException(at, "the output path is a file, not a folder");
+        if (!Directory.Exists(full) || !Directory.EnumerateFileSystemEntries(full).Any()) return full;
+        if (!force)
+            throw new ScenarioException(at, "the result folder exists and is not empty; choose another with --out, or pass --force to replace it");
+        if (NotAResultFolder(full) is { } why)
+            throw new ScenarioException(at,
+                $"--force replaces only a previous result folder, and this is not one: {why}. Nothing was deleted; move it away or choose another --out");
+        return full;
     }
 
-    public string FilePath(string name) => Path.Combine(StagingPath, name);
+    /// <summary>Null when <paramref name="folder"/> is a result folder; else why not.</summary>
+    public static string? NotAResultFolder(string folder)
+    {
+        string manifest = Path.Combine(folder, "manifest.json");
+        var listed = new HashSet<string>(StandardFiles, StringComparer.Ordinal);
+        try
+        {
+            if (!File.Exists(manifest) || new FileInfo(manifest).LinkTarget is not null) return "it has no manifest.json";
+            if (new FileInfo(manifest).Length > 64L << 20) return "its manifest.json is too large to be OverlaySim's";
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("overlaysim_version", out _))
+                return "its manifest.json was not written by OverlaySim";
+            if (doc.RootElement.TryGetProperty("files", out JsonElement files) && files.ValueKind == JsonValueKind.Array)
+                foreach (JsonElement f in files.EnumerateArray())
+                    if (f.GetString() is { } s) listed.Add(s);
+            var others = new List<string>();
+            foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
+            {
+                string rel = Path.GetFileName(entry);
+                bool plainFile = File.Exists(entry) && new FileInfo(entry).LinkTarget is null;
+                if (!plainFile || !listed.Contains(rel)) others.Add(rel);
+            }
+            if (others.Count > 0)
+                return $"it holds {string.Join(", ", others.Order(StringComparer.Ordinal).Take(5).Select(o => $"'{Diagnostic.Clip(o)}'"))}" +
+                       (others.Count > 5 ? $" and {others.Count - 5} more" : "") + ", which OverlaySim did not write";
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        {
+            return $"it cannot be read as one ({e.Message})";
+        }
+    }
 
-    /// <summary>Moves the staging folder into place (replacing the old target only with force).</summary>
+    /// <summary>A file of the result, inside the staging folder.</summary>
+    public string FilePath(string name)
+    {
+        if (!_files.Contains(name)) _files.Add(name);
+        return Path.Combine(StagingPath, name);
+    }
+
+    /// <summary>
+    /// Moves the staging folder into place, replacing the old target only with force and only if it is still a
+    /// result folder. Between the two renames the target is briefly missing; a process killed there leaves the
+    /// old folder as <c>.NAME.old-PID</c>, which the next run on the target puts back.
+    /// </summary>
     public void Commit()
     {
-        CheckWritable(_target, _force); // someone may have written there while we ran
+        Check(TargetPath, _force); // someone may have written there while we ran
         string? old = null;
-        if (Directory.Exists(_target))
+        if (Directory.Exists(TargetPath))
         {
-            old = _target + $".old-{Environment.ProcessId}";
-            Directory.Move(_target, old);
+            old = Path.Combine(Path.GetDirectoryName(TargetPath)!, $".{Path.GetFileName(TargetPath)}.old-{Environment.ProcessId}");
+            Directory.Move(TargetPath, old);
         }
-        Directory.Move(StagingPath, _target);
+        Directory.Move(StagingPath, TargetPath);
         _committed = true;
         if (old is not null) Directory.Delete(old, recursive: true);
     }
 
-    /// <summary>Removes the staging folder if the results were not committed.</summary>
+    /// <summary>Removes the staging folder if the results were not committed, and releases the lock.</summary>
     public void Dispose()
     {
         if (!_committed && Directory.Exists(StagingPath))
@@ -76,5 +211,34 @@ public sealed class ResultFolder : IDisposable
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         }
+        TryDelete(_lockPath); // before closing: deleted while still held, so no other run locks a name on its way out
+        _lock.Dispose();
+    }
+
+    private static void RecoverStale(string parent, string name, string full)
+    {
+        // Matched by exact prefix, not by a search pattern: a --out name may itself hold '*' or '?'.
+        List<string> Ours(string kind) =>
+            Directory.EnumerateDirectories(parent, ".*")
+                .Where(d => Path.GetFileName(d).StartsWith($".{name}.{kind}-", StringComparison.Ordinal)
+                            && new DirectoryInfo(d).LinkTarget is null)
+                .Order(StringComparer.Ordinal).ToList();
+
+        foreach (string dir in Ours("partial")) Directory.Delete(dir, recursive: true);
+        // A folder moved aside by a commit: if the target is missing, the commit stopped between its two
+        // renames and this is the only copy of the previous result; otherwise the new result is in place and
+        // this is what was left to delete.
+        foreach (string dir in Ours("old"))
+        {
+            if (!Directory.Exists(full)) Directory.Move(dir, full);
+            else Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 }

@@ -59,13 +59,12 @@ public class ResultFolderCliTests
     }
 
     [Fact]
-    public void ForceReplacesTheWholeFolder()
+    public void ForceReplacesAPreviousResultFolderWhole()
     {
         using var dir = new TempFolder();
         string scenario = dir.Write("s.yaml", Scenario);
         string output = dir["out"];
-        Directory.CreateDirectory(output);
-        File.WriteAllText(Path.Combine(output, "notes.txt"), "stale");
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", output, "-q").ExitCode);
         File.WriteAllText(Path.Combine(output, "runs.csv"), "stale");
 
         CliResult r = Cli.Run("run", scenario, "--out", output, "--force");
@@ -74,6 +73,59 @@ public class ResultFolderCliTests
         Assert.Equal(ResultFiles, Files(output));
         Assert.StartsWith("scenario,overlay,", File.ReadAllText(Path.Combine(output, "runs.csv")));
         Assert.Equal(["out", "s.yaml"], dir.Entries());
+    }
+
+    [Fact]
+    public void ForceNeverReplacesAFolderThatIsNotAResultFolder()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = dir["out"];
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
+        File.WriteAllText(Path.Combine(output, "runs.csv"), "also mine");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output, "--force");
+
+        Assert.Equal(2, r.ExitCode);
+        Expect.StartsWith($"{output}: --force replaces only a previous result folder, and this is not one: it has no manifest.json", Assert.Single(r.Errors));
+        Assert.Equal(["notes.txt", "runs.csv"], Files(output));
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(output, "notes.txt")));
+        Assert.Equal(["out", "s.yaml"], dir.Entries());
+        Assert.Equal("", r.Out);
+    }
+
+    [Fact]
+    public void ForceNeverReplacesAResultFolderThatHoldsAFileOfTheUsers()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = dir["out"];
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", output, "-q").ExitCode);
+        File.WriteAllText(Path.Combine(output, "analysis.ipynb"), "mine");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output, "--force");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("it holds 'analysis.ipynb', which OverlaySim did not write", Assert.Single(r.Errors));
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(output, "analysis.ipynb")));
+        Assert.Equal(ResultFiles.Append("analysis.ipynb").Order(StringComparer.Ordinal), Files(output));
+    }
+
+    [Fact]
+    public void AManifestNotWrittenByOverlaySimDoesNotMakeAResultFolder()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Scenario);
+        string output = dir["out"];
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "manifest.json"), "{\"name\": \"another tool's\"}");
+
+        CliResult r = Cli.Run("run", scenario, "--out", output, "--force");
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("its manifest.json was not written by OverlaySim", Assert.Single(r.Errors));
+        Assert.True(File.Exists(Path.Combine(output, "manifest.json")));
     }
 
     [Fact]
@@ -137,11 +189,11 @@ public class ResultFolderTests
         using var dir = new TempFolder();
         string target = dir["out"];
 
-        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        using (ResultFolder folder = ResultFolder.Open(target, force: false))
         {
             File.WriteAllText(folder.FilePath("runs.csv"), "half");
             Assert.False(Directory.Exists(target));
-            Assert.StartsWith(".", Assert.Single(dir.Entries())); // the hidden staging folder
+            Assert.Equal([".out.lock", $".out.partial-{Environment.ProcessId}"], dir.Entries()); // the lock and the hidden staging folder
         }
 
         Assert.Empty(dir.Entries());
@@ -153,7 +205,7 @@ public class ResultFolderTests
         using var dir = new TempFolder();
         string target = dir["out"];
 
-        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        using (ResultFolder folder = ResultFolder.Open(target, force: false))
         {
             File.WriteAllText(folder.FilePath("a.csv"), "a");
             File.WriteAllText(folder.FilePath("b.csv"), "b");
@@ -171,7 +223,7 @@ public class ResultFolderTests
         using var dir = new TempFolder();
         string target = dir["out"];
 
-        using (ResultFolder folder = ResultFolder.Begin(target, force: false))
+        using (ResultFolder folder = ResultFolder.Open(target, force: false))
         {
             File.WriteAllText(folder.FilePath("runs.csv"), "ours");
             Directory.CreateDirectory(target);
