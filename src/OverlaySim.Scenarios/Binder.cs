@@ -34,8 +34,8 @@ internal sealed partial class Binder
         var (top, _) = BindSection(_root, "", Schema.Top, "the scenario", ScenarioLoader.TopLevelKeys);
         string name = top.Has("name") ? top.Text("name") : "";
         if (name.Length == 0) name = Path.GetFileNameWithoutExtension(_file);
-        if (!SafeName().IsMatch(name))
-            Report(OriginOf(_root, "name", "name", ScenarioLoader.At(_file, _root)), $"key 'name': '{name}' cannot name a result folder (expected letters, digits, '.', '_' or '-')");
+        if (!IsSafeName(name))
+            Report(OriginOf(_root, "name", "name", ScenarioLoader.At(_file, _root)), $"key 'name': '{Diagnostic.Clip(name)}' cannot name a result folder (expected letters, digits, '.', '_' or '-', not starting with '.')");
         ReplaceResolved("name", name);
 
         if (top.Has("nodes") && top.Has("id_bits"))
@@ -139,14 +139,14 @@ internal sealed partial class Binder
                 string file = values.Text("file");
                 string full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(_dir, file));
                 Origin at = OriginOf(map, "latency.file", "file", origin);
-                if (!File.Exists(full))
+                if (!InputFile.Exists(full))
                 {
                     Report(at, $"key 'latency.file': file '{file}' not found (looked for {full})");
                     break;
                 }
                 try
                 {
-                    matrix = MatrixCache.Load(full);
+                    matrix = ParsedFiles.Load(full, MatrixFile.Load);
                 }
                 catch (ScenarioException e)
                 {
@@ -199,14 +199,14 @@ internal sealed partial class Binder
                 string file = v.Text("file");
                 string full = Path.IsPathRooted(file) ? file : Path.GetFullPath(Path.Combine(_dir, file));
                 Origin at = OriginOf(map, "churn.file", "file", origin);
-                if (!File.Exists(full))
+                if (!InputFile.Exists(full))
                 {
                     Report(at, $"key 'churn.file': file '{file}' not found (looked for {full})");
                     return null;
                 }
                 try
                 {
-                    return new ChurnOptions(ChurnKind.Trace, Trace: TraceFile.Load(full));
+                    return new ChurnOptions(ChurnKind.Trace, Trace: ParsedFiles.Load(full, TraceFile.Load));
                 }
                 catch (ScenarioException e)
                 {
@@ -347,9 +347,9 @@ internal sealed partial class Binder
             if (parameters is not null && parameters.Children.TryGetValue(new YamlScalarNode("label"), out YamlNode? labelNode) && labelNode is YamlScalarNode ls)
             {
                 label = ls.Value ?? "";
-                if (!SafeName().IsMatch(label))
+                if (!IsSafeName(label))
                 {
-                    Report(ScenarioLoader.At(_file, labelNode), $"overlay '{name}': label '{label}' cannot name an overlay in the results and in --set paths (expected letters, digits, '.', '_' or '-')");
+                    Report(ScenarioLoader.At(_file, labelNode), $"overlay '{name}': label '{label}' cannot name an overlay in the results and in --set paths (expected letters, digits, '.', '_' or '-', not starting with '.')");
                     continue;
                 }
             }
@@ -509,6 +509,17 @@ internal sealed partial class Binder
         value = null;
         problem = null;
         string t = text.Trim();
+        // .NET's number parsing ignores trailing NULs ("100\0" reads as 100), and no value of ours holds a
+        // control character: refuse them for every kind rather than accept text the user cannot see.
+        // Free text (a description) may span lines and hold tabs.
+        int control = -1;
+        for (int i = 0; i < t.Length && control < 0; i++)
+            if (char.IsControl(t[i]) && !(spec.Kind == ParamKind.Text && t[i] is '\t' or '\n' or '\r')) control = i;
+        if (control >= 0)
+        {
+            problem = $"'{Diagnostic.Clip(text)}' holds a control character (U+{(int)t[control]:X4}); expected {Expected(spec)}";
+            return false;
+        }
         double numeric;
         switch (spec.Kind)
         {
@@ -562,7 +573,7 @@ internal sealed partial class Binder
                 value = t;
                 return true;
         }
-        if (numeric < spec.Min || numeric > spec.Max)
+        if (!double.IsFinite(numeric) || numeric < spec.Min || numeric > spec.Max)
         {
             problem = $"{text.Trim()} is out of range (expected {spec.RangeText})";
             value = null;
@@ -571,25 +582,37 @@ internal sealed partial class Binder
         return true;
     }
 
+    /// <summary>
+    /// A plain file name: it names the result folder, so '.', '..' and hidden names (which the result folder's
+    /// own staging and lock files use) are refused along with separators.
+    /// </summary>
+    internal static bool IsSafeName(string name) => name.Length <= 100 && SafeName().IsMatch(name) && name[0] != '.';
+
     [GeneratedRegex("^[A-Za-z0-9._-]+$")]
     private static partial Regex SafeName();
 }
 
-/// <summary>Parsed RTT matrices by full path, so that a sweep or a repeated validation reads each file once.</summary>
-internal static class MatrixCache
+/// <summary>
+/// Parsed input files (latency matrices, churn traces) by full path, so that a sweep or a repeated
+/// validation reads and checks each file once.
+/// </summary>
+internal static class ParsedFiles
 {
-    private static readonly Dictionary<string, RttMatrix> Cache = new(StringComparer.Ordinal);
+    private static readonly Dictionary<(string, Type), object> Cache = new();
 
-    public static RttMatrix Load(string fullPath)
+    public static T Load<T>(string fullPath, Func<string, T> parse) where T : class
     {
         lock (Cache)
         {
-            if (!Cache.TryGetValue(fullPath, out RttMatrix? m))
+            if (!Cache.TryGetValue((fullPath, typeof(T)), out object? value))
             {
-                m = MatrixFile.Load(fullPath);
-                Cache[fullPath] = m;
+                // A bad file is remembered too: each point of a long sweep would read it again to fail again.
+                try { value = parse(fullPath); }
+                catch (ScenarioException e) { value = e; }
+                Cache[(fullPath, typeof(T))] = value;
             }
-            return m;
+            if (value is ScenarioException failed) throw new ScenarioException(failed.Diagnostics);
+            return (T)value;
         }
     }
 }

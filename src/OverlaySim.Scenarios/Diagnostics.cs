@@ -10,16 +10,56 @@ public readonly record struct Origin(string File, int Line, int Column, string? 
 }
 
 /// <summary>One problem found in a scenario, with where it is.</summary>
+/// <remarks>
+/// Messages quote the input they refuse, and the input may be a megabyte on one line or hold control
+/// characters: the message is kept to <see cref="MaxMessage"/> characters, with control characters written as
+/// escapes, so that an error never floods the terminal or rewrites it.
+/// </remarks>
 public sealed record Diagnostic(Origin Origin, string Message)
 {
+    public const int MaxMessage = 400;
+
+    /// <summary>The most problems one error report lists; the rest are counted.</summary>
+    public const int MaxReported = 40;
+
+    public string Message { get; } = Clip(Message, MaxMessage);
+
+    public Origin Origin { get; } = Origin with { File = Clip(Origin.File, 200), CommandLine = Origin.CommandLine is null ? null : Clip(Origin.CommandLine, 120) };
+
     public override string ToString() => $"{Origin}: {Message}";
+
+    /// <summary>
+    /// Text safe to print: control characters as <c>\uXXXX</c> escapes (tab and newline as <c>\t</c>, <c>\n</c>), and
+    /// longer text cut to <paramref name="max"/> characters with an ellipsis.
+    /// </summary>
+    public static string Clip(string text, int max = 60)
+    {
+        bool clean = text.Length <= max;
+        foreach (char c in text)
+            if (char.IsControl(c)) { clean = false; break; }
+        if (clean) return text;
+        var sb = new System.Text.StringBuilder(Math.Min(text.Length, max) + 8);
+        foreach (char c in text)
+        {
+            if (sb.Length >= max)
+            {
+                sb.Append('…');
+                break;
+            }
+            if (c == '\n') sb.Append("\\n");
+            else if (c == '\t') sb.Append("\\t");
+            else if (char.IsControl(c)) sb.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
 }
 
 /// <summary>A scenario that cannot be run as written (exit code 2). Carries every problem found, in file order.</summary>
 public sealed class ScenarioException : Exception
 {
     public ScenarioException(IReadOnlyList<Diagnostic> diagnostics)
-        : base(string.Join(Environment.NewLine, diagnostics))
+        : base(string.Join(Environment.NewLine, diagnostics.Take(Diagnostic.MaxReported)))
     {
         Diagnostics = diagnostics;
     }
@@ -38,6 +78,7 @@ public static class Spelling
     /// <summary>The closest candidate within a small edit distance, or null.</summary>
     public static string? Suggest(string name, IEnumerable<string> candidates)
     {
+        if (name.Length > 64) return null; // no key of ours is that long, and the distance is quadratic
         string? best = null;
         int bestDistance = int.MaxValue;
         foreach (string c in candidates)

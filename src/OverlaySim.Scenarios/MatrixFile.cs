@@ -12,19 +12,20 @@ public sealed record RttMatrix(int Hosts, int[] RttMicros);
 /// </summary>
 public static class MatrixFile
 {
+    /// <summary>The largest RTT a matrix may hold: delays are whole microseconds in 32 bits.</summary>
+    public const double MaxRttMs = int.MaxValue / 1000.0;
+
     public static RttMatrix Load(string path)
     {
-        if (!File.Exists(path))
-            throw new ScenarioException(new Origin(path, 0, 0), "latency matrix file not found");
-        var rows = new List<double[]>();
-        var rowLines = new List<int>();
-        int lineNo = 0;
-        foreach (string line in File.ReadLines(path))
+        // Rows are checked against the first as they are read, so that a bad file fails at its first bad row
+        // rather than after all of it is in memory.
+        var rtt = new List<int>();
+        int h = 0, rows = 0;
+        foreach ((string line, int lineNo) in InputFile.ReadLines(path, "latency matrix file", InputFile.MaxDataBytes, InputFile.MaxMatrixLine))
         {
-            lineNo++;
             string t = line.Trim();
             if (t.Length == 0 || t[0] == '#') continue;
-            var values = new List<double>();
+            int count = 0;
             int col = 0;
             while (col < line.Length)
             {
@@ -34,23 +35,26 @@ public static class MatrixFile
                 while (col < line.Length && !char.IsWhiteSpace(line[col]) && line[col] != ',') col++;
                 string token = line[start..col];
                 if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-                    throw new ScenarioException(new Origin(path, lineNo, start + 1), $"'{token}' is not a number (expected an RTT in milliseconds)");
+                    throw new ScenarioException(new Origin(path, lineNo, start + 1), $"'{Diagnostic.Clip(token)}' is not a number (expected an RTT in milliseconds)");
                 if (v < 0)
                     throw new ScenarioException(new Origin(path, lineNo, start + 1), $"negative RTT {token} (missing measurements must be filled in before use)");
-                values.Add(v);
+                if (v > MaxRttMs)
+                    throw new ScenarioException(new Origin(path, lineNo, start + 1), $"RTT {Diagnostic.Clip(token)} ms is above the largest supported, {MaxRttMs:0.###} ms");
+                if (rows > 0 && count == h)
+                    throw new ScenarioException(new Origin(path, lineNo, start + 1), $"row {rows + 1} has more than {h} values; every row needs as many values as the first");
+                rtt.Add((int)Math.Round(v * 1000.0));
+                count++;
             }
-            rows.Add(values.ToArray());
-            rowLines.Add(lineNo);
+            if (rows == 0) h = count;
+            else if (count != h)
+                throw new ScenarioException(new Origin(path, lineNo, 1), $"row {rows + 1} has {count} values; a square matrix of {h} rows needs {h}");
+            rows++;
+            if (rows > h)
+                throw new ScenarioException(new Origin(path, lineNo, 1), $"row {rows} is one too many: the rows have {h} values each, so a square matrix has {h} rows");
         }
-        int h = rows.Count;
-        if (h == 0) throw new ScenarioException(new Origin(path, 0, 0), "latency matrix file holds no values");
-        for (int i = 0; i < h; i++)
-            if (rows[i].Length != h)
-                throw new ScenarioException(new Origin(path, rowLines[i], 1), $"row {i + 1} has {rows[i].Length} values; a square matrix of {h} rows needs {h}");
-        var rtt = new int[h * h];
-        for (int i = 0; i < h; i++)
-            for (int j = 0; j < h; j++)
-                rtt[i * h + j] = (int)Math.Min(int.MaxValue, Math.Round(rows[i][j] * 1000.0));
-        return new RttMatrix(h, rtt);
+        if (rows == 0) throw new ScenarioException(new Origin(path, 0, 0), "latency matrix file holds no values");
+        if (rows != h)
+            throw new ScenarioException(new Origin(path, 0, 0), $"the matrix has {rows} rows of {h} values; a square matrix of {h} hosts needs {h} rows");
+        return new RttMatrix(h, rtt.ToArray());
     }
 }

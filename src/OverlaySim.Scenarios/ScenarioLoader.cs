@@ -20,14 +20,18 @@ public static class ScenarioLoader
     private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep"];
     private static readonly HashSet<string> NotSweepable = ["name", "description", "replicates"];
 
+    /// <summary>The most sweep points a scenario may have.</summary>
+    public const int MaxPoints = 10_000;
+
+    /// <summary>The most runs (points x overlays x replicates) a scenario may plan.</summary>
+    public const long MaxRuns = 100_000;
+
     public static Scenario Load(string path, IReadOnlyList<string>? sets = null)
     {
         sets ??= [];
         string display = path;
-        if (!File.Exists(path))
-            throw new ScenarioException(new Origin(display, 0, 0), "scenario file not found");
-
-        YamlMappingNode root = ParseYaml(path, display);
+        string text = InputFile.ReadAllText(path, "scenario file", InputFile.MaxScenarioBytes);
+        YamlMappingNode root = ParseYaml(text, display);
         var overrides = ParseSets(sets);
 
         // The sweep: an ordered list of (path, values); --set of a swept path fixes it.
@@ -37,6 +41,8 @@ public static class ScenarioLoader
         var diagnostics = new List<Diagnostic>();
         var seen = new HashSet<string>();
         var points = new List<ScenarioPoint>();
+        long total = 1, planned = 0;
+        foreach (var (_, values) in sweep) total *= values.Count;
         foreach (var combination in Cartesian(sweep))
         {
             var values = new Dictionary<string, RawValue>(StringComparer.Ordinal);
@@ -46,7 +52,18 @@ public static class ScenarioLoader
             ScenarioPoint? point = binder.Bind(combination.Select(c => c.Path).ToList());
             foreach (Diagnostic d in binder.Diagnostics)
                 if (seen.Add(d.ToString())) diagnostics.Add(d);
-            if (point is not null) points.Add(point);
+            if (point is not null)
+            {
+                points.Add(point);
+                if (points.Count == 1 && planned == 0)
+                {
+                    planned = (long)point.Overlays.Count * point.Replicates * total;
+                    if (planned > MaxRuns)
+                        throw new ScenarioException(new Origin(display, 0, 0),
+                            $"the scenario plans {planned:N0} runs ({total:N0} sweep points x {point.Overlays.Count} overlays x {point.Replicates} replicates); the most one scenario may plan is {MaxRuns:N0}: split it, or use fewer replicates");
+                }
+            }
+            if (diagnostics.Count >= Diagnostic.MaxReported) break; // a bad value in a long sweep: report the first ones
         }
         if (diagnostics.Count > 0) throw new ScenarioException(InFileOrder(diagnostics, display));
 
@@ -65,13 +82,18 @@ public static class ScenarioLoader
             .ThenBy(d => d.Origin.Column)
             .ToList();
 
-    private static YamlMappingNode ParseYaml(string path, string display)
+    /// <summary>The deepest nesting of mappings and lists read; a scenario needs four.</summary>
+    public const int MaxDepth = 32;
+
+    private static YamlMappingNode ParseYaml(string text, string display)
     {
+        CheckPrintable(text, display);
         var stream = new YamlStream();
-        using var reader = new StreamReader(path);
-        var scanner = new Scanner(reader);
+        var scanner = new Scanner(new StringReader(text));
         try
         {
+            CheckDepth(scanner, display);
+            scanner = new Scanner(new StringReader(text));
             stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
@@ -103,6 +125,49 @@ public static class ScenarioLoader
         return root;
     }
 
+    /// <summary>
+    /// YAML allows only printable characters, tab and line breaks; the parser takes a NUL for the end of the
+    /// file and would silently drop everything after it.
+    /// </summary>
+    private static void CheckPrintable(string text, string display)
+    {
+        int bad = text.AsSpan().IndexOfAnyInRange('\0', '\u0008');
+        if (bad < 0) bad = text.AsSpan().IndexOfAny('\u000b', '\u000c', '\u007f');
+        int others = text.AsSpan().IndexOfAnyInRange('\u000e', '\u001f');
+        if (others >= 0 && (bad < 0 || others < bad)) bad = others;
+        if (bad < 0) return;
+        int line = 1, lineStart = 0;
+        for (int i = 0; i < bad; i++)
+            if (text[i] == '\n') { line++; lineStart = i + 1; }
+        throw new ScenarioException(new Origin(display, line, bad - lineStart + 1),
+            $"malformed YAML: control character U+{(int)text[bad]:X4} (a YAML file holds only printable characters, tabs and line breaks)");
+    }
+
+    /// <summary>
+    /// Reads the file's events once, without building nodes, and refuses nesting deeper than
+    /// <see cref="MaxDepth"/>: the node model is built recursively, and a few kilobytes of '[' would overflow
+    /// the stack, a crash no handler can catch.
+    /// </summary>
+    private static void CheckDepth(Scanner scanner, string display)
+    {
+        var parser = new Parser(scanner);
+        int depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                    if (++depth > MaxDepth)
+                        throw new ScenarioException(new Origin(display, (int)parser.Current.Start.Line, (int)parser.Current.Start.Column),
+                            $"malformed YAML: nested more than {MaxDepth} levels deep (a scenario needs four)");
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+    }
+
     private static Dictionary<string, RawValue> ParseSets(IReadOnlyList<string> sets)
     {
         var overrides = new Dictionary<string, RawValue>(StringComparer.Ordinal);
@@ -132,7 +197,12 @@ public static class ScenarioLoader
         var diagnostics = new List<Diagnostic>();
         foreach (var (k, v) in map.Children)
         {
-            string key = ((YamlScalarNode)k).Value ?? "";
+            if (k is not YamlScalarNode keyNode)
+            {
+                diagnostics.Add(new Diagnostic(At(file, k), $"sweep: expected a parameter path as the key (e.g. nodes or overlays.chord.successors), got a {Kind(k)}"));
+                continue;
+            }
+            string key = keyNode.Value ?? "";
             if (NotSweepable.Contains(key))
             {
                 diagnostics.Add(new Diagnostic(At(file, k), $"sweep: '{key}' cannot be swept"));
@@ -152,6 +222,15 @@ public static class ScenarioLoader
             sweep.Add((key, values));
         }
         if (diagnostics.Count > 0) throw new ScenarioException(diagnostics);
+        // The product is bounded before a single point is made: a few short lists multiply to millions.
+        long points = 1;
+        foreach (var (key, values) in sweep)
+        {
+            points *= values.Count;
+            if (points > MaxPoints)
+                throw new ScenarioException(values[0].KeyOrigin ?? At(file, node),
+                    $"sweep '{key}': the sweep reaches more than {MaxPoints:N0} points here ({string.Join(" x ", sweep.TakeWhile(s => s.Item1 != key).Append((key, values)).Select(s => s.Item2.Count))}); split it into several scenarios");
+        }
         return sweep;
     }
 

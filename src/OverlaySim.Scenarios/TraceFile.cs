@@ -15,11 +15,9 @@ public static class TraceFile
     public static IReadOnlyList<ChurnTraceEvent> Load(string path)
     {
         var events = new List<ChurnTraceEvent>();
-        int lineNo = 0;
         long last = 0;
-        foreach (string line in File.ReadLines(path))
+        foreach ((string line, int lineNo) in InputFile.ReadLines(path, "churn trace file", InputFile.MaxDataBytes, InputFile.MaxTraceLine))
         {
-            lineNo++;
             string t = line.Trim();
             if (t.Length == 0 || t[0] == '#' || (events.Count == 0 && t.StartsWith("time", StringComparison.OrdinalIgnoreCase))) continue;
             string[] fields = line.Split(',');
@@ -33,7 +31,7 @@ public static class TraceFile
             if (double.TryParse(time, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds))
             {
                 if (!double.IsFinite(seconds) || seconds < 0)
-                    throw new ScenarioException(new Origin(path, lineNo, col1), $"time '{time}' must be a finite number of seconds >= 0");
+                    throw new ScenarioException(new Origin(path, lineNo, col1), $"time '{Diagnostic.Clip(time)}' must be a finite number of seconds >= 0");
                 micros = (long)Math.Round(seconds * 1e6);
             }
             else if (!Units.TryParseDuration(time, out micros, out string? error) || micros < 0)
@@ -43,7 +41,7 @@ public static class TraceFile
             last = micros;
 
             if (!int.TryParse(node, NumberStyles.None, CultureInfo.InvariantCulture, out int machine))
-                throw new ScenarioException(new Origin(path, lineNo, col2), $"node '{node}' is not a machine index (expected a whole number >= 0)");
+                throw new ScenarioException(new Origin(path, lineNo, col2), $"node '{Diagnostic.Clip(node)}' is not a machine index (expected a whole number >= 0)");
             // Indices past the scenario's machines add machines up to them: bounded like 'nodes', or a stray large
             // index would make the run try to create billions of machines.
             if (machine >= Schema.MaxNodes)
@@ -54,7 +52,7 @@ public static class TraceFile
                 "join" => ChurnAction.Join,
                 "leave" => ChurnAction.Leave,
                 "crash" => ChurnAction.Crash,
-                _ => throw new ScenarioException(new Origin(path, lineNo, col3), $"event '{ev}' is not join, leave or crash"),
+                _ => throw new ScenarioException(new Origin(path, lineNo, col3), $"event '{Diagnostic.Clip(ev)}' is not join, leave or crash"),
             };
             events.Add(new ChurnTraceEvent(micros, machine, action));
         }

@@ -46,7 +46,7 @@ public static class Units
         {
             if (unit != suffix) continue;
             double us = Math.Round(value * scale);
-            if (double.IsNaN(us) || us < long.MinValue / 2.0 || us > long.MaxValue / 2.0)
+            if (!double.IsFinite(us) || us < long.MinValue / 2.0 || us > long.MaxValue / 2.0)
             {
                 error = $"'{text}' is out of range";
                 return false;
@@ -66,7 +66,7 @@ public static class Units
         string t = text.Trim();
         int slash = t.IndexOf('/');
         string count = slash < 0 ? t : t[..slash];
-        if (!double.TryParse(count, NumberStyles.Float, CultureInfo.InvariantCulture, out double n))
+        if (!double.TryParse(count, NumberStyles.Float, CultureInfo.InvariantCulture, out double n) || !double.IsFinite(n))
         {
             error = $"'{text}' is not a rate (expected COUNT/DURATION, e.g. 100/s, 1/10min, 6/h)";
             return false;
@@ -89,6 +89,12 @@ public static class Units
         perSecond = micros % 1_000_000 == 0 ? n / (micros / 1_000_000)
             : 1_000_000 % micros == 0 ? n * (1_000_000 / micros)
             : n * 1e6 / micros;
+        if (!double.IsFinite(perSecond))
+        {
+            error = $"'{text}' is out of range";
+            perSecond = 0;
+            return false;
+        }
         return true;
     }
 

@@ -35,8 +35,10 @@ public class MatrixFileTests
     [Theory]
     // contents, line, column in the matrix file, fragment
     [InlineData("0 10 20\n10 0\n20 30 0\n", 2, 1, "row 2 has 2 values")]          // a short row
-    [InlineData("0 10 20\n10 0 30 40\n20 30 0\n", 2, 1, "row 2 has 4 values")]    // a long row
-    [InlineData("0 10\n10 0\n20 30\n", 1, 1, "a square matrix of 3 rows needs 3")] // more rows than columns
+    [InlineData("0 10 20\n10 0 30 40\n20 30 0\n", 2, 9, "row 2 has more than 3 values")] // a long row, at its first extra value
+    [InlineData("0 10\n10 0\n20 30\n", 3, 1, "row 3 is one too many")]           // more rows than columns, at the first extra row
+    [InlineData("0 10 20\n10 0 30\n", 0, 0, "has 2 rows of 3 values")]           // fewer rows than columns
+    [InlineData("0 2147484\n2147484 0\n", 1, 3, "RTT 2147484 ms is above the largest supported")] // would not fit in 32-bit µs
     [InlineData("0 10 20\n10 x 30\n20 30 0\n", 2, 4, "'x' is not a number")]
     [InlineData("0 10\n10 NaN\n", 2, 4, "'NaN' is not a number")]
     [InlineData("# comment\n0, 10, 20\n10, 0, -3\n20, 30, 0\n", 3, 8, "negative RTT -3")]
