@@ -67,6 +67,9 @@ internal sealed partial class Binder
         if (top.Has("measure_after") && duration > 0 && top.Duration("measure_after") >= duration)
             Report(OriginOf(_root, "measure_after", "measure_after", ScenarioLoader.At(_file, _root)), "key 'measure_after': the warm-up must end before the run does (duration)");
 
+        if (workload is not null && churn is not null && top.Has("sample_every") && (durationKnown || duration == 0))
+            CheckGrowth(top, duration, durationOrigin, workload, churn);
+
         foreach (var (path, raw) in _overrides)
         {
             if (_consumed.Contains(path)) continue;
@@ -98,6 +101,38 @@ internal sealed partial class Binder
             Swept = sweptPaths.Select(p => new KeyValuePair<string, string>(p, resolved.GetValueOrDefault(p, ""))).ToList(),
             Resolved = _resolved.ToList(),
         };
+    }
+
+    /// <summary>The most rows of timeseries.csv one run may have.</summary>
+    public const long MaxTimeSeriesRows = 1_000_000;
+
+    /// <summary>
+    /// Bounds what grows with simulated time, which validation would otherwise pass and the run would chase for
+    /// hours: rows of the time series (<c>sample_every: 1us</c> over an hour is 3.6·10^9 samples) and machines
+    /// added by rate churn (joins at 10^6/s). Memory of what stays in bounds is the estimate's job.
+    /// </summary>
+    private void CheckGrowth(ParamValues top, long duration, Origin durationOrigin, WorkloadOptions workload, ChurnOptions churn)
+    {
+        // The run's span: its duration, or (count mode, no duration) until the last lookup is issued.
+        double span = duration > 0 ? duration
+            : workload.Start + (workload.RateMode ? workload.Duration : workload.Lookups / workload.Rate * 1e6);
+        long every = top.Duration("sample_every");
+        if (every > 0 && span / every > MaxTimeSeriesRows)
+            Report(OriginOf(_root, "sample_every", "sample_every", ScenarioLoader.At(_file, _root)),
+                $"key 'sample_every': {Units.FormatDuration(every)} gives {span / every:N0} rows of timeseries.csv over the run's {Units.FormatDuration((long)span)}; " +
+                $"at most {MaxTimeSeriesRows:N0}: raise sample_every (0 = no time series)");
+        if (churn.Kind == ChurnKind.Rate && duration > 0 && top.Has("nodes"))
+        {
+            double added = churn.JoinRate * (duration / 1e6);
+            if (top.Int("nodes") + added > Schema.MaxNodes)
+            {
+                YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("churn"), out YamlNode? c) ? c as YamlMappingNode : null;
+                string key = map is not null && map.Children.ContainsKey(new YamlScalarNode("rate")) || _overrides.ContainsKey("churn.rate") ? "rate" : "join_rate";
+                Origin at = OriginOf(map, "churn." + key, key, durationOrigin);
+                Report(at, $"churn: joins at {Units.FormatRate(churn.JoinRate)} for {Units.FormatDuration(duration)} add {added:N0} machines; " +
+                           $"with the {top.Int("nodes"):N0} nodes that is more than the {Schema.MaxNodes:N0} a run may have");
+            }
+        }
     }
 
     /// <summary>

@@ -78,30 +78,80 @@ public static class Runner
     public const long CoreBytesPerMachine = 22;
 
     /// <summary>
+    /// Core memory per retired ordinal (a node that departed for good): its node-table row and slot (44), its join
+    /// flag (1), the key store's list head (4), the global view's rank (4) and the growth of those arrays by doubling.
+    /// </summary>
+    public const long TombstoneBytes = 60;
+
+    /// <summary>Bytes per row of the time series while the run goes (written out at the end).</summary>
+    public const long TimeSeriesRowBytes = 48;
+
+    /// <summary>
     /// Estimated peak bytes of one run: the core's per-ordinal and per-machine arrays (<see cref="CoreBytesPerOrdinal"/>,
     /// <see cref="CoreBytesPerMachine"/>), the latency model's and the overlay's per-machine state (the overlay's includes
     /// its virtual nodes and its pending timers), 32 bytes per key id plus what the overlay stores per key, 16 per
-    /// measured lookup, the latency matrix, and <see cref="RuntimeBytes"/>. Checked against the machine before anything
-    /// is built.
+    /// measured lookup, the latency matrix, the time series, and <see cref="RuntimeBytes"/>. Churn adds what it makes:
+    /// machines that join (rate churn, a trace's new machines) count in full; incarnations that depart for good and are
+    /// replaced by new ones (new ids on rejoin) count as tombstones (<see cref="TombstoneBytes"/>), since their state is
+    /// reused. Checked against the machine before anything is built.
     /// </summary>
     public static long EstimateBytes(PlannedRun run)
     {
         ScenarioPoint p = run.Point;
         OverlayConfig o = run.Overlay;
         long n = p.Nodes;
-        long ordinals = n * o.Info.VirtualNodes(o.Options);
+        int v = o.Info.VirtualNodes(o.Options);
+        var (machines, retired) = Growth(p);
         long perMachine = CoreBytesPerMachine + p.Latency.Name switch
         {
             "coordinates" => 4 * p.LatencyValues.Int("dimensions") + 4,
             "matrix" => 4,
             _ => 0,
         };
-        perMachine += o.Info.BytesPerNode(o.Options, n);
+        perMachine += o.Info.BytesPerNode(o.Options, n) + v * CoreBytesPerOrdinal;
         WorkloadOptions w = p.Workload;
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;
         long keys = w.Keys * (32L + o.Info.BytesPerKey(o.Options));
-        return RuntimeBytes + ordinals * CoreBytesPerOrdinal + n * perMachine + keys + (long)(16 * lookups) + matrix;
+        double span = p.Duration > 0 ? p.Duration : w.Start + (w.RateMode ? w.Duration : w.Lookups / w.Rate * 1e6);
+        double rows = p.SampleEvery > 0 ? span / p.SampleEvery : 0;
+        double total = RuntimeBytes + machines * (double)perMachine + retired * v * (double)TombstoneBytes + keys
+                       + 16 * lookups + matrix + rows * TimeSeriesRowBytes;
+        return (long)Math.Min(total, long.MaxValue / 2);
+    }
+
+    /// <summary>
+    /// Machines a run has at its largest (the scenario's, plus those rate churn or a trace adds) and the expected
+    /// number of incarnations retired along the way (every rejoin with a new id retires the previous one; a rate
+    /// churn failure retires one).
+    /// </summary>
+    public static (double Machines, double Retired) Growth(ScenarioPoint p)
+    {
+        ChurnOptions c = p.Churn;
+        double seconds = p.Duration / 1e6;
+        switch (c.Kind)
+        {
+            case ChurnKind.Rate:
+                return (p.Nodes + c.JoinRate * seconds, c.NewIdOnRejoin ? c.FailureRate * seconds : 0);
+            case ChurnKind.Lifetime:
+                // A machine's cycle is a session and a downtime; each cycle after the first retires one incarnation.
+                return (p.Nodes, c.NewIdOnRejoin ? p.Nodes * seconds / ((c.SessionMean + c.DowntimeMean) / 1e6) : 0);
+            case ChurnKind.Trace:
+            {
+                int highest = p.Nodes - 1;
+                long joins = 0;
+                foreach (ChurnTraceEvent e in c.Trace!)
+                {
+                    highest = Math.Max(highest, e.Machine);
+                    if (e.Action == ChurnAction.Join) joins++;
+                }
+                return (highest + 1.0, c.NewIdOnRejoin ? joins : 0);
+            }
+            case ChurnKind.MassFailure:
+                return (p.Nodes, 0);
+            default:
+                return (p.Nodes, 0);
+        }
     }
 
     /// <summary>The runtime's own share of a run's estimate (code, JIT, the GC's reserve).</summary>

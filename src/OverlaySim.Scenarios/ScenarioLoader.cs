@@ -59,7 +59,7 @@ public static class ScenarioLoader
                 {
                     planned = (long)point.Overlays.Count * point.Replicates * total;
                     if (planned > MaxRuns)
-                        throw new ScenarioException(new Origin(display, 0, 0),
+                        throw new ScenarioException(RunsOrigin(root, display, overrides),
                             $"the scenario plans {planned:N0} runs ({total:N0} sweep points x {point.Overlays.Count} overlays x {point.Replicates} replicates); the most one scenario may plan is {MaxRuns:N0}: split it, or use fewer replicates");
                 }
             }
@@ -251,6 +251,15 @@ public static class ScenarioLoader
             }
             if (d < 0) yield break;
         }
+    }
+
+    /// <summary>Where the count of runs is set: the replicates, else the sweep, else the top of the file.</summary>
+    private static Origin RunsOrigin(YamlMappingNode root, string file, Dictionary<string, RawValue> overrides)
+    {
+        if (overrides.TryGetValue("replicates", out RawValue set)) return set.Origin;
+        foreach (string key in (string[])["replicates", "sweep"])
+            if (root.Children.TryGetValue(new YamlScalarNode(key), out YamlNode? node)) return At(file, node);
+        return new Origin(file, 1, 1);
     }
 
     internal static Origin At(string file, YamlNode node) => new(file, (int)node.Start.Line, (int)node.Start.Column);

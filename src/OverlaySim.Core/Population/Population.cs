@@ -125,6 +125,9 @@ public sealed class Population
         AccrueLive();
         if (newId || _machineBase[machine] < 0 || Nodes.IsRetired(_machineBase[machine]))
         {
+            // The previous incarnation is done with for good; a machine that starts down has one that never lived.
+            if (RetireDeparted && _machineBase[machine] >= 0)
+                for (int v = 0; v < VirtualNodes; v++) Nodes.Retire(_machineBase[machine] + v);
             int first = -1;
             for (int v = 0; v < VirtualNodes; v++)
             {

@@ -67,6 +67,25 @@ public class ScenarioErrorTests
         { "unknown protocol", "nodes: 500\noverlays:\n  - chord: { protocol: dynamik }\n", 3, 24, ["key 'overlays.chord.protocol'", "static|dynamic", "did you mean 'dynamic'?"] },
         { "fixed timeout beside a timeout in round trips", "nodes: 500\nduration: 1h\noverlays:\n  - chord: { protocol: dynamic, rpc_timeout_rtts: 3, rpc_timeout: 2s }\n", 4, 67, ["key 'overlays.chord.rpc_timeout'", "rpc_timeout_rtts: 0", "rpc_timeout_rtts: 3"] },
         { "alpha above k", "nodes: 500\noverlays:\n  - kademlia: { k: 4, alpha: 5 }\n", 3, 30, ["key 'overlays.kademlia.alpha'", "k = 4"] },
+        // Hostile input (issue: bad input never crashes, hangs or runs away): each of these once gave an internal
+        // error, a crash, a silently wrong run or a run without end.
+        { "NaN rate", "nodes: 500\nworkload: { rate: NaN/s }\noverlays: [chord]\n", 2, 19, ["key 'workload.rate'", "not a rate"] },
+        { "bare NaN rate", "nodes: 500\nworkload: { rate: NaN }\noverlays: [chord]\n", 2, 19, ["key 'workload.rate'", "not a rate"] },
+        { "infinite rate", "nodes: 500\nworkload: { rate: Infinity/s }\noverlays: [chord]\n", 2, 19, ["key 'workload.rate'", "not a rate"] },
+        { "rate that overflows to infinity", "nodes: 500\nworkload: { rate: 1e308/1us }\noverlays: [chord]\n", 2, 19, ["key 'workload.rate'", "out of range"] },
+        { "NaN churn rate", "nodes: 500\nduration: 1h\nchurn: { model: rate, rate: NaN/s }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 29, ["key 'churn.rate'", "not a rate"] },
+        { "nesting deeper than a scenario needs", "nodes: 500\noverlays: [chord]\ndescription: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n", 3, 45, ["malformed YAML", "nested more than 32 levels"] },
+        { "NUL after a number", "nodes: 500\u0000\noverlays: [chord]\n", 1, 11, ["malformed YAML", "control character U+0000"] },
+        { "non-scalar sweep key", "nodes: 500\noverlays: [chord]\nsweep:\n  [nodes]: [200, 300]\n", 4, 3, ["sweep", "expected a parameter path", "got a list"] },
+        { "non-scalar overlay name", "nodes: 500\noverlays:\n  - [chord]: {}\n", 3, 5, ["overlay"] },
+        { "sweep of more points than a scenario may have", "nodes: 500\noverlays: [chord]\nsweep:\n  nodes: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100]\n  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101]\n", 5, 3, ["sweep 'seed'", "more than 10,000 points", "100 x 101"] },
+        { "more runs than a scenario may plan", "nodes: 500\nreplicates: 10000\noverlays: [chord]\nsweep:\n  seed: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n", 2, 13, ["110,000 runs", "the most one scenario may plan is 100,000"] },
+        { "time series sampled without end", "nodes: 500\nduration: 1h\nsample_every: 1us\nworkload: { per_node_rate: 1/min, duration: 1h }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 15, ["key 'sample_every'", "3,600,000,000 rows", "raise sample_every"] },
+        { "joins that add more machines than a run may have", "nodes: 500\nduration: 1h\nchurn: { model: rate, join_rate: 1000000/s, failure_rate: 1/s }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 34, ["churn", "3,600,000,000 machines", "100,000,000"] },
+        { "empty label", "nodes: 500\noverlays:\n  - chord: { label: '' }\n", 3, 21, ["label ''"] },
+        { "name that is the parent folder", "name: ..\nnodes: 500\noverlays: [chord]\n", 1, 7, ["key 'name'", "'..'", "cannot name a result folder"] },
+        { "name that is the working folder", "name: .\nnodes: 500\noverlays: [chord]\n", 1, 7, ["key 'name'", "cannot name a result folder"] },
+        { "hidden name", "name: .x\nnodes: 500\noverlays: [chord]\n", 1, 7, ["key 'name'", "not starting with '.'"] },
         { "value size without stored values", "nodes: 500\noverlays:\n  - kademlia: { store_keys: false, value_bytes: 100 }\n", 3, 49, ["key 'overlays.kademlia.value_bytes'", "store_keys: true"] },
     };
 

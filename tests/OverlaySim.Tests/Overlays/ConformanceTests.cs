@@ -151,6 +151,11 @@ public class ConformanceTests
         Assert.Equal(r.Lookups, r.LookupsOk + r.LookupsWrong + r.LookupsFailed);
         Assert.Equal(r.Lookups, run.Net.Lookups.Metrics.Ended);
         AssertDrained(run);
+        // Memory follows the live nodes: every rejoin took a new ordinal, but each machine holds at most one
+        // unretired incarnation, so the per-node state never outgrew the slots of the first 300.
+        Assert.True(run.Net.Nodes.Count > 600, $"only {run.Net.Nodes.Count} ordinals");
+        Assert.Equal(300, run.Net.Nodes.SlotCapacity);
+        Assert.True(run.Net.Nodes.Retired >= run.Net.Nodes.Count - 300, $"{run.Net.Nodes.Retired} retired of {run.Net.Nodes.Count}");
     }
 
     /// <summary>
