@@ -61,8 +61,8 @@ public static class RunCommand
 
         // Checked, locked and proven writable before anything is built: a long run is never wasted on a folder
         // it may not write, and two runs on one folder are told apart at once.
+        using var interrupt = new Interrupt(); // before the staging folder exists, so that a signal never strands it
         using ResultFolder folder = ResultFolder.Open(target, force);
-        using var interrupt = new Interrupt();
         var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
         IReadOnlyList<CompletedRun> results;
         try
