@@ -14,19 +14,11 @@ namespace OverlaySim.Tests.Cli;
 [Collection("Console")]
 public class HardeningTests
 {
-    private const string Scenario = """
-        name: hardening
-        nodes: 300
-        latency: { model: constant, delay: 10ms }
-        workload: { lookups: 500, keys: 100 }
-        overlays: [chord]
-        """;
-
     [Fact]
     public void TheWorkingFolderAndItsAncestorsAreNeverAResultFolderEvenWithForce()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string cwd = Environment.CurrentDirectory;
         string[] before = Directory.EnumerateFileSystemEntries(cwd).Order(StringComparer.Ordinal).ToArray();
 
@@ -55,7 +47,7 @@ public class HardeningTests
     public void ASymbolicLinkAsTheResultFolderIsRefused()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         Directory.CreateDirectory(dir["real"]);
         File.CreateSymbolicLink(dir["link"], dir["real"]);
 
@@ -69,7 +61,7 @@ public class HardeningTests
     public void APlaceThatCannotBeWrittenIsFoundBeforeAnythingRuns()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         dir.Write("afile", "x");
 
         // The parent is a file: no folder can be made there (a read-only folder would do too, but not as root).
@@ -84,7 +76,7 @@ public class HardeningTests
     public void ASecondRunOnTheSameFolderIsRefusedAtOnce()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
 
         using (ResultFolder first = ResultFolder.Open(dir["out"], force: false))
         {
@@ -102,7 +94,7 @@ public class HardeningTests
     public void StagingFoldersOfAKilledRunAreCleanedUpByTheNextRun()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         Directory.CreateDirectory(dir[".out.partial-999999"]);
         File.WriteAllText(Path.Combine(dir[".out.partial-999999"], "runs.csv"), "trunc");
         Directory.CreateDirectory(dir[".other.partial-999999"]); // another target's: not ours to touch
@@ -118,7 +110,7 @@ public class HardeningTests
     public void AResultMovedAsideByACommitThatWasCutShortIsPutBack()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q").ExitCode);
         string runs = File.ReadAllText(Path.Combine(dir["out"], "runs.csv"));
         // A process killed between the commit's two renames: the old result aside, the new one still staged.

@@ -7,14 +7,6 @@ namespace OverlaySim.Tests.Cli;
 [Collection("Console")]
 public class OptionTests
 {
-    private const string Scenario = """
-        name: small
-        nodes: 300
-        latency: { model: constant, delay: 10ms }
-        workload: { lookups: 500, keys: 100 }
-        overlays: [chord]
-        """;
-
     [Theory]
     [InlineData("nodes=abc", "key 'nodes'")]
     [InlineData("workload.keys=0", "key 'workload.keys'")]
@@ -23,7 +15,7 @@ public class OptionTests
     public void ABadSetExitsWith2AndWritesNothing(string set, string fragment)
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--set", set);
 
@@ -38,7 +30,7 @@ public class OptionTests
     public void GoodSetsAreAppliedToTheRun()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--set", "nodes=400", "--set", "workload.lookups=200", "--seed", "99");
 
@@ -55,7 +47,7 @@ public class OptionTests
     {
         using var dir = new TempFolder();
         string matrix = dir.Write("rtt.txt", "0 10 20\n10 0 30\n20 -30 0\n");
-        string scenario = dir.Write("s.yaml", Scenario.Replace("{ model: constant, delay: 10ms }", "{ model: matrix, file: rtt.txt }"));
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord.Replace("{ model: constant, delay: 10ms }", "{ model: matrix, file: rtt.txt }"));
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"]);
 
@@ -76,7 +68,7 @@ public class OptionTests
     public void ABadOptionExitsWith2AndWritesNothing(string option, string value)
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"], option, value);
 

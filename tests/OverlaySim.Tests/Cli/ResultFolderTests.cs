@@ -9,14 +9,6 @@ namespace OverlaySim.Tests.Cli;
 [Collection("Console")]
 public class ResultFolderCliTests
 {
-    private const string Scenario = """
-        name: folder-test
-        nodes: 300
-        latency: { model: constant, delay: 10ms }
-        workload: { lookups: 500, keys: 100 }
-        overlays: [chord]
-        """;
-
     private static readonly string[] ResultFiles = ["hops.csv", "manifest.json", "runs.csv", "timeseries.csv", "traffic.csv"];
 
     private static string[] Files(string folder) =>
@@ -26,7 +18,7 @@ public class ResultFolderCliTests
     public void ARunWritesItsResultFilesIntoANewFolder()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = Path.Combine(dir["nested"], "deeper", "out");
 
         CliResult r = Cli.Run("run", scenario, "--out", output);
@@ -41,7 +33,7 @@ public class ResultFolderCliTests
     public void ANonEmptyFolderIsRefusedBeforeRunningAndLeftAlone()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = dir["out"];
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
@@ -62,7 +54,7 @@ public class ResultFolderCliTests
     public void ForceReplacesAPreviousResultFolderWhole()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = dir["out"];
         Assert.Equal(0, Cli.Run("run", scenario, "--out", output, "-q").ExitCode);
         File.WriteAllText(Path.Combine(output, "runs.csv"), "stale");
@@ -79,7 +71,7 @@ public class ResultFolderCliTests
     public void ForceNeverReplacesAFolderThatIsNotAResultFolder()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = dir["out"];
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "notes.txt"), "mine");
@@ -99,7 +91,7 @@ public class ResultFolderCliTests
     public void ForceNeverReplacesAResultFolderThatHoldsAFileOfTheUsers()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = dir["out"];
         Assert.Equal(0, Cli.Run("run", scenario, "--out", output, "-q").ExitCode);
         File.WriteAllText(Path.Combine(output, "analysis.ipynb"), "mine");
@@ -116,7 +108,7 @@ public class ResultFolderCliTests
     public void AManifestNotWrittenByOverlaySimDoesNotMakeAResultFolder()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         string output = dir["out"];
         Directory.CreateDirectory(output);
         File.WriteAllText(Path.Combine(output, "manifest.json"), "{\"name\": \"another tool's\"}");
@@ -132,7 +124,7 @@ public class ResultFolderCliTests
     public void AnEmptyFolderIsUsedWithoutForce()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         Directory.CreateDirectory(dir["out"]);
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"]);
@@ -145,7 +137,7 @@ public class ResultFolderCliTests
     public void AFileInTheWayIsRefusedEvenWithForce()
     {
         using var dir = new TempFolder();
-        string scenario = dir.Write("s.yaml", Scenario);
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
         File.WriteAllText(dir["out"], "a file");
 
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--force");
@@ -160,7 +152,7 @@ public class ResultFolderCliTests
     {
         using var dir = new TempFolder();
         string name = "cli-default-out-" + Guid.NewGuid().ToString("N");
-        string scenario = dir.Write("s.yaml", Scenario.Replace("name: folder-test", $"name: {name}"));
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord.Replace($"name: {SmallScenario.Name}", $"name: {name}"));
         string results = Path.Combine(Environment.CurrentDirectory, "results");
         string expected = Path.Combine(results, name);
         try
