@@ -27,6 +27,15 @@ public sealed class ResultFolder : IDisposable
     /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
     public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
 
+    /// <summary>The longest result folder name: with ".NAME.partial-PID" beside it, still within a file name's 255 bytes.</summary>
+    public const int MaxNameLength = 200;
+
+    /// <summary>
+    /// The errno (EWOULDBLOCK: 11 on Linux, 35 on macOS) that .NET puts in the HResult of the IOException a taken
+    /// lock raises; any other I/O error on the lock file is a folder we cannot write, not a second run.
+    /// </summary>
+    private const int EWouldBlock = 11, EWouldBlockMac = 35;
+
     private readonly bool _force;
     private readonly FileStream _lock;
     private readonly string _lockPath;
@@ -81,9 +90,13 @@ public sealed class ResultFolder : IDisposable
         {
             throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
         }
-        catch (IOException)
+        catch (IOException e) when (e.HResult is EWouldBlock or EWouldBlockMac)
         {
             throw new RunFailedException($"another overlaysim run is writing to '{full}' (it holds {lockPath}); wait for it, or choose another --out");
+        }
+        catch (IOException e)
+        {
+            throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
         }
 
         try
@@ -116,6 +129,8 @@ public sealed class ResultFolder : IDisposable
         string last = Path.GetFileName(target.TrimEnd('/', Path.DirectorySeparatorChar));
         if (last is "." or ".." || target.TrimEnd('/', Path.DirectorySeparatorChar).Length == 0)
             throw new ScenarioException(at, "a result folder must be named by a path that ends in a new folder's name, not '.', '..' or '/'");
+        if (last.Length > MaxNameLength)
+            throw new ScenarioException(at, $"a result folder's name may have at most {MaxNameLength} characters (its staging folder and lock beside it are named after it); this one has {last.Length}");
         string full;
         try
         {
@@ -215,25 +230,38 @@ public sealed class ResultFolder : IDisposable
         _lock.Dispose();
     }
 
+    /// <summary>
+    /// Cleans up after a run on this target that was killed (we hold the lock, so no live run owns these): staging
+    /// folders <c>.NAME.partial-PID</c> holding nothing but result files, and result folders <c>.NAME.old-PID</c>
+    /// moved aside by a commit. A folder of that name with anything else in it, or with a suffix that is not a
+    /// process id, is the user's and is left alone.
+    /// </summary>
     private static void RecoverStale(string parent, string name, string full)
     {
         // Matched by exact prefix, not by a search pattern: a --out name may itself hold '*' or '?'.
         List<string> Ours(string kind) =>
             Directory.EnumerateDirectories(parent, ".*")
-                .Where(d => Path.GetFileName(d).StartsWith($".{name}.{kind}-", StringComparison.Ordinal)
+                .Where(d => Path.GetFileName(d) is var n && n.StartsWith($".{name}.{kind}-", StringComparison.Ordinal)
+                            && n.Length > name.Length + kind.Length + 3 && n[(name.Length + kind.Length + 3)..].All(char.IsAsciiDigit)
                             && new DirectoryInfo(d).LinkTarget is null)
                 .Order(StringComparer.Ordinal).ToList();
 
-        foreach (string dir in Ours("partial")) Directory.Delete(dir, recursive: true);
+        foreach (string dir in Ours("partial"))
+            if (HoldsOnlyResultFiles(dir)) Directory.Delete(dir, recursive: true);
         // A folder moved aside by a commit: if the target is missing, the commit stopped between its two
         // renames and this is the only copy of the previous result; otherwise the new result is in place and
         // this is what was left to delete.
         foreach (string dir in Ours("old"))
         {
+            if (NotAResultFolder(dir) is not null) continue;
             if (!Directory.Exists(full)) Directory.Move(dir, full);
             else Directory.Delete(dir, recursive: true);
         }
     }
+
+    private static bool HoldsOnlyResultFiles(string dir) =>
+        Directory.EnumerateFileSystemEntries(dir).All(e =>
+            StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && File.Exists(e) && new FileInfo(e).LinkTarget is null);
 
     private static void TryDelete(string path)
     {

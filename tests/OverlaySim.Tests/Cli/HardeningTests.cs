@@ -107,6 +107,45 @@ public class HardeningTests
     }
 
     [Fact]
+    public void FoldersThatOnlyLookLikeStagingAreTheUsersAndLeftAlone()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
+        // Named like ours, but not a process id's, or holding what OverlaySim never writes: the user's.
+        Directory.CreateDirectory(dir[".out.partial-mine"]);
+        File.WriteAllText(Path.Combine(dir[".out.partial-mine"], "notes.txt"), "mine");
+        Directory.CreateDirectory(dir[".out.partial-123"]);
+        File.WriteAllText(Path.Combine(dir[".out.partial-123"], "notes.txt"), "mine");
+        Directory.CreateDirectory(dir[".out.old-backup"]);
+        File.WriteAllText(Path.Combine(dir[".out.old-backup"], "data.txt"), "mine");
+        Directory.CreateDirectory(dir[".out.old-456"]);
+        File.WriteAllText(Path.Combine(dir[".out.old-456"], "data.txt"), "mine");
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal([".out.old-456", ".out.old-backup", ".out.partial-123", ".out.partial-mine", "out", "s.yaml"], dir.Entries());
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(dir[".out.old-456"], "data.txt")));
+    }
+
+    [Fact]
+    public void AnUnwritableLockIsNotMistakenForASecondRunAndALongNameIsRefused()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
+
+        CliResult r = Cli.Run("run", scenario, "--out", "/proc/overlaysim-results");
+        Assert.Equal(3, r.ExitCode);
+        Expect.StartsWith("cannot write results beside '/proc/overlaysim-results'", Assert.Single(r.Errors));
+
+        string name = new('r', ResultFolder.MaxNameLength + 1);
+        r = Cli.Run("run", scenario, "--out", dir[name]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"at most {ResultFolder.MaxNameLength} characters", Assert.Single(r.Errors));
+        Assert.Equal(["s.yaml"], dir.Entries());
+    }
+
+    [Fact]
     public void AResultMovedAsideByACommitThatWasCutShortIsPutBack()
     {
         using var dir = new TempFolder();
