@@ -103,6 +103,9 @@ internal sealed partial class Binder
         };
     }
 
+    /// <summary>The longest simulated run: the upper bound of <c>duration</c>, 365 days.</summary>
+    public const long MaxSpan = 365L * 86_400_000_000;
+
     /// <summary>The most rows of timeseries.csv one run may have.</summary>
     public const long MaxTimeSeriesRows = 1_000_000;
 
@@ -116,6 +119,15 @@ internal sealed partial class Binder
         // The run's span: its duration, or (count mode, no duration) until the last lookup is issued.
         double span = duration > 0 ? duration
             : workload.Start + (workload.RateMode ? workload.Duration : workload.Lookups / workload.Rate * 1e6);
+        if (duration == 0 && !workload.RateMode && span > MaxSpan)
+        {
+            // Until the workload is done would outlast any run (and, far enough, the microsecond clock itself).
+            YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("workload"), out YamlNode? w) ? w as YamlMappingNode : null;
+            Report(OriginOf(map, "workload.rate", "rate", ScenarioLoader.At(_file, _root)),
+                $"key 'workload.rate': {workload.Lookups:N0} lookups at {Units.FormatRate(workload.Rate)} take about {span / 86_400e6:N0} days of simulated time " +
+                $"(no duration is set, so the run lasts until the workload is done); a run may last at most {Units.FormatDuration(MaxSpan)}: raise the rate, lower the lookups or set a duration");
+            return;
+        }
         long every = top.Duration("sample_every");
         if (every > 0 && span / every > MaxTimeSeriesRows)
             Report(OriginOf(_root, "sample_every", "sample_every", ScenarioLoader.At(_file, _root)),
