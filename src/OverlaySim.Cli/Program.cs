@@ -68,6 +68,9 @@ public static class Program
             case RunFailedException rf:
                 Console.Error.WriteLine($"error: {rf.Message}");
                 return ExitCodes.CannotRun;
+            case OverlaySim.Core.RunawayException ra:
+                Console.Error.WriteLine($"error: the run was stopped: {ra.Message}");
+                return ExitCodes.CannotRun;
             case OutOfMemoryException or InsufficientMemoryException:
                 Console.Error.WriteLine($"error: out of memory ({e.Message}); reduce nodes, keys or lookups, or run fewer --jobs");
                 return ExitCodes.CannotRun;

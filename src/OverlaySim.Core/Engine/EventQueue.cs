@@ -53,6 +53,16 @@ public sealed class EventQueue
 
     public int Count => _count;
 
+    /// <summary>
+    /// Asked each time the pool of event slots would grow past <see cref="BoundFrom"/> (so never on the hot path), with
+    /// the events pending: null lets it grow, a message stops the run with a <see cref="RunawayException"/>. It bounds a
+    /// run whose events multiply without end (say, retries that outrun their answers) long before memory runs out.
+    /// </summary>
+    public Func<int, string?>? Bound { get; set; }
+
+    /// <summary>Pending events below which <see cref="Bound"/> is not asked.</summary>
+    public const int BoundFrom = 1 << 19;
+
     /// <summary>Slots currently holding an event (pending, including cancelled ones not yet popped).</summary>
     public int SlotsInUse => _slotsUsed - _freeCount;
 
@@ -151,6 +161,7 @@ public sealed class EventQueue
         if (_freeCount > 0) return _free[--_freeCount];
         if (_slotsUsed == _events.Length)
         {
+            if (_slotsUsed >= BoundFrom && Bound?.Invoke(_slotsUsed) is { } why) throw new RunawayException(why);
             int n = _events.Length * 2;
             Array.Resize(ref _events, n);
             Array.Resize(ref _seq, n);
@@ -170,3 +181,6 @@ public sealed class EventQueue
 
 /// <summary>Names one scheduled event so that it can be cancelled; stale once the event ran.</summary>
 public readonly record struct EventHandle(int Slot, uint Version);
+
+/// <summary>A run stopped because its pending events grew beyond any need of its nodes and lookups.</summary>
+public sealed class RunawayException(string message) : Exception(message);

@@ -90,6 +90,7 @@ public sealed partial class ChordProtocol : Overlay
     private NodeArray<int> _bootstrap = null!;
     private NodeArray<uint> _rpcToken = null!;     // the stabilize / ping round awaiting an answer
     private NodeArray<ulong> _replicaDigest = null!; // digest of (predecessor, replicas) at the last replication push
+    private NodeArray<bool> _timersRunning = null!;  // this incarnation's maintenance timers are scheduled
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
@@ -164,6 +165,7 @@ public sealed partial class ChordProtocol : Overlay
         _bootstrap = Net.NodeArray(1, -1);
         _rpcToken = Net.NodeArray<uint>();
         _replicaDigest = Net.NodeArray<ulong>();
+        _timersRunning = Net.NodeArray<bool>();
         _payloads = new PayloadPool(1 + _r);
         _ids = Net.Nodes.Ids;
         Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
@@ -227,9 +229,15 @@ public sealed partial class ChordProtocol : Overlay
         _replicaDigest[node] = 0;
     }
 
+    /// <summary>
+    /// Starts the node's three maintenance timers, once per incarnation: a node that lost its place and joined again
+    /// keeps the timers it has (they die with the incarnation). Started again on each such join, they multiplied,
+    /// and a node that kept rejoining ran its maintenance many times over.
+    /// </summary>
     private void StartTimers(int node)
     {
-        if (!_maintenance) return;
+        if (!_maintenance || _timersRunning[node]) return;
+        _timersRunning[node] = true;
         // First rounds at a random phase, so that a converged start does not fire every node at once.
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.StabilizeEvery), Timer(node, ChordProtocolMessage.StabilizeTimer));
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.FixFingersEvery), Timer(node, ChordProtocolMessage.FixFingersTimer));
@@ -278,6 +286,7 @@ public sealed partial class ChordProtocol : Overlay
 
     public override void OnJoin(int node, int bootstrap)
     {
+        _timersRunning[node] = false; // a new incarnation: the timers of an earlier one died with it
         if (bootstrap < 0)
         {
             Found(node);

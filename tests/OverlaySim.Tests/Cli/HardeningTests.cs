@@ -145,6 +145,35 @@ public class HardeningTests
         Assert.Equal(["s.yaml"], dir.Entries());
     }
 
+    /// <summary>
+    /// Valid but pathological: a 1 ms timeout against a 20 ms round trip fires before every answer, each hop retries
+    /// beside a request still being served, and the messages multiply. It used to run for minutes into gigabytes;
+    /// the engine's bound on pending events stops it in seconds.
+    /// </summary>
+    [Fact]
+    public void ARunWhoseEventsMultiplyIsStoppedWithExit3()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", """
+            name: runaway
+            nodes: 50
+            duration: 1s
+            latency: { model: constant, delay: 10ms }
+            workload: { lookups: 10, keys: 100 }
+            overlays:
+              - chord: { protocol: dynamic, rpc_timeout: 1ms }
+            """);
+        var clock = Stopwatch.StartNew();
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+
+        Assert.True(r.ExitCode == 3, r.ToString());
+        Expect.StartsWith("the run was stopped: 2,097,152 events were pending", Assert.Single(r.Errors));
+        Assert.Contains("RPC timeout shorter than a round trip", r.Errors[0]);
+        Assert.Equal(["s.yaml"], dir.Entries());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");
+    }
+
     [Fact]
     public void AResultMovedAsideByACommitThatWasCutShortIsPutBack()
     {

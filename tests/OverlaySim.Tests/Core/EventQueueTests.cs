@@ -148,4 +148,23 @@ public class EventQueueTests
         Assert.False(queue.Cancel(new EventHandle(-1, 0)));
         Assert.Equal(0, queue.SlotsInUse);
     }
+
+    [Fact]
+    public void TheBoundIsAskedOnlyPastItsThresholdAndStopsTheGrowthItRefuses()
+    {
+        var q = new EventQueue(16);
+        var asked = new List<int>();
+        q.Bound = pending =>
+        {
+            asked.Add(pending);
+            return pending >= 2 * EventQueue.BoundFrom ? $"{pending} pending" : null;
+        };
+        for (int i = 0; i < 2 * EventQueue.BoundFrom; i++) q.Push(i, new Event { Dst = -1 });
+        Assert.Equal([EventQueue.BoundFrom], asked); // once, at the first growth past the threshold
+
+        var e = Assert.Throws<RunawayException>(() => q.Push(0, new Event { Dst = -1 }));
+        Assert.Equal($"{2 * EventQueue.BoundFrom} pending", e.Message);
+        Assert.Equal(2 * EventQueue.BoundFrom, q.Count); // the refused event was not added
+    }
 }
+
