@@ -21,7 +21,7 @@ public static class RunCommand
     {
         var scenario = new Argument<string>("scenario") { Description = "the scenario YAML file" };
         var outDir = new Option<string?>("--out") { Description = "result folder (default: results/<scenario name>/)" };
-        var seed = new Option<long?>("--seed") { Description = "master seed, overriding the scenario's 'seed'" };
+        var seed = new Option<string?>("--seed") { Description = "master seed, overriding the scenario's 'seed' (an integer; short for --set seed=N)" };
         var set = SetOption();
         var jobs = new Option<int>("--jobs", "-j")
         {
@@ -38,7 +38,15 @@ public static class RunCommand
         command.SetAction(parse =>
         {
             var sets = new List<string>(parse.GetValue(set) ?? []);
-            if (parse.GetValue(seed) is long s) sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
+            if (parse.GetValue(seed) is { } text)
+            {
+                var at = Origin.FromCommandLine($"--seed {text}");
+                if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long s))
+                    throw new ScenarioException(at, "expected an integer seed");
+                if (sets.Any(x => x.TrimStart().StartsWith("seed=", StringComparison.Ordinal)))
+                    throw new ScenarioException(at, "--seed and --set seed=... are both given; give one");
+                sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
+            }
             int j = parse.GetValue(jobs);
             if (j < 1) throw new ScenarioException(Origin.FromCommandLine($"--jobs {j}"), "expected at least 1");
             return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet));

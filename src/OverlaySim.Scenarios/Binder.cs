@@ -73,8 +73,13 @@ internal sealed partial class Binder
         foreach (var (path, raw) in _overrides)
         {
             if (_consumed.Contains(path)) continue;
-            string hint = Spelling.Hint(path, _resolved.Select(kv => kv.Key));
             string what = raw.Origin.CommandLine is not null ? "" : "sweep: ";
+            if (path.StartsWith("overlays.", StringComparison.Ordinal) && path.EndsWith(".label", StringComparison.Ordinal))
+            {
+                Report(raw.KeyOrigin ?? raw.Origin, $"{what}'{path}' cannot be overridden: an overlay's label names its entry in the results and in these paths, so it is set in the file only");
+                continue;
+            }
+            string hint = Spelling.Hint(path, _resolved.Select(kv => kv.Key));
             Report(raw.KeyOrigin ?? raw.Origin, $"{what}unknown parameter '{path}'{hint}");
         }
 

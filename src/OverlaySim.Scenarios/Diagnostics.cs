@@ -115,5 +115,5 @@ public static class Spelling
 
     /// <summary>" (did you mean 'x'?)" or "".</summary>
     public static string Hint(string name, IEnumerable<string> candidates) =>
-        Suggest(name, candidates) is { } s ? $" (did you mean '{s}'?)" : "";
+        Suggest(name, candidates.Where(c => c != name)) is { } s ? $" (did you mean '{s}'?)" : "";
 }

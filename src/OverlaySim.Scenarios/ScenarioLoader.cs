@@ -152,8 +152,15 @@ public static class ScenarioLoader
     {
         var parser = new Parser(scanner);
         int depth = 0;
+        var anchors = new HashSet<string>(StringComparer.Ordinal);
         while (parser.MoveNext())
         {
+            // An alias must name an anchor defined before it; checked here, where the alias's position is known.
+            if (parser.Current is YamlDotNet.Core.Events.NodeEvent { Anchor.IsEmpty: false } node && parser.Current is not YamlDotNet.Core.Events.AnchorAlias)
+                anchors.Add(node.Anchor.Value);
+            if (parser.Current is YamlDotNet.Core.Events.AnchorAlias alias && !anchors.Contains(alias.Value.Value))
+                throw new ScenarioException(new Origin(display, (int)alias.Start.Line, (int)alias.Start.Column),
+                    $"malformed YAML: the alias '*{Diagnostic.Clip(alias.Value.Value)}' names no anchor ('&{Diagnostic.Clip(alias.Value.Value)}') defined before it");
             switch (parser.Current)
             {
                 case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:

@@ -51,6 +51,11 @@ public static class Units
                 error = $"'{text}' is out of range";
                 return false;
             }
+            if (us == 0 && value != 0)
+            {
+                error = $"'{text}' is shorter than the clock's resolution of 1us (write 0 for none)";
+                return false;
+            }
             micros = (long)us;
             return true;
         }

@@ -12,6 +12,8 @@ public class OptionTests
     [InlineData("workload.keys=0", "key 'workload.keys'")]
     [InlineData("overlays.chord.sucessors=4", "did you mean 'overlays.chord.successors'?")]
     [InlineData("nodes", "expected key.path=value")]
+    [InlineData("overlays.chord.label=x", "cannot be overridden: an overlay's label names its entry")]
+    [InlineData("latency.delay=0.1us", "shorter than the clock's resolution of 1us")]
     public void ABadSetExitsWith2AndWritesNothing(string set, string fragment)
     {
         using var dir = new TempFolder();
@@ -56,6 +58,21 @@ public class OptionTests
         Expect.StartsWith($"{matrix}:3:4: negative RTT -30", error);
         Assert.Contains($"named at {scenario}:3:33", error);
         Assert.Equal(["rtt.txt", "s.yaml"], dir.Entries());
+    }
+
+    [Theory]
+    [InlineData("abc", "--seed abc: expected an integer seed")]
+    [InlineData("5", "--seed 5: --seed and --set seed=... are both given; give one")]
+    public void ABadSeedIsNamedInPlainWords(string value, string message)
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--set", "seed=6", "--seed", value);
+
+        Assert.Equal(2, r.ExitCode);
+        Assert.Equal(message, Assert.Single(r.Errors));
+        Assert.Equal(["s.yaml"], dir.Entries());
     }
 
     [Theory]
