@@ -29,7 +29,12 @@ public static class MatrixFile
             int col = 0;
             while (col < line.Length)
             {
-                while (col < line.Length && (char.IsWhiteSpace(line[col]) || line[col] == ',')) col++;
+                int separator = col, commas = 0;
+                while (col < line.Length && (char.IsWhiteSpace(line[col]) || line[col] == ','))
+                    if (line[col++] == ',') commas++;
+                // A comma with no value on one side: an empty field, which would shift the rest of the row.
+                if (commas > 1 || (commas == 1 && (count == 0 || col >= line.Length)))
+                    throw new ScenarioException(new Origin(path, lineNo, separator + 1), "an empty value between commas (missing measurements must be filled in before use)");
                 if (col >= line.Length) break;
                 int start = col;
                 while (col < line.Length && !char.IsWhiteSpace(line[col]) && line[col] != ',') col++;
