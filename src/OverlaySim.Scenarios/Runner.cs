@@ -170,9 +170,19 @@ public static class Runner
         PlannedRun largest = runs.MaxBy(EstimateBytes)!;
         long need = EstimateBytes(largest);
         if (need > budget)
+        {
+            // Name what makes a run larger than its nodes, when that is where the memory goes.
+            var (machines, retired) = Growth(largest.Point);
+            string grown = largest.Point.Churn.Kind switch
+            {
+                _ when machines <= largest.Point.Nodes && retired <= largest.Point.Nodes => "",
+                ChurnKind.Trace => $"; the churn trace names machines up to {machines - 1:N0} and has {retired:N0} joins with new ids",
+                _ => $"; churn adds about {machines - largest.Point.Nodes:N0} machines and retires about {retired:N0} ids",
+            };
             throw new RunFailedException(
                 $"the run ({largest.Describe()}) needs an estimated {Gib(need)} of memory, but only {Gib(budget)} " +
-                $"can be used here (85% of the {Gib(available)} available); reduce nodes, keys or lookups");
+                $"can be used here (85% of the {Gib(available)} available){grown}; reduce nodes, keys, lookups or churn");
+        }
         return (int)Math.Clamp(budget / Math.Max(1, need), 1, Math.Max(1, jobs));
     }
 

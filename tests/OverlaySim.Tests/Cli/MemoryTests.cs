@@ -27,7 +27,7 @@ public class MemoryTests
         string error = Assert.Single(r.Errors);
         Assert.Contains("100000000 nodes", error);
         Assert.Contains("needs an estimated", error);
-        Assert.Contains("reduce nodes, keys or lookups", error);
+        Assert.Contains("reduce nodes, keys, lookups or churn", error);
         Assert.Equal(["huge.yaml"], dir.Entries());
         // Building 10^8 nodes would take minutes and gigabytes; refusing takes well under a second.
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");

@@ -82,7 +82,20 @@ public class MemoryEstimateTests
 
         Assert.Contains("500 nodes", e.Message);
         Assert.Contains("memory", e.Message);
-        Assert.Contains("reduce nodes, keys or lookups", e.Message);
+        Assert.Contains("reduce nodes, keys, lookups or churn", e.Message);
+    }
+
+    [Fact]
+    public void ARefusalNamesTheChurnTraceWhenItIsWhatMakesTheRunLarge()
+    {
+        using var dir = new TempFolder();
+        dir.Write("trace.csv", "0s,99999999,join\n");
+        IReadOnlyList<PlannedRun> runs = Plan(dir, "nodes: 50\nduration: 1h\nchurn: { model: trace, file: trace.csv }\noverlays:\n  - chord: { protocol: dynamic }\n");
+
+        var e = Assert.Throws<RunFailedException>(() => Runner.EffectiveJobs(runs, 1, 1L << 30));
+
+        Assert.Contains("50 nodes", e.Message);
+        Assert.Contains("the churn trace names machines up to 99,999,999", e.Message);
     }
 
     [Fact]
