@@ -43,7 +43,7 @@ public static class RunCommand
                 var at = Origin.FromCommandLine($"--seed {text}");
                 if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long s))
                     throw new ScenarioException(at, "expected an integer seed");
-                if (sets.Any(x => x.TrimStart().StartsWith("seed=", StringComparison.Ordinal)))
+                if (sets.Any(x => x.Split('=', 2)[0].Trim() == "seed"))
                     throw new ScenarioException(at, "--seed and --set seed=... are both given; give one");
                 sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
             }

@@ -179,14 +179,15 @@ public static class Experiment
                 : options.Lookups == 0 ? 1 : Math.Clamp((double)m.Finished / options.Lookups, 0, 1)));
         }
         // A run whose events multiply without end is stopped while it is still small. The bound: 2^19 pending events,
-        // plus 64 per node slot, plus 8 per lookup in flight for at most 2^17 + 16 per node slot of them. No overlay so
-        // far comes near it (a few timers per node, at most α requests and their timeouts per lookup, a few lookups
-        // per node and those of the workload); a run whose messages multiply (and whose lookups, never ending,
-        // multiply with them) reaches it in seconds.
+        // plus 64 per node slot, plus the lookups' deadline events (one per lookup begun within the lookup timeout),
+        // plus 8 per lookup in flight for at most 2^17 + 16 per node slot of them. No overlay so far comes near it (a
+        // few timers per node, at most α requests and their timeouts per lookup, a few lookups per node and those of
+        // the workload); a run whose messages multiply (and whose lookups, never ending, with them) reaches it in
+        // seconds.
         net.Sim.Queue.Bound = pending =>
         {
             long lookups = Math.Min(net.Lookups.Table.InFlight, (1L << 17) + 16L * net.Nodes.SlotCapacity);
-            long need = EventQueue.BoundFrom + 64L * net.Nodes.SlotCapacity + 8L * lookups;
+            long need = EventQueue.BoundFrom + 64L * net.Nodes.SlotCapacity + net.Lookups.DeadlinesPending + 8L * lookups;
             return pending <= need ? null
                 : $"{pending:N0} events were pending at simulated time {Units.FormatDuration(net.Sim.Now)}, far more than its " +
                   $"{net.Nodes.LiveCount:N0} live nodes and {net.Lookups.Table.InFlight:N0} lookups in flight can need: a runaway. " +

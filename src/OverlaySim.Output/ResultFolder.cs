@@ -27,7 +27,7 @@ public sealed class ResultFolder : IDisposable
     /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
     public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
 
-    /// <summary>The longest result folder name: with ".NAME.partial-PID" beside it, still within a file name's 255 bytes.</summary>
+    /// <summary>The longest result folder name, in UTF-8 bytes: with ".NAME.partial-PID" beside it, still within a file name's 255.</summary>
     public const int MaxNameLength = 200;
 
     /// <summary>
@@ -129,8 +129,8 @@ public sealed class ResultFolder : IDisposable
         string last = Path.GetFileName(target.TrimEnd('/', Path.DirectorySeparatorChar));
         if (last is "." or ".." || target.TrimEnd('/', Path.DirectorySeparatorChar).Length == 0)
             throw new ScenarioException(at, "a result folder must be named by a path that ends in a new folder's name, not '.', '..' or '/'");
-        if (last.Length > MaxNameLength)
-            throw new ScenarioException(at, $"a result folder's name may have at most {MaxNameLength} characters (its staging folder and lock beside it are named after it); this one has {last.Length}");
+        if (System.Text.Encoding.UTF8.GetByteCount(last) > MaxNameLength)
+            throw new ScenarioException(at, $"a result folder's name may have at most {MaxNameLength} bytes (its staging folder and lock beside it are named after it); this one has {System.Text.Encoding.UTF8.GetByteCount(last)}");
         string full;
         try
         {
@@ -207,6 +207,8 @@ public sealed class ResultFolder : IDisposable
     {
         Check(TargetPath, _force); // someone may have written there while we ran
         string? old = null;
+        if (Directory.Exists(TargetPath) && !Directory.EnumerateFileSystemEntries(TargetPath).Any())
+            Directory.Delete(TargetPath); // an empty folder: nothing to keep aside
         if (Directory.Exists(TargetPath))
         {
             old = Path.Combine(Path.GetDirectoryName(TargetPath)!, $".{Path.GetFileName(TargetPath)}.old-{Environment.ProcessId}");
@@ -253,9 +255,8 @@ public sealed class ResultFolder : IDisposable
         // this is what was left to delete.
         foreach (string dir in Ours("old"))
         {
-            if (NotAResultFolder(dir) is not null) continue;
-            if (!Directory.Exists(full)) Directory.Move(dir, full);
-            else Directory.Delete(dir, recursive: true);
+            if (!Directory.Exists(full) && NotAResultFolder(dir) is null) Directory.Move(dir, full);
+            else if (HoldsOnlyResultFiles(dir)) Directory.Delete(dir, recursive: true); // also what a cut-short delete left
         }
     }
 

@@ -70,13 +70,13 @@ internal sealed partial class Binder
         // Times that fall after the run's end would silently do nothing: a strict loader refuses them.
         if (workload is not null && duration > 0 && workload.Start >= duration)
             Report(OriginOf(workloadMap, "workload.start", "start", durationOrigin), $"key 'workload.start': the first lookup at {Units.FormatDuration(workload.Start)} comes after the run's end (duration {Units.FormatDuration(duration)})");
-        if (churn is { Kind: ChurnKind.MassFailure } && duration > 0 && churn.At >= duration)
+        if (churn is { Kind: ChurnKind.MassFailure } && duration > 0 && churn.At > duration) // at the end itself still runs
         {
             YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("churn"), out YamlNode? c) ? c as YamlMappingNode : null;
             Report(OriginOf(map, "churn.at", "at", durationOrigin), $"key 'churn.at': the failure at {Units.FormatDuration(churn.At)} comes after the run's end (duration {Units.FormatDuration(duration)})");
         }
 
-        if (workload is not null && churn is not null && top.Has("sample_every") && (durationKnown || duration == 0))
+        if (workload is not null && churn is not null && top.Has("sample_every") && durationKnown)
             CheckGrowth(top, duration, durationOrigin, workload, churn);
 
         foreach (var (path, raw) in _overrides)

@@ -32,8 +32,9 @@ public static class MatrixFile
                 int separator = col, commas = 0;
                 while (col < line.Length && (char.IsWhiteSpace(line[col]) || line[col] == ','))
                     if (line[col++] == ',') commas++;
-                // A comma with no value on one side: an empty field, which would shift the rest of the row.
-                if (commas > 1 || (commas == 1 && (count == 0 || col >= line.Length)))
+                // A comma with no value before it, or two with none between: an empty field, which would shift the rest
+                // of the row. One trailing comma, as some CSV writers leave, is only the end of the line.
+                if (commas > 1 || (commas == 1 && count == 0))
                     throw new ScenarioException(new Origin(path, lineNo, separator + 1), "an empty value between commas (missing measurements must be filled in before use)");
                 if (col >= line.Length) break;
                 int start = col;

@@ -152,24 +152,31 @@ public static class ScenarioLoader
     {
         var parser = new Parser(scanner);
         int depth = 0;
+        // An alias must name a node complete before it: an anchor counts from the end of its node, so that an alias
+        // inside the node it names (a recursive structure, on which YamlDotNet overflows its stack) is refused too.
         var anchors = new HashSet<string>(StringComparer.Ordinal);
+        var open = new Stack<string?>();
         while (parser.MoveNext())
         {
-            // An alias must name an anchor defined before it; checked here, where the alias's position is known.
-            if (parser.Current is YamlDotNet.Core.Events.NodeEvent { Anchor.IsEmpty: false } node && parser.Current is not YamlDotNet.Core.Events.AnchorAlias)
-                anchors.Add(node.Anchor.Value);
-            if (parser.Current is YamlDotNet.Core.Events.AnchorAlias alias && !anchors.Contains(alias.Value.Value))
-                throw new ScenarioException(new Origin(display, (int)alias.Start.Line, (int)alias.Start.Column),
-                    $"malformed YAML: the alias '*{Diagnostic.Clip(alias.Value.Value)}' names no anchor ('&{Diagnostic.Clip(alias.Value.Value)}') defined before it");
             switch (parser.Current)
             {
+                case YamlDotNet.Core.Events.AnchorAlias alias when !anchors.Contains(alias.Value.Value):
+                    string a = Diagnostic.Clip(alias.Value.Value);
+                    throw new ScenarioException(new Origin(display, (int)alias.Start.Line, (int)alias.Start.Column),
+                        $"malformed YAML: the alias '*{a}' names no anchor ('&{a}') of a node complete before it (an alias cannot stand inside the node it names)");
+                case YamlDotNet.Core.Events.Scalar { Anchor.IsEmpty: false } scalar:
+                    anchors.Add(scalar.Anchor.Value);
+                    break;
                 case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
                     if (++depth > MaxDepth)
                         throw new ScenarioException(new Origin(display, (int)parser.Current.Start.Line, (int)parser.Current.Start.Column),
                             $"malformed YAML: nested more than {MaxDepth} levels deep (a scenario needs four)");
+                    var start = (YamlDotNet.Core.Events.NodeEvent)parser.Current;
+                    open.Push(start.Anchor.IsEmpty ? null : start.Anchor.Value);
                     break;
                 case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
                     depth--;
+                    if (open.TryPop(out string? anchor) && anchor is not null) anchors.Add(anchor);
                     break;
             }
         }

@@ -69,6 +69,9 @@ public sealed class LookupService : IEventSink
     /// <summary>Time after which an unanswered lookup fails, in µs; 0 for none (the overlay's lookup timeout).</summary>
     public long Timeout { get; internal set; }
 
+    /// <summary>Deadline events in the queue: one per lookup begun within the last <see cref="Timeout"/>, ended or not.</summary>
+    public long DeadlinesPending { get; private set; }
+
     /// <summary>Whether answers report a value (the overlay stores the workload's keys): value_found_rate.</summary>
     public bool ReportsValues { get; internal set; }
 
@@ -122,7 +125,10 @@ public sealed class LookupService : IEventSink
         r.Purpose = purpose;
         r.Arg = arg;
         if (Timeout > 0)
+        {
             _sim.Schedule(Timeout, new Event { Dst = -1, Src = -1, Lookup = slot, LookupGen = r.Generation, Sink = _sink, Type = Deadline });
+            DeadlinesPending++;
+        }
         return slot;
     }
 
@@ -225,6 +231,7 @@ public sealed class LookupService : IEventSink
     /// <summary>The lookup deadline: a lookup still in flight when it fires is failed (if unanswered) and ended.</summary>
     public void Handle(ref Event ev)
     {
+        if (ev.Type == Deadline) DeadlinesPending--;
         if (ev.Type != Deadline || !Table.IsCurrent(ev.Lookup, ev.LookupGen)) return;
         if (!Table[ev.Lookup].Answered) DeadlineListener?.OnLookupDeadline(ev.Lookup);
         Fail(ev.Lookup);

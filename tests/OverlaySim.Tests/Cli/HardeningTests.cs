@@ -129,6 +129,20 @@ public class HardeningTests
     }
 
     [Fact]
+    public void AnEmptyTargetIsReplacedWithoutBeingSetAsideAndAnEmptyLeftoverIsCleanedUp()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", SmallScenario.Chord);
+        Directory.CreateDirectory(dir["out"]);
+        Directory.CreateDirectory(dir[".out.old-777"]); // what a kill after moving an empty target aside used to leave
+
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(["out", "s.yaml"], dir.Entries());
+    }
+
+    [Fact]
     public void AnUnwritableLockIsNotMistakenForASecondRunAndALongNameIsRefused()
     {
         using var dir = new TempFolder();
@@ -138,10 +152,10 @@ public class HardeningTests
         Assert.Equal(3, r.ExitCode);
         Expect.StartsWith("cannot write results beside '/proc/overlaysim-results'", Assert.Single(r.Errors));
 
-        string name = new('r', ResultFolder.MaxNameLength + 1);
+        string name = new('é', ResultFolder.MaxNameLength / 2 + 1); // counted in UTF-8 bytes, as the file system does
         r = Cli.Run("run", scenario, "--out", dir[name]);
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains($"at most {ResultFolder.MaxNameLength} characters", Assert.Single(r.Errors));
+        Assert.Contains($"at most {ResultFolder.MaxNameLength} bytes", Assert.Single(r.Errors));
         Assert.Equal(["s.yaml"], dir.Entries());
     }
 
@@ -168,7 +182,7 @@ public class HardeningTests
         CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "-q");
 
         Assert.True(r.ExitCode == 3, r.ToString());
-        Expect.StartsWith("the run was stopped: 2,097,152 events were pending", Assert.Single(r.Errors));
+        Expect.StartsWith("the run was stopped: 4,194,304 events were pending", Assert.Single(r.Errors));
         Assert.Contains("RPC timeout shorter than a round trip", r.Errors[0]);
         Assert.Equal(["s.yaml"], dir.Entries());
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"took {clock.Elapsed}");

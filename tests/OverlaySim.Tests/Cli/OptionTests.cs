@@ -68,7 +68,7 @@ public class OptionTests
         using var dir = new TempFolder();
         string scenario = dir.Write("s.yaml", SmallScenario.Chord);
 
-        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--set", "seed=6", "--seed", value);
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--set", " seed = 6", "--seed", value);
 
         Assert.Equal(2, r.ExitCode);
         Assert.Equal(message, Assert.Single(r.Errors));

@@ -84,6 +84,7 @@ public class ScenarioErrorTests
         { "lookups that start after the run ends", "nodes: 100\nduration: 1h\nworkload: { per_node_rate: 1/min, duration: 30min, start: 2h }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 59, ["key 'workload.start'", "after the run's end"] },
         { "a mass failure after the run ends", "nodes: 100\nduration: 1h\nchurn: { model: mass_failure, at: 3h, probability: 0.5 }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 35, ["key 'churn.at'", "after the run's end"] },
         { "an alias that names no anchor", "nodes: 100\nworkload: { lookups: 100, keys: *nope }\noverlays: [chord]\n", 2, 33, ["alias '*nope'", "names no anchor"] },
+        { "an alias inside the node it names", "? &k [*k]\n: 1\n", 1, 7, ["alias '*k'", "cannot stand inside the node it names"] },
         { "a workload that would outlast any run (and the clock)", "nodes: 50\nworkload: { lookups: 20000, keys: 100, rate: 1e-9/s }\noverlays: [chord]\n", 2, 46, ["key 'workload.rate'", "231,481,481 days", "at most 365d"] },
         { "joins that add more machines than a run may have", "nodes: 500\nduration: 1h\nchurn: { model: rate, join_rate: 1000000/s, failure_rate: 1/s }\noverlays:\n  - chord: { protocol: dynamic }\n", 3, 34, ["churn", "3,600,000,000 machines", "100,000,000"] },
         { "empty label", "nodes: 500\noverlays:\n  - chord: { label: '' }\n", 3, 21, ["label ''"] },

@@ -43,7 +43,7 @@ public class MatrixFileTests
     [InlineData("0 10\n10 NaN\n", 2, 4, "'NaN' is not a number")]
     [InlineData("# comment\n0, 10, 20\n10, 0, -3\n20, 30, 0\n", 3, 8, "negative RTT -3")]
     [InlineData("0,,20\n10,0,30\n20,30,0\n", 1, 2, "an empty value between commas")] // not a short row 1 and a long row 2
-    [InlineData("0,10,20\n10,0,30,\n20,30,0\n", 2, 8, "an empty value between commas")]
+    [InlineData("0,10,20\n10,,0,30\n20,30,0\n", 2, 3, "an empty value between commas")]
     public void ABadMatrixIsReportedWhereItIsInTheMatrixFile(string contents, int line, int column, string fragment)
     {
         using var dir = new TempFolder();
