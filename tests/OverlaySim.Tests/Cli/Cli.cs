@@ -52,6 +52,20 @@ public static class Cli
     }
 }
 
+public static class ChildCli
+{
+    /// <summary>
+    /// How to start the built CLI as a child process, both streams redirected: for what only a process of its own
+    /// shows (signals, its heap limit, a run that must be killed if it hangs).
+    /// </summary>
+    public static System.Diagnostics.ProcessStartInfo Start(params string[] args) =>
+        new("dotnet", [Path.Combine(AppContext.BaseDirectory, "overlaysim.dll"), .. args])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        };
+}
+
 public static class Expect
 {
     /// <summary>Like Assert.StartsWith, but shows both strings whole (temp paths are long).</summary>

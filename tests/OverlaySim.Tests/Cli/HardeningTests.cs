@@ -327,11 +327,7 @@ public class SignalTests
             workload: { lookups: 50000000, keys: 1000 }
             overlays: [chord]
             """);
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "overlaysim.dll"), "run", scenario, "--out", dir["out"], "-q"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
+        var start = ChildCli.Start("run", scenario, "--out", dir["out"], "-q");
         using Process p = Process.Start(start)!;
         try
         {

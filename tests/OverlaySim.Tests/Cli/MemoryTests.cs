@@ -85,11 +85,7 @@ public class MemoryTests
 
     private static (int Exit, string Out, string Error) RunCli(string[] args, string? heapLimit)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "overlaysim.dll"), .. args])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        };
+        var start = ChildCli.Start(args);
         if (heapLimit is not null) start.Environment["DOTNET_GCHeapHardLimit"] = heapLimit;
         using Process p = Process.Start(start)!;
         Task<string> stderr = p.StandardError.ReadToEndAsync();

@@ -175,11 +175,7 @@ public class FuzzTests
             string path = dir.Write("s.yaml", text);
             if (CommandLine.Run("validate", path).ExitCode != 0) continue;
             ran++;
-            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "overlaysim.dll"), "run", path, "--out", dir["out"], "-q"])
-            {
-                RedirectStandardError = true,
-                RedirectStandardOutput = true,
-            };
+            var start = ChildCli.Start("run", path, "--out", dir["out"], "-q");
             using Process p = Process.Start(start)!;
             Task<string> stderr = p.StandardError.ReadToEndAsync();
             if (!p.WaitForExit(TimeSpan.FromSeconds(30)))
