@@ -40,15 +40,17 @@ public sealed class ResultFolder : IDisposable
     private readonly FileStream _lock;
     private readonly string _lockPath;
     private readonly List<string> _files = [];
+    private readonly List<string> _created; // folders above the target that this run created, deepest first
     private bool _committed;
 
-    private ResultFolder(string target, bool force, string staging, FileStream lockFile, string lockPath)
+    private ResultFolder(string target, bool force, string staging, FileStream lockFile, string lockPath, List<string> created)
     {
         TargetPath = target;
         _force = force;
         StagingPath = staging;
         _lock = lockFile;
         _lockPath = lockPath;
+        _created = created;
     }
 
     /// <summary>The target, as a full path without a trailing separator.</summary>
@@ -70,6 +72,8 @@ public sealed class ResultFolder : IDisposable
         string full = Check(target, force);
         string parent = Path.GetDirectoryName(full)!;
         string name = Path.GetFileName(full);
+        var created = new List<string>();
+        for (string? d = parent; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) created.Add(d);
         try
         {
             Directory.CreateDirectory(parent);
@@ -108,12 +112,13 @@ public sealed class ResultFolder : IDisposable
             Check(target, force); // recovery may have put a folder back
             string staging = Path.Combine(parent, $".{name}.partial-{Environment.ProcessId}");
             Directory.CreateDirectory(staging);
-            return new ResultFolder(full, force, staging, lockFile, lockPath);
+            return new ResultFolder(full, force, staging, lockFile, lockPath, created);
         }
         catch (Exception e)
         {
             lockFile.Dispose();
             TryDelete(lockPath);
+            RemoveEmpty(created);
             if (e is IOException or UnauthorizedAccessException)
                 throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
             throw;
@@ -230,6 +235,22 @@ public sealed class ResultFolder : IDisposable
         }
         TryDelete(_lockPath); // before closing: deleted while still held, so no other run locks a name on its way out
         _lock.Dispose();
+        if (!_committed) RemoveEmpty(_created); // a run that wrote nothing leaves no folders behind either
+    }
+
+    /// <summary>Removes the folders a run created for its target, deepest first, as long as they are empty.</summary>
+    private static void RemoveEmpty(List<string> created)
+    {
+        foreach (string d in created)
+        {
+            try
+            {
+                if (Directory.Exists(d) && !Directory.EnumerateFileSystemEntries(d).Any()) Directory.Delete(d);
+                else return;
+            }
+            catch (IOException) { return; }
+            catch (UnauthorizedAccessException) { return; }
+        }
     }
 
     /// <summary>

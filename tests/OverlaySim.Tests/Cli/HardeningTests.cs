@@ -327,13 +327,16 @@ public class SignalTests
             workload: { lookups: 50000000, keys: 1000 }
             overlays: [chord]
             """);
-        var start = ChildCli.Start("run", scenario, "--out", dir["out"], "-q");
+        // Into folders that do not exist yet: the run creates them, and an interrupted run removes them again.
+        string parent = dir["new/deeper"];
+        var start = ChildCli.Start("run", scenario, "--out", Path.Combine(parent, "out"), "-q");
         using Process p = Process.Start(start)!;
         try
         {
             // Wait until the run holds its folder (the staging folder exists), then signal it.
             var clock = Stopwatch.StartNew();
-            while (!dir.Entries().Any(e => e.StartsWith(".out.partial-", StringComparison.Ordinal)) && clock.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited)
+            bool Staged() => Directory.Exists(parent) && Directory.EnumerateDirectories(parent, ".out.partial-*").Any();
+            while (!Staged() && clock.Elapsed < TimeSpan.FromSeconds(60) && !p.HasExited)
                 Thread.Sleep(20);
             if (p.HasExited) Assert.Fail("the run ended before it could be signalled: " + p.StandardError.ReadToEnd()); // read only once it has ended
             Thread.Sleep(300);
