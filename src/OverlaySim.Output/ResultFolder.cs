@@ -18,9 +18,10 @@ namespace OverlaySim.Output;
 /// folder <c>.NAME.partial-PID</c> beside the target, which proves that the place is writable. Every file is
 /// written there; <see cref="Commit"/> renames it into place, moving a replaced folder aside first and
 /// deleting it last. An interrupted or failed run leaves the target as it was.</para>
-/// <para>Whoever holds the lock owns every <c>.NAME.partial-*</c> and <c>.NAME.old-*</c> beside it, so stale
-/// ones (left by a process that was killed) are cleaned up there: a staging folder is deleted; a folder moved
-/// aside by a commit that was cut short is put back when the target is missing, else deleted.</para>
+/// <para>Whoever holds the lock owns the <c>.NAME.partial-PID</c> and <c>.NAME.old-PID</c> folders beside it that
+/// hold only result files, so stale ones (left by a process that was killed) are cleaned up there: a staging
+/// folder is deleted; a folder moved aside by a commit that was cut short is put back when the target is missing,
+/// else deleted. Any other folder of such a name is the user's and is left alone.</para>
 /// </remarks>
 public sealed class ResultFolder : IDisposable
 {
@@ -134,8 +135,9 @@ public sealed class ResultFolder : IDisposable
         string last = Path.GetFileName(target.TrimEnd('/', Path.DirectorySeparatorChar));
         if (last is "." or ".." || target.TrimEnd('/', Path.DirectorySeparatorChar).Length == 0)
             throw new ScenarioException(at, "a result folder must be named by a path that ends in a new folder's name, not '.', '..' or '/'");
-        if (System.Text.Encoding.UTF8.GetByteCount(last) > MaxNameLength)
-            throw new ScenarioException(at, $"a result folder's name may have at most {MaxNameLength} bytes (its staging folder and lock beside it are named after it); this one has {System.Text.Encoding.UTF8.GetByteCount(last)}");
+        int bytes = System.Text.Encoding.UTF8.GetByteCount(last);
+        if (bytes > MaxNameLength)
+            throw new ScenarioException(at, $"a result folder's name may have at most {MaxNameLength} bytes (its staging folder and lock beside it are named after it); this one has {bytes}");
         string full;
         try
         {
@@ -170,7 +172,7 @@ public sealed class ResultFolder : IDisposable
         var listed = new HashSet<string>(StandardFiles, StringComparer.Ordinal);
         try
         {
-            if (!File.Exists(manifest) || new FileInfo(manifest).LinkTarget is not null) return "it has no manifest.json";
+            if (!IsPlainFile(manifest)) return "it has no manifest.json";
             if (new FileInfo(manifest).Length > 64L << 20) return "its manifest.json is too large to be OverlaySim's";
             using JsonDocument doc = JsonDocument.Parse(File.ReadAllBytes(manifest));
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("overlaysim_version", out _))
@@ -182,8 +184,7 @@ public sealed class ResultFolder : IDisposable
             foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
             {
                 string rel = Path.GetFileName(entry);
-                bool plainFile = File.Exists(entry) && new FileInfo(entry).LinkTarget is null;
-                if (!plainFile || !listed.Contains(rel)) others.Add(rel);
+                if (!IsPlainFile(entry) || !listed.Contains(rel)) others.Add(rel);
             }
             if (others.Count > 0)
                 return $"it holds {string.Join(", ", others.Order(StringComparer.Ordinal).Take(5).Select(o => $"'{Diagnostic.Clip(o)}'"))}" +
@@ -282,8 +283,10 @@ public sealed class ResultFolder : IDisposable
     }
 
     private static bool HoldsOnlyResultFiles(string dir) =>
-        Directory.EnumerateFileSystemEntries(dir).All(e =>
-            StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && File.Exists(e) && new FileInfo(e).LinkTarget is null);
+        Directory.EnumerateFileSystemEntries(dir).All(e => StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && IsPlainFile(e));
+
+    /// <summary>A regular file, not a folder or a symbolic link.</summary>
+    private static bool IsPlainFile(string path) => File.Exists(path) && new FileInfo(path).LinkTarget is null;
 
     private static void TryDelete(string path)
     {

@@ -72,8 +72,7 @@ internal sealed partial class Binder
             Report(OriginOf(workloadMap, "workload.start", "start", durationOrigin), $"key 'workload.start': the first lookup at {Units.FormatDuration(workload.Start)} comes after the run's end (duration {Units.FormatDuration(duration)})");
         if (churn is { Kind: ChurnKind.MassFailure } && duration > 0 && churn.At > duration) // at the end itself still runs
         {
-            YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("churn"), out YamlNode? c) ? c as YamlMappingNode : null;
-            Report(OriginOf(map, "churn.at", "at", durationOrigin), $"key 'churn.at': the failure at {Units.FormatDuration(churn.At)} comes after the run's end (duration {Units.FormatDuration(duration)})");
+            Report(OriginOf(SectionMap("churn"), "churn.at", "at", durationOrigin), $"key 'churn.at': the failure at {Units.FormatDuration(churn.At)} comes after the run's end (duration {Units.FormatDuration(duration)})");
         }
 
         if (workload is not null && churn is not null && top.Has("sample_every") && durationKnown)
@@ -136,8 +135,7 @@ internal sealed partial class Binder
         if (duration == 0 && !workload.RateMode && span > MaxSpan)
         {
             // Until the workload is done would outlast any run (and, far enough, the microsecond clock itself).
-            YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("workload"), out YamlNode? w) ? w as YamlMappingNode : null;
-            Report(OriginOf(map, "workload.rate", "rate", ScenarioLoader.At(_file, _root)),
+            Report(OriginOf(SectionMap("workload"), "workload.rate", "rate", ScenarioLoader.At(_file, _root)),
                 $"key 'workload.rate': {workload.Lookups:N0} lookups at {Units.FormatRate(workload.Rate)} take about {span / 86_400e6:N0} days of simulated time " +
                 $"(no duration is set, so the run lasts until the workload is done); a run may last at most {Units.FormatDuration(MaxSpan)}: raise the rate, lower the lookups or set a duration");
             return;
@@ -152,7 +150,7 @@ internal sealed partial class Binder
             double added = churn.JoinRate * (duration / 1e6);
             if (top.Int("nodes") + added > Schema.MaxNodes)
             {
-                YamlMappingNode? map = _root.Children.TryGetValue(new YamlScalarNode("churn"), out YamlNode? c) ? c as YamlMappingNode : null;
+                YamlMappingNode? map = SectionMap("churn");
                 string key = map is not null && map.Children.ContainsKey(new YamlScalarNode("rate")) || _overrides.ContainsKey("churn.rate") ? "rate" : "join_rate";
                 Origin at = OriginOf(map, "churn." + key, key, durationOrigin);
                 Report(at, $"churn: joins at {Units.FormatRate(churn.JoinRate)} for {Units.FormatDuration(duration)} add {added:N0} machines; " +
@@ -534,6 +532,10 @@ internal sealed partial class Binder
         Report(origin, $"key '{name}': expected a mapping of its parameters, got a {ScenarioLoader.Kind(node)}");
         return null;
     }
+
+    /// <summary>A top-level section's mapping, or null (absent or not a mapping, which <see cref="Section"/> reports).</summary>
+    private YamlMappingNode? SectionMap(string name) =>
+        _root.Children.TryGetValue(new YamlScalarNode(name), out YamlNode? node) ? node as YamlMappingNode : null;
 
     /// <summary>Where a key's value came from (an override or the file), for reporting cross-checks.</summary>
     private Origin OriginOf(YamlMappingNode? map, string path, string key, Origin fallback)
