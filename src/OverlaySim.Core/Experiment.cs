@@ -26,6 +26,9 @@ public sealed record RunSpec(
 
     /// <summary>Interval of timeseries.csv rows, µs; 0 for none.</summary>
     public long SampleEvery { get; init; }
+
+    /// <summary>Server nodes the overlay adds to the peers at its build (a central index: 1), for which the node table keeps room.</summary>
+    public int ServerNodes { get; init; }
 }
 
 /// <summary>Where a run stands, for progress display.</summary>
@@ -180,14 +183,15 @@ public static class Experiment
         }
         // A run whose events multiply without end is stopped while it is still small. The bound: 2^19 pending events,
         // plus 64 per node slot, plus the lookups' deadline events (one per lookup begun within the lookup timeout),
-        // plus 8 per lookup in flight for at most 2^17 + 16 per node slot of them. No overlay so far comes near it (a
-        // few timers per node, at most α requests and their timeouts per lookup, a few lookups per node and those of
-        // the workload); a run whose messages multiply (and whose lookups, never ending, with them) reaches it in
-        // seconds.
+        // plus, per lookup in flight for at most 2^17 + 16 per node slot of them, the overlay's own bound on one lookup's
+        // pending events (8 for the DHTs: a few timers per node, at most α requests and their timeouts per lookup; a
+        // flood's copies for flooding). A run whose messages multiply (and whose lookups, never ending, with them)
+        // reaches it in seconds.
+        Overlay overlay = run.Overlay;
         net.Sim.Queue.Bound = pending =>
         {
             long lookups = Math.Min(net.Lookups.Table.InFlight, (1L << 17) + 16L * net.Nodes.SlotCapacity);
-            long need = EventQueue.BoundFrom + 64L * net.Nodes.SlotCapacity + net.Lookups.DeadlinesPending + 8L * lookups;
+            long need = EventQueue.BoundFrom + 64L * net.Nodes.SlotCapacity + net.Lookups.DeadlinesPending + overlay.EventsPerLookupBound * lookups;
             return pending <= need ? null
                 : $"{pending:N0} events were pending at simulated time {Units.FormatDuration(net.Sim.Now)}, far more than its " +
                   $"{net.Nodes.LiveCount:N0} live nodes and {net.Lookups.Table.InFlight:N0} lookups in flight can need: a runaway. " +
@@ -211,7 +215,7 @@ public static class Experiment
         var streams = new RandomStreams(spec.Seed, spec.Replicate);
         int v = spec.VirtualNodes;
         Id[] ids = DrawDistinctIds(space, checked(spec.Nodes * v), streams.Stream("ids"));
-        var nodes = new NodeTable(ids, v);
+        var nodes = new NodeTable(ids, v, spec.ServerNodes);
         bool[] up = ChurnDriver.InitialState(spec.Churn, streams, spec.Nodes);
         for (int m = 0; m < spec.Nodes; m++)
             if (up[m])
@@ -338,7 +342,7 @@ public static class Experiment
         var registered = new List<OverlayMetricValue>();
         foreach (SampleMetric metric in m.Registered)
             foreach (MetricColumn column in metric.Spec.Columns)
-                registered.Add(new OverlayMetricValue(column.Name, metric.Value(column.Stat)));
+                registered.Add(new OverlayMetricValue(column.Name, column.Stat == MetricStat.Computed ? metric.Computed?.Invoke(column.Name) ?? 0 : metric.Value(column.Stat)));
 
         KeyStore? store = net.KeyStore;
         return new RunResult

@@ -19,9 +19,10 @@ public sealed class OverlayInfo
     private OverlayInfo(string name, string description, string hopsDefinition, OptionsSchema schema, Func<object, Overlay> create,
         Func<object, long, long> bytesPerNode, Func<object, long> bytesPerKey, Func<object, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys)
+        bool placesKeys, int servers)
     {
         PlacesKeys = placesKeys;
+        Servers = servers;
         Name = name;
         Description = description;
         HopsDefinition = hopsDefinition;
@@ -47,13 +48,14 @@ public sealed class OverlayInfo
     /// <param name="metrics">The metrics it registers beside the common ones (columns of runs.csv).</param>
     /// <param name="placesKeys">Whether it places keys by a rule of its own (a DHT); false for an overlay that takes the
     /// workload's replication (<c>workload.replication</c>).</param>
+    /// <param name="servers">Server machines it adds beside the peers (a central index: 1).</param>
     public static OverlayInfo Of<TOptions>(string name, string description, string hopsDefinition, Func<TOptions, Overlay> create,
         Func<TOptions, long, long> bytesPerNode, Func<TOptions, long> bytesPerKey, Func<TOptions, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys = true)
+        bool placesKeys = true, int servers = 0)
         where TOptions : class, new() =>
         new(name, description, hopsDefinition, OptionsSchema.For<TOptions>(), o => create((TOptions)o), (o, n) => bytesPerNode((TOptions)o, n),
-            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys);
+            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys, servers);
 
     public string Name { get; }
     public string Description { get; }
@@ -66,6 +68,9 @@ public sealed class OverlayInfo
         ? $"overlay '{Name}' has no model that follows churn"
         : "set " + string.Join(", ", ChurnVariant.Select(kv => $"{kv.Key}: {kv.Value}"));
     public IReadOnlyList<OverlayMetric> Metrics { get; }
+
+    /// <summary>Server machines it adds beside the scenario's nodes (peers).</summary>
+    public int Servers { get; }
 
     /// <summary>Whether it places keys by its own rule (a DHT), rather than by the workload's replication.</summary>
     public bool PlacesKeys { get; }
@@ -118,6 +123,32 @@ public static class OverlayRegistry
             [new("protocol", "dynamic")],
             _ => 1,
             [Kademlia.RoundsMetric, Kademlia.RpcsMetric]),
+        OverlayInfo.Of<GnutellaOptions>(
+            "gnutella",
+            "Gnutella-style unstructured overlay: random, regular, power-law, preferential-attachment or two-tier (ultrapeer) graphs searched by flooding, expanding rings or k random walkers (Lv et al., ICS 2002); items placed by workload.replication",
+            "hops: links the query crossed from the origin to the holder whose hit reached the origin first (random walk: the finding walker's steps); " +
+            "duplicates: query copies that reached a node again; visited: distinct nodes reached; hits: holders reached",
+            o => new Gnutella(o),
+            Gnutella.BytesPerNode,
+            _ => 0,
+            o => o.Dynamic,
+            [new("protocol", "dynamic")],
+            _ => 1,
+            [Gnutella.DuplicatesMetric, Gnutella.VisitedMetric, Gnutella.HitsMetric],
+            placesKeys: false),
+        OverlayInfo.Of<NapsterOptions>(
+            "napster",
+            "Napster-style central index: one server (a machine of its own) lists the holders of every item, answers queries from a FIFO queue at service_rate, and can fail; items placed by workload.replication",
+            "hops: 1, the request to the index (the holder contacted afterwards counts in messages and latency); fetch_attempts: holders contacted",
+            o => new Napster(o),
+            Napster.BytesPerNode,
+            _ => 64,
+            o => o.Dynamic,
+            [new("protocol", "dynamic")],
+            _ => 1,
+            [Napster.FetchMetric, Napster.ServerMetric],
+            placesKeys: false,
+            servers: 1),
     ];
 
     public static OverlayInfo? Find(string name)

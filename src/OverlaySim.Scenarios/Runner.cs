@@ -47,6 +47,7 @@ public static class Runner
         {
             Churn = p.Churn,
             VirtualNodes = o.Info.VirtualNodes(o.Options),
+            ServerNodes = o.Info.Servers,
             Duration = p.Duration,
             MeasureAfter = p.MeasureAfter,
             SampleEvery = p.SampleEvery,
@@ -113,6 +114,10 @@ public static class Runner
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;
         long keys = w.Keys * (32L + o.Info.BytesPerKey(o.Options));
+        // An overlay without a placement rule holds the workload's replicas: the store's slot and per-node entry of every
+        // copy (about 20 bytes with the entry lists' growth), a copy in the overlay's own index (8), and per-key offsets.
+        if (!o.Info.PlacesKeys && w.Replication is { } r)
+            keys += 28L * (r.Strategy == ReplicationStrategy.Uniform ? (long)r.Copies * w.Keys : r.Budget) + 8L * w.Keys;
         double span = p.Duration > 0 ? p.Duration : w.Start + (w.RateMode ? w.Duration : w.Lookups / w.Rate * 1e6);
         double rows = p.SampleEvery > 0 ? span / p.SampleEvery : 0;
         double total = RuntimeBytes + machines * (double)perMachine + retired * v * (double)TombstoneBytes + keys

@@ -99,6 +99,13 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
         return distinct;
     }
 
+    /// <summary>
+    /// The most events one lookup can have pending at once (its messages in flight and its timers), for the runaway
+    /// bound of the event queue: 8 for overlays that keep a few requests per lookup in flight; a flooding overlay returns
+    /// what a flood over the current graph can have in flight.
+    /// </summary>
+    public virtual long EventsPerLookupBound => 8;
+
     /// <summary>A readable name for a message type (for per-type traffic in the results).</summary>
     public virtual string MessageName(byte type) => type.ToString(System.Globalization.CultureInfo.InvariantCulture);
 

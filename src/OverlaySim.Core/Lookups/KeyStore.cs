@@ -98,6 +98,18 @@ public sealed class KeyStore
         return false;
     }
 
+    /// <summary>
+    /// Whether <paramref name="node"/> holds a copy of <paramref name="key"/>, by a walk of the node's own keys (the same
+    /// answer as <see cref="Holds"/>, faster when an item has many copies and a node few items: a flood asks it at every node).
+    /// </summary>
+    public bool NodeHolds(int node, int key)
+    {
+        if ((uint)node >= (uint)_head.Length) return false;
+        for (int e = _head[node]; e >= 0; e = _entryNext[e])
+            if (_entryKey[e] == key) return true;
+        return false;
+    }
+
     /// <summary>When <paramref name="node"/>'s copy of <paramref name="key"/> was last stored, or long.MinValue if it has none (or the store is not timed).</summary>
     public long StoredAt(int node, int key)
     {

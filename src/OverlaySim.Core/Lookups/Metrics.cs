@@ -130,6 +130,8 @@ public enum MetricStat : byte
     P50,
     P99,
     Max,
+    /// <summary>A value the overlay computes itself at the end of the run (<see cref="SampleMetric.Computed"/>), e.g. a server's utilisation.</summary>
+    Computed,
 }
 
 /// <summary>One column of a registered metric: its name in runs.csv and the statistic it holds.</summary>
@@ -158,6 +160,12 @@ public sealed class SampleMetric
 
     /// <summary>Adds one sample (a count: at least 0).</summary>
     public void Add(int value) => LookupMetrics.Add(ref _histogram, Math.Max(0, value));
+
+    /// <summary>
+    /// For columns of stat <see cref="MetricStat.Computed"/>: the value of each such column by name, asked once at the end
+    /// of the run (for quantities that are not one whole sample per lookup: a utilisation, a delay in µs).
+    /// </summary>
+    public Func<string, double>? Computed { get; set; }
 
     /// <summary>The value of one of its statistics over the samples so far (0 without samples).</summary>
     public double Value(MetricStat stat) => stat switch

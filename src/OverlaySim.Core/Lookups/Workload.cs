@@ -34,7 +34,7 @@ public sealed record WorkloadOptions(
 }
 
 /// <summary>
-/// Issues lookups: for each one, a uniformly chosen live origin and a key drawn by popularity, both from the
+/// Issues lookups: for each one, a uniformly chosen live origin (a peer: never an overlay's server) and a key drawn by popularity, both from the
 /// "workload" random stream, at Poisson arrival times.
 /// </summary>
 /// <remarks>
@@ -71,8 +71,11 @@ public sealed class Workload : IEventSink
 
     public long Issued => _issued;
 
+    private bool _hasServers;
+
     public void Start()
     {
+        for (int m = 0; m < _net.Population.MachineCount; m++) _hasServers |= _net.Population.IsServer(m);
         _sink = _net.Sim.Register(this);
         if (!_options.RateMode && _options.Lookups == 0) return;
         ScheduleNext(_options.Start);
@@ -80,9 +83,9 @@ public sealed class Workload : IEventSink
 
     public void Handle(ref Event ev)
     {
-        if (_net.Nodes.LiveCount > 0)
+        int origin = _hasServers ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
+        if (origin >= 0)
         {
-            int origin = _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount));
             int key = DrawKey();
             int slot = _net.Lookups.BeginUser(origin, key);
             _issued++;

@@ -259,7 +259,11 @@ public sealed class ChurnDriver : IEventSink
                 At(_net.Sim.Now + Gap(_options.JoinRate), RateJoin, -1);
                 break;
             case RateFail:
-                if (_net.Nodes.LiveCount > 0) Depart(_net.Nodes.Machine[_net.Nodes.LiveAt(_random.Next(_net.Nodes.LiveCount))]);
+                if (_net.Nodes.LiveCount > 0)
+                {
+                    int machine = _net.Nodes.Machine[_net.Nodes.LiveAt(_random.Next(_net.Nodes.LiveCount))];
+                    if (!_population.IsServer(machine)) Depart(machine); // a server fails only when a trace names it
+                }
                 At(_net.Sim.Now + Gap(_options.FailureRate), RateFail, -1);
                 break;
             case Mass:
@@ -270,7 +274,7 @@ public sealed class ChurnDriver : IEventSink
                 for (int i = 0; i < _net.Nodes.LiveCount; i++)
                 {
                     int machine = _net.Nodes.Machine[_net.Nodes.LiveAt(i)];
-                    if (seenMachines.Add(machine) && _random.NextDouble() < _options.FailProbability) victims.Add(machine);
+                    if (seenMachines.Add(machine) && !_population.IsServer(machine) && _random.NextDouble() < _options.FailProbability) victims.Add(machine);
                 }
                 victims.Sort();
                 foreach (int m in victims) Depart(m, forceCrash: true);

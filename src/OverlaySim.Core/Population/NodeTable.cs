@@ -31,21 +31,26 @@ public sealed class NodeTable
     private int[] _freeSlots = [];
     private int _freeCount;
 
-    /// <summary>A table of <c>ids.Length</c> dead nodes, node i on machine i / <paramref name="virtualNodes"/>.</summary>
-    public NodeTable(Id[] ids, int virtualNodes = 1)
+    /// <summary>
+    /// A table of <c>ids.Length</c> dead nodes, node i on machine i / <paramref name="virtualNodes"/>, with room for
+    /// <paramref name="spare"/> more (an overlay's servers, added at its build) before any array grows.
+    /// </summary>
+    public NodeTable(Id[] ids, int virtualNodes = 1, int spare = 0)
     {
+        int room = ids.Length + spare;
+        if (spare > 0) Array.Resize(ref ids, room);
         _ids = ids;
-        Count = ids.Length;
-        _epoch = new uint[ids.Length];
-        _machine = new int[ids.Length];
-        for (int i = 0; i < ids.Length; i++) _machine[i] = i / virtualNodes;
-        _liveList = new int[ids.Length];
-        _liveIndex = new int[ids.Length];
+        Count = room - spare;
+        _epoch = new uint[room];
+        _machine = new int[room];
+        for (int i = 0; i < Count; i++) _machine[i] = i / virtualNodes;
+        _liveList = new int[room];
+        _liveIndex = new int[room];
         Array.Fill(_liveIndex, -1);
-        _slot = new int[ids.Length];
-        for (int i = 0; i < ids.Length; i++) _slot[i] = i;
-        SlotCount = ids.Length;
-        SlotCapacity = ids.Length;
+        _slot = new int[room];
+        for (int i = 0; i < Count; i++) _slot[i] = i;
+        SlotCount = Count;
+        SlotCapacity = room;
     }
 
     /// <summary>Ordinals in use (alive or dead).</summary>

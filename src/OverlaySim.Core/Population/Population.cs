@@ -34,6 +34,7 @@ public sealed class Population
     private bool[] _upInWindow;    // per machine: up at some time inside the measurement window (set on departure)
     private bool[] _joined;        // per ordinal: live and part of the overlay (in the global view)
     private int[] _machineBase;    // first ordinal of the machine's current (or last) incarnation, -1 if none yet
+    private bool[] _server;        // per machine: infrastructure of the overlay (a central index), not a peer
     private Xoshiro256 _rejoinIds;
     private Xoshiro256 _bootstrapRng;
     private long _lastLiveChange;
@@ -53,6 +54,7 @@ public sealed class Population
         _machineUp = new bool[MachineCount];
         _upInWindow = new bool[MachineCount];
         _machineBase = new int[MachineCount];
+        _server = new bool[MachineCount];
         for (int m = 0; m < MachineCount; m++)
         {
             _machineBase[m] = m * virtualNodes;
@@ -105,6 +107,7 @@ public sealed class Population
             int n = Math.Max(16, m * 2);
             Array.Resize(ref _machineUp, n);
             Array.Resize(ref _upInWindow, n);
+            Array.Resize(ref _server, n);
             int old = _machineBase.Length;
             Array.Resize(ref _machineBase, n);
             Array.Fill(_machineBase, -1, old, n - old);
@@ -112,6 +115,42 @@ public sealed class Population
         _machineBase[m] = -1;
         _transport.EnsureMachines(MachineCount);
         return m;
+    }
+
+    /// <summary>
+    /// Adds a server machine of the overlay's own (a central index), up and joined from now on, and returns its node. A
+    /// server is not a peer: the workload never picks it as an origin, random and mass failures never pick it, the
+    /// bootstrap service never hands it out; only a churn trace that names its machine (or the overlay itself) takes
+    /// it down. It counts in degree and load like any machine.
+    /// </summary>
+    public int AddServer()
+    {
+        int machine = AddMachine();
+        _server[machine] = true;
+        AccrueLive();
+        int node = Nodes.Add(DrawFreshId(), machine);
+        _machineBase[machine] = node;
+        _machineUp[machine] = true;
+        Nodes.SetAlive(node);
+        Joined(node);
+        return node;
+    }
+
+    /// <summary>Whether the machine is a server of the overlay (<see cref="AddServer"/>) rather than a peer.</summary>
+    public bool IsServer(int machine) => _server[machine];
+
+    /// <summary>A uniformly chosen live peer (not a server), from <paramref name="rng"/>; -1 when there is none.</summary>
+    public int RandomLivePeer(ref Xoshiro256 rng)
+    {
+        int live = Nodes.LiveCount;
+        for (int attempt = 0; live > 0 && attempt < 64; attempt++)
+        {
+            int c = Nodes.LiveAt(rng.NextInt(live));
+            if (!_server[Nodes.Machine[c]]) return c;
+        }
+        for (int i = 0; i < live; i++)
+            if (!_server[Nodes.Machine[Nodes.LiveAt(i)]]) return Nodes.LiveAt(i);
+        return -1;
     }
 
     /// <summary>
@@ -193,8 +232,8 @@ public sealed class Population
     }
 
     /// <summary>
-    /// A uniformly chosen node that has joined the overlay, other than <paramref name="self"/>'s machine, or -1: what
-    /// a bootstrap service hands a joining node.
+    /// A uniformly chosen node that has joined the overlay, other than <paramref name="self"/>'s machine and other than a
+    /// server, or -1: what a bootstrap service hands a joining node.
     /// </summary>
     public int RandomJoined(int self, ref Xoshiro256 rng)
     {
@@ -203,13 +242,13 @@ public sealed class Population
         for (int attempt = 0; live > 0 && attempt < 64; attempt++)
         {
             int c = Nodes.LiveAt(rng.NextInt(live));
-            if (Nodes.Machine[c] != machine && _joined[c]) return c;
+            if (Nodes.Machine[c] != machine && _joined[c] && !_server[Nodes.Machine[c]]) return c;
         }
         // Few joined nodes among many live ones: fall back on a scan, in live-list order (deterministic).
         for (int i = 0; i < live; i++)
         {
             int c = Nodes.LiveAt(i);
-            if (Nodes.Machine[c] != machine && _joined[c]) return c;
+            if (Nodes.Machine[c] != machine && _joined[c] && !_server[Nodes.Machine[c]]) return c;
         }
         return -1;
     }
