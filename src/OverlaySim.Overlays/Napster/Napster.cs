@@ -61,7 +61,7 @@ public sealed class Napster : Overlay
         "holders a client contacted until one confirmed the item (per answered query)", [new("fetch_attempts_mean", MetricStat.Mean)]);
 
     public static readonly OverlayMetric ServerMetric = new("server",
-        "the index server: mean and p99 wait in its queue before service (ms), its busy share of the window, and its index size at the end (8 bytes per listed copy, 40 per known peer)",
+        "the index server: mean and p99 wait in its queue before service (ms), its busy share of the window (without a duration: up to its last service), and its index size at the end (8 bytes per listed copy, 40 per known peer)",
         [new("queue_delay_mean_ms", MetricStat.Computed), new("queue_delay_p99_ms", MetricStat.Computed),
          new("server_utilisation", MetricStat.Computed), new("index_bytes", MetricStat.Computed)]);
 
@@ -83,7 +83,7 @@ public sealed class Napster : Overlay
     private readonly Queue<(int Lookup, uint Gen, long Arrival)> _queue = new();
     private bool _serving;
     private readonly List<long> _delays = [];
-    private long _servedInWindow;
+    private long _servedInWindow, _lastServiceEnd;
 
     private LookupArray<int> _results = null!, _resultCount = null!, _attempt = null!, _first = null!;
     private SampleMetric _fetchMetric = null!;
@@ -98,6 +98,9 @@ public sealed class Napster : Overlay
     public override bool SupportsChurn => _o.Dynamic;
     public override long LookupTimeout => _o.LookupTimeout;
     public override string MessageName(byte type) => ((NapsterMessage)type).ToString();
+
+    /// <summary>The wait in the server's queue of every measured query served so far, µs, in service order (for tests).</summary>
+    public IReadOnlyList<long> QueueDelays => _delays;
 
     /// <summary>The node of the index server now.</summary>
     public int Server => _server;
@@ -117,9 +120,14 @@ public sealed class Napster : Overlay
         };
     }
 
+    /// <summary>
+    /// Busy time over the window; a run without a duration has a window that ends at its last event (a lookup deadline,
+    /// up to lookup_timeout after the last query), so there it ends at the end of the last service instead.
+    /// </summary>
     private double Utilisation()
     {
-        long window = Math.Min(Net.Sim.Now, Net.Window.Until) - Net.Window.From;
+        long end = Net.Window.Until != long.MaxValue ? Math.Min(Net.Sim.Now, Net.Window.Until) : _lastServiceEnd;
+        long window = end - Net.Window.From;
         return window <= 0 ? 0 : Math.Min(1, (double)_servedInWindow * _service / window);
     }
 
@@ -197,6 +205,7 @@ public sealed class Napster : Overlay
                 if (!_serving) ServeNext();
                 break;
             case NapsterMessage.ServiceDone:
+                _lastServiceEnd = Net.Sim.Now;
                 Reply(n);
                 ServeNext();
                 break;
