@@ -330,11 +330,20 @@ internal sealed partial class Binder
             }
             return workload with { Replication = null };
         }
+        if (r.Strategy == ReplicationStrategy.Uniform && explicitNames.Contains("replica_budget"))
+        {
+            // Uniform under a total budget: the budget shared equally (Cohen and Shenker's uniform allocation), so that the
+            // three strategies can be swept at the same budget.
+            _resolved.RemoveAll(kv => kv.Key == "workload.replicas");
+            if (explicitNames.Contains("replicas"))
+                Report(Where("replicas"), "keys 'workload.replicas' and 'workload.replica_budget' both set the copies of uniform replication: set replicas (copies of each item) or replica_budget (the total, shared equally)");
+            if (r.Budget < workload.Keys || r.Budget > workload.Keys * nodes)
+                Report(Where("replica_budget"), $"key 'workload.replica_budget': {r.Budget} copies cannot give each of the {workload.Keys} items between one copy and one per node ({nodes} nodes): expected {workload.Keys}..{workload.Keys * nodes}");
+            return workload with { Replication = r with { Copies = 0 } };
+        }
         if (r.Strategy == ReplicationStrategy.Uniform)
         {
             _resolved.RemoveAll(kv => kv.Key == "workload.replica_budget");
-            if (explicitNames.Contains("replica_budget"))
-                Report(Where("replica_budget"), "key 'workload.replica_budget' takes effect only with replication: proportional or square_root (uniform replication gives each item 'replicas' copies)");
             if (r.Copies > nodes)
                 Report(Where("replicas"), $"key 'workload.replicas': {r.Copies} copies of each item need as many distinct nodes, but there are {nodes}");
         }

@@ -117,7 +117,7 @@ public static class Runner
         // An overlay without a placement rule holds the workload's replicas: the store's slot and per-node entry of every
         // copy (about 20 bytes with the entry lists' growth), a copy in the overlay's own index (8), and per-key offsets.
         if (!o.Info.PlacesKeys && w.Replication is { } r)
-            keys += 28L * (r.Strategy == ReplicationStrategy.Uniform ? (long)r.Copies * w.Keys : r.Budget) + 8L * w.Keys;
+            keys += 28L * (r.Strategy == ReplicationStrategy.Uniform && r.Copies > 0 ? (long)r.Copies * w.Keys : r.Budget) + 8L * w.Keys;
         double span = p.Duration > 0 ? p.Duration : w.Start + (w.RateMode ? w.Duration : w.Lookups / w.Rate * 1e6);
         double rows = p.SampleEvery > 0 ? span / p.SampleEvery : 0;
         double total = RuntimeBytes + machines * (double)perMachine + retired * v * (double)TombstoneBytes + keys

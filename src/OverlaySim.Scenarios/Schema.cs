@@ -105,7 +105,7 @@ public static class Schema
         ParamSpec.Duration("start", 0, 0, 365L * 86_400_000_000, "simulated time of the first lookup"),
         ParamSpec.Choice("replication", "uniform", "for overlays without a placement rule of their own: copies of each item, uniform (replicas each) or proportional / square_root to its popularity under replica_budget (Cohen and Shenker, SIGCOMM 2002), on distinct nodes chosen uniformly; DHTs place keys by their own rule", "uniform", "proportional", "square_root"),
         ParamSpec.Int("replicas", 1, 1, 1_000_000, "replication: uniform: copies of each item"),
-        ParamSpec.Int("replica_budget", 0, 0, 1_000_000_000_000, "replication: proportional or square_root: total copies over all items, at least keys (each item gets one); 0 = replicas * keys"),
+        ParamSpec.Int("replica_budget", 0, 0, 1_000_000_000_000, "total copies over all items, at least keys (each item gets one): proportional or square_root share it by popularity, uniform equally (instead of replicas); 0 = replicas * keys"),
     ];
 
     /// <summary>The workload keys that only overlays without a placement rule use.</summary>

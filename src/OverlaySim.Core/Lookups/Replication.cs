@@ -12,8 +12,9 @@ public enum ReplicationStrategy : byte
 }
 
 /// <summary>The replication of the workload's items for overlays without a placement rule.</summary>
-/// <param name="Copies">Uniform: copies per item (r).</param>
-/// <param name="Budget">Proportional and square root: total copies over all items (R); every item gets at least one.</param>
+/// <param name="Copies">Uniform: copies per item (r); 0 to share <paramref name="Budget"/> equally instead.</param>
+/// <param name="Budget">Proportional and square root (and uniform with no <paramref name="Copies"/>): total copies over all
+/// items (R); every item gets at least one.</param>
 public sealed record ReplicationOptions(ReplicationStrategy Strategy, int Copies = 1, long Budget = 0);
 
 /// <summary>
@@ -30,7 +31,8 @@ public sealed record ReplicationOptions(ReplicationStrategy Strategy, int Copies
 public static class Replication
 {
     /// <summary>
-    /// Copies of each of the <c>popularity.Length</c> items, at most <paramref name="nodes"/> each: r each for uniform; for
+    /// Copies of each of the <c>popularity.Length</c> items, at most <paramref name="nodes"/> each: r each for uniform (or the
+    /// budget shared equally, the first budget mod K items one more, when r is 0); for
     /// proportional and square root, the budget shared in proportion to q_i or √q_i with at least one copy per item, rounded
     /// by largest remainder so that the copies add up to the budget exactly (unless the cap of one copy per node binds).
     /// </summary>
@@ -43,7 +45,14 @@ public static class Replication
         if (keys == 0 || nodes == 0) return copies;
         if (options.Strategy == ReplicationStrategy.Uniform)
         {
-            Array.Fill(copies, Math.Min(options.Copies, nodes));
+            if (options.Copies > 0)
+            {
+                Array.Fill(copies, Math.Min(options.Copies, nodes));
+                return copies;
+            }
+            // Copies 0: the budget shared equally, the first (budget mod K) items one copy more.
+            long each = options.Budget / keys, extra = options.Budget % keys;
+            for (int k = 0; k < keys; k++) copies[k] = (int)Math.Min(nodes, Math.Max(1, each + (k < extra ? 1 : 0)));
             return copies;
         }
         var weight = new double[keys];

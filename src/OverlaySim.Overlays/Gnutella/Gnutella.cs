@@ -98,8 +98,8 @@ public sealed class Gnutella : Overlay
     // Per query in flight: its messages in flight (the overlay's own count, to know when a flood has died), the ring,
     // the counts of its metrics, and the nodes it reached with the neighbour each first heard it from.
     private LookupArray<int> _pending = null!, _ring = null!, _dups = null!, _hits = null!;
-    private LookupArray<Dictionary<int, int>?> _seen = null!;
-    private readonly Stack<Dictionary<int, int>> _seenPool = new();
+    private LookupArray<ReachedSet?> _seen = null!;
+    private readonly Stack<ReachedSet> _seenPool = new();
     private SampleMetric _dupsMetric = null!, _visitedMetric = null!, _hitsMetric = null!;
 
     public Gnutella(GnutellaOptions options)
@@ -154,7 +154,7 @@ public sealed class Gnutella : Overlay
         _ring = Net.LookupArray<int>();
         _dups = Net.LookupArray<int>();
         _hits = Net.LookupArray<int>();
-        _seen = Net.LookupArray<Dictionary<int, int>?>();
+        _seen = Net.LookupArray<ReachedSet?>();
         _ultrapeer = Net.NodeArray<bool>();
         _store = Net.PlaceReplicas();
 
@@ -178,6 +178,9 @@ public sealed class Gnutella : Overlay
             default: g = GraphGenerators.Random(n, _o.Degree, ref graphRng); break;
         }
         SetGraph(nodes, g);
+        // Each row's tag: how many items the node holds, so that a flood asks the store only at holders. A node that
+        // departs loses its items and its row together; one that joins brings neither.
+        foreach (int node in nodes) _adj.Tag(node) = _store.KeysOf(node).Count;
         if (ultra is not null)
             for (int i = 0; i < n; i++) _ultrapeer[nodes[i]] = ultra[i];
         if (_o.Dynamic)
@@ -210,8 +213,8 @@ public sealed class Gnutella : Overlay
         _ring[lookup] = 0;
         _dups[lookup] = 0;
         _hits[lookup] = 0;
-        Dictionary<int, int> seen = _seenPool.Count > 0 ? _seenPool.Pop() : new Dictionary<int, int>();
-        seen[origin] = -1;
+        ReachedSet seen = _seenPool.Count > 0 ? _seenPool.Pop() : new ReachedSet();
+        seen.TryAdd(origin, -1);
         _seen[lookup] = seen;
         if (Holds(origin, r.KeyIndex))
         {
@@ -236,7 +239,7 @@ public sealed class Gnutella : Overlay
         foreach (int w in _adj.Of(origin)) Send(origin, w, lookup, GnutellaMessage.Query, ttl, 1, QueryBytes);
     }
 
-    private bool Holds(int node, int key) => key >= 0 && _store.NodeHolds(node, key);
+    private bool Holds(int node, int key) => key >= 0 && _adj.Tag(node) > 0 && _store.NodeHolds(node, key);
 
     private int RandomNeighbour(int node) => _adj.At(node, _rng.NextInt(_adj.Degree(node)));
 
@@ -275,7 +278,7 @@ public sealed class Gnutella : Overlay
     private void OnQuery(ref Event ev)
     {
         int v = ev.Dst, from = ev.Src, lookup = ev.Lookup;
-        Dictionary<int, int> seen = _seen[lookup]!;
+        ReachedSet seen = _seen[lookup]!;
         if (!seen.TryAdd(v, from))
         {
             _dups[lookup]++;
@@ -283,14 +286,16 @@ public sealed class Gnutella : Overlay
         }
         ref LookupRecord r = ref Net.Lookups[lookup];
         int key = r.KeyIndex;
-        if (Holds(v, key))
+        ReadOnlySpan<int> neighbours = _adj.Of(v, out int items);
+        if (items > 0 && key >= 0 && _store.NodeHolds(v, key))
         {
             _hits[lookup]++;
             Send(v, from, lookup, GnutellaMessage.QueryHit, v, ev.Aux, QueryHitBytes);
         }
         if (_twoTier && !_ultrapeer[v]) return; // a leaf never forwards
         int ttl = ev.Arg - 1;
-        foreach (int w in _adj.Of(v))
+        if (ttl <= 0 && !_twoTier) return;
+        foreach (int w in neighbours)
         {
             if (w == from) continue;
             if (_twoTier && !_ultrapeer[w])
@@ -313,7 +318,7 @@ public sealed class Gnutella : Overlay
             Net.Lookups.Answer(lookup, ev.Arg, valueReturned: true);
             return;
         }
-        if (_o.Search != GnutellaSearch.RandomWalk && _seen[lookup]!.TryGetValue(at, out int parent) && parent >= 0)
+        if (_o.Search != GnutellaSearch.RandomWalk && _seen[lookup]!.TryGetParent(at, out int parent) && parent >= 0)
             Send(at, parent, lookup, GnutellaMessage.QueryHit, ev.Arg, ev.Aux, QueryHitBytes);
     }
 
@@ -357,9 +362,9 @@ public sealed class Gnutella : Overlay
         if (_o.Search == GnutellaSearch.ExpandingRing && ring + 1 < _rings.Length && Net.Lookups.OriginIsCurrent(lookup))
         {
             _ring[lookup] = ring + 1;
-            Dictionary<int, int> seen = _seen[lookup]!;
+            ReachedSet seen = _seen[lookup]!;
             seen.Clear();
-            seen[r.Origin] = -1;
+            seen.TryAdd(r.Origin, -1);
             Flood(r.Origin, lookup, _rings[ring + 1]);
             if (_pending[lookup] > 0) return;
         }
@@ -370,7 +375,7 @@ public sealed class Gnutella : Overlay
     /// <summary>Records the query's own metrics (when measured) and frees its reverse-path table.</summary>
     private void Finish(int lookup)
     {
-        Dictionary<int, int>? seen = _seen[lookup];
+        ReachedSet? seen = _seen[lookup];
         if (seen is null) return;
         if (Net.Lookups[lookup].Measured)
         {

@@ -46,8 +46,8 @@ public sealed record GnutellaOptions : IOptionsCheck
     [Param("γ, the exponent of the power-law degree distribution P(k) ∝ k^-γ", Min = 1.5, Max = 5, Only = "graph=power_law")]
     public double Exponent { get; init; } = 2.5;
 
-    [Param("smallest degree drawn for the power law", Min = 1, Max = 1000, Only = "graph=power_law")]
-    public int MinDegree { get; init; } = 1;
+    [Param("smallest degree drawn for the power law (2 with γ = 2.5 and the √N cut-off gives a mean degree near 4, like the other graphs' default)", Min = 1, Max = 1000, Only = "graph=power_law")]
+    public int MinDegree { get; init; } = 2;
 
     [Param("largest degree drawn for the power law; 0 = ⌊√N⌋, the structural cut-off", Min = 0, Max = 1_000_000, Only = "graph=power_law")]
     public int MaxDegree { get; init; }

@@ -21,6 +21,9 @@ public class ReplicationTests
         Assert.Equal([5, 3, 2], Replication.CopiesPerKey(new(ReplicationStrategy.Proportional, Budget: 10), q, nodes: 100));
         Assert.Equal([4, 3, 3], Replication.CopiesPerKey(new(ReplicationStrategy.SquareRoot, Budget: 10), q, nodes: 100));
         Assert.Equal([3, 3, 3], Replication.CopiesPerKey(new(ReplicationStrategy.Uniform, Copies: 3), q, nodes: 100));
+        // Uniform under a budget (no copies given): shared equally, the first budget mod K items one more.
+        Assert.Equal([4, 3, 3], Replication.CopiesPerKey(new(ReplicationStrategy.Uniform, Copies: 0, Budget: 10), q, nodes: 100));
+        Assert.Equal([3, 3, 3], Replication.CopiesPerKey(new(ReplicationStrategy.Uniform, Copies: 0, Budget: 9), q, nodes: 100));
         // At most one copy per node: 4 nodes cap every item at 4.
         Assert.Equal([4, 4, 4], Replication.CopiesPerKey(new(ReplicationStrategy.Uniform, Copies: 10), q, nodes: 4));
         Assert.Equal([4, 3, 3], Replication.CopiesPerKey(new(ReplicationStrategy.Proportional, Budget: 10), q, nodes: 4));
