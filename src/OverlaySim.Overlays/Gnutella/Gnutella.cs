@@ -21,8 +21,8 @@
 //   sends the hit straight to the origin and stops;
 //   the protocol (protocol: dynamic): a joining node opens `attach` links (to its bootstrap and to nodes from the
 //   bootstrap service, as a host cache would give them); a leaving node says Bye to its neighbours; pings every
-//   ping_every find crashed neighbours (a ping to a dead node times out); every link lost is replaced by a link to a
-//   node from the bootstrap service.
+//   ping_every find crashed neighbours (a ping to a dead node times out); a node that loses a link while it has fewer
+//   links than the initial graph's mean degree (at least attach) opens one to a node from the bootstrap service.
 //
 // What the hop count counts: flood and expanding ring: the links the query crossed from the origin to the holder whose
 // QueryHit reached the origin first (the hit comes back over as many links again); random walk: the steps of the
@@ -94,6 +94,7 @@ public sealed class Gnutella : Overlay
     private KeyStore _store = null!;
     private Xoshiro256 _rng, _hosts;
     private bool _maintenance = true;
+    private int _targetDegree;
 
     // Per query in flight: its messages in flight (the overlay's own count, to know when a flood has died), the ring,
     // the counts of its metrics, and the nodes it reached with the neighbour each first heard it from.
@@ -178,6 +179,7 @@ public sealed class Gnutella : Overlay
             default: g = GraphGenerators.Random(n, _o.Degree, ref graphRng); break;
         }
         SetGraph(nodes, g);
+        _targetDegree = Math.Max(_o.Attach, n == 0 ? 0 : (int)Math.Round(2.0 * g.Count / n));
         // Each row's tag: how many items the node holds, so that a flood asks the store only at holders. A node that
         // departs loses its items and its row together; one that joins brings neither.
         foreach (int node in nodes) _adj.Tag(node) = _store.KeysOf(node).Count;
@@ -435,10 +437,14 @@ public sealed class Gnutella : Overlay
     private void Connect(int node, int to) =>
         SendMaintenanceRequest(node, to, new Event { Sink = Sink, Type = (byte)GnutellaMessage.Connect }, HandshakeBytes);
 
-    /// <summary>A link of <paramref name="node"/> is gone: open one to a node from the bootstrap service instead.</summary>
+    /// <summary>
+    /// A link of <paramref name="node"/> is gone: while it has fewer links than the initial graph's mean degree (at least
+    /// attach), it opens one to a node from the bootstrap service instead. Without that floor every join would add
+    /// links for good and the mean degree would grow with the joins.
+    /// </summary>
     private void Replace(int node)
     {
-        if (!_maintenance) return;
+        if (!_maintenance || _adj.Degree(node) >= _targetDegree) return;
         int c = Net.Population.RandomJoined(node, ref _hosts);
         if (c >= 0 && !_adj.Contains(node, c)) Connect(node, c);
     }

@@ -79,7 +79,7 @@ public sealed record GnutellaOptions : IOptionsCheck
     [Param("a walker checks back with the origin every this many steps, and stops if the query is answered; 0 = never", Min = 0, Max = 65_535, Only = "search=random_walk")]
     public int CheckEvery { get; init; } = 4;
 
-    [Param("static: the graph built from the global view, no maintenance; dynamic: joins open attach links, a leave says Bye, pings find crashed neighbours, and every lost link is replaced (needed under churn)")]
+    [Param("static: the graph built from the global view, no maintenance; dynamic: joins open attach links, a leave says Bye, pings find crashed neighbours, and a node below the initial mean degree replaces a lost link (needed under churn)")]
     public OverlayProtocol Protocol { get; init; } = OverlayProtocol.Static;
 
     [Param("period of a node's pings to its neighbours (crash detection)", Unit = ParamUnit.Time, Min = 1_000_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
