@@ -12,7 +12,8 @@ namespace OverlaySim.Tests.Golden;
 /// <remarks>
 /// What they cover: static Chord (with virtual nodes, without a successor list), dynamic Chord under lifetime churn
 /// (recursive with lazy timeouts, iterative with RTT timeouts, stored keys), a ring grown by joins under Poisson churn,
-/// static Kademlia (node and value lookups), and dynamic Kademlia under churn (fixed and RTT timeouts, republish).
+/// static Kademlia (node and value lookups), dynamic Kademlia under churn (fixed and RTT timeouts, republish), Gnutella's
+/// three searches on three graphs and a Napster index that fails for a while, and both their protocols under churn.
 /// </remarks>
 public class GoldenTraceTests
 {
@@ -26,6 +27,12 @@ public class GoldenTraceTests
     [InlineData("kademlia.yaml", "values", "595948f2558b67c8")]
     [InlineData("kademlia-churn.yaml", "kademlia", "9a73145b7dad6b94")]
     [InlineData("kademlia-churn.yaml", "values", "9acad5b13d77c4a8")]
+    [InlineData("unstructured.yaml", "flood", "46d634fe12083c58")]
+    [InlineData("unstructured.yaml", "ring", "01d06b9b6fba7b67")]
+    [InlineData("unstructured.yaml", "walk", "09753785ea015c24")]
+    [InlineData("unstructured.yaml", "napster", "679997a8e62b23d6")]
+    [InlineData("unstructured-churn.yaml", "gnutella", "b331ae722ff348c8")]
+    [InlineData("unstructured-churn.yaml", "napster", "4d20cf83635c7dcb")]
     public void TheTraceHashOfAGoldenRunIsUnchanged(string file, string overlay, string expected)
     {
         Scenario scenario = ScenarioLoader.Load(Path.Combine(AppContext.BaseDirectory, "Golden", file));

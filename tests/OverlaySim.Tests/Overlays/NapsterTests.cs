@@ -49,6 +49,28 @@ public class NapsterTests
     }
 
     [Fact]
+    public void AChurnTraceNamingTheServersMachineFailsItAndAMassFailureOfPeersDoesNot()
+    {
+        using var dir = new Support.TempFolder();
+        const string workload = "{ per_node_rate: 1/100s, duration: 40s, keys: 500, replication: uniform, replicas: 3 }";
+        // The server is machine 2000, the first after the 2,000 peers: the trace crashes it at 10 s.
+        string trace = dir.Write("t.csv", "10s, 2000, crash\n");
+        RunResult down = Run("protocol: dynamic", workload: workload, extra: $"duration: 50s\nmeasure_after: 10s\nchurn: {{ model: trace, file: {trace} }}");
+        Assert.True(down.Lookups > 500);
+        Assert.Equal(down.Lookups, down.LookupsFailed);
+        Assert.Equal(1, down.Crashes);
+
+        // Every live machine crashes with probability 0.5 at 10 s: the peers do, the server does not.
+        int server = -1;
+        RunResult mass = Run("protocol: dynamic", workload: workload,
+            extra: "duration: 50s\nmeasure_after: 10s\nchurn: { model: mass_failure, at: 10s, probability: 0.5 }",
+            inspect: run => server = ((Napster)run.Overlay).Server);
+        Assert.True(mass.Crashes is > 900 and < 1100, $"{mass.Crashes} crashes");
+        Assert.True(mass.LookupsOk > 0.8 * mass.Lookups, $"{mass.LookupsOk} of {mass.Lookups} ok after the peers' mass failure");
+        Assert.Equal(2000, server); // node ordinals 0..1999 are the peers, the server's is the next
+    }
+
+    [Fact]
     public void ACrashedPeerStaysListedUntilItsKeepAliveTimesOut()
     {
         // Peers crash (no goodbye) and their entries stay until keep_alive_timeout: clients meet dead holders and try the next.
