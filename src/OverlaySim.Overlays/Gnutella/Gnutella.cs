@@ -19,7 +19,8 @@
 //   where they stand (a simple random walk) until their TTL is spent; every check_every steps the walker's node asks
 //   the origin whether to go on (a round trip), and stops if the query is answered; a walker that reaches a holder
 //   sends the hit straight to the origin and stops;
-//   the protocol (protocol: dynamic): a joining node opens `attach` links (to its bootstrap and to nodes from the
+//   the protocol (protocol: dynamic): the graph is the generator's, or grown by joins (start: joins: the first node
+//   founds the overlay, the others join at random times over join_over); a joining node opens `attach` links (to its bootstrap and to nodes from the
 //   bootstrap service, as a host cache would give them); a leaving node says Bye to its neighbours; pings every
 //   ping_every find crashed neighbours (a ping to a dead node times out); a node that loses a link while it has fewer
 //   links than the initial graph's mean degree (at least attach) opens one to a node from the bootstrap service.
@@ -62,6 +63,7 @@ public enum GnutellaMessage : byte
     PingTimeout,
     PingTimer,
     Pong,
+    JoinTimer,
 }
 
 /// <summary>An unstructured overlay searched by flooding, expanding rings or random walks.</summary>
@@ -161,6 +163,21 @@ public sealed class Gnutella : Overlay
 
         int[] nodes = view.SortedNodes.ToArray();
         int n = nodes.Length;
+        if (_o.Start == GnutellaStart.Joins)
+        {
+            // Grown by joins: the first node founds the overlay; the others, live but not yet in, join at random times.
+            _adj = new Adjacency(Net, 2L * _o.Attach * n + 16);
+            _targetDegree = _o.Attach;
+            for (int i = 0; i < n; i++) _adj.Tag(nodes[i]) = _store.KeysOf(nodes[i]).Count;
+            if (n == 0) return;
+            StartPings(nodes[0]);
+            for (int i = 1; i < n; i++)
+            {
+                Net.Population.Unjoined(nodes[i]);
+                Net.Sim.Schedule((long)(_rng.NextDouble() * _o.JoinOver), new Event { Dst = nodes[i], Src = nodes[i], Lookup = -1, Sink = Sink, Type = (byte)GnutellaMessage.JoinTimer });
+            }
+            return;
+        }
         Xoshiro256 graphRng = Net.Streams.Stream("overlay/gnutella/graph");
         EdgeList g;
         bool[]? ultra = null;
@@ -409,6 +426,12 @@ public sealed class Gnutella : Overlay
     public override void OnJoin(int node, int bootstrap)
     {
         _adj.Clear(node);
+        Join(node, bootstrap);
+    }
+
+    /// <summary>Opens attach links: to the bootstrap and to nodes from the bootstrap service (alone when there is none).</summary>
+    private void Join(int node, int bootstrap)
+    {
         if (bootstrap < 0)
         {
             Net.Population.Joined(node);
@@ -481,6 +504,10 @@ public sealed class Gnutella : Overlay
                 break;
             case GnutellaMessage.PingTimeout:
                 if (_adj.Remove(n, ev.Arg)) Replace(n);
+                break;
+            case GnutellaMessage.JoinTimer:
+                // An initial node of a graph grown by joins (it keeps its items): its join is due.
+                Join(n, Net.Population.RandomJoined(n, ref _hosts));
                 break;
         }
     }

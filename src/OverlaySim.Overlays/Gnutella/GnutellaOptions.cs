@@ -20,6 +20,15 @@ public enum GnutellaGraph : byte
     Tree,
 }
 
+/// <summary>How the overlay graph comes to be.</summary>
+public enum GnutellaStart : byte
+{
+    /// <summary>Built from the global view by the <c>graph</c> generator.</summary>
+    Graph,
+    /// <summary>Grown by joins: the first node founds the overlay, each other joins at a random time in [0, join_over) and opens <c>attach</c> links to nodes already in.</summary>
+    Joins,
+}
+
 /// <summary>How a query searches the unstructured overlay.</summary>
 public enum GnutellaSearch : byte
 {
@@ -37,7 +46,7 @@ public enum GnutellaSearch : byte
 /// </summary>
 public sealed record GnutellaOptions : IOptionsCheck
 {
-    [Param("overlay graph: random (mean degree), regular, power_law, preferential (attachment), two_tier (ultrapeers and leaves, Gnutella 0.6) or tree (for checks against theory)")]
+    [Param("overlay graph: random (mean degree), regular, power_law, preferential (attachment), two_tier (ultrapeers and leaves, Gnutella 0.6) or tree (for checks against theory)", Only = "start=graph")]
     public GnutellaGraph Graph { get; init; } = GnutellaGraph.Random;
 
     [Param("mean degree (random), degree of every node (regular, the inner nodes of tree) or of the ultrapeer mesh (two_tier)", Min = 1, Max = 1000)]
@@ -81,6 +90,12 @@ public sealed record GnutellaOptions : IOptionsCheck
 
     [Param("static: the graph built from the global view, no maintenance; dynamic: joins open attach links, a leave says Bye, pings find crashed neighbours, and a node below the initial mean degree replaces a lost link (needed under churn)")]
     public OverlayProtocol Protocol { get; init; } = OverlayProtocol.Static;
+
+    [Param("graph: the graph generator's graph from the global view; joins: grown by joins, each initial node joining at a random time in [0, join_over) with attach links to nodes already in (a uniform-attachment graph)", Only = "protocol=dynamic")]
+    public GnutellaStart Start { get; init; } = GnutellaStart.Graph;
+
+    [Param("the initial nodes join at uniform random times in [0, join_over)", Unit = ParamUnit.Time, Min = 0, Max = 86_400_000_000, Only = "protocol=dynamic,start=joins")]
+    public long JoinOver { get; init; } = 60_000_000;
 
     [Param("period of a node's pings to its neighbours (crash detection)", Unit = ParamUnit.Time, Min = 1_000_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long PingEvery { get; init; } = 30_000_000;

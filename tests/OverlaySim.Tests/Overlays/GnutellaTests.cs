@@ -194,6 +194,24 @@ public class GnutellaTests
     }
 
     [Fact]
+    public void AnOverlayGrownByJoinsIsConnectedAndFloodsReachEveryItem()
+    {
+        // 500 nodes join over a minute with 2 links each (to nodes already in: connected by construction); queries
+        // from 2 minutes on with a TTL beyond any path find every item (one copy each).
+        SimulationRun run = Build("protocol: dynamic, start: joins, join_over: 60s, attach: 2, ttl: 255", 500,
+            workload: "{ lookups: 1000, rate: 100/s, start: 2min, keys: 100, replication: uniform, replicas: 1 }", extra: "duration: 3min");
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
+        Assert.Equal(500, run.Oracle.Count); // every node's join completed
+        Assert.Equal(r.Lookups, r.LookupsOk);
+        // Every query that left its origin reached every other node (one answered at home, at 0 hops, reached none).
+        long local = r.HopHistogram[0];
+        Assert.Equal(499.0 * (r.Lookups - local) / r.Lookups, r.Metric("visited_mean")!.Value, 9);
+        // Each join adds up to 2 links (a repeat draw of the same node adds one): a mean degree just under 4.
+        Assert.InRange(r.DegreeMean, 3.5, 4.0);
+    }
+
+    [Fact]
     public void AfterChurnStopsEveryLiveNodeForgetsItsDeadNeighbours()
     {
         // Lifetime churn with crashes and leaves for 20 minutes; then 3 ping periods without churn.
