@@ -160,7 +160,7 @@ public static class Experiment
         // Room for every latency the run will record, so that recording allocates nothing during the run: the
         // lookup count in count mode; in rate mode the Poisson mean λ plus 5·√λ, which the count rarely exceeds
         // (about 3·10^-7 in the normal approximation, valid for large λ); past it the list still grows.
-        double expected = options.PerNodeRate * net.Nodes.LiveCount * (options.Duration / 1e6);
+        double expected = options.PerNodeRate * (net.Nodes.LiveCount - net.Population.LiveServers) * (options.Duration / 1e6);
         net.Lookups.Metrics.Reserve(options.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : options.Lookups);
 
         var workload = new Workload(net, options, run.Overlay.StartLookup, spec.Duration);

@@ -15,12 +15,14 @@ public sealed class OverlayInfo
     private readonly Func<object, long> _bytesPerKey;
     private readonly Func<object, bool> _supportsChurn;
     private readonly Func<object, int> _virtualNodes;
+    private readonly Func<object, long> _buildBytesPerNode;
 
     private OverlayInfo(string name, string description, string hopsDefinition, OptionsSchema schema, Func<object, Overlay> create,
         Func<object, long, long> bytesPerNode, Func<object, long> bytesPerKey, Func<object, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys, int servers)
+        bool placesKeys, int servers, Func<object, long> buildBytesPerNode)
     {
+        _buildBytesPerNode = buildBytesPerNode;
         PlacesKeys = placesKeys;
         Servers = servers;
         Name = name;
@@ -49,13 +51,15 @@ public sealed class OverlayInfo
     /// <param name="placesKeys">Whether it places keys by a rule of its own (a DHT); false for an overlay that takes the
     /// workload's replication (<c>workload.replication</c>).</param>
     /// <param name="servers">Server machines it adds beside the peers (a central index: 1).</param>
+    /// <param name="buildBytesPerNode">Memory per node its build needs for a while and gives back (a graph generator's temporaries).</param>
     public static OverlayInfo Of<TOptions>(string name, string description, string hopsDefinition, Func<TOptions, Overlay> create,
         Func<TOptions, long, long> bytesPerNode, Func<TOptions, long> bytesPerKey, Func<TOptions, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys = true, int servers = 0)
+        bool placesKeys = true, int servers = 0, Func<TOptions, long>? buildBytesPerNode = null)
         where TOptions : class, new() =>
         new(name, description, hopsDefinition, OptionsSchema.For<TOptions>(), o => create((TOptions)o), (o, n) => bytesPerNode((TOptions)o, n),
-            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys, servers);
+            o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys, servers,
+            o => buildBytesPerNode?.Invoke((TOptions)o) ?? 0);
 
     public string Name { get; }
     public string Description { get; }
@@ -86,6 +90,9 @@ public sealed class OverlayInfo
     public long BytesPerNode(object options, long machines) => _bytesPerNode(options, machines);
 
     public long BytesPerKey(object options) => _bytesPerKey(options);
+
+    /// <summary>Bytes per node the build needs for a while beyond what the run keeps (counted in the peak estimate).</summary>
+    public long BuildBytesPerNode(object options) => _buildBytesPerNode(options);
 
     public bool SupportsChurn(object options) => _supportsChurn(options);
 
@@ -135,7 +142,8 @@ public static class OverlayRegistry
             [new("protocol", "dynamic")],
             _ => 1,
             [Gnutella.DuplicatesMetric, Gnutella.VisitedMetric, Gnutella.HitsMetric],
-            placesKeys: false),
+            placesKeys: false,
+            buildBytesPerNode: Gnutella.BuildBytesPerNode),
         OverlayInfo.Of<NapsterOptions>(
             "napster",
             "Napster-style central index: one server (a machine of its own) lists the holders of every item, answers queries from a FIFO queue at service_rate, and can fail; items placed by workload.replication",
@@ -148,7 +156,8 @@ public static class OverlayRegistry
             _ => 1,
             [Napster.FetchMetric, Napster.ServerMetric],
             placesKeys: false,
-            servers: 1),
+            servers: 1,
+            buildBytesPerNode: _ => Napster.BuildBytesPerNode),
     ];
 
     public static OverlayInfo? Find(string name)

@@ -109,7 +109,7 @@ public static class Runner
             "matrix" => 4,
             _ => 0,
         };
-        perMachine += o.Info.BytesPerNode(o.Options, n) + v * CoreBytesPerOrdinal;
+        perMachine += o.Info.BytesPerNode(o.Options, n) + o.Info.BuildBytesPerNode(o.Options) + v * CoreBytesPerOrdinal;
         WorkloadOptions w = p.Workload;
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;

@@ -97,7 +97,7 @@ public sealed class Workload : IEventSink
 
     private void ScheduleNext(long from)
     {
-        double ratePerSecond = _options.RateMode ? _options.PerNodeRate * Math.Max(1, _net.Nodes.LiveCount) : _options.Rate;
+        double ratePerSecond = _options.RateMode ? _options.PerNodeRate * Math.Max(1, _net.Nodes.LiveCount - _net.Population.LiveServers) : _options.Rate;
         long gap = (long)_rng.NextExponential(1e6 / ratePerSecond);
         long at = from + gap;
         if (_options.RateMode && at >= _options.Start + _options.Duration) return;

@@ -131,10 +131,14 @@ public sealed class Population
         int node = Nodes.Add(DrawFreshId(), machine);
         _machineBase[machine] = node;
         _machineUp[machine] = true;
+        LiveServers++;
         Nodes.SetAlive(node);
         Joined(node);
         return node;
     }
+
+    /// <summary>Server machines up now: live nodes less these are the peers (the workload's per-node rate counts peers).</summary>
+    public int LiveServers { get; private set; }
 
     /// <summary>Whether the machine is a server of the overlay (<see cref="AddServer"/>) rather than a peer.</summary>
     public bool IsServer(int machine) => _server[machine];
@@ -176,6 +180,7 @@ public sealed class Population
             _machineBase[machine] = first;
         }
         _machineUp[machine] = true;
+        if (_server[machine]) LiveServers++;
         int b = _machineBase[machine];
         for (int v = 0; v < VirtualNodes; v++) Nodes.SetAlive(b + v);
         // The bootstrap comes from a stream of its own: which nodes have joined depends on the protocol's timing,
@@ -203,6 +208,7 @@ public sealed class Population
             if (RetireDeparted) Nodes.Retire(node);
         }
         _machineUp[machine] = false;
+        if (_server[machine]) LiveServers--;
     }
 
     /// <summary>The overlay reports that a live node has finished joining: from now on it is responsible for keys.</summary>

@@ -51,9 +51,8 @@ public static class GraphGenerators
     /// </summary>
     public static EdgeList Random(int n, double meanDegree, ref Xoshiro256 rng)
     {
-        long m = (long)Math.Round(n * meanDegree / 2);
         long possible = (long)n * (n - 1) / 2;
-        if (m > possible) throw new ArgumentException($"{m} edges do not fit in {n} nodes");
+        long m = Math.Min(possible, (long)Math.Round(n * meanDegree / 2)); // the complete graph at most
         var g = new EdgeList(n);
         var present = new HashSet<long>();
         while (g.Count < m)
@@ -71,11 +70,22 @@ public static class GraphGenerators
     /// (a,c),(b,e)), which keep every degree. The switches bias the law slightly away from the uniform d-regular graph;
     /// for d ≪ n the few repaired edges make that negligible.
     /// </summary>
+    /// <remarks>
+    /// When n·d is odd (possible when a run starts with part of its nodes down) the last node gets d − 1 neighbours;
+    /// d ≥ n − 1 gives the complete graph.
+    /// </remarks>
     public static EdgeList Regular(int n, int d, ref Xoshiro256 rng)
     {
-        if ((long)n * d % 2 != 0 || d >= n) throw new ArgumentException($"no {d}-regular graph on {n} nodes");
-        var stubs = new int[(long)n * d];
-        for (int i = 0; i < stubs.Length; i++) stubs[i] = i / d;
+        if (d >= n - 1)
+        {
+            var complete = new EdgeList(n);
+            for (int a = 0; a < n; a++)
+                for (int b = a + 1; b < n; b++) complete.Add(a, b);
+            return complete;
+        }
+        long count = (long)n * d;
+        var stubs = new int[count - count % 2];
+        for (int i = 0; i < stubs.Length; i++) stubs[i] = (int)(i / d);
         return Pair(n, stubs, ref rng, repair: true);
     }
 
@@ -86,8 +96,9 @@ public static class GraphGenerators
     /// </summary>
     public static EdgeList PowerLaw(int n, double gamma, int kMin, int kMax, ref Xoshiro256 rng)
     {
-        kMax = Math.Min(kMax, n - 1);
+        kMax = Math.Max(1, Math.Min(kMax, n - 1));
         kMin = Math.Min(kMin, kMax);
+        if (n < 2) return new EdgeList(n);
         var cdf = new double[kMax - kMin + 1];
         double sum = 0;
         for (int k = kMin; k <= kMax; k++) cdf[k - kMin] = sum += Math.Pow(k, -gamma);
@@ -181,7 +192,7 @@ public static class GraphGenerators
     /// </summary>
     public static EdgeList Preferential(int n, int m, ref Xoshiro256 rng)
     {
-        if (m >= n) throw new ArgumentException($"attach {m} needs more than {n} nodes");
+        m = Math.Max(0, Math.Min(m, n - 1)); // fewer nodes than m + 1: the clique of all of them
         var g = new EdgeList(n);
         var ends = new int[2L * ((long)m * (m + 1) / 2 + (long)(n - m - 1) * m)];
         int used = 0;
@@ -227,6 +238,8 @@ public static class GraphGenerators
             int j = rng.NextInt(i + 1);
             (order[i], order[j]) = (order[j], order[i]);
         }
+        ultrapeers = Math.Min(ultrapeers, n);
+        leafLinks = Math.Min(leafLinks, ultrapeers);
         var isUltra = new bool[n];
         for (int i = 0; i < ultrapeers; i++) isUltra[order[i]] = true;
         EdgeList mesh = Regular(ultrapeers, meshDegree, ref rng);

@@ -53,9 +53,16 @@ public sealed class ReachedSet
         return false;
     }
 
+    /// <summary>Empties the set; a table far larger than this query needed (one flood reached 10^6 nodes) is given back.</summary>
     public void Clear()
     {
-        if (Count > 0) Array.Clear(_slots);
+        int fit = (int)Math.Max(64, BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, 2 * Count)));
+        if (_slots.Length > 4 * fit)
+        {
+            _slots = new long[fit];
+            _shift = 64 - BitOperations.Log2((uint)fit);
+        }
+        else if (Count > 0) Array.Clear(_slots);
         Count = 0;
     }
 

@@ -245,8 +245,10 @@ public class ConformanceMemoryTests(Xunit.Abstractions.ITestOutputHelper output)
         output.WriteLine($"{overlay} {parameters}: kept {kept / 1e6:0.00} MB, estimated {estimate / 1e6:0.00} MB ({(double)estimate / kept:0.00}x)");
 
         Assert.True(kept <= estimate, $"{overlay} {parameters}: the built run keeps {kept / 1e6:0.0} MB, more than its estimate of {estimate / 1e6:0.0} MB");
-        // The estimate is a bound, not a guess far above: measured 1.07 to 1.36 times what is kept (it also covers the
-        // build's temporaries and the lookups' latencies, which are not kept or not there yet).
-        Assert.True(estimate <= 1.6 * kept, $"{overlay} {parameters}: estimate {estimate / 1e6:0.0} MB for {kept / 1e6:0.0} MB kept");
+        // The estimate is a bound, not a guess far above: measured 1.05 to 1.36 times what is kept (it also covers the
+        // lookups' latencies, not there yet, and small temporaries of the build). An overlay whose build needs much for a
+        // while (a graph generator) states it apart, and that part is not kept.
+        long transient = (long)nodes * plan.Overlay.Info.BuildBytesPerNode(plan.Overlay.Options);
+        Assert.True(estimate - transient <= 1.6 * kept, $"{overlay} {parameters}: estimate {(estimate - transient) / 1e6:0.0} MB (and {transient / 1e6:0.0} MB for the build) for {kept / 1e6:0.0} MB kept");
     }
 }

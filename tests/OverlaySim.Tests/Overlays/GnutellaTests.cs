@@ -94,6 +94,39 @@ public class GnutellaTests
     }
 
     [Fact]
+    public void ARegularGraphOnAnOddCountGivesOneNodeOneNeighbourLessAndBeyondItTheCompleteGraph()
+    {
+        // Under churn the graph is built over the nodes up at time 0, whose count is drawn: 485 × 3 is odd.
+        var rng = new Xoshiro256(5);
+        EdgeList g = GraphGenerators.Regular(485, 3, ref rng);
+        AssertSimple(g);
+        int[] degrees = g.Degrees();
+        Assert.Equal(484, degrees.Count(k => k == 3));
+        Assert.Equal(2, degrees[484]);
+        for (int n = 2; n <= 20; n++)
+        {
+            EdgeList complete = GraphGenerators.Regular(n, n - 1, ref rng);
+            Assert.Equal(n * (n - 1) / 2, complete.Count);
+            AssertSimple(complete);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void AGraphBuiltOverTheNodesUpAtTimeZeroUnderChurnAlwaysExists(int replicate)
+    {
+        // Lifetime churn starts about half of the 1,000 machines down, a count drawn per replicate: odd ones among them.
+        SimulationRun run = ConformanceTests.Build("gnutella", "protocol: dynamic, graph: regular, degree: 3, ttl: 4", nodes: 1000, replicate: replicate,
+            workload: "{ per_node_rate: 1/60s, duration: 2min, keys: 100, replication: uniform, replicas: 2 }",
+            extra: "duration: 2min\nchurn: { model: lifetime, session_mean: 10min, downtime_mean: 10min }");
+        Experiment.Simulate(run);
+        Assert.True(Experiment.Summarize(run).Lookups > 0);
+    }
+
+    [Fact]
     public void ARandomGraphHasExactlyNdOverTwoEdgesAndPoissonDegrees()
     {
         var rng = new Xoshiro256(11);
@@ -232,6 +265,33 @@ public class GnutellaTests
             if (g.Degree(v) == 0) isolated++;
         }
         Assert.Equal(0, isolated);
+    }
+
+    [Fact]
+    public void ANodeThatComesBackWithTheSameOrdinalLeavesNoOneWayLinkBehind()
+    {
+        // Crashes only, 10-second downtimes, the same ordinal on rejoin: a neighbour's next ping reaches the node alive
+        // again, which no longer lists it, and is answered with Bye. After the churn stops, every link is two-way.
+        SimulationRun run = Build("protocol: dynamic, ping_every: 20s", 400,
+            workload: "{ per_node_rate: 1/60s, duration: 20min, keys: 100, replication: uniform, replicas: 5 }",
+            extra: "duration: 20min\nchurn: { model: lifetime, session_mean: 5min, downtime_mean: 10s, leave_fraction: 0, new_id_on_rejoin: false }");
+        run.Net.Sim.Queue.Bound = null;
+        Experiment.Simulate(run);
+        Assert.True(run.Churn!.Crashes > 500, $"{run.Churn.Crashes} crashes");
+        run.Churn.Stop();
+        run.Net.Sim.Run(run.Net.Sim.Now + 120_000_000);
+        Gnutella g = Overlay(run);
+        int links = 0;
+        for (int i = 0; i < run.Net.Nodes.LiveCount; i++)
+        {
+            int v = run.Net.Nodes.LiveAt(i);
+            foreach (int w in g.Graph.Of(v))
+            {
+                links++;
+                Assert.True(g.Graph.Contains(w, v), $"{v} lists {w}, which does not list it");
+            }
+        }
+        Assert.True(links > 1000, $"{links} link ends");
     }
 
     private static void AssertSimple(EdgeList g)

@@ -71,6 +71,19 @@ public class NapsterTests
     }
 
     [Fact]
+    public void AfterAnOutageLongerThanTheKeepAliveTimeoutTheIndexStillAnswers()
+    {
+        // Down for 5 minutes with a 60-second time-out: the server heard no keep-alive meanwhile, but counts the time-out
+        // from its return, so the index it kept on disk answers at once (without that, most items had no holder listed
+        // until each peer's next keep-alive).
+        const string workload = "{ per_node_rate: 1/30s, duration: 6min, keys: 500, replication: uniform, replicas: 3 }"; // all end by 7 min
+        RunResult r = Run("protocol: dynamic, keep_alive: 30s, keep_alive_timeout: 60s, server_down_at: 10s, server_down_for: 5min",
+            workload: workload, extra: "duration: 7min\nmeasure_after: 311s");
+        Assert.True(r.Lookups > 1000);
+        Assert.Equal(r.Lookups, r.LookupsOk);
+    }
+
+    [Fact]
     public void ACrashedPeerStaysListedUntilItsKeepAliveTimesOut()
     {
         // Peers crash (no goodbye) and their entries stay until keep_alive_timeout: clients meet dead holders and try the next.
@@ -82,7 +95,9 @@ public class NapsterTests
         Assert.True(slowAttempts > 1.2, $"{slowAttempts} holders contacted per query with stale entries kept 30 minutes");
         Assert.True(fastAttempts < slowAttempts, $"{fastAttempts} against {slowAttempts}");
         Assert.True(slow.TimeoutsMean > fast.TimeoutsMean);
-        Assert.Equal(0, slow.LookupsWrong + fast.LookupsWrong); // a holder confirms the item before it is taken
+        // A holder confirms the item before it is taken, so an answer is wrong only if the holder crashed in the one-way
+        // delay of its confirmation: about (1/10 min) · 50 ms ≈ 10^-4 of the queries.
+        Assert.True(slow.LookupsWrong + fast.LookupsWrong <= 0.001 * (slow.Lookups + fast.Lookups), $"{slow.LookupsWrong} and {fast.LookupsWrong} wrong");
     }
 
     [Theory]
