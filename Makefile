@@ -4,7 +4,7 @@ CONFIG ?= Release
 CLI := src/OverlaySim.Cli/bin/$(CONFIG)/net10.0/overlaysim.dll
 SCENARIO ?= scenarios/quickstart.yaml
 
-.PHONY: build run test bench clean
+.PHONY: build run test check bench clean
 
 build:
 	$(DOTNET) build OverlaySim.sln -c $(CONFIG) --nologo -v quiet
@@ -16,6 +16,11 @@ run: build
 # The whole test suite (unit, property, determinism, CLI). Prints a closing "N passed, N failed" line.
 test:
 	@bash tools/test.sh
+
+# The routing properties of scenarios/checks/ (each file's expect: list), with a JUnit report for CI; exit code 4
+# when an expectation fails.
+check: build
+	$(DOTNET) $(CLI) check scenarios/checks/*.yaml --junit results/checks-junit.xml
 
 # BenchmarkDotNet: event queue and static Chord lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*';
 # BENCH_ARGS passes more options, e.g. BENCH_ARGS=--cpu-clock on a shared machine (see benchmarks/README.md).

@@ -15,6 +15,8 @@ public static class ExitCodes
     public const int BadInput = 2;
     /// <summary>The run could not be carried out here (e.g. it would not fit in memory); nothing was written.</summary>
     public const int CannotRun = 3;
+    /// <summary><c>check</c>: the runs were carried out and at least one expectation failed.</summary>
+    public const int ExpectationFailed = 4;
     /// <summary>Interrupted by SIGINT (Ctrl+C); nothing was written.</summary>
     public const int Interrupted = 130;
     /// <summary>Stopped by SIGTERM (e.g. a batch system's time limit); nothing was written.</summary>
@@ -23,7 +25,7 @@ public static class ExitCodes
     public const string Help =
         "Exit codes: 0 success; 2 bad usage or bad scenario (nothing run or written); " +
         "3 the run could not be carried out here, e.g. it would not fit in memory (nothing written); " +
-        "1 internal error; 130 interrupted by Ctrl+C (SIGINT), 143 stopped by SIGTERM (nothing written).";
+        "4 (check) an expectation failed; 1 internal error; 130 interrupted by Ctrl+C (SIGINT), 143 stopped by SIGTERM (nothing written).";
 }
 
 public static class Program
@@ -35,6 +37,7 @@ public static class Program
         root.Add(RunCommand.Create());
         root.Add(ValidateCommand());
         root.Add(ListCommand.Create());
+        root.Add(CheckCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -100,11 +103,13 @@ public static class Program
         command.SetAction(parse =>
         {
             Scenario s = ScenarioLoader.Load(parse.GetValue(scenario)!, parse.GetValue(set) ?? []);
+            ExpectationSet expectations = Checks.Load(s);
             IReadOnlyList<PlannedRun> runs = Runner.Plan(s);
             long largest = runs.Max(Runner.EstimateBytes);
             Runner.EffectiveJobs(runs, 1, Runner.AvailableBytes()); // exit 3 here too when a run cannot fit
             Console.WriteLine($"{s.File}: ok: scenario '{s.Name}', {s.Points.Count} sweep point(s), {runs.Count} run(s), " +
-                              $"largest run needs about {Runner.Gib(largest)} (available: {Runner.Gib(Runner.AvailableBytes())})");
+                              $"largest run needs about {Runner.Gib(largest)} (available: {Runner.Gib(Runner.AvailableBytes())})" +
+                              (expectations.Items.Count > 0 ? $", {expectations.Items.Count} expectation(s)" : ""));
             return ExitCodes.Ok;
         });
         return command;

@@ -60,6 +60,7 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         if (outDir is not null) ResultFolder.Check(outDir, force); // a bad --out is named before the scenario is read
         Scenario scenario = ScenarioLoader.Load(scenarioPath, sets);
+        Checks.Load(scenario); // its expect: list is checked as strictly as the rest (and used by 'overlaysim check')
         string target = outDir ?? Path.Combine("results", scenario.Name);
 
         IReadOnlyList<PlannedRun> runs = Runner.Plan(scenario);

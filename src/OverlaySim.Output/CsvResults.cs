@@ -120,6 +120,19 @@ public static class CsvResults
         ]);
     }
 
+    /// <summary>The numeric columns of runs.csv that every overlay reports (what an expectation's metric may name, with the overlays' own).</summary>
+    public static IReadOnlyList<string> MetricColumns { get; } = [.. Common.Select(c => c.Column).Where(c => c != "seed"), "events"];
+
+    /// <summary>A run's row of runs.csv by column (the common columns, the overlays' own, events and trace hash), as written.</summary>
+    public static IReadOnlyDictionary<string, string> RowOf(Scenario scenario, CompletedRun run)
+    {
+        var row = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (column, value) in Common) row[column] = value(run);
+        foreach (string m in OverlayMetricColumns(scenario)) row[m] = run.Result.Metric(m) is double v ? Real(v) : "";
+        foreach (var (column, value) in Trailer) row[column] = value(run);
+        return row;
+    }
+
     public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
         WritePerRun(path, scenario, runs, ["hops", "count"], run =>
         {

@@ -17,7 +17,7 @@ namespace OverlaySim.Scenarios;
 /// </remarks>
 public static class ScenarioLoader
 {
-    private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep"];
+    private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep", "expect"];
     private static readonly HashSet<string> NotSweepable = ["name", "description", "replicates"];
 
     /// <summary>The most sweep points a scenario may have.</summary>
@@ -81,6 +81,13 @@ public static class ScenarioLoader
             .ThenBy(d => d.Origin.Line)
             .ThenBy(d => d.Origin.Column)
             .ToList();
+
+    /// <summary>The top-level mapping of a scenario file, read and checked as <see cref="Load"/> reads it (for the expect: list).</summary>
+    internal static YamlMappingNode ReadRoot(string path, out string text)
+    {
+        text = InputFile.ReadAllText(path, "scenario file", InputFile.MaxScenarioBytes);
+        return ParseYaml(text, path);
+    }
 
     /// <summary>The deepest nesting of mappings and lists read; a scenario needs four.</summary>
     public const int MaxDepth = 32;
