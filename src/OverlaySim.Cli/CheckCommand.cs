@@ -42,6 +42,8 @@ public static class CheckCommand
             throw new ScenarioException(Origin.FromCommandLine($"--results {resultsDir}"), "--results checks the result folder of one scenario: give exactly one scenario file");
         if (resultsDir is not null && updateGolden)
             throw new ScenarioException(Origin.FromCommandLine("--update-golden"), "--update-golden needs the runs themselves: it cannot be combined with --results");
+        if (updateGolden && sets.Count > 0)
+            throw new ScenarioException(Origin.FromCommandLine($"--set {sets[0]}"), "--update-golden writes the hashes of the runs into the file, so they must be the file's own runs: drop the --set overrides");
         if (junit is not null && Directory.Exists(junit))
             throw new ScenarioException(Origin.FromCommandLine($"--junit {junit}"), "is a folder: expected a file name for the JUnit report");
 

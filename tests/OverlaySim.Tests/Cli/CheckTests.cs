@@ -117,6 +117,12 @@ public class CheckTests
         }
         Assert.Equal(2, before.Zip(now).Count(p => p.First != p.Second));
         Assert.Equal(0, Cli.Run("check", file).ExitCode); // and now the golden hashes hold
+
+        // Hashes of runs with overrides are not the file's: writing them is refused, and the file is left alone.
+        CliResult overridden = Cli.Run("check", file, "--update-golden", "--set", "nodes=150");
+        Assert.Equal(2, overridden.ExitCode);
+        Expect.StartsWith("--set nodes=150: --update-golden writes the hashes", Assert.Single(overridden.Errors));
+        Assert.Equal(after, File.ReadAllText(file));
     }
 
     [Fact]
