@@ -31,7 +31,7 @@ public static class RunCommand
         var force = new Option<bool>("--force") { Description = "replace an existing non-empty result folder" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress and no summary table" };
 
-        var command = new Command("run", "Run a scenario and write runs.csv, hops.csv and manifest.json. " + ExitCodes.Help)
+        var command = new Command("run", "Run a scenario and write runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv and manifest.json. " + ExitCodes.Help)
         {
             scenario, outDir, seed, set, jobs, force, quiet,
         };
@@ -88,6 +88,7 @@ public static class RunCommand
         var writers = new (string File, Action<string> Write)[]
         {
             ("runs.csv", f => CsvResults.WriteRuns(f, scenario, results)),
+            ("summary.csv", f => CsvResults.WriteSummary(f, scenario, results)),
             ("hops.csv", f => CsvResults.WriteHops(f, scenario, results)),
             ("timeseries.csv", f => CsvResults.WriteTimeSeries(f, scenario, results)),
             ("traffic.csv", f => CsvResults.WriteTraffic(f, scenario, results)),
@@ -213,6 +214,6 @@ internal static class Summary
                 $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r.Lookups,10} {r.SuccessRate * 100,6:0.0}% {r.HopsMean,6:0.00} {r.HopsP99,4} " +
                 $"{(r.Metric("paper_hops_mean") is double paper ? paper.ToString("0.00", CultureInfo.InvariantCulture) : "-"),6} {r.LatencyMeanMs,8:0.0} {r.DegreeMean,7:0.0} {r.Events,12} {run.Wall.TotalSeconds,7:0.0}"));
         }
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
     }
 }

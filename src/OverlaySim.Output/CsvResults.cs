@@ -133,6 +133,55 @@ public static class CsvResults
         return row;
     }
 
+    /// <summary>The statistics summary.csv gives of each metric over a point's replicates.</summary>
+    public static readonly string[] SummaryStats = ["mean", "sd", "ci95"];
+
+    /// <summary>
+    /// summary.csv: one row per sweep point and overlay, in plan order, with the number of replicates and, for every
+    /// numeric metric of runs.csv, its mean, sample standard deviation and the half-width of the 95% confidence interval
+    /// of the mean by Student's t (n − 1 degrees of freedom). Computed from the values as runs.csv writes them, so it can
+    /// be recomputed from runs.csv exactly. With one replicate sd and ci95 are empty: there is no interval to give. A
+    /// metric the overlay does not report is empty throughout.
+    /// </summary>
+    public static void WriteSummary(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
+    {
+        string[] metrics = [.. MetricColumns, .. OverlayMetricColumns(scenario)];
+        IReadOnlyList<string> extra = ExtraColumns(scenario);
+        using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
+        using var csv = CsvWriter.Create(writer, Options);
+        foreach (string c in (string[])["scenario", "overlay", "nodes", "replicates"]) csv.WriteField(c);
+        foreach (string m in metrics)
+            foreach (string stat in SummaryStats) csv.WriteField($"{m}_{stat}");
+        foreach (string c in extra) csv.WriteField(c);
+        csv.EndRecord();
+        foreach (var group in runs.GroupBy(r => (r.Plan.Point, r.Plan.Overlay.Label)))
+        {
+            CompletedRun first = group.First();
+            csv.WriteField(first.Plan.Point.Name);
+            csv.WriteField(first.Plan.Overlay.Label);
+            csv.WriteField(Int(first.Plan.Point.Nodes));
+            csv.WriteField(Int(group.Count()));
+            var rows = group.Select(r => RowOf(scenario, r)).ToList();
+            foreach (string m in metrics)
+            {
+                var values = new List<double>();
+                foreach (IReadOnlyDictionary<string, string> row in rows)
+                    if (double.TryParse(row.GetValueOrDefault(m), NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) values.Add(v);
+                if (values.Count == 0 || values.Count != rows.Count)
+                {
+                    foreach (string _ in SummaryStats) csv.WriteField("");
+                    continue;
+                }
+                var (mean, half) = Checks.MeanInterval(values, 0.95);
+                csv.WriteField(Real(mean));
+                csv.WriteField(values.Count < 2 ? "" : Real(Math.Sqrt(values.Sum(x => (x - mean) * (x - mean)) / (values.Count - 1))));
+                csv.WriteField(values.Count < 2 ? "" : Real(half));
+            }
+            foreach (string c in extra) csv.WriteField(SweptValue(first.Plan, c));
+            csv.EndRecord();
+        }
+    }
+
     public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
         WritePerRun(path, scenario, runs, ["hops", "count"], run =>
         {

@@ -26,7 +26,7 @@ namespace OverlaySim.Output;
 public sealed class ResultFolder : IDisposable
 {
     /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
-    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
+    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
 
     /// <summary>The longest result folder name, in UTF-8 bytes: with ".NAME.partial-PID" beside it, still within a file name's 255.</summary>
     public const int MaxNameLength = 200;

@@ -209,3 +209,70 @@ public class ResultFileTests
         Assert.Equal(4, doc.RootElement.GetProperty("runs").GetArrayLength());
     }
 }
+
+/// <summary>summary.csv against an independent computation (MathNet) from runs.csv.</summary>
+[Collection("Console")]
+public class SummaryFileTests
+{
+    /// <summary>summary.csv writes six decimals, like runs.csv: a value is within half the last digit of the exact one.</summary>
+    private const double HalfDigit = 5.000001e-7;
+
+    private static List<Dictionary<string, string>> Read(string path)
+    {
+        string[] lines = File.ReadAllText(path).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] h = lines[0].Split(',');
+        return lines.Skip(1).Select(l => h.Zip(l.Split(',')).ToDictionary(p => p.First, p => p.Second)).ToList();
+    }
+
+    [Fact]
+    public void EachPointAndOverlayGetsTheMeanSdAndTIntervalOfItsReplicates()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", """
+            name: summary
+            replicates: 4
+            latency: { model: uniform, min: 5ms, max: 50ms }
+            workload: { lookups: 300, keys: 500, replication: uniform, replicas: 2 }
+            overlays:
+              - chord: {}
+              - gnutella: { ttl: 3 }
+            sweep:
+              nodes: [200, 400]
+            """);
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var runs = Read(Path.Combine(dir["out"], "runs.csv"));
+        var summary = Read(Path.Combine(dir["out"], "summary.csv"));
+        Assert.Equal(4, summary.Count); // 2 points × 2 overlays
+        foreach (var row in summary)
+        {
+            var mine = runs.Where(x => x["overlay"] == row["overlay"] && x["nodes"] == row["nodes"]).ToList();
+            Assert.Equal("4", row["replicates"]);
+            foreach (string metric in new[] { "hops_mean", "latency_mean_ms", "msgs_per_lookup", "success_rate" })
+            {
+                double[] v = mine.Select(x => double.Parse(x[metric], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                double mean = MathNet.Numerics.Statistics.Statistics.Mean(v), sd = MathNet.Numerics.Statistics.Statistics.StandardDeviation(v);
+                double half = MathNet.Numerics.Distributions.StudentT.InvCDF(0, 1, v.Length - 1, 0.975) * sd / Math.Sqrt(v.Length);
+                Assert.Equal(mean, double.Parse(row[$"{metric}_mean"], System.Globalization.CultureInfo.InvariantCulture), HalfDigit);
+                Assert.Equal(sd, double.Parse(row[$"{metric}_sd"], System.Globalization.CultureInfo.InvariantCulture), HalfDigit);
+                Assert.Equal(half, double.Parse(row[$"{metric}_ci95"], System.Globalization.CultureInfo.InvariantCulture), HalfDigit);
+            }
+            // A metric the overlay does not report stays empty: Gnutella has no responsible node, Chord no visited.
+            string absent = row["overlay"] == "gnutella" ? "keys_per_node_mean" : "visited_mean";
+            Assert.Equal(("", "", ""), (row[$"{absent}_mean"], row[$"{absent}_sd"], row[$"{absent}_ci95"]));
+        }
+    }
+
+    [Fact]
+    public void OneReplicateGivesAMeanAndNoInterval()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", "name: one\nnodes: 200\nlatency: { model: constant, delay: 5ms }\nworkload: { lookups: 100, keys: 100 }\noverlays:\n  - chord: {}\n");
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q").ExitCode);
+        var row = Assert.Single(Read(Path.Combine(dir["out"], "summary.csv")));
+        var run = Assert.Single(Read(Path.Combine(dir["out"], "runs.csv")));
+        Assert.Equal("1", row["replicates"]);
+        Assert.Equal(run["hops_mean"], row["hops_mean_mean"]);
+        Assert.Equal(("", ""), (row["hops_mean_sd"], row["hops_mean_ci95"]));
+    }
+}

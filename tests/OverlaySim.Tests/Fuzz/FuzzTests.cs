@@ -165,7 +165,7 @@ public class FuzzTests
               - chord: { protocol: dynamic, stabilize_every: 5s }
               - kademlia: { protocol: dynamic }
             """;
-        string[] files = ["hops.csv", "manifest.json", "runs.csv", "timeseries.csv", "traffic.csv"];
+        string[] files = ["hops.csv", "manifest.json", "runs.csv", "summary.csv", "timeseries.csv", "traffic.csv"];
         var rng = new Random(Seed + 4);
         int ran = 0;
         for (int i = 0; i < Count(40) && ran < Count(4); i++)
@@ -280,14 +280,15 @@ public class FuzzTests
         return text;
     }
 
-    /// <summary>Every shipped scenario and every golden one: the seeds of the mutations.</summary>
+    /// <summary>Every shipped scenario (scenarios/checks/ included) and every golden one: the seeds of the mutations.</summary>
     private static List<string> Corpus()
     {
         var texts = new List<string>();
         string? root = AppContext.BaseDirectory;
         while (root is not null && !Directory.Exists(Path.Combine(root, "scenarios"))) root = Path.GetDirectoryName(root);
         if (root is not null)
-            texts.AddRange(Directory.EnumerateFiles(Path.Combine(root, "scenarios"), "*.yaml").Order(StringComparer.Ordinal).Select(File.ReadAllText));
+            texts.AddRange(Directory.EnumerateFiles(Path.Combine(root, "scenarios"), "*.yaml", SearchOption.AllDirectories) // checks/ too: their expect: lists
+                .Order(StringComparer.Ordinal).Select(File.ReadAllText));
         texts.AddRange(Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "Golden"), "*.yaml").Order(StringComparer.Ordinal).Select(File.ReadAllText));
         texts.Add("nodes: 100\nlatency: { model: matrix, file: rtt.txt }\nsweep:\n  nodes: [10, 20]\noverlays: [chord, kademlia]\n");
         texts.Add("nodes: 10\nduration: 1h\nchurn: { model: trace, file: trace.csv }\noverlays:\n  - chord: { protocol: dynamic }\n");
