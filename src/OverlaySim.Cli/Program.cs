@@ -38,6 +38,7 @@ public static class Program
         root.Add(ValidateCommand());
         root.Add(ListCommand.Create());
         root.Add(CheckCommand.Create());
+        root.Add(PlotCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using OverlaySim.Core;
+using OverlaySim.Figures;
 using OverlaySim.Output;
 using OverlaySim.Scenarios;
 
@@ -30,10 +31,11 @@ public static class RunCommand
         };
         var force = new Option<bool>("--force") { Description = "replace an existing non-empty result folder" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress and no summary table" };
+        var noFigures = new Option<bool>("--no-figures") { Description = "write no figures/ folder (figures can be drawn later with 'overlaysim plot')" };
 
-        var command = new Command("run", "Run a scenario and write runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv and manifest.json. " + ExitCodes.Help)
+        var command = new Command("run", "Run a scenario and write runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json and figures/ (PNG and SVG). " + ExitCodes.Help)
         {
-            scenario, outDir, seed, set, jobs, force, quiet,
+            scenario, outDir, seed, set, jobs, force, quiet, noFigures,
         };
         command.SetAction(parse =>
         {
@@ -49,12 +51,12 @@ public static class RunCommand
             }
             int j = parse.GetValue(jobs);
             if (j < 1) throw new ScenarioException(Origin.FromCommandLine($"--jobs {j}"), "expected at least 1");
-            return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet));
+            return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet), !parse.GetValue(noFigures));
         });
         return command;
     }
 
-    public static int Execute(string scenarioPath, string? outDir, IReadOnlyList<string> sets, int jobs, bool force, bool quiet)
+    public static int Execute(string scenarioPath, string? outDir, IReadOnlyList<string> sets, int jobs, bool force, bool quiet, bool figures = true)
     {
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
@@ -92,13 +94,26 @@ public static class RunCommand
             ("hops.csv", f => CsvResults.WriteHops(f, scenario, results)),
             ("timeseries.csv", f => CsvResults.WriteTimeSeries(f, scenario, results)),
             ("traffic.csv", f => CsvResults.WriteTraffic(f, scenario, results)),
-            ("manifest.json", f => Manifest.Write(f, scenario, results, context, folder.Files)),
         };
         foreach (var (file, write) in writers)
         {
             if (interrupt.Signal is not null) return interrupt.Report(); // the staging folder goes with the folder's Dispose
             write(folder.FilePath(file));
         }
+        if (figures)
+        {
+            // Drawn from the files just written, as 'overlaysim plot' draws them, and listed in the manifest.
+            var overlayOf = scenario.Points[0].Overlays.ToDictionary(o => o.Label, o => o.Info.Name);
+            var options = new FigureOptions(FigureOptions.KnownFormats);
+            foreach (Figure f in FigureSet.Build(folder.StagingPath, scenario.SweptPaths, overlayOf))
+                foreach (string format in options.Formats)
+                {
+                    if (interrupt.Signal is not null) return interrupt.Report();
+                    Renderer.Save(f, folder.FilePath($"{ResultFolder.FiguresFolder}/{f.Name}.{format}"), format, options);
+                }
+        }
+        if (interrupt.Signal is not null) return interrupt.Report();
+        Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context, folder.Files);
         // The last point of no return: from here on a signal waits for the two renames, so the target is
         // either the old folder or the new one.
         if (interrupt.Signal is not null) return interrupt.Report();
@@ -214,6 +229,6 @@ internal static class Summary
                 $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r.Lookups,10} {r.SuccessRate * 100,6:0.0}% {r.HopsMean,6:0.00} {r.HopsP99,4} " +
                 $"{(r.Metric("paper_hops_mean") is double paper ? paper.ToString("0.00", CultureInfo.InvariantCulture) : "-"),6} {r.LatencyMeanMs,8:0.0} {r.DegreeMean,7:0.0} {r.Events,12} {run.Wall.TotalSeconds,7:0.0}"));
         }
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json{(Directory.Exists(Path.Combine(folder, "figures")) ? ", figures/" : "")}) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
     }
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Xml;
-using CsvHelper;
 using MathNet.Numerics.Distributions;
 using OverlaySim.Scenarios;
 
@@ -40,19 +39,7 @@ public static class Checks
         string path = Path.Combine(folder, "runs.csv");
         if (!File.Exists(path)) throw new ScenarioException(Origin.FromCommandLine($"--results {folder}"), $"no runs.csv in '{Diagnostic.Clip(folder, 200)}': expected a result folder written by 'overlaysim run'");
         IReadOnlyList<PlannedRun> plan = Runner.Plan(scenario);
-        var rows = new List<Dictionary<string, string>>();
-        using (var reader = new StreamReader(path))
-        using (var csv = CsvReader.Create(reader, new CsvReaderOptions(), false))
-        {
-            csv.ReadHeader();
-            IReadOnlyList<string> header = csv.Headers;
-            while (csv.Read() && rows.Count <= plan.Count)
-            {
-                var row = new Dictionary<string, string>(StringComparer.Ordinal);
-                for (int i = 0; i < header.Count && i < csv.FieldCount; i++) row[header[i]] = csv.GetString(i);
-                rows.Add(row);
-            }
-        }
+        List<Dictionary<string, string>> rows = CsvTable.Read(path, plan.Count + 1);
         Origin at = Origin.FromCommandLine($"--results {folder}");
         if (rows.Count != plan.Count)
             throw new ScenarioException(at, $"runs.csv in '{Diagnostic.Clip(folder, 200)}' has {(rows.Count > plan.Count ? "more than " + plan.Count : rows.Count.ToString(CultureInfo.InvariantCulture))} rows, but the scenario (with these overrides) plans {plan.Count} runs: the folder holds the results of another scenario");

@@ -184,6 +184,16 @@ public sealed class ResultFolder : IDisposable
             foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
             {
                 string rel = Path.GetFileName(entry);
+                if (rel == FiguresFolder && IsPlainFolder(entry))
+                {
+                    // The figures: a plain folder of plain files, each listed as figures/NAME.
+                    foreach (string figure in Directory.EnumerateFileSystemEntries(entry))
+                    {
+                        string name = $"{FiguresFolder}/{Path.GetFileName(figure)}";
+                        if (!IsPlainFile(figure) || !listed.Contains(name)) others.Add(name);
+                    }
+                    continue;
+                }
                 if (!IsPlainFile(entry) || !listed.Contains(rel)) others.Add(rel);
             }
             if (others.Count > 0)
@@ -197,11 +207,16 @@ public sealed class ResultFolder : IDisposable
         }
     }
 
-    /// <summary>A file of the result, inside the staging folder.</summary>
+    /// <summary>The subfolder of figures (<c>figures/NAME.png</c>), the only subfolder a result folder has.</summary>
+    public const string FiguresFolder = "figures";
+
+    /// <summary>A file of the result, inside the staging folder (<c>figures/NAME</c> for a figure).</summary>
     public string FilePath(string name)
     {
         if (!_files.Contains(name)) _files.Add(name);
-        return Path.Combine(StagingPath, name);
+        string path = Path.Combine(StagingPath, name);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
     }
 
     /// <summary>
@@ -283,7 +298,13 @@ public sealed class ResultFolder : IDisposable
     }
 
     private static bool HoldsOnlyResultFiles(string dir) =>
-        Directory.EnumerateFileSystemEntries(dir).All(e => StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && IsPlainFile(e));
+        Directory.EnumerateFileSystemEntries(dir).All(e =>
+            StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && IsPlainFile(e)
+            || Path.GetFileName(e) == FiguresFolder && IsPlainFolder(e)
+               && Directory.EnumerateFileSystemEntries(e).All(f => IsPlainFile(f) && Path.GetExtension(f) is ".png" or ".svg"));
+
+    /// <summary>A folder that is not a symbolic link.</summary>
+    private static bool IsPlainFolder(string path) => Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null;
 
     /// <summary>A regular file, not a folder or a symbolic link.</summary>
     private static bool IsPlainFile(string path) => File.Exists(path) && new FileInfo(path).LinkTarget is null;

@@ -9,7 +9,7 @@ namespace OverlaySim.Tests.Cli;
 [Collection("Console")]
 public class ResultFolderCliTests
 {
-    private static readonly string[] ResultFiles = ["hops.csv", "manifest.json", "runs.csv", "summary.csv", "timeseries.csv", "traffic.csv"];
+    private static readonly string[] ResultFiles = ["figures", "hops.csv", "manifest.json", "runs.csv", "summary.csv", "timeseries.csv", "traffic.csv"];
 
     private static string[] Files(string folder) =>
         Directory.EnumerateFileSystemEntries(folder).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;

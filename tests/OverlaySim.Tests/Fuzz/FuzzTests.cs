@@ -165,7 +165,7 @@ public class FuzzTests
               - chord: { protocol: dynamic, stabilize_every: 5s }
               - kademlia: { protocol: dynamic }
             """;
-        string[] files = ["hops.csv", "manifest.json", "runs.csv", "summary.csv", "timeseries.csv", "traffic.csv"];
+        string[] files = ["figures", "hops.csv", "manifest.json", "runs.csv", "summary.csv", "timeseries.csv", "traffic.csv"];
         var rng = new Random(Seed + 4);
         int ran = 0;
         for (int i = 0; i < Count(40) && ran < Count(4); i++)

@@ -1,0 +1,213 @@
+using System.Globalization;
+using System.Text.Json;
+using OverlaySim.Output;
+using OverlaySim.Scenarios;
+
+namespace OverlaySim.Figures;
+
+/// <summary>One line of a figure: its points (and their 95% half-widths, when there are replicates).</summary>
+/// <param name="Color">Index of the overlay's colour and marker, the same in every figure of a result folder.</param>
+/// <param name="Theory">A theory curve (drawn dashed, without markers), stated in its label.</param>
+public sealed record Series(string Label, double[] X, double[] Y, double[]? Error, int Color, bool Theory = false);
+
+/// <summary>What one figure shows, before it is drawn: the plotting model, which the tests compare with the CSV files.</summary>
+/// <param name="Name">File name without extension, e.g. <c>hops_mean-vs-nodes</c>.</param>
+/// <param name="LogX">Whether the x axis is logarithmic (network sizes).</param>
+/// <param name="XCategories">For a swept parameter that is not a number (a replication strategy): the value at x = 0, 1, ...</param>
+public sealed record Figure(string Name, string Title, string XLabel, string YLabel, bool LogX, IReadOnlyList<Series> Series,
+    IReadOnlyList<string>? XCategories = null);
+
+/// <summary>
+/// The figures a result folder's files call for: each plotted metric against each swept parameter (one line per overlay,
+/// error bars of the 95% interval with replicates, theory curves where an overlay has one), the hop-count distribution
+/// (PDF and CDF) per overlay, and the time series of the first run of each overlay when the runs have one.
+/// </summary>
+public static class FigureSet
+{
+    /// <summary>The metrics drawn against each swept parameter, with their axis labels.</summary>
+    private static readonly (string Column, string Label)[] Plotted =
+    [
+        ("hops_mean", "hops (mean)"),
+        ("paper_hops_mean", "path length, Chord paper (mean)"),
+        ("latency_mean_ms", "lookup latency (ms, mean)"),
+        ("success_rate", "success rate"),
+        ("msgs_per_lookup", "messages per lookup"),
+        ("load_max_node_share", "busiest machine's share of messages"),
+        ("maint_bytes_per_node_s", "maintenance (bytes per node per s)"),
+        ("rpcs_per_lookup", "RPCs per lookup"),
+        ("visited_mean", "nodes a query reached (mean)"),
+        ("queue_delay_mean_ms", "wait in the index server's queue (ms, mean)"),
+        ("server_utilisation", "index server utilisation"),
+    ];
+
+    /// <summary>The files a folder must hold to be drawn.</summary>
+    public static readonly string[] Needs = ["manifest.json", "summary.csv", "hops.csv"];
+
+    /// <summary>Reads a result folder and returns its figures; a folder that is not one (or lacks a file) is a <see cref="ScenarioException"/>.</summary>
+    public static IReadOnlyList<Figure> From(string folder)
+    {
+        Origin at = Origin.FromCommandLine(folder);
+        if (!Directory.Exists(folder)) throw new ScenarioException(at, "no such folder (expected a result folder written by 'overlaysim run')");
+        if (ResultFolder.NotAResultFolder(folder) is { } why) throw new ScenarioException(at, $"is not a result folder: {why}");
+        foreach (string f in Needs)
+            if (!File.Exists(Path.Combine(folder, f)))
+                throw new ScenarioException(at, $"is not a result folder of this version: it has no {f} (expected the files 'overlaysim run' writes: {string.Join(", ", Needs)} ...)");
+        var (swept, overlayOf) = ReadManifest(Path.Combine(folder, "manifest.json"), at);
+        return Build(folder, swept, overlayOf);
+    }
+
+    /// <summary>
+    /// The figures of the CSV files in <paramref name="folder"/> (summary.csv, hops.csv, timeseries.csv), given the swept
+    /// paths and which overlay each label runs (what the manifest records).
+    /// </summary>
+    public static IReadOnlyList<Figure> Build(string folder, IReadOnlyList<string> swept, IReadOnlyDictionary<string, string> overlayOf)
+    {
+        List<Dictionary<string, string>> summary = CsvTable.Read(Path.Combine(folder, "summary.csv"));
+        string[] labels = summary.Select(r => r["overlay"]).Distinct().ToArray();
+        int ColorOf(string label) => Array.IndexOf(labels, label);
+
+        var figures = new List<Figure>();
+        // x axes: every swept path, and the network size when it varies (sweeping nodes makes it the column 'nodes').
+        var axes = swept.Where(p => p != "nodes").ToList();
+        if (summary.Select(r => r["nodes"]).Distinct().Count() > 1) axes.Insert(0, "nodes");
+        foreach (string x in axes)
+        {
+            string others(Dictionary<string, string> r) => string.Join(", ", axes.Where(a => a != x && Cell(r, a).Length > 0).Select(a => $"{Short(a)}={Cell(r, a)}"));
+            // A parameter that is not a number (popularity, a replication strategy) is drawn at x = 0, 1, ... in sweep order.
+            string[] values = summary.Select(r => Cell(r, x)).Where(v => v.Length > 0).Distinct().ToArray();
+            string[]? categories = values.All(v => Number(v) is not null) ? null : values;
+            double? X(Dictionary<string, string> r) => categories is null ? Number(Cell(r, x)) : Array.IndexOf(categories, Cell(r, x)) is int i and >= 0 ? i : null;
+            foreach (var (column, yLabel) in Plotted)
+            {
+                if (!summary.Any(r => Cell(r, column + "_mean").Length > 0)) continue;
+                // One figure per value of the other swept parameters (a panel each), one line per overlay in it.
+                foreach (var panel in summary.Where(r => Cell(r, column + "_mean").Length > 0 && X(r) is not null).GroupBy(others))
+                {
+                var series = new List<Series>();
+                foreach (var group in panel.GroupBy(r => (r["overlay"], "")))
+                {
+                    var points = group.OrderBy(r => X(r)!.Value).ToList();
+                    double[] xs = points.Select(r => X(r)!.Value).ToArray();
+                    double[] ys = points.Select(r => Number(r[column + "_mean"])!.Value).ToArray();
+                    double[]? err = points.All(r => Cell(r, column + "_ci95").Length > 0) ? points.Select(r => Number(r[column + "_ci95"])!.Value).ToArray() : null;
+                    string label = group.Key.Item2.Length > 0 ? $"{group.Key.Item1} ({group.Key.Item2})" : group.Key.Item1;
+                    series.Add(new Series(label, xs, ys, err, ColorOf(group.Key.Item1)));
+                    if (x == "nodes" && group.Key.Item2.Length == 0 && Theory.For(overlayOf.GetValueOrDefault(group.Key.Item1, ""), column) is { } theory)
+                        series.Add(new Series($"{group.Key.Item1}: {theory.Label}", xs, xs.Select(theory.Curve).ToArray(), null, ColorOf(group.Key.Item1), Theory: true));
+                }
+                if (series.Count == 0) continue;
+                string at = panel.Key.Length > 0 ? $" ({panel.Key})" : "";
+                string suffix = panel.Key.Length > 0 ? "@" + panel.Key.Replace(", ", ",").Replace(' ', '_') : "";
+                figures.Add(new Figure($"{column}-vs-{Short(x)}{suffix}", $"{yLabel} against {Short(x)}{at}", x == "nodes" ? "nodes (N)" : Short(x) + Unit(values), yLabel, x == "nodes", series, categories));
+                }
+            }
+        }
+
+        // The hop-count distribution of each overlay, over all its runs at one sweep point (the last, e.g. the largest).
+        List<Dictionary<string, string>> hops = CsvTable.Read(Path.Combine(folder, "hops.csv"));
+        string lastPoint = summary.Count == 0 ? "" : PointKey(summary[^1], axes);
+        var pdf = new List<Series>();
+        var cdf = new List<Series>();
+        foreach (string label in labels)
+        {
+            var counts = new SortedDictionary<int, long>();
+            foreach (var row in hops.Where(r => r["overlay"] == label && PointKey(r, axes) == lastPoint))
+            {
+                int h = int.Parse(row["hops"], CultureInfo.InvariantCulture);
+                counts[h] = counts.GetValueOrDefault(h) + long.Parse(row["count"], CultureInfo.InvariantCulture);
+            }
+            if (counts.Count == 0) continue;
+            double total = counts.Values.Sum();
+            double[] xs = counts.Keys.Select(k => (double)k).ToArray();
+            double[] p = counts.Values.Select(c => c / total).ToArray();
+            double running = 0;
+            pdf.Add(new Series(label, xs, p, null, ColorOf(label)));
+            cdf.Add(new Series(label, xs, p.Select(v => running += v).ToArray(), null, ColorOf(label)));
+        }
+        string at_ = lastPoint.Length > 0 ? $" ({lastPoint})" : "";
+        if (pdf.Count > 0)
+        {
+            figures.Add(new Figure("hops-pdf", "hop count distribution" + at_, "hops", "share of lookups", false, pdf));
+            figures.Add(new Figure("hops-cdf", "hop count CDF" + at_, "hops", "share of lookups with at most this many hops", false, cdf));
+        }
+
+        // Time series: the first run of each overlay, when the runs sampled one.
+        string ts = Path.Combine(folder, "timeseries.csv");
+        if (File.Exists(ts))
+        {
+            List<Dictionary<string, string>> rows = CsvTable.Read(ts);
+            foreach (var (column, yLabel) in new[] { ("success_rate", "success rate"), ("live_nodes", "live nodes"), ("maint_bytes_per_node_s", "maintenance (bytes per node per s)") })
+            {
+                var series = new List<Series>();
+                foreach (string label in labels)
+                {
+                    var mine = rows.Where(r => r["overlay"] == label).ToList();
+                    if (mine.Count == 0) continue;
+                    string first = PointKey(mine[0], axes), replicate = mine[0]["replicate"];
+                    mine = mine.Where(r => PointKey(r, axes) == first && r["replicate"] == replicate && (column != "success_rate" || Cell(r, "lookups_finished") != "0")).ToList();
+                    if (mine.Count < 2) continue;
+                    series.Add(new Series(label, mine.Select(r => Number(r["time_s"])!.Value / 60).ToArray(), mine.Select(r => Number(r[column]) ?? 0).ToArray(), null, ColorOf(label)));
+                }
+                if (series.Count > 0) figures.Add(new Figure($"timeseries-{column}", $"{yLabel} over time (first run of each overlay)", "simulated time (min)", yLabel, false, series));
+            }
+        }
+        return figures;
+    }
+
+    private static (List<string> Swept, Dictionary<string, string> OverlayOf) ReadManifest(string path, Origin at)
+    {
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(path));
+            JsonElement root = doc.RootElement;
+            var swept = root.GetProperty("sweep").EnumerateArray().Select(e => e.GetString()!).ToList();
+            var overlayOf = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (JsonElement point in root.GetProperty("points").EnumerateArray())
+                foreach (JsonProperty p in point.GetProperty("resolved").EnumerateObject())
+                    if (p.Name.StartsWith("overlays.", StringComparison.Ordinal) && p.Name.EndsWith(".overlay", StringComparison.Ordinal))
+                        overlayOf[p.Name["overlays.".Length..^".overlay".Length]] = p.Value.GetString() ?? "";
+            return (swept, overlayOf);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new ScenarioException(at, $"manifest.json is not an OverlaySim manifest ({e.Message})");
+        }
+    }
+
+    /// <summary>" (s)" for times and " (per s)" for rates, which <see cref="Number"/> reads in those units; "" otherwise.</summary>
+    private static string Unit(string[] values)
+    {
+        string? v = values.FirstOrDefault();
+        if (v is null || double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out _)) return "";
+        if (OverlaySim.Core.Units.TryParseDuration(v, out _, out _)) return " (s)";
+        return OverlaySim.Core.Units.TryParseRate(v, out _, out _) ? " (per s)" : "";
+    }
+
+    private static string PointKey(Dictionary<string, string> row, List<string> axes) => string.Join(", ", axes.Select(a => $"{Short(a)}={Cell(row, a)}"));
+
+    private static string Cell(Dictionary<string, string> row, string column) => row.GetValueOrDefault(column) ?? "";
+
+    /// <summary>"overlays.gnutella.ttl" → "ttl"; "workload.rate" → "rate".</summary>
+    private static string Short(string path) => path.Contains('.') ? path[(path.LastIndexOf('.') + 1)..] : path;
+
+    /// <summary>A number from a cell: a plain number, a time (in seconds) or a rate (per second); null otherwise.</summary>
+    public static double? Number(string text)
+    {
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
+        if (OverlaySim.Core.Units.TryParseDuration(text, out long micros, out _)) return micros / 1e6;
+        if (OverlaySim.Core.Units.TryParseRate(text, out double rate, out _)) return rate;
+        return null;
+    }
+}
+
+/// <summary>The theory curves figures draw beside the measurements, by overlay and metric.</summary>
+public static class Theory
+{
+    public static (string Label, Func<double, double> Curve)? For(string overlay, string column) => (overlay, column) switch
+    {
+        ("chord", "paper_hops_mean") => ("½·log₂ N", n => 0.5 * Math.Log2(n)),
+        ("chord", "hops_mean") => ("½·log₂ N + 1", n => 0.5 * Math.Log2(n) + 1),
+        ("napster", "hops_mean") => ("1", _ => 1),
+        _ => null,
+    };
+}
