@@ -105,6 +105,7 @@ public static class Program
         {
             Scenario s = ScenarioLoader.Load(parse.GetValue(scenario)!, parse.GetValue(set) ?? []);
             ExpectationSet expectations = Checks.Load(s);
+            PlotSpecs.Load(s, CsvResults.MetricColumns);
             IReadOnlyList<PlannedRun> runs = Runner.Plan(s);
             long largest = runs.Max(Runner.EstimateBytes);
             Runner.EffectiveJobs(runs, 1, Runner.AvailableBytes()); // exit 3 here too when a run cannot fit

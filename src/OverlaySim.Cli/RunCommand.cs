@@ -63,6 +63,7 @@ public static class RunCommand
         if (outDir is not null) ResultFolder.Check(outDir, force); // a bad --out is named before the scenario is read
         Scenario scenario = ScenarioLoader.Load(scenarioPath, sets);
         Checks.Load(scenario); // its expect: list is checked as strictly as the rest (and used by 'overlaysim check')
+        IReadOnlyList<PlotSpec> plots = PlotSpecs.Load(scenario, CsvResults.MetricColumns);
         string target = outDir ?? Path.Combine("results", scenario.Name);
 
         IReadOnlyList<PlannedRun> runs = Runner.Plan(scenario);
@@ -105,7 +106,8 @@ public static class RunCommand
             // Drawn from the files just written, as 'overlaysim plot' draws them, and listed in the manifest.
             var overlayOf = scenario.Points[0].Overlays.ToDictionary(o => o.Label, o => o.Info.Name);
             var options = new FigureOptions(FigureOptions.KnownFormats);
-            foreach (Figure f in FigureSet.Build(folder.StagingPath, scenario.SweptPaths, overlayOf))
+            var points = scenario.Points.Select(p => new FigureSet.PointParameters(p.Swept.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal), p.Resolved)).ToList();
+            foreach (Figure f in FigureSet.Build(folder.StagingPath, scenario.SweptPaths, overlayOf, points, plots))
                 foreach (string format in options.Formats)
                 {
                     if (interrupt.Signal is not null) return interrupt.Report();
@@ -113,7 +115,7 @@ public static class RunCommand
                 }
         }
         if (interrupt.Signal is not null) return interrupt.Report();
-        Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context, folder.Files);
+        Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context, folder.Files, plots);
         // The last point of no return: from here on a signal waits for the two renames, so the target is
         // either the old folder or the new one.
         if (interrupt.Signal is not null) return interrupt.Report();

@@ -43,6 +43,9 @@ public static class FigureSet
     /// <summary>The files a folder must hold to be drawn.</summary>
     public static readonly string[] Needs = ["manifest.json", "summary.csv", "hops.csv"];
 
+    /// <summary>A sweep point as the manifest records it: its swept values and every parameter resolved (for theory curves).</summary>
+    public sealed record PointParameters(IReadOnlyDictionary<string, string> Swept, IReadOnlyList<KeyValuePair<string, string>> Resolved);
+
     /// <summary>Reads a result folder and returns its figures; a folder that is not one (or lacks a file) is a <see cref="ScenarioException"/>.</summary>
     public static IReadOnlyList<Figure> From(string folder)
     {
@@ -52,15 +55,17 @@ public static class FigureSet
         foreach (string f in Needs)
             if (!File.Exists(Path.Combine(folder, f)))
                 throw new ScenarioException(at, $"is not a result folder of this version: it has no {f} (expected the files 'overlaysim run' writes: {string.Join(", ", Needs)} ...)");
-        var (swept, overlayOf) = ReadManifest(Path.Combine(folder, "manifest.json"), at);
-        return Build(folder, swept, overlayOf);
+        var (swept, overlayOf, points, plots) = ReadManifest(Path.Combine(folder, "manifest.json"), at);
+        return Build(folder, swept, overlayOf, points, plots);
     }
 
     /// <summary>
-    /// The figures of the CSV files in <paramref name="folder"/> (summary.csv, hops.csv, timeseries.csv), given the swept
-    /// paths and which overlay each label runs (what the manifest records).
+    /// The figures of the CSV files in <paramref name="folder"/> (summary.csv, hops.csv, timeseries.csv), given what the
+    /// manifest records: the swept paths, which overlay each label runs, the points' parameters, and the scenario's own
+    /// figures (<c>plots:</c>), drawn first.
     /// </summary>
-    public static IReadOnlyList<Figure> Build(string folder, IReadOnlyList<string> swept, IReadOnlyDictionary<string, string> overlayOf)
+    public static IReadOnlyList<Figure> Build(string folder, IReadOnlyList<string> swept, IReadOnlyDictionary<string, string> overlayOf,
+        IReadOnlyList<PointParameters>? points = null, IReadOnlyList<PlotSpec>? plots = null)
     {
         List<Dictionary<string, string>> summary = CsvTable.Read(Path.Combine(folder, "summary.csv"));
         string[] labels = summary.Select(r => r["overlay"]).Distinct().ToArray();
@@ -70,38 +75,65 @@ public static class FigureSet
         // x axes: every swept path, and the network size when it varies (sweeping nodes makes it the column 'nodes').
         var axes = swept.Where(p => p != "nodes").ToList();
         if (summary.Select(r => r["nodes"]).Distinct().Count() > 1) axes.Insert(0, "nodes");
-        foreach (string x in axes)
+
+        // One figure per value of the other swept parameters (a panel each), one line per overlay in it; a parameter that
+        // is not a number (popularity, a replication strategy) is drawn at x = 0, 1, ... in sweep order.
+        // theory(label, row): the curve's value for that overlay at that point, or null; theoryLabel(label): its legend.
+        void Against(string x, string column, string name, string title, string yLabel, bool logX, string? overlay,
+            Func<string, Dictionary<string, string>, double?>? theory, Func<string, string?>? theoryLabel)
         {
             string others(Dictionary<string, string> r) => string.Join(", ", axes.Where(a => a != x && Cell(r, a).Length > 0).Select(a => $"{Short(a)}={Cell(r, a)}"));
-            // A parameter that is not a number (popularity, a replication strategy) is drawn at x = 0, 1, ... in sweep order.
             string[] values = summary.Select(r => Cell(r, x)).Where(v => v.Length > 0).Distinct().ToArray();
             string[]? categories = values.All(v => Number(v) is not null) ? null : values;
             double? X(Dictionary<string, string> r) => categories is null ? Number(Cell(r, x)) : Array.IndexOf(categories, Cell(r, x)) is int i and >= 0 ? i : null;
-            foreach (var (column, yLabel) in Plotted)
+            foreach (var panel in summary.Where(r => Cell(r, column + "_mean").Length > 0 && X(r) is not null && (overlay is null || r["overlay"] == overlay)).GroupBy(others))
             {
-                if (!summary.Any(r => Cell(r, column + "_mean").Length > 0)) continue;
-                // One figure per value of the other swept parameters (a panel each), one line per overlay in it.
-                foreach (var panel in summary.Where(r => Cell(r, column + "_mean").Length > 0 && X(r) is not null).GroupBy(others))
-                {
                 var series = new List<Series>();
-                foreach (var group in panel.GroupBy(r => (r["overlay"], "")))
+                foreach (var group in panel.GroupBy(r => r["overlay"]))
                 {
-                    var points = group.OrderBy(r => X(r)!.Value).ToList();
-                    double[] xs = points.Select(r => X(r)!.Value).ToArray();
-                    double[] ys = points.Select(r => Number(r[column + "_mean"])!.Value).ToArray();
-                    double[]? err = points.All(r => Cell(r, column + "_ci95").Length > 0) ? points.Select(r => Number(r[column + "_ci95"])!.Value).ToArray() : null;
-                    string label = group.Key.Item2.Length > 0 ? $"{group.Key.Item1} ({group.Key.Item2})" : group.Key.Item1;
-                    series.Add(new Series(label, xs, ys, err, ColorOf(group.Key.Item1)));
-                    if (x == "nodes" && group.Key.Item2.Length == 0 && Theory.For(overlayOf.GetValueOrDefault(group.Key.Item1, ""), column) is { } theory)
-                        series.Add(new Series($"{group.Key.Item1}: {theory.Label}", xs, xs.Select(theory.Curve).ToArray(), null, ColorOf(group.Key.Item1), Theory: true));
+                    var rows = group.OrderBy(r => X(r)!.Value).ToList();
+                    double[] xs = rows.Select(r => X(r)!.Value).ToArray();
+                    double[] ys = rows.Select(r => Number(r[column + "_mean"])!.Value).ToArray();
+                    double[]? err = rows.All(r => Cell(r, column + "_ci95").Length > 0) ? rows.Select(r => Number(r[column + "_ci95"])!.Value).ToArray() : null;
+                    series.Add(new Series(group.Key, xs, ys, err, ColorOf(group.Key)));
+                    if (theory is not null && theoryLabel?.Invoke(group.Key) is { } curve && rows.Select(r => theory(group.Key, r)).ToArray() is var ty && ty.All(v => v is not null))
+                        series.Add(new Series($"{group.Key}: {curve}", xs, ty.Select(v => v!.Value).ToArray(), null, ColorOf(group.Key), Theory: true));
                 }
                 if (series.Count == 0) continue;
                 string at = panel.Key.Length > 0 ? $" ({panel.Key})" : "";
                 string suffix = panel.Key.Length > 0 ? "@" + panel.Key.Replace(", ", ",").Replace(' ', '_') : "";
-                figures.Add(new Figure($"{column}-vs-{Short(x)}{suffix}", $"{yLabel} against {Short(x)}{at}", x == "nodes" ? "nodes (N)" : Short(x) + Unit(values), yLabel, x == "nodes", series, categories));
-                }
+                figures.Add(new Figure(name + suffix, title + at, x == "nodes" ? "nodes (N)" : Short(x) + Unit(values), yLabel, logX && categories is null, series, categories));
             }
         }
+
+        // The scenario's own figures, with their theory evaluated at each point's parameters.
+        foreach (PlotSpec spec in plots ?? [])
+        {
+            Func<string, Dictionary<string, string>, double?>? theory = null;
+            if (spec.Theory is not null && points is not null)
+            {
+                Expression e = Expression.Parse(spec.Theory);
+                theory = (label, row) =>
+                {
+                    PointParameters? p = points.FirstOrDefault(p => p.Swept.All(kv => Cell(row, kv.Key).Length == 0 || Cell(row, kv.Key) == kv.Value));
+                    if (p is null) return null;
+                    try { return e.Evaluate(n => Expectations.Parameter(p.Resolved, label, n) ?? throw new KeyNotFoundException(n)); }
+                    catch (KeyNotFoundException) { return null; }
+                };
+            }
+            Against(spec.X, spec.Y, spec.Name, spec.Title ?? $"{spec.Y} against {Short(spec.X)}", spec.YLabel ?? spec.Y, spec.LogX, spec.Overlay, theory, _ => spec.TheoryLabel);
+        }
+
+        // The standard figures (one the scenario names itself takes its place); against the network size, each overlay's
+        // theory curve where it has one.
+        foreach (string x in axes)
+            foreach (var (column, yLabel) in Plotted)
+            {
+                if (!summary.Any(r => Cell(r, column + "_mean").Length > 0)) continue;
+                Against(x, column, $"{column}-vs-{Short(x)}", $"{yLabel} against {Short(x)}", yLabel, x == "nodes", null,
+                    x != "nodes" ? null : (label, row) => Theory.For(overlayOf.GetValueOrDefault(label, ""), column) is { } t && Number(Cell(row, "nodes")) is double n ? t.Curve(n) : null,
+                    label => Theory.For(overlayOf.GetValueOrDefault(label, ""), column)?.Label);
+            }
 
         // The hop-count distribution of each overlay, over all its runs at one sweep point (the last, e.g. the largest).
         List<Dictionary<string, string>> hops = CsvTable.Read(Path.Combine(folder, "hops.csv"));
@@ -151,10 +183,10 @@ public static class FigureSet
                 if (series.Count > 0) figures.Add(new Figure($"timeseries-{column}", $"{yLabel} over time (first run of each overlay)", "simulated time (min)", yLabel, false, series));
             }
         }
-        return figures;
+        return figures.DistinctBy(f => f.Name).ToList(); // the scenario's own come first
     }
 
-    private static (List<string> Swept, Dictionary<string, string> OverlayOf) ReadManifest(string path, Origin at)
+    private static (List<string> Swept, Dictionary<string, string> OverlayOf, List<PointParameters> Points, List<PlotSpec> Plots) ReadManifest(string path, Origin at)
     {
         try
         {
@@ -162,11 +194,24 @@ public static class FigureSet
             JsonElement root = doc.RootElement;
             var swept = root.GetProperty("sweep").EnumerateArray().Select(e => e.GetString()!).ToList();
             var overlayOf = new Dictionary<string, string>(StringComparer.Ordinal);
+            var points = new List<PointParameters>();
             foreach (JsonElement point in root.GetProperty("points").EnumerateArray())
-                foreach (JsonProperty p in point.GetProperty("resolved").EnumerateObject())
-                    if (p.Name.StartsWith("overlays.", StringComparison.Ordinal) && p.Name.EndsWith(".overlay", StringComparison.Ordinal))
-                        overlayOf[p.Name["overlays.".Length..^".overlay".Length]] = p.Value.GetString() ?? "";
-            return (swept, overlayOf);
+            {
+                var resolved = point.GetProperty("resolved").EnumerateObject().Select(p => new KeyValuePair<string, string>(p.Name, p.Value.GetString() ?? "")).ToList();
+                points.Add(new PointParameters(point.GetProperty("swept").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "", StringComparer.Ordinal), resolved));
+                foreach (var (k, v) in resolved)
+                    if (k.StartsWith("overlays.", StringComparison.Ordinal) && k.EndsWith(".overlay", StringComparison.Ordinal))
+                        overlayOf[k["overlays.".Length..^".overlay".Length]] = v;
+            }
+            var plots = new List<PlotSpec>();
+            if (root.TryGetProperty("plots", out JsonElement list))
+                foreach (JsonElement p in list.EnumerateArray())
+                {
+                    string? S(string key) => p.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+                    plots.Add(new PlotSpec(S("name")!, S("x")!, S("y")!, S("overlay"), p.TryGetProperty("log_x", out JsonElement lx) && lx.ValueKind == JsonValueKind.True,
+                        S("theory"), S("theory_label"), S("title"), S("y_label")));
+                }
+            return (swept, overlayOf, points, plots);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -24,7 +24,8 @@ public static class Manifest
 
     /// <param name="files">Every file of the result folder, this one included: a later <c>--force</c> replaces the
     /// folder only if it holds nothing else.</param>
-    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context, IReadOnlyList<string> files)
+    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context, IReadOnlyList<string> files,
+        IReadOnlyList<PlotSpec>? plots = null)
     {
         using var stream = File.Create(path);
         // Relaxed escaping: the manifest is read by people too, and the default encoder writes the '+' of the
@@ -65,6 +66,24 @@ public static class Manifest
             json.WriteStartObject("resolved");
             foreach (var (k, v) in point.Resolved) json.WriteString(k, v);
             json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+
+        // The scenario's own figures, so that 'overlaysim plot' draws them again from the folder alone.
+        json.WriteStartArray("plots");
+        foreach (PlotSpec p in plots ?? [])
+        {
+            json.WriteStartObject();
+            json.WriteString("name", p.Name);
+            json.WriteString("x", p.X);
+            json.WriteString("y", p.Y);
+            if (p.Overlay is not null) json.WriteString("overlay", p.Overlay);
+            json.WriteBoolean("log_x", p.LogX);
+            if (p.Theory is not null) json.WriteString("theory", p.Theory);
+            if (p.TheoryLabel is not null) json.WriteString("theory_label", p.TheoryLabel);
+            if (p.Title is not null) json.WriteString("title", p.Title);
+            if (p.YLabel is not null) json.WriteString("y_label", p.YLabel);
             json.WriteEndObject();
         }
         json.WriteEndArray();

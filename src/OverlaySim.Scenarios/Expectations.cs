@@ -329,9 +329,12 @@ public static class Expectations
     /// <c>lookups</c> for the workload's, or a bare parameter of the overlay (<c>successors</c>). Times are in seconds,
     /// rates per second, booleans 1 or 0. Null when there is no such parameter or it is not a number.
     /// </summary>
-    public static double? Parameter(ScenarioPoint point, OverlayConfig o, string name)
+    public static double? Parameter(ScenarioPoint point, OverlayConfig o, string name) => Parameter(point.Resolved, o.Label, name);
+
+    /// <summary>The same, over a point's resolved parameters as the manifest records them, for the overlay labelled <paramref name="label"/>.</summary>
+    public static double? Parameter(IReadOnlyList<KeyValuePair<string, string>> resolved, string label, string name)
     {
-        string? text = Lookup(name) ?? (Aliases.TryGetValue(name, out string? path) ? Lookup(path) : null) ?? Lookup($"overlays.{o.Label}.{name}");
+        string? text = Lookup(name) ?? (Aliases.TryGetValue(name, out string? path) ? Lookup(path) : null) ?? Lookup($"overlays.{label}.{name}");
         if (text is null) return null;
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
         if (text is "true" or "false") return text == "true" ? 1 : 0;
@@ -341,7 +344,7 @@ public static class Expectations
 
         string? Lookup(string key)
         {
-            foreach (var (k, value) in point.Resolved)
+            foreach (var (k, value) in resolved)
                 if (k == key) return value;
             return null;
         }

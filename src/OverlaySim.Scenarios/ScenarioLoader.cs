@@ -17,7 +17,7 @@ namespace OverlaySim.Scenarios;
 /// </remarks>
 public static class ScenarioLoader
 {
-    private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep", "expect"];
+    private static readonly string[] Sections = ["latency", "churn", "workload", "overlays", "sweep", "expect", "plots"];
     private static readonly HashSet<string> NotSweepable = ["name", "description", "replicates"];
 
     /// <summary>The most sweep points a scenario may have.</summary>

@@ -149,6 +149,49 @@ public class FigureTests
     }
 
     [Fact]
+    public void TheScenarioNamesItsOwnFiguresWhichPlotDrawsAgainFromTheFolderAlone()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", Sweep + "\n" + """
+            plots:
+              - { name: paper-hops, x: nodes, y: paper_hops_mean, overlay: chord, log_x: true, theory: "0.5 * log2(nodes)", theory_label: "½·log₂ N", title: "Chord path length", y_label: "hops" }
+              - { name: hops_mean-vs-nodes, x: nodes, y: hops_mean, theory: "keys / nodes" }
+            """);
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q").ExitCode);
+        File.Delete(scenario); // plot reads what it needs from the result folder
+        Assert.Equal(0, Cli.Run("plot", dir["out"], "--format", "svg").ExitCode);
+        IReadOnlyList<Figure> figures = FigureSet.From(dir["out"]);
+
+        Figure own = figures.Single(f => f.Name == "paper-hops");
+        Assert.Equal(("Chord path length", "hops", true), (own.Title, own.YLabel, own.LogX));
+        Series line = own.Series.Single(x => !x.Theory), theory = own.Series.Single(x => x.Theory);
+        Assert.Equal("chord", line.Label); // only the overlay named
+        Assert.Equal("chord: ½·log₂ N", theory.Label);
+        Assert.Equal(line.X.Select(n => 0.5 * Math.Log2(n)), theory.Y);
+        // A name of a standard figure: the scenario's own takes its place, once.
+        Figure replaced = figures.Single(f => f.Name == "hops_mean-vs-nodes");
+        Assert.Equal(2, replaced.Series.Count(x => x.Theory)); // keys / nodes for both overlays, not the built-in curves
+        Assert.All(replaced.Series.Where(x => x.Theory), x => Assert.Equal(x.X.Select(n => 500 / n), x.Y));
+        Assert.True(File.Exists(Path.Combine(dir["out"], "figures", "paper-hops.svg")));
+    }
+
+    [Theory]
+    [InlineData("  - { name: a, x: node, y: hops_mean }", "s.yaml:11:19: plots[1]: key 'x': 'node' is not swept here (did you mean 'nodes'?)")]
+    [InlineData("  - { name: a, x: nodes, y: hop_mean }", "s.yaml:11:29: plots[1]: key 'y': 'hop_mean' is not a metric of runs.csv (did you mean 'hops_mean'?)")]
+    [InlineData("  - { name: \"../a\", x: nodes, y: hops_mean }", "s.yaml:11:13: plots[1]: key 'name': '../a' cannot name a figure file")]
+    [InlineData("  - { name: a, x: nodes, y: hops_mean, theory: \"log2(n)\" }", "s.yaml:11:48: plots[1]: key 'theory': unknown parameter 'n' in 'log2(n)'")]
+    [InlineData("  - { name: a, x: nodes, y: paper_hops_mean, overlay: napster }", "s.yaml:11:29: plots[1]: key 'y': overlay 'napster' does not report 'paper_hops_mean'")]
+    [InlineData("  - { name: a, x: nodes, y: hops_mean, log_x: yes }", "s.yaml:11:47: plots[1]: key 'log_x': expected true or false")]
+    public void ABadFigureIsReportedAtItsPlace(string entry, string message)
+    {
+        using var dir = new TempFolder();
+        string file = dir.Write("s.yaml", Sweep + "\nplots:\n" + entry + "\n"); // the entry is line 11
+        CliResult r = Cli.Run("validate", file);
+        Assert.Equal(2, r.ExitCode);
+        Expect.StartsWith(dir.Path + "/" + message, Assert.Single(r.Errors));
+    }
+
+    [Fact]
     public void NoFiguresWritesNoFiguresFolder()
     {
         using var dir = new TempFolder();
