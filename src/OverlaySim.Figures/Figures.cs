@@ -235,14 +235,8 @@ public static class FigureSet
     /// <summary>"overlays.gnutella.ttl" → "ttl"; "workload.rate" → "rate".</summary>
     private static string Short(string path) => path.Contains('.') ? path[(path.LastIndexOf('.') + 1)..] : path;
 
-    /// <summary>A number from a cell: a plain number, a time (in seconds) or a rate (per second); null otherwise.</summary>
-    public static double? Number(string text)
-    {
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
-        if (OverlaySim.Core.Units.TryParseDuration(text, out long micros, out _)) return micros / 1e6;
-        if (OverlaySim.Core.Units.TryParseRate(text, out double rate, out _)) return rate;
-        return null;
-    }
+    /// <summary>A number from a cell: a plain number, a time (in seconds) or a rate (per second); null otherwise (booleans too).</summary>
+    public static double? Number(string text) => text is "true" or "false" ? null : Expectations.NumberOf(text);
 }
 
 /// <summary>The theory curves figures draw beside the measurements, by overlay and metric.</summary>

@@ -331,16 +331,21 @@ public static class Expectations
     /// </summary>
     public static double? Parameter(ScenarioPoint point, OverlayConfig o, string name) => Parameter(point.Resolved, o.Label, name);
 
-    /// <summary>The same, over a point's resolved parameters as the manifest records them, for the overlay labelled <paramref name="label"/>.</summary>
-    public static double? Parameter(IReadOnlyList<KeyValuePair<string, string>> resolved, string label, string name)
+    /// <summary>A parameter's canonical text as a number: a plain number, a time in seconds, a rate per second, a boolean as 1 or 0; null otherwise.</summary>
+    public static double? NumberOf(string text)
     {
-        string? text = Lookup(name) ?? (Aliases.TryGetValue(name, out string? path) ? Lookup(path) : null) ?? Lookup($"overlays.{label}.{name}");
-        if (text is null) return null;
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v)) return v;
         if (text is "true" or "false") return text == "true" ? 1 : 0;
         if (Units.TryParseDuration(text, out long micros, out _)) return micros / 1e6;
         if (Units.TryParseRate(text, out double rate, out _)) return rate;
         return null;
+    }
+
+    /// <summary>The same, over a point's resolved parameters as the manifest records them, for the overlay labelled <paramref name="label"/>.</summary>
+    public static double? Parameter(IReadOnlyList<KeyValuePair<string, string>> resolved, string label, string name)
+    {
+        string? text = Lookup(name) ?? (Aliases.TryGetValue(name, out string? path) ? Lookup(path) : null) ?? Lookup($"overlays.{label}.{name}");
+        return text is null ? null : NumberOf(text);
 
         string? Lookup(string key)
         {

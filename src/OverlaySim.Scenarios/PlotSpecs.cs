@@ -1,4 +1,3 @@
-using System.Globalization;
 using YamlDotNet.RepresentationModel;
 
 namespace OverlaySim.Scenarios;
@@ -131,10 +130,7 @@ public static class PlotSpecs
     {
         if (path == "nodes") return p.Nodes;
         foreach (var (k, v) in p.Resolved)
-            if (k == path)
-                return double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d
-                    : OverlaySim.Core.Units.TryParseRate(v, out double r, out _) ? r
-                    : OverlaySim.Core.Units.TryParseDuration(v, out long us, out _) ? us / 1e6 : null;
+            if (k == path) return Expectations.NumberOf(v);
         return null;
     }
 }
