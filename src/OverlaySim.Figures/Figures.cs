@@ -8,7 +8,8 @@ namespace OverlaySim.Figures;
 /// <summary>One line of a figure: its points (and their 95% half-widths, when there are replicates).</summary>
 /// <param name="Color">Index of the overlay's colour and marker, the same in every figure of a result folder.</param>
 /// <param name="Theory">A theory curve (drawn dashed, without markers), stated in its label.</param>
-public sealed record Series(string Label, double[] X, double[] Y, double[]? Error, int Color, bool Theory = false);
+/// <param name="PointsOnly">Drawn as markers without a line (a scatter of settings, not a curve).</param>
+public sealed record Series(string Label, double[] X, double[] Y, double[]? Error, int Color, bool Theory = false, bool PointsOnly = false);
 
 /// <summary>What one figure shows, before it is drawn: the plotting model, which the tests compare with the CSV files.</summary>
 /// <param name="Name">File name without extension, e.g. <c>hops_mean-vs-nodes</c>.</param>
@@ -38,6 +39,8 @@ public static class FigureSet
         ("visited_mean", "nodes a query reached (mean)"),
         ("queue_delay_mean_ms", "wait in the index server's queue (ms, mean)"),
         ("server_utilisation", "index server utilisation"),
+        ("keys_per_node_p99", "keys per node (p99)"),
+        ("load_p99", "messages per lookup at a machine (p99)"),
     ];
 
     /// <summary>The files a folder must hold to be drawn.</summary>
@@ -133,6 +136,21 @@ public static class FigureSet
                 Against(x, column, $"{column}-vs-{Short(x)}", $"{yLabel} against {Short(x)}", yLabel, x == "nodes", null,
                     x != "nodes" ? null : (label, row) => Theory.For(overlayOf.GetValueOrDefault(label, ""), column) is { } t && Number(Cell(row, "nodes")) is double n ? t.Curve(n) : null,
                     label => Theory.For(overlayOf.GetValueOrDefault(label, ""), column)?.Label);
+            }
+
+        // Cost against performance (Li et al.'s presentation of DHTs under churn): one point per sweep point and
+        // overlay, maintenance bytes per node per second against mean latency and against the failure rate.
+        if (summary.Count >= 2 && summary.Any(r => Number(Cell(r, "maint_bytes_per_node_s_mean")) is > 0))
+            foreach (var (column, yLabel, name) in new[] { ("latency_mean_ms", "lookup latency (ms, mean)", "cost-vs-latency"), ("success_rate", "failure rate (1 − success)", "cost-vs-failure") })
+            {
+                var series = new List<Series>();
+                foreach (var group in summary.Where(r => Number(Cell(r, "maint_bytes_per_node_s_mean")) is not null && Number(Cell(r, column + "_mean")) is not null).GroupBy(r => r["overlay"]))
+                {
+                    double[] xs = group.Select(r => Number(r["maint_bytes_per_node_s_mean"])!.Value).ToArray();
+                    double[] ys = group.Select(r => Number(r[column + "_mean"])!.Value).Select(v => column == "success_rate" ? 1 - v : v).ToArray();
+                    series.Add(new Series(group.Key, xs, ys, null, ColorOf(group.Key), PointsOnly: true));
+                }
+                figures.Add(new Figure(name, $"{yLabel} against maintenance cost", "maintenance (bytes per node per s)", yLabel, false, series));
             }
 
         // The hop-count distribution of each overlay, over all its runs at one sweep point (the last, e.g. the largest).

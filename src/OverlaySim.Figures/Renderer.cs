@@ -131,6 +131,7 @@ public static partial class Renderer
             {
                 line.MarkerShape = Markers[s.Color % Markers.Length];
                 line.MarkerSize = 5;
+                if (s.PointsOnly) line.LineWidth = 0;
             }
             if (s.Error is not null)
             {

@@ -192,6 +192,34 @@ public class FigureTests
     }
 
     [Fact]
+    public void CostAgainstPerformanceHasOnePointPerSettingAndOverlay()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", """
+            name: cost
+            nodes: 150
+            duration: 4min
+            measure_after: 1min
+            latency: { model: constant, delay: 10ms }
+            churn: { model: lifetime, session_mean: 5min, downtime_mean: 5min }
+            workload: { per_node_rate: 1/20s, duration: 4min, keys: 100 }
+            overlays:
+              - chord: { protocol: dynamic }
+            sweep:
+              overlays.chord.stabilize_every: [5s, 20s, 60s]
+            """);
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q", "--no-figures").ExitCode);
+        var rows = CsvTable.Read(Path.Combine(dir["out"], "summary.csv"));
+        Figure latency = FigureSet.From(dir["out"]).Single(f => f.Name == "cost-vs-latency");
+        Figure failure = FigureSet.From(dir["out"]).Single(f => f.Name == "cost-vs-failure");
+        Series l = Assert.Single(latency.Series), fl = Assert.Single(failure.Series);
+        Assert.True(l.PointsOnly);
+        Assert.Equal(rows.Select(r => D(r["maint_bytes_per_node_s_mean"])), l.X);
+        Assert.Equal(rows.Select(r => D(r["latency_mean_ms_mean"])), l.Y);
+        Assert.Equal(rows.Select(r => 1 - D(r["success_rate_mean"])), fl.Y);
+    }
+
+    [Fact]
     public void NoFiguresWritesNoFiguresFolder()
     {
         using var dir = new TempFolder();
