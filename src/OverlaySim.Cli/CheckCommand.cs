@@ -46,6 +46,8 @@ public static class CheckCommand
             throw new ScenarioException(Origin.FromCommandLine($"--set {sets[0]}"), "--update-golden writes the hashes of the runs into the file, so they must be the file's own runs: drop the --set overrides");
         if (junit is not null && Directory.Exists(junit))
             throw new ScenarioException(Origin.FromCommandLine($"--junit {junit}"), "is a folder: expected a file name for the JUnit report");
+        if (junit is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(junit))))
+            throw new ScenarioException(Origin.FromCommandLine($"--junit {junit}"), "its folder does not exist (the report is written into an existing folder)");
 
         // Everything is loaded and checked before anything runs: a bad expectation in the last file stops the first run.
         var loaded = new List<(Scenario Scenario, ExpectationSet Set)>();

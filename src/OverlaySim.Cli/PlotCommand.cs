@@ -46,34 +46,47 @@ public static class PlotCommand
 
         IReadOnlyList<Figure> figures = FigureSet.From(folder);
         var options = new FigureOptions(chosen.Distinct().ToArray(), dpi, widthInches);
-        string full = Path.GetFullPath(folder);
+        string full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
         string target = Path.Combine(full, ResultFolder.FiguresFolder);
-        string staging = Path.Combine(full, $".figures.partial-{Environment.ProcessId}");
-        string old = Path.Combine(full, $".figures.old-{Environment.ProcessId}");
+        // Drawn beside the result folder, not in it: a plot killed half way leaves hidden debris in the parent, never a
+        // file in the result folder that would stop a later 'run --force' or 'plot'.
+        string parent = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
+        string staging = Path.Combine(parent, $".{name}.figures.partial-{Environment.ProcessId}");
+        string old = Path.Combine(parent, $".{name}.figures.old-{Environment.ProcessId}");
+        using var interrupt = new Interrupt();
         try
         {
-            IReadOnlyList<string> files = Renderer.WriteAll(figures, staging, options);
+            var files = new List<string>();
+            foreach (Figure f in figures)
+            {
+                if (interrupt.Signal is not null) return interrupt.Report();
+                files.AddRange(Renderer.WriteAll([f], staging, options));
+            }
+            if (interrupt.Signal is not null) return interrupt.Report();
+            interrupt.Hold();
             // The new figures replace the old ones, and the manifest lists the new ones: both written beside, then renamed.
             string manifest = Path.Combine(full, "manifest.json");
             JsonNode root = JsonNode.Parse(File.ReadAllText(manifest))!;
             var listed = root["files"]!.AsArray().Select(n => n!.GetValue<string>()).Where(n => !n.StartsWith(ResultFolder.FiguresFolder + "/", StringComparison.Ordinal)).ToList();
             listed.AddRange(files.Select(p => $"{ResultFolder.FiguresFolder}/{Path.GetFileName(p)}"));
             root["files"] = new JsonArray(listed.Select(n => (JsonNode)JsonValue.Create(n)!).ToArray());
-            string manifestTemp = manifest + $".partial-{Environment.ProcessId}";
+            string manifestTemp = Path.Combine(parent, $".{name}.manifest.partial-{Environment.ProcessId}");
             File.WriteAllText(manifestTemp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
             if (Directory.Exists(target)) Directory.Move(target, old);
             Directory.Move(staging, target);
             File.Move(manifestTemp, manifest, overwrite: true);
             if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
             var (w, h) = Renderer.PixelSize(options);
+            string size = options.Formats.Contains("png") ? $"PNG {w} x {h} pixels at {dpi} dpi, " : "";
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"wrote {figures.Count} figure(s) as {string.Join(" and ", options.Formats)} into {target}/ (PNG {w} x {h} pixels at {dpi} dpi, {widthInches:0.##} in wide) in {clock.Elapsed.TotalSeconds:0.0} s"));
+                $"wrote {figures.Count} figure(s) as {string.Join(" and ", options.Formats)} into {target}/ ({size}{widthInches:0.##} in wide) in {clock.Elapsed.TotalSeconds:0.0} s"));
             return ExitCodes.Ok;
         }
         finally
         {
             if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            foreach (string temp in Directory.EnumerateFiles(full, $"manifest.json.partial-{Environment.ProcessId}")) File.Delete(temp);
+            string leftover = Path.Combine(parent, $".{name}.manifest.partial-{Environment.ProcessId}");
+            if (File.Exists(leftover)) File.Delete(leftover);
             if (Directory.Exists(old) && !Directory.Exists(target)) Directory.Move(old, target); // cut short between the renames
         }
     }

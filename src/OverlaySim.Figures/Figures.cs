@@ -59,7 +59,16 @@ public static class FigureSet
             if (!File.Exists(Path.Combine(folder, f)))
                 throw new ScenarioException(at, $"is not a result folder of this version: it has no {f} (expected the files 'overlaysim run' writes: {string.Join(", ", Needs)} ...)");
         var (swept, overlayOf, points, plots) = ReadManifest(Path.Combine(folder, "manifest.json"), at);
-        return Build(folder, swept, overlayOf, points, plots);
+        foreach (string f in (string[])["summary.csv", "hops.csv", "timeseries.csv"])
+            if (File.Exists(Path.Combine(folder, f))) InputFile.Check(Path.Combine(folder, f), f, 4L << 30);
+        try
+        {
+            return Build(folder, swept, overlayOf, points, plots);
+        }
+        catch (Exception e) when (e is FormatException or OverflowException or KeyNotFoundException or InvalidOperationException or IndexOutOfRangeException)
+        {
+            throw new ScenarioException(at, $"its files cannot be read as OverlaySim results ({e.Message}); rerun the scenario to write them again");
+        }
     }
 
     /// <summary>
@@ -104,7 +113,7 @@ public static class FigureSet
                 }
                 if (series.Count == 0) continue;
                 string at = panel.Key.Length > 0 ? $" ({panel.Key})" : "";
-                string suffix = panel.Key.Length > 0 ? "@" + panel.Key.Replace(", ", ",").Replace(' ', '_') : "";
+                string suffix = panel.Key.Length > 0 ? "@" + SafeName(panel.Key.Replace(", ", ",")) : "";
                 figures.Add(new Figure(name + suffix, title + at, x == "nodes" ? "nodes (N)" : Short(x) + Unit(values), yLabel, logX && categories is null, series, categories));
             }
         }
@@ -226,8 +235,17 @@ public static class FigureSet
                 foreach (JsonElement p in list.EnumerateArray())
                 {
                     string? S(string key) => p.TryGetProperty(key, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-                    plots.Add(new PlotSpec(S("name")!, S("x")!, S("y")!, S("overlay"), p.TryGetProperty("log_x", out JsonElement lx) && lx.ValueKind == JsonValueKind.True,
-                        S("theory"), S("theory_label"), S("title"), S("y_label")));
+                    // Checked again: a manifest is a file like any other, and a figure's name becomes a path.
+                    string? name = S("name"), x = S("x"), y = S("y"), theory = S("theory");
+                    if (name is null || !PlotSpecs.IsSafeName(name) || x is null || y is null)
+                        throw new ScenarioException(at, "manifest.json lists a figure without a valid name, x and y: it was not written by this version of OverlaySim");
+                    if (theory is not null)
+                    {
+                        try { Expression.Parse(theory); }
+                        catch (ExpressionException e) { throw new ScenarioException(at, $"manifest.json: figure '{name}': theory '{Diagnostic.Clip(theory)}': {e.Message}"); }
+                    }
+                    plots.Add(new PlotSpec(name, x, y, S("overlay"), p.TryGetProperty("log_x", out JsonElement lx) && lx.ValueKind == JsonValueKind.True,
+                        theory, S("theory_label"), S("title"), S("y_label")));
                 }
             return (swept, overlayOf, points, plots);
         }
@@ -236,6 +254,9 @@ public static class FigureSet
             throw new ScenarioException(at, $"manifest.json is not an OverlaySim manifest ({e.Message})");
         }
     }
+
+    /// <summary>A file name from swept values: anything but letters, digits and . _ = @ , - becomes '_' (a rate's '/' included).</summary>
+    public static string SafeName(string text) => string.Concat(text.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '=' or '@' or ',' or '-' ? c : '_'));
 
     /// <summary>" (s)" for times and " (per s)" for rates, which <see cref="Number"/> reads in those units; "" otherwise.</summary>
     private static string Unit(string[] values)

@@ -49,6 +49,7 @@ public static partial class Renderer
         foreach (Figure f in figures)
             foreach (string format in options.Formats)
             {
+                if (f.Name != FigureSet.SafeName(f.Name) || f.Name.StartsWith('.')) throw new ArgumentException($"'{f.Name}' cannot name a figure file");
                 string path = Path.Combine(folder, $"{f.Name}.{format}");
                 Save(f, path, format, options);
                 files.Add(path);
@@ -69,6 +70,8 @@ public static partial class Renderer
 
     public static void Save(Figure figure, string path, string format, FigureOptions options)
     {
+        if (figure.Series.SelectMany(s => s.X.Concat(s.Y).Concat(s.Error ?? [])).Any(v => !double.IsFinite(v) || Math.Abs(v) > 1e100))
+            throw new OverlaySim.Scenarios.ScenarioException(OverlaySim.Scenarios.Origin.FromCommandLine(path), $"figure '{figure.Name}' has values that cannot be drawn (not finite, or beyond 1e100)");
         Plot plot = Build(figure);
         var (w, h) = LogicalSize(options);
         if (format == "svg")

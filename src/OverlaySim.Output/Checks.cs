@@ -39,6 +39,10 @@ public static class Checks
         string path = Path.Combine(folder, "runs.csv");
         if (!File.Exists(path)) throw new ScenarioException(Origin.FromCommandLine($"--results {folder}"), $"no runs.csv in '{Diagnostic.Clip(folder, 200)}': expected a result folder written by 'overlaysim run'");
         IReadOnlyList<PlannedRun> plan = Runner.Plan(scenario);
+        InputFile.Check(path, "runs.csv", 4L << 30);
+        string? different = DifferentRuns(scenario, Path.Combine(folder, "manifest.json"));
+        if (different is not null)
+            throw new ScenarioException(Origin.FromCommandLine($"--results {folder}"), $"the folder holds the results of other runs: {different}");
         List<Dictionary<string, string>> rows = CsvTable.Read(path, plan.Count + 1);
         Origin at = Origin.FromCommandLine($"--results {folder}");
         if (rows.Count != plan.Count)
@@ -55,6 +59,33 @@ public static class Checks
                 throw new ScenarioException(at, $"row {i + 2} of runs.csv is not run {i + 1} of the scenario ({p.Describe()}): the folder holds the results of another scenario or other overrides");
         }
         return plan.Select((p, i) => (p, (IReadOnlyDictionary<string, string>)rows[i])).ToList();
+    }
+
+    /// <summary>Null when the folder's manifest records this scenario's points (every parameter resolved) and overrides; else what differs.</summary>
+    private static string? DifferentRuns(Scenario scenario, string manifest)
+    {
+        if (!File.Exists(manifest)) return "it has no manifest.json";
+        InputFile.Check(manifest, "manifest.json", 64L << 20);
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifest));
+            var root = doc.RootElement;
+            var overrides = root.GetProperty("overrides").EnumerateArray().Select(e => e.GetString() ?? "").ToList();
+            if (!overrides.SequenceEqual(scenario.Overrides)) return $"it was run with overrides [{string.Join(" ", overrides)}], and these are [{string.Join(" ", scenario.Overrides)}]";
+            var points = root.GetProperty("points").EnumerateArray().ToList();
+            if (points.Count != scenario.Points.Count) return $"it has {points.Count} sweep points, the scenario {scenario.Points.Count}";
+            for (int i = 0; i < points.Count; i++)
+            {
+                var resolved = points[i].GetProperty("resolved").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
+                foreach (var (k, v) in scenario.Points[i].Resolved)
+                    if (resolved.GetValueOrDefault(k) != v) return $"at sweep point {i + 1}, {k} is '{Diagnostic.Clip(resolved.GetValueOrDefault(k) ?? "(unset)")}' there and '{Diagnostic.Clip(v)}' here";
+            }
+            return null;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return $"its manifest.json cannot be read ({e.Message})";
+        }
     }
 
     /// <summary>Every expectation's verdicts, in the order of the expect: list.</summary>
@@ -192,6 +223,9 @@ public static class Checks
             .Select(o => o.Expectation).Distinct().OrderByDescending(e => e.HashStart).ToList();
         var text = new StringBuilder(set.Text);
         foreach (Expectation e in edits)
+            if (!e.HashInPlace)
+                throw new ScenarioException(e.Origin, "--update-golden rewrites a trace hash written as its 16 digits, and this one is written with escapes: write it as plain digits first (nothing was changed)");
+        foreach (Expectation e in edits)
         {
             string measured = outcomes.First(o => o.Expectation == e).Measured;
             int start = (int)e.HashStart, length = (int)(e.HashEnd - e.HashStart);
@@ -217,33 +251,33 @@ public static class Checks
         foreach (var (scenario, outcomes, time) in suites)
         {
             xml.WriteStartElement("testsuite");
-            xml.WriteAttributeString("name", scenario.Name);
+            xml.WriteAttributeString("name", X(scenario.Name));
             xml.WriteAttributeString("tests", I(outcomes.Count));
             xml.WriteAttributeString("failures", I(outcomes.Count(o => !o.Passed)));
             xml.WriteAttributeString("errors", "0");
             xml.WriteAttributeString("skipped", "0");
             xml.WriteAttributeString("time", T(time));
-            xml.WriteAttributeString("file", scenario.File);
+            xml.WriteAttributeString("file", X(scenario.File));
             foreach (CheckOutcome o in outcomes)
             {
                 xml.WriteStartElement("testcase");
-                xml.WriteAttributeString("classname", $"{scenario.Name}.{o.Overlay}");
-                xml.WriteAttributeString("name", o.Name);
-                xml.WriteAttributeString("file", o.Expectation.Origin.File);
+                xml.WriteAttributeString("classname", X($"{scenario.Name}.{o.Overlay}"));
+                xml.WriteAttributeString("name", X(o.Name));
+                xml.WriteAttributeString("file", X(o.Expectation.Origin.File));
                 xml.WriteAttributeString("line", I(o.Expectation.Origin.Line));
                 xml.WriteAttributeString("time", "0");
                 string detail = $"expected {o.Expected}, measured {o.Measured}{(o.Interval.Length > 0 ? $", interval {o.Interval}" : "")}";
                 if (!o.Passed)
                 {
                     xml.WriteStartElement("failure");
-                    xml.WriteAttributeString("message", $"{o.Expectation.Origin}: {o.Message}");
+                    xml.WriteAttributeString("message", X($"{o.Expectation.Origin}: {o.Message}"));
                     xml.WriteAttributeString("type", "ExpectationFailed");
-                    xml.WriteString(detail);
+                    xml.WriteString(X(detail));
                     xml.WriteEndElement();
                 }
                 else
                 {
-                    xml.WriteElementString("system-out", detail + (o.Message.Length > 0 ? $" ({o.Message})" : ""));
+                    xml.WriteElementString("system-out", X(detail + (o.Message.Length > 0 ? $" ({o.Message})" : "")));
                 }
                 xml.WriteEndElement();
             }
@@ -254,6 +288,10 @@ public static class Checks
     }
 
     private static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Text XML can hold: characters it cannot are written as U+XXXX.</summary>
+    private static string X(string text) =>
+        text.All(XmlConvert.IsXmlChar) ? text : string.Concat(text.Select(c => XmlConvert.IsXmlChar(c) ? c.ToString() : $"U+{(int)c:X4}"));
 
     private static string T(TimeSpan t) => t.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture);
 

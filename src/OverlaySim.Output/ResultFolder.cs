@@ -179,7 +179,7 @@ public sealed class ResultFolder : IDisposable
                 return "its manifest.json was not written by OverlaySim";
             if (doc.RootElement.TryGetProperty("files", out JsonElement files) && files.ValueKind == JsonValueKind.Array)
                 foreach (JsonElement f in files.EnumerateArray())
-                    if (f.GetString() is { } s) listed.Add(s);
+                    if (f.ValueKind == JsonValueKind.String && f.GetString() is { } s) listed.Add(s);
             var others = new List<string>();
             foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
             {
@@ -213,6 +213,9 @@ public sealed class ResultFolder : IDisposable
     /// <summary>A file of the result, inside the staging folder (<c>figures/NAME</c> for a figure).</summary>
     public string FilePath(string name)
     {
+        string[] parts = name.Split('/');
+        if (parts.Any(p => p.Length == 0 || p == "." || p == ".." || p.Contains('\\')) || parts.Length > 2 || parts.Length == 2 && parts[0] != FiguresFolder)
+            throw new ArgumentException($"'{name}' is not a result file name (NAME, or {FiguresFolder}/NAME)", nameof(name));
         if (!_files.Contains(name)) _files.Add(name);
         string path = Path.Combine(StagingPath, name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -48,6 +48,8 @@ public sealed record Expectation
     public string? Hash { get; init; }
     public long HashStart { get; init; }
     public long HashEnd { get; init; }
+    /// <summary>Whether the file writes the hash as its plain 16 digits (quoted or not), so that it can be rewritten in place.</summary>
+    public bool HashInPlace { get; init; }
     /// <summary>Confidence of the interval in statistical mode (runs with two or more replicates).</summary>
     public double Confidence { get; init; } = 0.95;
 
@@ -98,7 +100,7 @@ public static class Expectations
             index++;
             try
             {
-                items.Add(Read(scenario, file, entry, index, commonMetrics));
+                items.Add(Read(scenario, file, text, entry, index, commonMetrics));
             }
             catch (ScenarioException e)
             {
@@ -109,7 +111,7 @@ public static class Expectations
         return new ExpectationSet(file, text, items);
     }
 
-    private static Expectation Read(Scenario scenario, string file, YamlNode entry, int index, IReadOnlyCollection<string> commonMetrics)
+    private static Expectation Read(Scenario scenario, string file, string text, YamlNode entry, int index, IReadOnlyCollection<string> commonMetrics)
     {
         string where = $"expect[{index}]";
         if (entry is not YamlMappingNode map)
@@ -161,6 +163,8 @@ public static class Expectations
             {
                 Origin = origin, Overlays = targets, Kind = ExpectKind.TraceHash, Hash = hash,
                 HashStart = h.Start.Index, HashEnd = h.End.Index,
+                // --update-golden rewrites the digits in place: only when the file holds them as written (no escapes).
+                HashInPlace = text.Substring((int)h.Start.Index, (int)(h.End.Index - h.Start.Index)).Trim('"', '\'', ' ') == hash,
             };
         }
 
@@ -181,8 +185,8 @@ public static class Expectations
         double confidence = 0.95;
         if (values.TryGetValue("confidence", out YamlNode? cn))
         {
-            if (!double.TryParse(Scalar(cn, "confidence"), NumberStyles.Float, CultureInfo.InvariantCulture, out confidence) || !(confidence > 0 && confidence < 1))
-                throw At(cn, $"{where}: key 'confidence': expected a probability strictly between 0 and 1, e.g. 0.95");
+            if (!double.TryParse(Scalar(cn, "confidence"), NumberStyles.Float, CultureInfo.InvariantCulture, out confidence) || !(confidence > 0 && confidence <= 0.999))
+                throw At(cn, $"{where}: key 'confidence': expected a probability above 0 and at most 0.999, e.g. 0.95 (beyond, the t quantile of a few replicates is not computed reliably)");
             if (first.Replicates < 2)
                 throw At(cn, $"{where}: key 'confidence' takes effect only with replicates >= 2 (with one replicate the measured value itself is compared)");
         }
@@ -220,12 +224,23 @@ public static class Expectations
             }
         }
 
-        // Every expression must evaluate at every point for every overlay it applies to.
+        // Every expression must evaluate at every point for every overlay it applies to, to a finite number, and a range
+        // must not be empty.
         foreach (ScenarioPoint point in scenario.Points)
             foreach (OverlayConfig o in point.Overlays.Where(o => applies.Contains(o.Label)))
             {
-                Check(a, comparison == "between" ? Pair(values["between"], "between").Low : values[comparison], point, o);
+                YamlNode an = comparison == "between" ? Pair(values["between"], "between").Low : values[comparison];
+                Check(a, an, point, o);
                 if (b is not null) Check(b, Pair(values["between"], "between").High, point, o);
+                double av = a!.Evaluate(n => Parameter(point, o, n)!.Value);
+                string at = point.Swept.Count > 0 ? $" at {string.Join(", ", point.Swept.Select(kv => $"{kv.Key}={kv.Value}"))}" : "";
+                if (!double.IsFinite(av)) throw At(an, $"{where}: '{a}' is {av.ToString(CultureInfo.InvariantCulture)}{at}, not a finite number");
+                if (b is not null)
+                {
+                    double bv = b.Evaluate(n => Parameter(point, o, n)!.Value);
+                    if (!double.IsFinite(bv)) throw At(Pair(values["between"], "between").High, $"{where}: '{b}' is {bv.ToString(CultureInfo.InvariantCulture)}{at}, not a finite number");
+                    if (av > bv) throw At(values["between"], $"{where}: between [{a}, {b}] is empty{at} ({av.ToString("G6", CultureInfo.InvariantCulture)} > {bv.ToString("G6", CultureInfo.InvariantCulture)})");
+                }
             }
         if (kind == ExpectKind.GrowsLike)
             foreach (string label in applies)

@@ -68,7 +68,7 @@ public static class PlotSpecs
         string Text(string key) => values[key].Value ?? "";
 
         string name = Text("name");
-        if (name.Length is 0 or > 100 || name[0] == '.' || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        if (!IsSafeName(name))
             throw At(values["name"], $"key 'name': '{Diagnostic.Clip(name)}' cannot name a figure file (expected letters, digits, '-', '_' or '.', not starting with '.')");
 
         ScenarioPoint first = scenario.Points[0];
@@ -125,6 +125,10 @@ public static class PlotSpecs
         else if (values.TryGetValue("theory_label", out YamlScalarNode? tl)) throw At(tl, "'theory_label' takes effect only with 'theory'");
         return new PlotSpec(name, x, y, overlay, logX, theory, theoryLabel, values.GetValueOrDefault("title")?.Value, values.GetValueOrDefault("y_label")?.Value);
     }
+
+    /// <summary>Whether <paramref name="name"/> can name a figure file: 1 to 100 letters, digits, '-', '_' or '.', not starting with '.'.</summary>
+    public static bool IsSafeName(string name) =>
+        name.Length is > 0 and <= 100 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 
     private static double? Numeric(ScenarioPoint p, string path)
     {

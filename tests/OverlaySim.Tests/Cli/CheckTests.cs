@@ -139,7 +139,7 @@ public class CheckTests
         // A folder of another scenario (here: other overrides) is refused, not checked against the wrong runs.
         CliResult other = Cli.Run("check", file, "--results", dir["out"], "--set", "seed=9");
         Assert.Equal(2, other.ExitCode);
-        Expect.StartsWith($"--results {dir["out"]}: row 2 of runs.csv is not run 1 of the scenario", Assert.Single(other.Errors));
+        Expect.StartsWith($"--results {dir["out"]}: the folder holds the results of other runs: it was run with overrides []", Assert.Single(other.Errors));
     }
 
     [Theory]
@@ -153,6 +153,8 @@ public class CheckTests
     [InlineData("  - { metric: hops_mean, at_most: 3, confidence: 0.95 }", "s.yaml:8:50: expect[1]: key 'confidence' takes effect only with replicates >= 2")]
     [InlineData("  - { metric: hops_mean, at_most: 3, slope: [0, 1] }", "s.yaml:8:38: expect[1]: 'slope' takes effect only with 'grows_like'")]
     [InlineData("  - hops_mean >= 3", "s.yaml:8:5: expect[1]: expected a mapping")]
+    [InlineData("  - { metric: hops_mean, at_most: \"1/0\" }", "s.yaml:8:35: expect[1]: '1/0' is Infinity, not a finite number")]
+    [InlineData("  - { metric: hops_mean, between: [2, 0] }", "s.yaml:8:35: expect[1]: between [2, 0] is empty (2 > 0)")]
     public void ABadExpectationIsReportedAtItsPlaceByValidateRunAndCheck(string entry, string message)
     {
         using var dir = new TempFolder();
@@ -173,6 +175,28 @@ public class CheckTests
             Expect.StartsWith(dir.Path + "/" + message, Assert.Single(r.Errors));
             Assert.False(Directory.Exists(dir["out"]));
         }
+    }
+
+    [Fact]
+    public void AConfidenceBeyondWhatTheTQuantileGivesIsRefusedWhenLoaded()
+    {
+        using var dir = new TempFolder();
+        string file = dir.Write("s.yaml", "nodes: 100\nreplicates: 2\nlatency: { model: constant, delay: 5ms }\nworkload: { lookups: 10, keys: 10 }\noverlays:\n  - chord: {}\nexpect:\n  - { metric: hops_mean, at_most: 9, confidence: 0.9999 }\n");
+        CliResult r = Cli.Run("validate", file);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("key 'confidence': expected a probability above 0 and at most 0.999", Assert.Single(r.Errors));
+    }
+
+    [Fact]
+    public void UpdateGoldenLeavesAHashWrittenWithEscapesAlone()
+    {
+        using var dir = new TempFolder();
+        string text = "nodes: 100\nlatency: { model: constant, delay: 5ms }\nworkload: { lookups: 10, keys: 10 }\noverlays:\n  - chord: {}\nexpect:\n  - { trace_hash: \"\\x30000000000000000\" }\n";
+        string file = dir.Write("g.yaml", text);
+        CliResult r = Cli.Run("check", file, "--update-golden");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("written with escapes", Assert.Single(r.Errors));
+        Assert.Equal(text, File.ReadAllText(file));
     }
 
     [Fact]

@@ -220,6 +220,42 @@ public class FigureTests
     }
 
     [Fact]
+    public void ASweptRateGivesFigureFilesOfPlainNamesThatPlotAndForceStillAccept()
+    {
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", """
+            name: rates
+            latency: { model: constant, delay: 5ms }
+            workload: { lookups: 100, rate: 10/s, keys: 100 }
+            overlays:
+              - chord: {}
+            sweep:
+              nodes: [64, 128]
+              workload.rate: [10/s, 20/s]
+            """);
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q").ExitCode);
+        string figures = Path.Combine(dir["out"], "figures");
+        Assert.Empty(Directory.GetDirectories(figures));
+        Assert.Contains(Path.Combine(figures, "hops_mean-vs-nodes@rate=10_s.png"), Directory.GetFiles(figures));
+        Assert.Equal(0, Cli.Run("plot", dir["out"]).ExitCode);
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["out"], "-q", "--force").ExitCode);
+        Assert.DoesNotContain(dir.Entries(), e => e.StartsWith('.')); // nothing left beside it either
+    }
+
+    [Fact]
+    public void AManifestListingAFigureOfAnUnsafeNameIsRefused()
+    {
+        using var dir = new TempFolder();
+        Assert.Equal(0, Cli.Run("run", dir.Write("s.yaml", Sweep), "--out", dir["out"], "-q", "--no-figures").ExitCode);
+        string manifest = Path.Combine(dir["out"], "manifest.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"plots\": []", "\"plots\": [{ \"name\": \"../../escaped\", \"x\": \"nodes\", \"y\": \"hops_mean\" }]"));
+        CliResult r = Cli.Run("plot", dir["out"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("lists a figure without a valid name", Assert.Single(r.Errors));
+        Assert.False(File.Exists(Path.Combine(dir.Path, "escaped.png")));
+    }
+
+    [Fact]
     public void NoFiguresWritesNoFiguresFolder()
     {
         using var dir = new TempFolder();
