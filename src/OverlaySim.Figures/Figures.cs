@@ -194,7 +194,13 @@ public static class FigureSet
         string ts = Path.Combine(folder, "timeseries.csv");
         if (File.Exists(ts))
         {
-            List<Dictionary<string, string>> rows = CsvTable.Read(ts);
+            // Only the first run of each overlay is drawn: the others are not kept while the file is read.
+            var firstRun = new Dictionary<string, (string Point, string Replicate)>(StringComparer.Ordinal);
+            List<Dictionary<string, string>> rows = CsvTable.Read(ts, r =>
+            {
+                if (!firstRun.TryGetValue(r["overlay"], out var run)) firstRun[r["overlay"]] = run = (PointKey(r, axes), r["replicate"]);
+                return PointKey(r, axes) == run.Point && r["replicate"] == run.Replicate;
+            });
             foreach (var (column, yLabel) in new[] { ("success_rate", "success rate"), ("live_nodes", "live nodes"), ("maint_bytes_per_node_s", "maintenance (bytes per node per s)") })
             {
                 var series = new List<Series>();

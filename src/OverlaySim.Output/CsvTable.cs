@@ -6,7 +6,10 @@ namespace OverlaySim.Output;
 public static class CsvTable
 {
     /// <summary>The rows of the CSV file at <paramref name="path"/>, at most <paramref name="maxRows"/> of them, each by header.</summary>
-    public static List<Dictionary<string, string>> Read(string path, int maxRows = int.MaxValue)
+    public static List<Dictionary<string, string>> Read(string path, int maxRows = int.MaxValue) => Read(path, _ => true, maxRows);
+
+    /// <summary>The rows <paramref name="keep"/> accepts, read one at a time (a large file is never held whole).</summary>
+    public static List<Dictionary<string, string>> Read(string path, Func<Dictionary<string, string>, bool> keep, int maxRows = int.MaxValue)
     {
         var rows = new List<Dictionary<string, string>>();
         using var reader = new StreamReader(path);
@@ -17,7 +20,7 @@ public static class CsvTable
         {
             var row = new Dictionary<string, string>(StringComparer.Ordinal);
             for (int i = 0; i < header.Count && i < csv.FieldCount; i++) row[header[i]] = csv.GetString(i);
-            rows.Add(row);
+            if (keep(row)) rows.Add(row);
         }
         return rows;
     }
