@@ -170,10 +170,10 @@ public static class Expectations
 
         if (!values.TryGetValue("metric", out YamlNode? metricNode)) throw At(map, $"{where}: 'metric' is missing: which column of runs.csv (e.g. success_rate, hops_mean)");
         string metric = Scalar(metricNode, "metric");
-        var reporting = first.Overlays.Where(o => commonMetrics.Contains(metric) || OwnColumns(o.Info).Contains(metric)).Select(o => o.Label).ToArray();
+        string[] reporting = Reporting(first, metric, commonMetrics);
         if (!commonMetrics.Contains(metric) && !OverlayRegistry.All.Any(i => OwnColumns(i).Contains(metric)))
         {
-            string[] known = [.. commonMetrics, .. first.Overlays.SelectMany(o => OwnColumns(o.Info)).Distinct()];
+            string[] known = KnownMetrics(first, commonMetrics);
             throw At(metricNode, $"{where}: key 'metric': '{Diagnostic.Clip(metric)}' is not a metric of runs.csv{Spelling.Hint(metric, known)} (expected one of {string.Join(", ", known)})");
         }
         if (overlay is not null && !reporting.Contains(overlay))
@@ -226,19 +226,20 @@ public static class Expectations
 
         // Every expression must evaluate at every point for every overlay it applies to, to a finite number, and a range
         // must not be empty.
+        YamlNode an = comparison == "between" ? Pair(values["between"], "between").Low : values[comparison];
+        YamlNode? bn = b is null ? null : Pair(values["between"], "between").High;
         foreach (ScenarioPoint point in scenario.Points)
             foreach (OverlayConfig o in point.Overlays.Where(o => applies.Contains(o.Label)))
             {
-                YamlNode an = comparison == "between" ? Pair(values["between"], "between").Low : values[comparison];
                 Check(a, an, point, o);
-                if (b is not null) Check(b, Pair(values["between"], "between").High, point, o);
+                if (b is not null) Check(b, bn!, point, o);
                 double av = a!.Evaluate(n => Parameter(point, o, n)!.Value);
                 string at = point.Swept.Count > 0 ? $" at {string.Join(", ", point.Swept.Select(kv => $"{kv.Key}={kv.Value}"))}" : "";
                 if (!double.IsFinite(av)) throw At(an, $"{where}: '{a}' is {av.ToString(CultureInfo.InvariantCulture)}{at}, not a finite number");
                 if (b is not null)
                 {
                     double bv = b.Evaluate(n => Parameter(point, o, n)!.Value);
-                    if (!double.IsFinite(bv)) throw At(Pair(values["between"], "between").High, $"{where}: '{b}' is {bv.ToString(CultureInfo.InvariantCulture)}{at}, not a finite number");
+                    if (!double.IsFinite(bv)) throw At(bn!, $"{where}: '{b}' is {bv.ToString(CultureInfo.InvariantCulture)}{at}, not a finite number");
                     if (av > bv) throw At(values["between"], $"{where}: between [{a}, {b}] is empty{at} ({av.ToString("G6", CultureInfo.InvariantCulture)} > {bv.ToString("G6", CultureInfo.InvariantCulture)})");
                 }
             }
@@ -323,6 +324,14 @@ public static class Expectations
             return at with { Column = at.Column + offset + (quoted ? 1 : 0) };
         }
     }
+
+    /// <summary>The labels of the scenario's overlays that report <paramref name="metric"/> (a common column, or one of their own).</summary>
+    public static string[] Reporting(ScenarioPoint point, string metric, IReadOnlyCollection<string> commonMetrics) =>
+        point.Overlays.Where(o => commonMetrics.Contains(metric) || OwnColumns(o.Info).Contains(metric)).Select(o => o.Label).ToArray();
+
+    /// <summary>Every metric the scenario's runs.csv can hold: the common columns and its overlays' own.</summary>
+    public static string[] KnownMetrics(ScenarioPoint point, IReadOnlyCollection<string> commonMetrics) =>
+        [.. commonMetrics, .. point.Overlays.SelectMany(o => OwnColumns(o.Info)).Distinct()];
 
     /// <summary>The columns an overlay's own metrics add to runs.csv.</summary>
     public static IReadOnlyCollection<string> OwnColumns(OverlayInfo info) =>

@@ -84,10 +84,10 @@ public static class PlotSpecs
         if (overlay is not null && !labels.Contains(overlay))
             throw At(on!, $"key 'overlay': '{Diagnostic.Clip(overlay)}' is not an overlay of this scenario{Spelling.Hint(overlay, labels)} (expected one of {string.Join(", ", labels)})");
         string y = Text("y");
-        var reporting = first.Overlays.Where(o => commonMetrics.Contains(y) || Expectations.OwnColumns(o.Info).Contains(y)).Select(o => o.Label).ToArray();
+        string[] reporting = Expectations.Reporting(first, y, commonMetrics);
         if (reporting.Length == 0 || overlay is not null && !reporting.Contains(overlay))
         {
-            string[] known = [.. commonMetrics, .. first.Overlays.SelectMany(o => Expectations.OwnColumns(o.Info)).Distinct()];
+            string[] known = Expectations.KnownMetrics(first, commonMetrics);
             throw At(values["y"], known.Contains(y)
                 ? $"key 'y': {(overlay is not null ? $"overlay '{overlay}' does" : "no overlay of this scenario does")} not report '{y}'"
                 : $"key 'y': '{Diagnostic.Clip(y)}' is not a metric of runs.csv{Spelling.Hint(y, known)}");

@@ -71,11 +71,8 @@ public sealed class Workload : IEventSink
 
     public long Issued => _issued;
 
-    private bool _hasServers;
-
     public void Start()
     {
-        for (int m = 0; m < _net.Population.MachineCount; m++) _hasServers |= _net.Population.IsServer(m);
         _sink = _net.Sim.Register(this);
         if (!_options.RateMode && _options.Lookups == 0) return;
         ScheduleNext(_options.Start);
@@ -83,7 +80,8 @@ public sealed class Workload : IEventSink
 
     public void Handle(ref Event ev)
     {
-        int origin = _hasServers ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
+        // With a server up, the draw skips it (the same first draw as below when it does not land on the server).
+        int origin = _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
         if (origin >= 0)
         {
             int key = DrawKey();
