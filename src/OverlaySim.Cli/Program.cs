@@ -17,7 +17,7 @@ public static class ExitCodes
     public const int CannotRun = 3;
     /// <summary><c>check</c>: the runs were carried out and at least one expectation failed.</summary>
     public const int ExpectationFailed = 4;
-    /// <summary>Interrupted by SIGINT (Ctrl+C); nothing was written.</summary>
+    /// <summary>Interrupted by SIGINT (Ctrl+C); nothing was written (a sweep's finished runs are kept for --resume).</summary>
     public const int Interrupted = 130;
     /// <summary>Stopped by SIGTERM (e.g. a batch system's time limit); nothing was written.</summary>
     public const int Terminated = 143;
@@ -25,7 +25,8 @@ public static class ExitCodes
     public const string Help =
         "Exit codes: 0 success; 2 bad usage or bad scenario (nothing run or written); " +
         "3 the run could not be carried out here, e.g. it would not fit in memory (nothing written); " +
-        "4 (check) an expectation failed; 1 internal error; 130 interrupted by Ctrl+C (SIGINT), 143 stopped by SIGTERM (nothing written).";
+        "4 (check) an expectation failed; 1 internal error; 130 interrupted by Ctrl+C (SIGINT), 143 stopped by SIGTERM " +
+        "(nothing written; the finished runs of a sweep are kept for 'run --resume').";
 }
 
 public static class Program
@@ -39,6 +40,8 @@ public static class Program
         root.Add(ListCommand.Create());
         root.Add(CheckCommand.Create());
         root.Add(PlotCommand.Create());
+        root.Add(MergeCommand.Create());
+        root.Add(SlurmCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -21,7 +21,7 @@ public static class RunCommand
     public static Command Create()
     {
         var scenario = new Argument<string>("scenario") { Description = "the scenario YAML file" };
-        var outDir = new Option<string?>("--out") { Description = "result folder (default: results/<scenario name>/)" };
+        var outDir = new Option<string?>("--out") { Description = "result folder (default: results/<scenario name>/, or results/<scenario name>.shard-I-of-N/ with --shard)" };
         var seed = new Option<string?>("--seed") { Description = "master seed, overriding the scenario's 'seed' (an integer; short for --set seed=N)" };
         var set = SetOption();
         var jobs = new Option<int>("--jobs", "-j")
@@ -32,73 +32,176 @@ public static class RunCommand
         var force = new Option<bool>("--force") { Description = "replace an existing non-empty result folder" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "no progress and no summary table" };
         var noFigures = new Option<bool>("--no-figures") { Description = "write no figures/ folder (figures can be drawn later with 'overlaysim plot')" };
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "carry out only shard I of N (I/N, from 1) and write a shard folder of run records for 'overlaysim merge'; " +
+                          "runs are dealt to shards by estimated cost, the same way on every machine",
+        };
+        var resume = new Option<bool>("--resume")
+        {
+            Description = "keep the finished runs of an interrupted run on the same folder and carry out only the rest " +
+                          "(the result is byte-identical to an uninterrupted run); does nothing when the folder already holds these runs",
+        };
 
         var command = new Command("run", "Run a scenario and write runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json and figures/ (PNG and SVG). " + ExitCodes.Help)
         {
-            scenario, outDir, seed, set, jobs, force, quiet, noFigures,
+            scenario, outDir, seed, set, jobs, force, quiet, noFigures, shard, resume,
         };
         command.SetAction(parse =>
         {
-            var sets = new List<string>(parse.GetValue(set) ?? []);
-            if (parse.GetValue(seed) is { } text)
-            {
-                var at = Origin.FromCommandLine($"--seed {text}");
-                if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long s))
-                    throw new ScenarioException(at, "expected an integer seed");
-                if (sets.Any(x => x.Split('=', 2)[0].Trim() == "seed"))
-                    throw new ScenarioException(at, "--seed and --set seed=... are both given; give one");
-                sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
-            }
+            IReadOnlyList<string> sets = Overrides(parse.GetValue(set), parse.GetValue(seed));
             int j = parse.GetValue(jobs);
             if (j < 1) throw new ScenarioException(Origin.FromCommandLine($"--jobs {j}"), "expected at least 1");
-            return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet), !parse.GetValue(noFigures));
+            ShardSpec? part = parse.GetValue(shard) is { } text ? ShardSpec.Parse(text) : null;
+            return Execute(parse.GetValue(scenario)!, parse.GetValue(outDir), sets, j, parse.GetValue(force), parse.GetValue(quiet), !parse.GetValue(noFigures),
+                part, parse.GetValue(resume));
         });
         return command;
     }
 
-    public static int Execute(string scenarioPath, string? outDir, IReadOnlyList<string> sets, int jobs, bool force, bool quiet, bool figures = true)
+    /// <summary>The --set overrides with --seed folded in as seed=N (refused when both name the seed).</summary>
+    public static IReadOnlyList<string> Overrides(string[]? set, string? seed)
+    {
+        var sets = new List<string>(set ?? []);
+        if (seed is { } text)
+        {
+            var at = Origin.FromCommandLine($"--seed {text}");
+            if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long s))
+                throw new ScenarioException(at, "expected an integer seed");
+            if (sets.Any(x => x.Split('=', 2)[0].Trim() == "seed"))
+                throw new ScenarioException(at, "--seed and --set seed=... are both given; give one");
+            sets.Add($"seed={s.ToString(CultureInfo.InvariantCulture)}");
+        }
+        return sets;
+    }
+
+    /// <summary>The folder a shard writes when no --out is given.</summary>
+    public static string ShardFolderName(string scenario, ShardSpec shard) =>
+        $"{scenario}.shard-{shard.Index.ToString(CultureInfo.InvariantCulture)}-of-{shard.Count.ToString(CultureInfo.InvariantCulture)}";
+
+    public static int Execute(string scenarioPath, string? outDir, IReadOnlyList<string> sets, int jobs, bool force, bool quiet, bool figures = true,
+        ShardSpec? shard = null, bool resume = false)
     {
         var started = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
-        if (outDir is not null) ResultFolder.Check(outDir, force); // a bad --out is named before the scenario is read
+        if (outDir is not null && !resume) ResultFolder.Check(outDir, force); // a bad --out is named before the scenario is read
         Scenario scenario = ScenarioLoader.Load(scenarioPath, sets);
         Checks.Load(scenario); // its expect: list is checked as strictly as the rest (and used by 'overlaysim check')
         IReadOnlyList<PlotSpec> plots = PlotSpecs.Load(scenario, CsvResults.MetricColumns);
-        string target = outDir ?? Path.Combine("results", scenario.Name);
+        string target = outDir ?? Path.Combine("results", shard is { } sh ? ShardFolderName(scenario.Name, sh) : scenario.Name);
 
-        IReadOnlyList<PlannedRun> runs = Runner.Plan(scenario);
-        int effective = Runner.EffectiveJobs(runs, jobs, Runner.AvailableBytes());
+        IReadOnlyList<PlannedRun> plan = Runner.Plan(scenario);
+        IReadOnlyList<PlannedRun> mine = shard is { } s ? Shards.Of(plan, s) : plan;
+        Sweep.Info sweep = Sweep.InfoOf(scenario, plan.Count, shard);
+        if (resume && Sweep.Holds(target, sweep))
+        {
+            if (!quiet) Console.Error.WriteLine($"nothing to do: '{target}' already holds these {(shard is null ? "runs" : $"runs of shard {shard}")}");
+            return ExitCodes.Ok;
+        }
+        if (outDir is not null) ResultFolder.Check(outDir, force);
+        int effective = mine.Count == 0 ? 1 : Runner.EffectiveJobs(mine, jobs, Runner.AvailableBytes());
         if (effective < jobs && !quiet)
             Console.Error.WriteLine($"note: running {effective} job(s) at once instead of {jobs}, so that they fit in memory");
 
         // Checked, locked and proven writable before anything is built: a long run is never wasted on a folder
         // it may not write, and two runs on one folder are told apart at once.
         using var interrupt = new Interrupt(); // before the staging folder exists, so that a signal never strands it
-        using ResultFolder folder = ResultFolder.Open(target, force);
-        var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
-        IReadOnlyList<CompletedRun> results;
+        using ResultFolder folder = ResultFolder.Open(target, force, resume ? sweep : null);
+        if (folder.Discarded > 0) // said even with --quiet: finished work was thrown away
+            Console.Error.WriteLine($"note: discarded {folder.Discarded} finished run(s) of an interrupted run on '{target}' (--resume would have kept them)");
+        Sweep.Write(Path.Combine(folder.StagingPath, Sweep.FileName), sweep);
+
+        // Runs an earlier attempt finished (with --resume), then the rest, each committed as a record when it ends.
+        string fingerprint = sweep.Fingerprint;
+        var done = new Dictionary<int, RunRecord>();
+        foreach (PlannedRun run in mine)
+        {
+            try
+            {
+                if (RunRecord.Load(folder.RecordsPath, run.Index, scenario, plan, fingerprint) is { } record) done[run.Index] = record;
+            }
+            catch (ScenarioException e)
+            {
+                throw new ScenarioException([.. e.Diagnostics, new Diagnostic(Origin.FromCommandLine("--resume"),
+                    $"the interrupted run's records are kept in '{folder.StagingPath}'; delete that record to have its run carried out again, or run without --resume to start over")]);
+            }
+        }
+        if (resume && !quiet && folder.Resumed > 0)
+            Console.Error.WriteLine($"resuming: {done.Count} of {mine.Count} run(s) already finished");
+        List<PlannedRun> todo = mine.Where(r => !done.ContainsKey(r.Index)).ToList();
+        var observer = new ConsoleProgress(todo.Count, showProgress: !quiet && !Console.IsErrorRedirected);
         try
         {
-            results = Runner.Execute(runs, effective, observer, interrupt.Token);
+            RunRecord[] fresh = Runner.Execute(todo, effective, run =>
+            {
+                RunRecord record = RunRecord.Of(scenario, run);
+                record.Save(folder.RecordsPath, fingerprint);
+                return record;
+            }, observer, interrupt.Token);
+            foreach (RunRecord r in fresh) done[r.Plan.Index] = r;
         }
         catch (OperationCanceledException) when (interrupt.Signal is not null)
         {
-            return interrupt.Report();
+            observer.Clear();
+            return interrupt.Report(folder, mine.Count);
+        }
+        catch
+        {
+            observer.Clear();
+            if (folder.KeepUnfinished())
+                Console.Error.WriteLine($"note: the {folder.Records().Count} finished run(s) are kept; rerun with --resume to carry out only the rest");
+            throw;
         }
         observer.Clear();
+        IReadOnlyList<RunRecord> records = mine.Select(r => done[r.Index]).ToList();
 
         var context = new RunContext(Program.CommandLine(Environment.GetCommandLineArgs()[1..]), started, clock.Elapsed, Program.PeakMemory(), effective);
-        var writers = new (string File, Action<string> Write)[]
+        if (shard is { } part)
         {
-            ("runs.csv", f => CsvResults.WriteRuns(f, scenario, results)),
-            ("summary.csv", f => CsvResults.WriteSummary(f, scenario, results)),
-            ("hops.csv", f => CsvResults.WriteHops(f, scenario, results)),
-            ("timeseries.csv", f => CsvResults.WriteTimeSeries(f, scenario, results)),
-            ("traffic.csv", f => CsvResults.WriteTraffic(f, scenario, results)),
-        };
+            // A shard folder keeps its records and sweep file for 'overlaysim merge', and names them in its manifest.
+            folder.FilePath(Sweep.FileName);
+            foreach (RunRecord r in records) folder.FilePath($"{RunRecord.Folder}/{RunRecord.FileName(r.Plan.Index)}");
+            if (interrupt.Signal is not null) return interrupt.Report(folder, mine.Count);
+            Manifest.Write(folder.FilePath("manifest.json"), scenario, records, context, folder.Files, plots, json =>
+            {
+                json.WriteString("shard", part.ToString());
+                json.WriteNumber("sweep_runs", plan.Count);
+            });
+        }
+        else if (ResultWriter.Write(folder, scenario, records, context, figures, plots, interrupt) is { } stopped)
+            return stopped;
+
+        // The last point of no return: from here on a signal waits for the two renames, so the target is
+        // either the old folder or the new one.
+        if (interrupt.Signal is not null) return interrupt.Report(folder, mine.Count);
+        interrupt.Hold();
+        folder.Commit();
+
+        if (!quiet) Summary.Print(Console.Out, scenario, records, folder.TargetPath, clock.Elapsed, Program.PeakMemory(), shard);
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>Writes a result folder's files from the runs' records: what 'run' and 'merge' both do.</summary>
+internal static class ResultWriter
+{
+    /// <summary>
+    /// Writes runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, the figures and manifest.json into the staging
+    /// folder, then drops the records from it. Returns null, or the exit code of a signal that stopped it.
+    /// </summary>
+    public static int? Write(ResultFolder folder, Scenario scenario, IReadOnlyList<RunRecord> records, RunContext context, bool figures,
+        IReadOnlyList<PlotSpec> plots, Interrupt interrupt, Action<System.Text.Json.Utf8JsonWriter>? extra = null)
+    {
+        int total = records.Count;
+        var writers = new List<(string File, Action<string> Write)>();
+        foreach (CsvResults.PerRunFile file in CsvResults.PerRunFiles)
+        {
+            writers.Add((file.Name, f => CsvResults.Write(f, scenario, file, records)));
+            if (file == CsvResults.Runs) writers.Add(("summary.csv", f => CsvResults.WriteSummary(f, scenario, records)));
+        }
         foreach (var (file, write) in writers)
         {
-            if (interrupt.Signal is not null) return interrupt.Report(); // the staging folder goes with the folder's Dispose
+            if (interrupt.Signal is not null) return interrupt.Report(folder, total);
             write(folder.FilePath(file));
         }
         if (figures)
@@ -110,20 +213,15 @@ public static class RunCommand
             foreach (Figure f in FigureSet.Build(folder.StagingPath, scenario.SweptPaths, overlayOf, points, plots))
                 foreach (string format in options.Formats)
                 {
-                    if (interrupt.Signal is not null) return interrupt.Report();
+                    if (interrupt.Signal is not null) return interrupt.Report(folder, total);
                     Renderer.Save(f, folder.FilePath($"{ResultFolder.FiguresFolder}/{f.Name}.{format}"), format, options);
                 }
         }
-        if (interrupt.Signal is not null) return interrupt.Report();
-        Manifest.Write(folder.FilePath("manifest.json"), scenario, results, context, folder.Files, plots);
-        // The last point of no return: from here on a signal waits for the two renames, so the target is
-        // either the old folder or the new one.
-        if (interrupt.Signal is not null) return interrupt.Report();
-        interrupt.Hold();
-        folder.Commit();
-
-        if (!quiet) Summary.Print(Console.Out, results, folder.TargetPath, clock.Elapsed, Program.PeakMemory());
-        return ExitCodes.Ok;
+        if (interrupt.Signal is not null) return interrupt.Report(folder, total);
+        Manifest.Write(folder.FilePath("manifest.json"), scenario, records, context, folder.Files, plots, extra);
+        if (interrupt.Signal is not null) return interrupt.Report(folder, total);
+        folder.DropRecords();
+        return null;
     }
 }
 
@@ -166,9 +264,25 @@ internal sealed class Interrupt : IDisposable
     /// <summary>Says that nothing was written and returns 130 (SIGINT) or 143 (SIGTERM).</summary>
     public int Report()
     {
-        Console.Error.WriteLine($"interrupted ({(Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT")}): nothing was written");
-        return Signal == PosixSignal.SIGTERM ? ExitCodes.Terminated : ExitCodes.Interrupted;
+        Console.Error.WriteLine($"interrupted ({Name}): nothing was written");
+        return Code;
     }
+
+    /// <summary>
+    /// Says that nothing was written to the target, keeps the finished runs' records in the staging folder for
+    /// <c>--resume</c> (when there are any), and returns 130 (SIGINT) or 143 (SIGTERM).
+    /// </summary>
+    public int Report(ResultFolder folder, int runs)
+    {
+        if (!folder.KeepUnfinished()) return Report();
+        Console.Error.WriteLine($"interrupted ({Name}): nothing was written to '{folder.TargetPath}'; {folder.Records().Count} of {runs} run(s) had finished " +
+                                $"and are kept in '{folder.StagingPath}': rerun with --resume to carry out only the rest (a run without --resume discards them)");
+        return Code;
+    }
+
+    private string Name => Signal == PosixSignal.SIGTERM ? "SIGTERM" : "SIGINT";
+
+    private int Code => Signal == PosixSignal.SIGTERM ? ExitCodes.Terminated : ExitCodes.Interrupted;
 
     public void Dispose()
     {
@@ -221,16 +335,21 @@ internal sealed class ConsoleProgress(int total, bool showProgress) : IRunObserv
 /// <summary>The short table printed after a run.</summary>
 internal static class Summary
 {
-    public static void Print(TextWriter o, IReadOnlyList<CompletedRun> runs, string folder, TimeSpan wall, long peak)
+    public static void Print(TextWriter o, Scenario scenario, IReadOnlyList<RunRecord> runs, string folder, TimeSpan wall, long peak, ShardSpec? shard = null)
     {
         o.WriteLine($"{"overlay",-12} {"nodes",10} {"rep",3} {"lookups",10} {"ok",7} {"hops",6} {"p99",4} {"paper",6} {"lat ms",8} {"degree",7} {"events",12} {"s",7}");
-        foreach (CompletedRun run in runs)
+        foreach (RunRecord run in runs)
         {
-            RunResult r = run.Result;
+            IReadOnlyDictionary<string, string> r = run.RunsRow(scenario);
+            double Number(string column) => double.TryParse(r.GetValueOrDefault(column), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : double.NaN;
+            string paper = r.GetValueOrDefault("paper_hops_mean") is { Length: > 0 } ? Number("paper_hops_mean").ToString("0.00", CultureInfo.InvariantCulture) : "-";
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r.Lookups,10} {r.SuccessRate * 100,6:0.0}% {r.HopsMean,6:0.00} {r.HopsP99,4} " +
-                $"{(r.Metric("paper_hops_mean") is double paper ? paper.ToString("0.00", CultureInfo.InvariantCulture) : "-"),6} {r.LatencyMeanMs,8:0.0} {r.DegreeMean,7:0.0} {r.Events,12} {run.Wall.TotalSeconds,7:0.0}"));
+                $"{run.Plan.Overlay.Label,-12} {run.Plan.Point.Nodes,10} {run.Plan.Replicate,3} {r["lookups"],10} {Number("success_rate") * 100,6:0.0}% {Number("hops_mean"),6:0.00} {r["hops_p99"],4} " +
+                $"{paper,6} {Number("latency_mean_ms"),8:0.0} {Number("degree_mean"),7:0.0} {run.Events,12} {run.WallSeconds,7:0.0}"));
         }
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ (runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json{(Directory.Exists(Path.Combine(folder, "figures")) ? ", figures/" : "")}) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
+        string files = shard is null
+            ? $"runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json{(Directory.Exists(Path.Combine(folder, "figures")) ? ", figures/" : "")}"
+            : $"shard {shard} of the sweep: {runs.Count} run record(s) for 'overlaysim merge'";
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ ({files}) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
     }
 }

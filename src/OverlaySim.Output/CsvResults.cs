@@ -13,6 +13,9 @@ namespace OverlaySim.Output;
 /// </summary>
 public static class CsvResults
 {
+    /// <summary>A file with rows of each run: its name, its own columns (between the key columns and the swept ones) and a run's rows of them.</summary>
+    public sealed record PerRunFile(string Name, Func<Scenario, IReadOnlyList<string>> Columns, Func<Scenario, CompletedRun, IEnumerable<string[]>> Rows);
+
     /// <summary>The columns that say which run a row belongs to, first in every per-run file.</summary>
     public static readonly string[] KeyColumns = ["scenario", "overlay", "nodes", "replicate"];
 
@@ -68,7 +71,7 @@ public static class CsvResults
 
     public static readonly string[] HopColumns = [.. KeyColumns, "hops", "count"];
 
-    private static CsvWriterOptions Options => new() { NewLine = "\n", FormatProvider = CultureInfo.InvariantCulture };
+    internal static CsvWriterOptions Options => new() { NewLine = "\n", FormatProvider = CultureInfo.InvariantCulture };
 
     /// <summary>
     /// The columns of the metrics the scenario's overlays register (Chord's paper_hops, Kademlia's rounds and RPCs), in
@@ -106,19 +109,13 @@ public static class CsvResults
     }
 
     /// <summary>runs.csv: one row per run, the columns of <see cref="RunColumns"/> then the swept parameters.</summary>
-    public static void WriteRuns(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
-    {
-        IReadOnlyList<string> metrics = OverlayMetricColumns(scenario);
-        string[] columns = [.. Common.Select(c => c.Column), .. metrics, .. Trailer.Select(c => c.Column)];
-        WritePerRun(path, scenario, runs, columns, run =>
-        [
-            [
-                .. Common.Select(c => c.Value(run)),
-                .. metrics.Select(m => run.Result.Metric(m) is double v ? Real(v) : ""),
-                .. Trailer.Select(c => c.Value(run)),
-            ],
-        ]);
-    }
+    public static readonly PerRunFile Runs = new("runs.csv",
+        scenario => [.. Common.Select(c => c.Column), .. OverlayMetricColumns(scenario), .. Trailer.Select(c => c.Column)],
+        (scenario, run) =>
+        {
+            IReadOnlyDictionary<string, string> row = RowOf(scenario, run);
+            return [[.. Common.Select(c => row[c.Column]), .. OverlayMetricColumns(scenario).Select(m => row[m]), .. Trailer.Select(c => row[c.Column])]];
+        });
 
     /// <summary>The numeric columns of runs.csv that every overlay reports (what an expectation's metric may name, with the overlays' own).</summary>
     public static IReadOnlyList<string> MetricColumns { get; } = [.. Common.Select(c => c.Column).Where(c => c != "seed"), "events"];
@@ -143,7 +140,7 @@ public static class CsvResults
     /// be recomputed from runs.csv exactly. With one replicate sd and ci95 are empty: there is no interval to give. A
     /// metric the overlay does not report is empty throughout.
     /// </summary>
-    public static void WriteSummary(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs)
+    public static void WriteSummary(string path, Scenario scenario, IReadOnlyList<RunRecord> runs)
     {
         string[] metrics = [.. MetricColumns, .. OverlayMetricColumns(scenario)];
         IReadOnlyList<string> extra = ExtraColumns(scenario);
@@ -156,12 +153,12 @@ public static class CsvResults
         csv.EndRecord();
         foreach (var group in runs.GroupBy(r => (r.Plan.Point, r.Plan.Overlay.Label)))
         {
-            CompletedRun first = group.First();
+            RunRecord first = group.First();
             csv.WriteField(first.Plan.Point.Name);
             csv.WriteField(first.Plan.Overlay.Label);
             csv.WriteField(Int(first.Plan.Point.Nodes));
             csv.WriteField(Int(group.Count()));
-            var rows = group.Select(r => RowOf(scenario, r)).ToList();
+            var rows = group.Select(r => r.RunsRow(scenario)).ToList();
             foreach (string m in metrics)
             {
                 var values = new List<double>();
@@ -182,59 +179,63 @@ public static class CsvResults
         }
     }
 
-    public static void WriteHops(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
-        WritePerRun(path, scenario, runs, ["hops", "count"], run =>
-        {
-            long[] histogram = run.Result.HopHistogram;
-            var rows = new List<string[]>();
-            for (int h = 0; h < histogram.Length; h++)
-                if (histogram[h] != 0) rows.Add([Int(h), Int(histogram[h])]);
-            return rows;
-        });
+    /// <summary>hops.csv: the hop-count histogram of every run, one row per hop count that occurred.</summary>
+    public static readonly PerRunFile Hops = new("hops.csv", _ => ["hops", "count"], (_, run) =>
+    {
+        long[] histogram = run.Result.HopHistogram;
+        var rows = new List<string[]>();
+        for (int h = 0; h < histogram.Length; h++)
+            if (histogram[h] != 0) rows.Add([Int(h), Int(histogram[h])]);
+        return rows;
+    });
 
     public static readonly string[] TimeSeriesColumns =
         ["time_s", "live_nodes", "lookups_issued", "lookups_finished", "success_rate", "hops_mean", "maint_bytes_per_node_s"];
 
     /// <summary>timeseries.csv: one row per sampling interval of every run (see <see cref="TimeSample"/>).</summary>
-    public static void WriteTimeSeries(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
-        WritePerRun(path, scenario, runs, TimeSeriesColumns, run => run.Result.TimeSeries.Select(t => new[]
+    public static readonly PerRunFile TimeSeries = new("timeseries.csv", _ => TimeSeriesColumns, (_, run) =>
+        run.Result.TimeSeries.Select(t => new[]
         {
             Real(t.TimeSeconds), Int(t.LiveNodes), Int(t.LookupsIssued), Int(t.LookupsFinished), Real(t.SuccessRate),
             Real(t.HopsMean), Real(t.MaintBytesPerNodeS),
         }));
 
     /// <summary>traffic.csv: maintenance messages and bytes of every run by message type, inside the measurement window.</summary>
-    public static void WriteTraffic(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs) =>
-        WritePerRun(path, scenario, runs, ["message", "msgs", "bytes"], run =>
-            run.Result.TrafficByType.Select(t => new[] { t.Type, Int(t.Messages), Int(t.Bytes) }));
+    public static readonly PerRunFile Traffic = new("traffic.csv", _ => ["message", "msgs", "bytes"], (_, run) =>
+        run.Result.TrafficByType.Select(t => new[] { t.Type, Int(t.Messages), Int(t.Bytes) }));
 
-    /// <summary>
-    /// A per-run detail file: the run's key columns (scenario, overlay, nodes, replicate), the file's own columns,
-    /// then the swept parameters that are not standard columns, as in runs.csv.
-    /// </summary>
-    private static void WritePerRun(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, string[] columns,
-        Func<CompletedRun, IEnumerable<string[]>> rows)
+    /// <summary>The files with rows of each run, in the order a result folder lists them (summary.csv, derived, comes after runs.csv).</summary>
+    public static readonly IReadOnlyList<PerRunFile> PerRunFiles = [Runs, Hops, TimeSeries, Traffic];
+
+    /// <summary>A per-run file's header: the key columns, the file's own columns, then the swept parameters that are not standard columns.</summary>
+    public static IReadOnlyList<string> Header(Scenario scenario, PerRunFile file) =>
+        [.. KeyColumns, .. file.Columns(scenario), .. ExtraColumns(scenario)];
+
+    /// <summary>A run's whole rows of a per-run file, as written: key columns, the file's own, the swept parameters.</summary>
+    public static IReadOnlyList<string[]> RowsOf(Scenario scenario, PerRunFile file, CompletedRun run)
     {
         IReadOnlyList<string> extra = ExtraColumns(scenario);
+        PlannedRun p = run.Plan;
+        return file.Rows(scenario, run)
+            .Select(row => (string[])[p.Point.Name, p.Overlay.Label, Int(p.Point.Nodes), Int(p.Replicate), .. row, .. extra.Select(c => SweptValue(p, c))])
+            .ToList();
+    }
+
+    /// <summary>Writes a per-run file: its header, then every run's rows in the order given (plan order).</summary>
+    public static void Write(string path, Scenario scenario, PerRunFile file, IReadOnlyList<RunRecord> runs)
+    {
         using var writer = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false));
         using var csv = CsvWriter.Create(writer, Options);
-        foreach (string c in KeyColumns) csv.WriteField(c);
-        foreach (string c in columns) csv.WriteField(c);
-        foreach (string c in extra) csv.WriteField(c);
+        WriteRecord(csv, Header(scenario, file));
+        foreach (RunRecord run in runs)
+            foreach (string[] row in run.Rows(file.Name))
+                WriteRecord(csv, row);
+    }
+
+    private static void WriteRecord(CsvWriter csv, IEnumerable<string> fields)
+    {
+        foreach (string f in fields) csv.WriteField(f);
         csv.EndRecord();
-        foreach (CompletedRun run in runs)
-        {
-            foreach (string[] row in rows(run))
-            {
-                csv.WriteField(run.Plan.Point.Name);
-                csv.WriteField(run.Plan.Overlay.Label);
-                csv.WriteField(Int(run.Plan.Point.Nodes));
-                csv.WriteField(Int(run.Plan.Replicate));
-                foreach (string f in row) csv.WriteField(f);
-                foreach (string c in extra) csv.WriteField(SweptValue(run.Plan, c));
-                csv.EndRecord();
-            }
-        }
     }
 
     /// <summary>A swept parameter's value for this run; empty for another overlay's parameter.</summary>

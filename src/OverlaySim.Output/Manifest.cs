@@ -24,8 +24,9 @@ public static class Manifest
 
     /// <param name="files">Every file of the result folder, this one included: a later <c>--force</c> replaces the
     /// folder only if it holds nothing else.</param>
-    public static void Write(string path, Scenario scenario, IReadOnlyList<CompletedRun> runs, RunContext context, IReadOnlyList<string> files,
-        IReadOnlyList<PlotSpec>? plots = null)
+    /// <param name="extra">Writes more properties after the runs: a shard's place in its sweep, or the shards a merge read.</param>
+    public static void Write(string path, Scenario scenario, IReadOnlyList<RunRecord> runs, RunContext context, IReadOnlyList<string> files,
+        IReadOnlyList<PlotSpec>? plots = null, Action<Utf8JsonWriter>? extra = null)
     {
         using var stream = File.Create(path);
         // Relaxed escaping: the manifest is read by people too, and the default encoder writes the '+' of the
@@ -41,6 +42,7 @@ public static class Manifest
         json.WriteNumber("seed", scenario.Points[0].Seed);
         json.WriteString("overlaysim_version", Version);
         json.WriteString("git_commit", GitCommit);
+        json.WriteString("sweep_fingerprint", Sweep.Fingerprint(scenario));
         json.WriteString("dotnet_version", RuntimeInformation.FrameworkDescription);
         json.WriteString("os", RuntimeInformation.OSDescription);
         json.WriteNumber("processors", Environment.ProcessorCount);
@@ -89,22 +91,24 @@ public static class Manifest
         json.WriteEndArray();
 
         json.WriteStartArray("runs");
-        foreach (CompletedRun run in runs)
+        foreach (RunRecord run in runs)
         {
             json.WriteStartObject();
+            json.WriteNumber("run", run.Plan.Index + 1);
             json.WriteString("overlay", run.Plan.Overlay.Label);
             json.WriteNumber("nodes", run.Plan.Point.Nodes);
             json.WriteNumber("replicate", run.Plan.Replicate);
             foreach (var (k, v) in run.Plan.Point.Swept) json.WriteString(k, v);
-            json.WriteNumber("events", run.Result.Events);
-            json.WriteString("trace_hash", CsvResults.Hash(run.Result.TraceHash));
-            json.WriteNumber("wall_time_s", Math.Round(run.Wall.TotalSeconds, 3));
-            json.WriteNumber("build_wall_time_s", Math.Round(run.BuildWall.TotalSeconds, 3));
-            json.WriteNumber("simulate_wall_time_s", Math.Round(run.SimulateWall.TotalSeconds, 3));
-            json.WriteNumber("events_per_s", Math.Round(run.Result.Events / Math.Max(1e-9, run.SimulateWall.TotalSeconds)));
+            json.WriteNumber("events", run.Events);
+            json.WriteString("trace_hash", run.TraceHash);
+            json.WriteNumber("wall_time_s", run.WallSeconds);
+            json.WriteNumber("build_wall_time_s", run.BuildSeconds);
+            json.WriteNumber("simulate_wall_time_s", run.SimulateSeconds);
+            json.WriteNumber("events_per_s", Math.Round(run.Events / Math.Max(1e-3, run.SimulateSeconds)));
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        extra?.Invoke(json);
         json.WriteEndObject();
     }
 }

@@ -26,7 +26,10 @@ namespace OverlaySim.Output;
 public sealed class ResultFolder : IDisposable
 {
     /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
-    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json"];
+    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json", Sweep.FileName];
+
+    /// <summary>The subfolders a result folder may have: figures, and a shard's run records.</summary>
+    public static readonly IReadOnlyList<string> Subfolders = [FiguresFolder, RunRecord.Folder];
 
     /// <summary>The longest result folder name, in UTF-8 bytes: with ".NAME.partial-PID" beside it, still within a file name's 255.</summary>
     public const int MaxNameLength = 200;
@@ -38,6 +41,7 @@ public sealed class ResultFolder : IDisposable
     private const int EWouldBlock = 11, EWouldBlockMac = 35;
 
     private readonly bool _force;
+    private bool _keep;
     private readonly FileStream _lock;
     private readonly string _lockPath;
     private readonly List<string> _files = [];
@@ -60,6 +64,15 @@ public sealed class ResultFolder : IDisposable
     /// <summary>Where files are written until <see cref="Commit"/>.</summary>
     public string StagingPath { get; }
 
+    /// <summary>Where the finished runs' records go (<c>runs/</c> in the staging folder), one file each as it finishes.</summary>
+    public string RecordsPath => Path.Combine(StagingPath, RunRecord.Folder);
+
+    /// <summary>With resume: the number of finished runs found in an interrupted attempt's staging folder, now ours.</summary>
+    public int Resumed { get; private set; }
+
+    /// <summary>Finished runs of an interrupted attempt that were discarded (not resumed) when the folder was opened.</summary>
+    public int Discarded { get; private set; }
+
     /// <summary>The names handed out by <see cref="FilePath"/>, in order: what the manifest lists.</summary>
     public IReadOnlyList<string> Files => _files;
 
@@ -68,7 +81,9 @@ public sealed class ResultFolder : IDisposable
     /// (exit 2) for a target that must not be written, and <see cref="RunFailedException"/> (exit 3) when the
     /// place cannot be written or another run holds it.
     /// </summary>
-    public static ResultFolder Open(string target, bool force)
+    /// <param name="resume">With <c>--resume</c>, the sweep being run: an interrupted attempt's staging folder of the same
+    /// sweep (and shard) becomes this run's, with its finished runs; one of another sweep is refused and left alone.</param>
+    public static ResultFolder Open(string target, bool force, Sweep.Info? resume = null)
     {
         string full = Check(target, force);
         string parent = Path.GetDirectoryName(full)!;
@@ -109,16 +124,18 @@ public sealed class ResultFolder : IDisposable
             lockFile.SetLength(0);
             lockFile.Write(System.Text.Encoding.ASCII.GetBytes($"{Environment.ProcessId}\n"));
             lockFile.Flush();
-            RecoverStale(parent, name, full);
-            Check(target, force); // recovery may have put a folder back
             string staging = Path.Combine(parent, $".{name}.partial-{Environment.ProcessId}");
+            int resumed = resume is null ? 0 : Adopt(parent, name, staging, resume);
+            int discarded = RecoverStale(parent, name, full, resumed > 0 ? staging : null); // not the folder just resumed
+            Check(target, force); // recovery may have put a folder back
             Directory.CreateDirectory(staging);
-            return new ResultFolder(full, force, staging, lockFile, lockPath, created);
+            Directory.CreateDirectory(Path.Combine(staging, RunRecord.Folder));
+            return new ResultFolder(full, force, staging, lockFile, lockPath, created) { Resumed = resumed, Discarded = discarded };
         }
         catch (Exception e)
         {
-            lockFile.Dispose();
             TryDelete(lockPath);
+            lockFile.Dispose();
             RemoveEmpty(created);
             if (e is IOException or UnauthorizedAccessException)
                 throw new RunFailedException($"cannot write results beside '{full}': {e.Message}");
@@ -184,13 +201,13 @@ public sealed class ResultFolder : IDisposable
             foreach (string entry in Directory.EnumerateFileSystemEntries(folder))
             {
                 string rel = Path.GetFileName(entry);
-                if (rel == FiguresFolder && IsPlainFolder(entry))
+                if (Subfolders.Contains(rel) && IsPlainFolder(entry))
                 {
-                    // The figures: a plain folder of plain files, each listed as figures/NAME.
-                    foreach (string figure in Directory.EnumerateFileSystemEntries(entry))
+                    // The figures or a shard's records: a plain folder of plain files, each listed as SUB/NAME.
+                    foreach (string file in Directory.EnumerateFileSystemEntries(entry))
                     {
-                        string name = $"{FiguresFolder}/{Path.GetFileName(figure)}";
-                        if (!IsPlainFile(figure) || !listed.Contains(name)) others.Add(name);
+                        string name = $"{rel}/{Path.GetFileName(file)}";
+                        if (!IsPlainFile(file) || !listed.Contains(name)) others.Add(name);
                     }
                     continue;
                 }
@@ -210,12 +227,12 @@ public sealed class ResultFolder : IDisposable
     /// <summary>The subfolder of figures (<c>figures/NAME.png</c>), the only subfolder a result folder has.</summary>
     public const string FiguresFolder = "figures";
 
-    /// <summary>A file of the result, inside the staging folder (<c>figures/NAME</c> for a figure).</summary>
+    /// <summary>A file of the result, inside the staging folder (<c>figures/NAME</c> for a figure, <c>runs/NAME</c> for a record).</summary>
     public string FilePath(string name)
     {
         string[] parts = name.Split('/');
-        if (parts.Any(p => p.Length == 0 || p == "." || p == ".." || p.Contains('\\')) || parts.Length > 2 || parts.Length == 2 && parts[0] != FiguresFolder)
-            throw new ArgumentException($"'{name}' is not a result file name (NAME, or {FiguresFolder}/NAME)", nameof(name));
+        if (parts.Any(p => p.Length == 0 || p == "." || p == ".." || p.Contains('\\')) || parts.Length > 2 || parts.Length == 2 && !Subfolders.Contains(parts[0]))
+            throw new ArgumentException($"'{name}' is not a result file name (NAME, {FiguresFolder}/NAME or {RunRecord.Folder}/NAME)", nameof(name));
         if (!_files.Contains(name)) _files.Add(name);
         string path = Path.Combine(StagingPath, name);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
@@ -243,10 +260,37 @@ public sealed class ResultFolder : IDisposable
         if (old is not null) Directory.Delete(old, recursive: true);
     }
 
-    /// <summary>Removes the staging folder if the results were not committed, and releases the lock.</summary>
+    /// <summary>The run records that are in the staging folder, by file name, in order.</summary>
+    public IReadOnlyList<string> Records() =>
+        Directory.Exists(RecordsPath)
+            ? Directory.EnumerateFiles(RecordsPath, "run-*.csv").Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList()
+            : [];
+
+    /// <summary>
+    /// Keeps the staging folder when the results are not committed (an interrupted or failed run whose finished runs
+    /// are worth resuming); true when it holds at least one record, and so was kept.
+    /// </summary>
+    public bool KeepUnfinished()
+    {
+        _keep = Records().Count > 0;
+        return _keep;
+    }
+
+    /// <summary>Removes the run records and the sweep file from the staging folder: a plain result folder holds only the files it names.</summary>
+    public void DropRecords()
+    {
+        if (Directory.Exists(RecordsPath)) Directory.Delete(RecordsPath, recursive: true);
+        File.Delete(Path.Combine(StagingPath, Sweep.FileName));
+        _files.RemoveAll(f => f == Sweep.FileName || f.StartsWith(RunRecord.Folder + "/", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// Removes the staging folder if the results were not committed, unless it holds finished runs' records (kept for
+    /// <c>--resume</c>, and discarded by the next run without it), and releases the lock.
+    /// </summary>
     public void Dispose()
     {
-        if (!_committed && Directory.Exists(StagingPath))
+        if (!_committed && !_keep && Directory.Exists(StagingPath) && Records().Count == 0)
         {
             try { Directory.Delete(StagingPath, recursive: true); }
             catch (IOException) { }
@@ -278,33 +322,83 @@ public sealed class ResultFolder : IDisposable
     /// moved aside by a commit. A folder of that name with anything else in it, or with a suffix that is not a
     /// process id, is the user's and is left alone.
     /// </summary>
-    private static void RecoverStale(string parent, string name, string full)
+    private static int RecoverStale(string parent, string name, string full, string? resumed)
     {
-        // Matched by exact prefix, not by a search pattern: a --out name may itself hold '*' or '?'.
-        List<string> Ours(string kind) =>
-            Directory.EnumerateDirectories(parent, ".*")
-                .Where(d => Path.GetFileName(d) is var n && n.StartsWith($".{name}.{kind}-", StringComparison.Ordinal)
-                            && n.Length > name.Length + kind.Length + 3 && n[(name.Length + kind.Length + 3)..].All(char.IsAsciiDigit)
-                            && new DirectoryInfo(d).LinkTarget is null)
-                .Order(StringComparer.Ordinal).ToList();
-
-        foreach (string dir in Ours("partial"))
-            if (HoldsOnlyResultFiles(dir)) Directory.Delete(dir, recursive: true);
+        int discarded = 0;
+        foreach (string dir in Ours(parent, name, "partial"))
+            if (dir != resumed && HoldsOnlyResultFiles(dir))
+            {
+                discarded += CountRecords(dir);
+                Directory.Delete(dir, recursive: true);
+            }
         // A folder moved aside by a commit: if the target is missing, the commit stopped between its two
         // renames and this is the only copy of the previous result; otherwise the new result is in place and
         // this is what was left to delete.
-        foreach (string dir in Ours("old"))
+        foreach (string dir in Ours(parent, name, "old"))
         {
             if (!Directory.Exists(full) && NotAResultFolder(dir) is null) Directory.Move(dir, full);
             else if (HoldsOnlyResultFiles(dir)) Directory.Delete(dir, recursive: true); // also what a cut-short delete left
         }
+        return discarded;
+    }
+
+    /// <summary>The folders <c>.NAME.KIND-PID</c> beside the target, matched by exact prefix (a --out name may itself hold '*' or '?').</summary>
+    private static List<string> Ours(string parent, string name, string kind) =>
+        Directory.EnumerateDirectories(parent, ".*")
+            .Where(d => Path.GetFileName(d) is var n && n.StartsWith($".{name}.{kind}-", StringComparison.Ordinal)
+                        && n.Length > name.Length + kind.Length + 3 && n[(name.Length + kind.Length + 3)..].All(char.IsAsciiDigit)
+                        && new DirectoryInfo(d).LinkTarget is null)
+            .Order(StringComparer.Ordinal).ToList();
+
+    private static int CountRecords(string dir)
+    {
+        string records = Path.Combine(dir, RunRecord.Folder);
+        return Directory.Exists(records) ? Directory.EnumerateFiles(records, "run-*.csv").Count() : 0;
+    }
+
+    /// <summary>
+    /// With <c>--resume</c>: makes the stale staging folder of an interrupted attempt at the same sweep (the one with
+    /// the most finished runs) this run's staging folder, and returns its number of finished runs. A stale staging
+    /// folder of another sweep is refused with an error and left as it is.
+    /// </summary>
+    private static int Adopt(string parent, string name, string staging, Sweep.Info expected)
+    {
+        string? best = null;
+        int bestCount = -1;
+        (string Dir, string Why)? other = null;
+        foreach (string dir in Ours(parent, name, "partial"))
+        {
+            if (!HoldsOnlyResultFiles(dir) || !File.Exists(Path.Combine(dir, Sweep.FileName))) continue;
+            Sweep.Info info;
+            try { info = Sweep.Read(Path.Combine(dir, Sweep.FileName)); }
+            catch (ScenarioException) { continue; } // cut short while it was written: nothing finished there
+            string? why = Sweep.Difference(info, expected)
+                          ?? (info.Shard != expected.Shard ? $"it is {(info.Shard is { } s ? "shard " + s : "the whole sweep")}, and this is {(expected.Shard is { } t ? "shard " + t : "the whole sweep")}" : null);
+            int count = CountRecords(dir);
+            if (why is not null)
+            {
+                if (count > 0) other ??= (dir, why);
+                continue;
+            }
+            if (count > bestCount) (best, bestCount) = (dir, count);
+        }
+        if (best is null && other is { } o)
+            throw new ScenarioException(Origin.FromCommandLine("--resume"),
+                $"the interrupted run in '{Diagnostic.Clip(o.Dir, 200)}' was of other runs: {o.Why}. Nothing was deleted; rerun without --resume to discard it, or choose another --out");
+        if (best is null || bestCount == 0) return 0;
+        if (best != staging) Directory.Move(best, staging); // (the same name when a process id came round again)
+        foreach (string f in Directory.EnumerateFiles(Path.Combine(staging, RunRecord.Folder), "*.tmp")) File.Delete(f); // cut short mid-write
+        return bestCount;
     }
 
     private static bool HoldsOnlyResultFiles(string dir) =>
         Directory.EnumerateFileSystemEntries(dir).All(e =>
             StandardFiles.Contains(Path.GetFileName(e), StringComparer.Ordinal) && IsPlainFile(e)
             || Path.GetFileName(e) == FiguresFolder && IsPlainFolder(e)
-               && Directory.EnumerateFileSystemEntries(e).All(f => IsPlainFile(f) && Path.GetExtension(f) is ".png" or ".svg"));
+               && Directory.EnumerateFileSystemEntries(e).All(f => IsPlainFile(f) && Path.GetExtension(f) is ".png" or ".svg")
+            || Path.GetFileName(e) == RunRecord.Folder && IsPlainFolder(e)
+               && Directory.EnumerateFileSystemEntries(e).All(f => IsPlainFile(f) && Path.GetFileName(f).StartsWith("run-", StringComparison.Ordinal)
+                                                                   && (f.EndsWith(".csv", StringComparison.Ordinal) || f.EndsWith(".csv.tmp", StringComparison.Ordinal))));
 
     /// <summary>A folder that is not a symbolic link.</summary>
     private static bool IsPlainFolder(string path) => Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null;

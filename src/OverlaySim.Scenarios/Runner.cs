@@ -194,9 +194,19 @@ public static class Runner
     public static string Gib(long bytes) => $"{bytes / (1024.0 * 1024 * 1024):0.00} GiB";
 
     /// <summary>Carries out every run, <paramref name="jobs"/> at a time; results in plan order.</summary>
-    public static IReadOnlyList<CompletedRun> Execute(IReadOnlyList<PlannedRun> runs, int jobs, IRunObserver? observer = null, CancellationToken cancel = default)
+    public static IReadOnlyList<CompletedRun> Execute(IReadOnlyList<PlannedRun> runs, int jobs, IRunObserver? observer = null, CancellationToken cancel = default) =>
+        Execute(runs, jobs, run => run, observer, cancel);
+
+    /// <summary>
+    /// Carries out every run, <paramref name="jobs"/> at a time, and hands each finished run to <paramref name="finish"/>
+    /// on the thread that ran it (which may keep what it needs, say the rows of the result files, and let the rest go);
+    /// returns what it made, in the order of <paramref name="runs"/>. An exception in <paramref name="finish"/> stops the
+    /// other runs as a failed run does.
+    /// </summary>
+    public static T[] Execute<T>(IReadOnlyList<PlannedRun> runs, int jobs, Func<CompletedRun, T> finish, IRunObserver? observer = null, CancellationToken cancel = default)
     {
-        var results = new CompletedRun[runs.Count];
+        var results = new T[runs.Count];
+        if (runs.Count == 0) return results;
         int next = -1;
         Exception? failure = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -219,8 +229,9 @@ public static class Runner
                     Experiment.Simulate(simulation, progress, stop.Token);
                     TimeSpan simulated = clock.Elapsed;
                     RunResult result = Experiment.Summarize(simulation);
-                    results[i] = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
-                    observer?.Finished(results[i]);
+                    var completed = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
+                    results[i] = finish(completed);
+                    observer?.Finished(completed);
                 }
                 catch (OperationCanceledException)
                 {
