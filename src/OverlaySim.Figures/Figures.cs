@@ -55,6 +55,8 @@ public static class FigureSet
         Origin at = Origin.FromCommandLine(folder);
         if (!Directory.Exists(folder)) throw new ScenarioException(at, "no such folder (expected a result folder written by 'overlaysim run')");
         if (ResultFolder.NotAResultFolder(folder) is { } why) throw new ScenarioException(at, $"is not a result folder: {why}");
+        if (File.Exists(Path.Combine(folder, Sweep.FileName)))
+            throw new ScenarioException(at, "is a shard folder (run records of one shard of a sweep): merge the shards with 'overlaysim merge' and draw the merged folder");
         foreach (string f in Needs)
             if (!File.Exists(Path.Combine(folder, f)))
                 throw new ScenarioException(at, $"is not a result folder of this version: it has no {f} (expected the files 'overlaysim run' writes: {string.Join(", ", Needs)} ...)");

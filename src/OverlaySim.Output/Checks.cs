@@ -37,7 +37,9 @@ public static class Checks
     public static IReadOnlyList<(PlannedRun Plan, IReadOnlyDictionary<string, string> Row)> Rows(Scenario scenario, string folder)
     {
         string path = Path.Combine(folder, "runs.csv");
-        if (!File.Exists(path)) throw new ScenarioException(Origin.FromCommandLine($"--results {folder}"), $"no runs.csv in '{Diagnostic.Clip(folder, 200)}': expected a result folder written by 'overlaysim run'");
+        if (!File.Exists(path))
+            throw new ScenarioException(Origin.FromCommandLine($"--results {folder}"), $"no runs.csv in '{Diagnostic.Clip(folder, 200)}': expected a result folder written by 'overlaysim run'" +
+                                                                                     (File.Exists(Path.Combine(folder, Sweep.FileName)) ? " (this is a shard folder: check the folder 'overlaysim merge' writes)" : ""));
         IReadOnlyList<PlannedRun> plan = Runner.Plan(scenario);
         InputFile.Check(path, "runs.csv", 4L << 30);
         string? different = DifferentRuns(scenario, Path.Combine(folder, "manifest.json"));
