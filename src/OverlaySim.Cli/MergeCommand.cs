@@ -68,7 +68,7 @@ public static class MergeCommand
 
         // Every run once: from the shard it belongs to.
         var from = new Dictionary<int, Shard>();
-        foreach (Shard s in shards)
+        foreach (Shard s in shards.Where(s => Directory.Exists(Path.Combine(s.Folder, RunRecord.Folder)))) // (a shard of no runs may have lost its empty runs/)
             foreach (string file in Directory.EnumerateFiles(Path.Combine(s.Folder, RunRecord.Folder), "run-*.csv").Order(StringComparer.Ordinal))
             {
                 string name = Path.GetFileNameWithoutExtension(file);
@@ -103,7 +103,7 @@ public static class MergeCommand
         if (ResultWriter.Write(folder, scenario, records, context, figures, plots, interrupt, json => WriteShards(json, shards)) is { } stopped) return stopped;
         if (interrupt.Signal is not null) return interrupt.Report();
         interrupt.Hold();
-        folder.Commit();
+        folder.Commit(keepRecords: false);
         if (!quiet) Summary.Print(Console.Out, scenario, records, folder.TargetPath, clock.Elapsed, Program.PeakMemory());
         return ExitCodes.Ok;
     }
@@ -115,8 +115,8 @@ public static class MergeCommand
         Origin at = At(folder);
         if (!Directory.Exists(folder)) throw new ScenarioException(at, "no such shard folder");
         string sweep = Path.Combine(folder, Sweep.FileName);
-        if (!File.Exists(sweep) || !Directory.Exists(Path.Combine(folder, RunRecord.Folder)))
-            throw new ScenarioException(at, $"is not a shard folder (it has no {Sweep.FileName} and {RunRecord.Folder}/): expected a folder written by 'overlaysim run --shard I/N'");
+        if (!File.Exists(sweep))
+            throw new ScenarioException(at, $"is not a shard folder (it has no {Sweep.FileName}): expected a folder written by 'overlaysim run --shard I/N'");
         if (ResultFolder.NotAResultFolder(folder) is { } why)
             throw new ScenarioException(at, $"is not a finished shard folder: {why}");
         Sweep.Info info = Sweep.Read(sweep);

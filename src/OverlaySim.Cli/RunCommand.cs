@@ -109,7 +109,7 @@ public static class RunCommand
         using ResultFolder folder = ResultFolder.Open(target, force, resume ? sweep : null);
         if (folder.Discarded > 0) // said even with --quiet: finished work was thrown away
             Console.Error.WriteLine($"note: discarded {folder.Discarded} finished run(s) of an interrupted run on '{target}' (--resume would have kept them)");
-        Sweep.Write(Path.Combine(folder.StagingPath, Sweep.FileName), sweep);
+        if (!File.Exists(Path.Combine(folder.StagingPath, Sweep.FileName))) Sweep.Write(Path.Combine(folder.StagingPath, Sweep.FileName), sweep); // a resumed folder keeps its own
 
         // Runs an earlier attempt finished (with --resume), then the rest, each committed as a record when it ends.
         string fingerprint = sweep.Fingerprint;
@@ -172,10 +172,10 @@ public static class RunCommand
             return stopped;
 
         // The last point of no return: from here on a signal waits for the two renames, so the target is
-        // either the old folder or the new one.
+        // either the old folder or the new one. A plain result drops its records only now.
         if (interrupt.Signal is not null) return interrupt.Report(folder, mine.Count);
         interrupt.Hold();
-        folder.Commit();
+        folder.Commit(keepRecords: shard is not null);
 
         if (!quiet) Summary.Print(Console.Out, scenario, records, folder.TargetPath, clock.Elapsed, Program.PeakMemory(), shard);
         return ExitCodes.Ok;
@@ -187,7 +187,8 @@ internal static class ResultWriter
 {
     /// <summary>
     /// Writes runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, the figures and manifest.json into the staging
-    /// folder, then drops the records from it. Returns null, or the exit code of a signal that stopped it.
+    /// folder (the records stay until the commit, see <see cref="ResultFolder.Commit"/>). Returns null, or the exit code
+    /// of a signal that stopped it.
     /// </summary>
     public static int? Write(ResultFolder folder, Scenario scenario, IReadOnlyList<RunRecord> records, RunContext context, bool figures,
         IReadOnlyList<PlotSpec> plots, Interrupt interrupt, Action<System.Text.Json.Utf8JsonWriter>? extra = null)
@@ -219,8 +220,6 @@ internal static class ResultWriter
         }
         if (interrupt.Signal is not null) return interrupt.Report(folder, total);
         Manifest.Write(folder.FilePath("manifest.json"), scenario, records, context, folder.Files, plots, extra);
-        if (interrupt.Signal is not null) return interrupt.Report(folder, total);
-        folder.DropRecords();
         return null;
     }
 }

@@ -74,12 +74,14 @@ public static class SlurmCommand
         ResultFolder.Check(target, force); // what the merge will write: refused now rather than after the sweep
         string work = Path.TrimEndingDirectorySeparator(target) + ".slurm";
         // Slurm reads #SBATCH lines without shell quoting, and '%' in an output path is a pattern: such paths are refused.
-        if (work.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '%' or '\'' or '"' or '\\'))
-            throw new ScenarioException(new Origin(work, 0, 0), "the Slurm scripts' folder must have a path without spaces, quotes, backslashes or '%' (Slurm reads it unquoted); choose another --out");
+        if (work.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '%' or '\'' or '"' or '\\' or '$' or '`'))
+            throw new ScenarioException(new Origin(work, 0, 0), "the Slurm scripts' folder must have a path without spaces, quotes, backslashes, '$', '`' or '%' (Slurm reads it unquoted); choose another --out");
         PrepareWork(work, force);
 
         long largest = plan.Max(Runner.EstimateBytes);
         string taskMem = mem ?? $"{Math.Max(512, (long)Math.Ceiling(largest * 1.25 / (1 << 20)))}M";
+        // The merge holds every run's rows at once: a few hundred bytes per run, the time series and hop histograms.
+        string mergeMem = mem ?? $"{Math.Max(Math.Max(2048, (long)Math.Ceiling(largest * 1.25 / (1 << 20))), 1024 + plan.Sum(MergeBytes) / (1 << 20))}M";
         string[] cli = Invocation();
         string cwd = Environment.CurrentDirectory;
         string scenarioFile = Path.GetFullPath(scenario.File);
@@ -110,15 +112,20 @@ public static class SlurmCommand
         a.Append("set -u\n");
         a.Append($"cd {Quote(cwd)} || exit 1\n");
         a.Append("i=$SLURM_ARRAY_TASK_ID\n");
+        a.Append("# In the background and waited for through signals: at a time limit or preemption Slurm sends SIGTERM to every process\n");
+        a.Append("# of the job; OverlaySim keeps its finished runs and exits 143, and this script lives on to write the note below.\n");
         a.Append($"{string.Join(' ', cli.Select(Quote))} run {Quote(scenarioFile)}{string.Concat(sets.Select(s => " --set " + Quote(s)))} " +
-                 $"--shard \"$i/{nText}\" --out {Quote(shardsDir)}/shard-\"$i\" --resume --no-figures --quiet\n");
-        a.Append("rc=$?\n");
+                 $"--shard \"$i/{nText}\" --out {Quote(shardsDir)}/shard-\"$i\" --resume --no-figures --quiet &\n");
+        a.Append("pid=$!\n");
+        a.Append("trap ':' TERM INT\n");
+        a.Append("wait \"$pid\"; rc=$?\n");
+        a.Append("while kill -0 \"$pid\" 2>/dev/null; do wait \"$pid\"; rc=$?; done\n");
         a.Append($"failed={Quote(Path.Combine(work, "failed"))}\n");
         a.Append("if [ \"$rc\" -ne 0 ]; then\n");
         a.Append("  mkdir -p \"$failed\"\n");
         a.Append($"  printf 'shard %s/{nText} failed with exit code %s (array job %s, log %s)\\nrerun just it, then the merge: %s %s\\n' " +
                  $"\"$i\" \"$rc\" \"${{SLURM_ARRAY_JOB_ID:-?}}\" {Quote(logs)}/shard-\"$i\".out {Quote(rerun)} \"$i\" > \"$failed/shard-$i.txt\"\n");
-        a.Append($"  echo \"overlaysim: shard $i/{nText} failed (exit code $rc); the merge job is cancelled. Rerun just this shard and the merge with: {rerun.Replace("\"", "\\\"", StringComparison.Ordinal)} $i\" >&2\n");
+        a.Append($"  echo \"overlaysim: shard $i/{nText} failed (exit code $rc); the merge job is cancelled. Rerun just this shard and the merge with: \"{Quote(rerun)}\" $i\" >&2\n");
         a.Append("else\n  rm -f \"$failed/shard-$i.txt\"\nfi\n");
         a.Append("exit \"$rc\"\n");
 
@@ -126,7 +133,7 @@ public static class SlurmCommand
         m.Append("#!/bin/bash\n");
         m.Append($"#SBATCH --job-name={JobName(scenario.Name)}-merge\n");
         m.Append("#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n");
-        m.Append($"#SBATCH --mem={mem ?? "2048M"}\n");
+        m.Append($"#SBATCH --mem={mergeMem}\n");
         m.Append($"#SBATCH --output={Path.Combine(logs, "merge.out")}\n");
         foreach (string h in header) m.Append($"#SBATCH {h}\n");
         m.Append("# Merges the shards into the result folder once every array task has succeeded (submitted with --dependency=afterok).\n");
@@ -138,11 +145,18 @@ public static class SlurmCommand
 
         var r = new StringBuilder();
         r.Append("#!/bin/bash\n");
-        r.Append($"# Reruns shards of the sweep '{Comment(scenario.Name)}' by number, then the merge: rerun.sh I [J ...]\n");
-        r.Append("# Run it once the other tasks of the array have ended (see squeue); a shard keeps what it had finished.\n");
+        r.Append($"# Reruns shards of the sweep '{Comment(scenario.Name)}', then the merge: rerun.sh I [J ...] reruns those shards;\n");
+        r.Append("# rerun.sh alone reruns every shard whose folder is not finished (a failed task, a time limit, a lost node), or\n");
+        r.Append("# only the merge when all are. Run it once the array's tasks have ended (see squeue); a shard keeps what it had finished.\n");
         r.Append("set -eu\n");
         r.Append("cd \"$(dirname \"$0\")\"\n");
-        r.Append($"[ $# -gt 0 ] || {{ echo \"usage: $0 SHARD... (1 to {nText})\" >&2; exit 2; }}\n");
+        r.Append("if [ $# -eq 0 ]; then\n");
+        r.Append($"  for i in $(seq 1 {nText}); do [ -f \"shards/shard-$i/manifest.json\" ] || set -- \"$@\" \"$i\"; done\n");
+        r.Append("  if [ $# -eq 0 ]; then\n");
+        r.Append("    merge=$(sbatch --parsable merge.sbatch); merge=${merge%%;*}; echo \"$merge\" > merge.jobid\n");
+        r.Append("    echo \"every shard is finished; merge: job $merge\"; exit 0\n");
+        r.Append("  fi\n");
+        r.Append("fi\n");
         r.Append($"for i in \"$@\"; do case \"$i\" in ''|*[!0-9]*) echo \"not a shard number: $i\" >&2; exit 2;; esac; " +
                  $"if [ \"$i\" -lt 1 ] || [ \"$i\" -gt {nText} ]; then echo \"shard $i is not between 1 and {nText}\" >&2; exit 2; fi; rm -f \"failed/shard-$i.txt\"; done\n");
         r.Append("list=$(IFS=,; echo \"$*\")\n");
@@ -168,13 +182,32 @@ public static class SlurmCommand
         }
 
         string arrayJob = Submit(["--parsable", array]);
-        string mergeJob = Submit(["--parsable", $"--dependency=afterok:{arrayJob}", "--kill-on-invalid-dep=yes", merge]);
         File.WriteAllText(Path.Combine(work, "array.jobid"), arrayJob + "\n");
+        string mergeJob;
+        try
+        {
+            mergeJob = Submit(["--parsable", $"--dependency=afterok:{arrayJob}", "--kill-on-invalid-dep=yes", merge]);
+        }
+        catch (RunFailedException e)
+        {
+            throw new RunFailedException($"{e.Message}. The array job {arrayJob} was submitted and runs without a merge: cancel it with 'scancel {arrayJob}', " +
+                                         $"or let it finish and submit the merge yourself: sbatch {Quote(merge)}");
+        }
         File.WriteAllText(Path.Combine(work, "merge.jobid"), mergeJob + "\n");
         Console.WriteLine($"submitted array job {arrayJob} ({n} task(s)) and merge job {mergeJob}");
         Console.WriteLine($"the result will be in {target}/ (logs: {logs}/; watch with: squeue -j {arrayJob},{mergeJob})");
-        Console.WriteLine($"if a task fails the merge is cancelled, {Path.Combine(work, "failed")}/ names the shard, and {rerun} I reruns just it and the merge");
+        Console.WriteLine($"if a task fails the merge is cancelled and {Path.Combine(work, "failed")}/ names the shard; {rerun} I reruns just it and the merge, " +
+                          $"and {rerun} alone reruns whatever did not finish (also after a time limit or a lost node)");
         return ExitCodes.Ok;
+    }
+
+    /// <summary>A run's share of the merge's memory: its rows as strings (about 64 bytes a field), time series and hops included.</summary>
+    private static long MergeBytes(PlannedRun run)
+    {
+        ScenarioPoint p = run.Point;
+        double span = p.Duration > 0 ? p.Duration : 0;
+        double rows = p.SampleEvery > 0 ? span / p.SampleEvery : 0;
+        return (long)Math.Min(1e15, 64 * (80 + 10 * (rows + 64)));
     }
 
     /// <summary>How this very OverlaySim is started: the dotnet host and the CLI's assembly, or the app host alone.</summary>
@@ -199,9 +232,15 @@ public static class SlurmCommand
             if (!force)
                 throw new ScenarioException(at, "exists and is not empty (an earlier submission?); rerun failed shards with its rerun.sh, or pass --force to replace it");
             var foreign = Directory.EnumerateFileSystemEntries(work).Select(Path.GetFileName).Where(e => !OwnEntries.Contains(e)).ToList();
+            foreach (var (sub, pattern) in (ReadOnlySpan<(string, string)>)[("logs", @"^(shard-\d+|merge)\.out$"), ("shards", @"^\.?shard-\d+(\.(lock|partial-\d+|old-\d+))?$"), ("failed", @"^shard-\d+\.txt$")])
+                if (Directory.Exists(Path.Combine(work, sub)))
+                    foreign.AddRange(Directory.EnumerateFileSystemEntries(Path.Combine(work, sub)).Select(e => $"{sub}/{Path.GetFileName(e)}").Where(e => !Regex.IsMatch(e[(sub.Length + 1)..], pattern)));
             if (!File.Exists(Path.Combine(work, Marker)) || foreign.Count > 0)
                 throw new ScenarioException(at, "--force replaces only a folder written by 'overlaysim slurm', and this is not one" +
                                                 (foreign.Count > 0 ? $" (it holds '{Diagnostic.Clip(foreign[0]!)}')" : "") + ". Nothing was deleted");
+            foreach (string jobs in (string[])["array.jobid", "merge.jobid"])
+                if (File.Exists(Path.Combine(work, jobs)) && File.ReadAllText(Path.Combine(work, jobs)).Trim() is { Length: > 0 } id && Regex.IsMatch(id, @"^\d+$") && Queued(id))
+                    throw new ScenarioException(at, $"job {id} of the earlier submission is still queued or running (squeue -j {id}); cancel it with 'scancel {id}' or wait for it before replacing its folder. Nothing was deleted");
             Directory.Delete(work, recursive: true);
         }
         try
@@ -211,6 +250,25 @@ public static class SlurmCommand
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new RunFailedException($"cannot create '{work}' for the Slurm scripts: {e.Message}");
+        }
+    }
+
+    /// <summary>True when squeue lists the job as pending or running; false when it does not, or squeue cannot be run.</summary>
+    private static bool Queued(string job)
+    {
+        var start = new ProcessStartInfo("squeue") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])["-h", "-j", job, "-o", "%i"]) start.ArgumentList.Add(a);
+        try
+        {
+            using Process p = Process.Start(start)!;
+            Task<string> err = p.StandardError.ReadToEndAsync();
+            string output = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            return p.ExitCode == 0 && output.Trim().Length > 0;
+        }
+        catch (Win32Exception)
+        {
+            return false;
         }
     }
 

@@ -13,7 +13,7 @@ public static class CsvTable
     {
         var rows = new List<Dictionary<string, string>>();
         using var reader = new StreamReader(path);
-        using var csv = CsvReader.Create(reader, new CsvReaderOptions(), false);
+        using var csv = CsvReader.Create(reader, new CsvReaderOptions { Separator = ',' }, false);
         csv.ReadHeader();
         IReadOnlyList<string> header = csv.Headers;
         while (rows.Count < maxRows && csv.Read())

@@ -126,6 +126,10 @@ public sealed class ResultFolder : IDisposable
             lockFile.Flush();
             string staging = Path.Combine(parent, $".{name}.partial-{Environment.ProcessId}");
             int resumed = resume is null ? 0 : Adopt(parent, name, staging, resume);
+            if (resume is null && !force && Unfinished(parent, name) is { } left)
+                throw new ScenarioException(new Origin(full, 0, 0),
+                    $"an interrupted run on this folder left {left.Runs} finished run(s) in '{left.Dir}': pass --resume to keep them and carry out only the rest, " +
+                    "or --force to discard them");
             int discarded = RecoverStale(parent, name, full, resumed > 0 ? staging : null); // not the folder just resumed
             Check(target, force); // recovery may have put a folder back
             Directory.CreateDirectory(staging);
@@ -244,9 +248,12 @@ public sealed class ResultFolder : IDisposable
     /// result folder. Between the two renames the target is briefly missing; a process killed there leaves the
     /// old folder as <c>.NAME.old-PID</c>, which the next run on the target puts back.
     /// </summary>
-    public void Commit()
+    /// <param name="keepRecords">True for a shard folder, which is its records; a plain result drops them (and the
+    /// sweep file) just before the renames, so that an interruption before that point keeps every finished run.</param>
+    public void Commit(bool keepRecords = false)
     {
         Check(TargetPath, _force); // someone may have written there while we ran
+        if (!keepRecords) DropRecords();
         string? old = null;
         if (Directory.Exists(TargetPath) && !Directory.EnumerateFileSystemEntries(TargetPath).Any())
             Directory.Delete(TargetPath); // an empty folder: nothing to keep aside
@@ -277,7 +284,7 @@ public sealed class ResultFolder : IDisposable
     }
 
     /// <summary>Removes the run records and the sweep file from the staging folder: a plain result folder holds only the files it names.</summary>
-    public void DropRecords()
+    private void DropRecords()
     {
         if (Directory.Exists(RecordsPath)) Directory.Delete(RecordsPath, recursive: true);
         File.Delete(Path.Combine(StagingPath, Sweep.FileName));
@@ -350,6 +357,15 @@ public sealed class ResultFolder : IDisposable
                         && new DirectoryInfo(d).LinkTarget is null)
             .Order(StringComparer.Ordinal).ToList();
 
+    /// <summary>A stale staging folder beside the target that holds finished runs' records (the one with most), or null.</summary>
+    private static (string Dir, int Runs)? Unfinished(string parent, string name)
+    {
+        (string, int)? most = null;
+        foreach (string dir in Ours(parent, name, "partial"))
+            if (HoldsOnlyResultFiles(dir) && CountRecords(dir) is var n && n > 0 && (most is null || n > most.Value.Item2)) most = (dir, n);
+        return most;
+    }
+
     private static int CountRecords(string dir)
     {
         string records = Path.Combine(dir, RunRecord.Folder);
@@ -369,12 +385,18 @@ public sealed class ResultFolder : IDisposable
         foreach (string dir in Ours(parent, name, "partial"))
         {
             if (!HoldsOnlyResultFiles(dir) || !File.Exists(Path.Combine(dir, Sweep.FileName))) continue;
-            Sweep.Info info;
-            try { info = Sweep.Read(Path.Combine(dir, Sweep.FileName)); }
-            catch (ScenarioException) { continue; } // cut short while it was written: nothing finished there
-            string? why = Sweep.Difference(info, expected)
-                          ?? (info.Shard != expected.Shard ? $"it is {(info.Shard is { } s ? "shard " + s : "the whole sweep")}, and this is {(expected.Shard is { } t ? "shard " + t : "the whole sweep")}" : null);
             int count = CountRecords(dir);
+            string? why;
+            try
+            {
+                Sweep.Info info = Sweep.Read(Path.Combine(dir, Sweep.FileName));
+                why = Sweep.Difference(info, expected)
+                      ?? (info.Shard != expected.Shard ? $"it is {(info.Shard is { } s ? "shard " + s : "the whole sweep")}, and this is {(expected.Shard is { } t ? "shard " + t : "the whole sweep")}" : null);
+            }
+            catch (ScenarioException e)
+            {
+                why = $"its {Sweep.FileName} cannot be read ({e.Diagnostics[0].Message})"; // kept, not resumed: it is not known to be this sweep
+            }
             if (why is not null)
             {
                 if (count > 0) other ??= (dir, why);
@@ -387,7 +409,16 @@ public sealed class ResultFolder : IDisposable
                 $"the interrupted run in '{Diagnostic.Clip(o.Dir, 200)}' was of other runs: {o.Why}. Nothing was deleted; rerun without --resume to discard it, or choose another --out");
         if (best is null || bestCount == 0) return 0;
         if (best != staging) Directory.Move(best, staging); // (the same name when a process id came round again)
-        foreach (string f in Directory.EnumerateFiles(Path.Combine(staging, RunRecord.Folder), "*.tmp")) File.Delete(f); // cut short mid-write
+        // Only the records and the sweep file carry over: result files, figures and a manifest the interrupted run had
+        // begun to write are written again from the records (and a file cut short mid-write goes too).
+        foreach (string entry in Directory.EnumerateFileSystemEntries(staging))
+            if (Path.GetFileName(entry) is not (Sweep.FileName or RunRecord.Folder))
+            {
+                if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
+                else File.Delete(entry);
+            }
+        foreach (string f in Directory.EnumerateFiles(Path.Combine(staging, RunRecord.Folder)))
+            if (!Path.GetFileName(f).EndsWith(".csv", StringComparison.Ordinal)) File.Delete(f);
         return bestCount;
     }
 

@@ -118,46 +118,53 @@ public sealed class RunRecord
         string[]? cost = null;
         bool ended = false;
         int lines = 0;
-        using (var reader = new StreamReader(path))
-        using (var csv = CsvReader.Create(reader, new CsvReaderOptions { HasHeader = false, MaxRecordSize = 16 << 20 }, false))
+        try
         {
-            while (csv.Read())
+            using (var reader = new StreamReader(path))
+            using (var csv = CsvReader.Create(reader, new CsvReaderOptions { HasHeader = false, Separator = ',', MaxRecordSize = 16 << 20 }, false))
             {
-                var fields = new string[csv.FieldCount];
-                for (int i = 0; i < fields.Length; i++) fields[i] = csv.GetString(i);
-                var line = new Origin(path, lines + 1, 1);
-                if (ended) throw new ScenarioException(line, "a run record has nothing after its 'end' line");
-                string tag = fields.Length > 0 ? fields[0] : "";
-                string[] rest = fields[1..];
-                if (lines == 0)
+                while (csv.Read())
                 {
-                    if (tag != "record" || rest.Length != 3 || rest[0] != Format)
-                        throw new ScenarioException(line, $"is not an OverlaySim run record (expected a first line 'record,{Format},...')");
-                    if (rest[1] != fingerprint)
-                        throw new ScenarioException(line, "is the record of a run of another sweep (another scenario, overrides or version)");
-                    if (rest[2] != Int(index + 1))
-                        throw new ScenarioException(line, $"is the record of run {rest[2]}, not of run {index + 1}");
+                    var fields = new string[csv.FieldCount];
+                    for (int i = 0; i < fields.Length; i++) fields[i] = csv.GetString(i);
+                    var line = new Origin(path, lines + 1, 1);
+                    if (ended) throw new ScenarioException(line, "a run record has nothing after its 'end' line");
+                    string tag = fields.Length > 0 ? fields[0] : "";
+                    string[] rest = fields[1..];
+                    if (lines == 0)
+                    {
+                        if (tag != "record" || rest.Length != 3 || rest[0] != Format)
+                            throw new ScenarioException(line, $"is not an OverlaySim run record (expected a first line 'record,{Format},...')");
+                        if (rest[1] != fingerprint)
+                            throw new ScenarioException(line, "is the record of a run of another sweep (another scenario, overrides or version)");
+                        if (rest[2] != Int(index + 1))
+                            throw new ScenarioException(line, $"is the record of run {rest[2]}, not of run {index + 1}");
+                    }
+                    else if (tag == "end")
+                    {
+                        if (rest.Length != 1 || rest[0] != Int(lines))
+                            throw new ScenarioException(line, $"the record's 'end' line expects {(rest.Length == 1 ? rest[0] : "?")} lines before it; there are {lines}");
+                        ended = true;
+                    }
+                    else if (tag == "cost")
+                    {
+                        if (rest.Length != 5) throw new ScenarioException(line, "a 'cost' line has 5 fields: events, trace hash, wall, build and simulate seconds");
+                        cost = rest;
+                    }
+                    else if (rows.TryGetValue(tag, out List<string[]>? list))
+                    {
+                        if (rest.Length != widths[tag])
+                            throw new ScenarioException(line, $"a row of {tag} has {rest.Length} fields; the sweep's {tag} has {widths[tag]} columns");
+                        list.Add(rest);
+                    }
+                    else throw new ScenarioException(line, $"unknown line tag '{Diagnostic.Clip(tag)}' in a run record");
+                    lines++;
                 }
-                else if (tag == "end")
-                {
-                    if (rest.Length != 1 || rest[0] != Int(lines))
-                        throw new ScenarioException(line, $"the record's 'end' line expects {(rest.Length == 1 ? rest[0] : "?")} lines before it; there are {lines}");
-                    ended = true;
-                }
-                else if (tag == "cost")
-                {
-                    if (rest.Length != 5) throw new ScenarioException(line, "a 'cost' line has 5 fields: events, trace hash, wall, build and simulate seconds");
-                    cost = rest;
-                }
-                else if (rows.TryGetValue(tag, out List<string[]>? list))
-                {
-                    if (rest.Length != widths[tag])
-                        throw new ScenarioException(line, $"a row of {tag} has {rest.Length} fields; the sweep's {tag} has {widths[tag]} columns");
-                    list.Add(rest);
-                }
-                else throw new ScenarioException(line, $"unknown line tag '{Diagnostic.Clip(tag)}' in a run record");
-                lines++;
             }
+        }
+        catch (Exception e) when (e is CsvFormatException or IOException)
+        {
+            throw new ScenarioException(at, $"cannot be read as a run record: {Diagnostic.Clip(e.Message, 300)}");
         }
         if (!ended || cost is null) throw new ScenarioException(at, "the run record is cut short (no 'cost' or 'end' line)");
         if (rows[CsvResults.Runs.Name].Count != 1) throw new ScenarioException(at, "a run record has exactly one row of runs.csv");

@@ -59,9 +59,11 @@ public static class Sweep
     public static Info InfoOf(Scenario scenario, int runs, ShardSpec? shard) =>
         new(scenario.Name, Path.GetFullPath(scenario.File), scenario.Overrides, Manifest.Version, Fingerprint(scenario), runs, shard);
 
+    /// <summary>Writes a sweep file atomically (a temporary file, flushed to the disk, then renamed).</summary>
     public static void Write(string path, Info info)
     {
-        using (var stream = File.Create(path))
+        string temporary = path + ".tmp";
+        using (var stream = File.Create(temporary))
         using (var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
@@ -76,7 +78,10 @@ public static class Sweep
             json.WriteNumber("runs", info.Runs);
             if (info.Shard is { } s2) json.WriteString("shard", s2.ToString());
             json.WriteEndObject();
+            json.Flush();
+            stream.Flush(flushToDisk: true);
         }
+        File.Move(temporary, path, overwrite: true);
     }
 
     /// <summary>Reads a <c>sweep.json</c>; throws <see cref="ScenarioException"/> naming the file when it is not one.</summary>
@@ -90,7 +95,12 @@ public static class Sweep
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("format", out JsonElement f) || f.GetString() != Format)
                 throw new ScenarioException(at, $"is not an OverlaySim sweep file (expected \"format\": \"{Format}\")");
-            ShardSpec? shard = root.TryGetProperty("shard", out JsonElement s) ? ShardSpec.Parse(s.GetString() ?? "") : null;
+            ShardSpec? shard = null;
+            if (root.TryGetProperty("shard", out JsonElement s))
+            {
+                try { shard = ShardSpec.Parse(s.GetString() ?? ""); }
+                catch (ScenarioException e) { throw new ScenarioException(at, $"its \"shard\" is not I/N: {e.Diagnostics[0].Message}"); }
+            }
             return new Info(
                 root.GetProperty("scenario").GetString() ?? "",
                 root.GetProperty("scenario_file").GetString() ?? "",

@@ -221,7 +221,7 @@ public class ResultFolderTests
             Directory.CreateDirectory(target);
             File.WriteAllText(Path.Combine(target, "theirs.txt"), "theirs");
 
-            Assert.Throws<ScenarioException>(folder.Commit);
+            Assert.Throws<ScenarioException>(() => folder.Commit());
         }
 
         Assert.Equal(["out"], dir.Entries());

@@ -267,6 +267,27 @@ public class ResumeTests
     }
 
     [Fact]
+    public void ResumeWritesAgainWhatTheInterruptedRunHadBegunToWrite()
+    {
+        // Killed while it wrote its files: a half-written runs.csv, a figure the resumed run will not draw (--no-figures)
+        // and a record cut short mid-write are dropped; only whole records carry over.
+        using var dir = new TempFolder();
+        string scenario = dir.Write("s.yaml", SweepFixture.Yaml);
+        Assert.Equal(0, Cli.Run("run", scenario, "--out", dir["plain"], "-q", "--no-figures").ExitCode);
+        string staging = KillMidSweep(dir, scenario, dir["out"], finished: 2);
+        File.WriteAllText(Path.Combine(staging, "runs.csv"), "scenario,overl");
+        Directory.CreateDirectory(Path.Combine(staging, "figures"));
+        File.WriteAllText(Path.Combine(staging, "figures", "hops_mean.png"), "half a png");
+        File.WriteAllText(Path.Combine(staging, "runs", "run-000012.csv.tmp"), "record,over");
+        CliResult r = Cli.Run("run", scenario, "--out", dir["out"], "--resume", "-q", "--no-figures");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Null(OverlaySim.Output.ResultFolder.NotAResultFolder(dir["out"]));
+        Assert.False(Directory.Exists(Path.Combine(dir["out"], "figures")));
+        foreach (string f in SweepFixture.Files)
+            Assert.Equal(File.ReadAllBytes(Path.Combine(dir["plain"], f)), File.ReadAllBytes(Path.Combine(dir["out"], f)));
+    }
+
+    [Fact]
     public void AKilledShardResumesAndMerges()
     {
         using var dir = new TempFolder();
@@ -307,7 +328,13 @@ public class ResumeTests
         Assert.Equal(kept, Directory.EnumerateFiles(Path.Combine(staging, "runs"), "run-*.csv").Count());
         File.WriteAllLines(Path.Combine(staging, "runs", Path.GetFileName(record)), lines);
 
-        CliResult fresh = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+        // Without --resume the finished runs are not thrown away unasked: refused, and --force discards them, saying so.
+        CliResult plain = Cli.Run("run", scenario, "--out", dir["out"], "-q");
+        Assert.Equal(2, plain.ExitCode);
+        Assert.Contains($"an interrupted run on this folder left {kept} finished run(s)", plain.Errors.Single());
+        Assert.Contains("pass --resume to keep them and carry out only the rest, or --force to discard them", plain.Errors.Single());
+        Assert.Equal(kept, Directory.EnumerateFiles(Path.Combine(staging, "runs"), "run-*.csv").Count());
+        CliResult fresh = Cli.Run("run", scenario, "--out", dir["out"], "-q", "--force");
         Assert.Equal(0, fresh.ExitCode);
         Assert.Contains($"note: discarded {kept} finished run(s) of an interrupted run", fresh.Error);
         Assert.Equal(["out", "s.yaml"], dir.Entries());

@@ -106,9 +106,11 @@ public class SlurmTests
         Assert.Contains("the output path is a file", File.ReadAllText(Path.Combine(work, "logs", "shard-2.out")));
         Assert.Single(Directory.EnumerateFiles(Path.Combine(work, "failed")));
 
+        // rerun.sh alone finds what did not finish: shard 2.
         File.Delete(blocker);
-        var again = SlurmCluster.Run(Path.Combine(work, "rerun.sh"), "2");
+        var again = SlurmCluster.Run(Path.Combine(work, "rerun.sh"));
         Assert.True(again.Exit == 0, again.Error);
+        Assert.StartsWith("shards 2: array job", again.Out);
         Match ids2 = Regex.Match(again.Out, @"array job (\d+); merge: job (\d+)");
         SlurmCluster.WaitFor([ids2.Groups[1].Value, ids2.Groups[2].Value], Patience);
         SweepFixture.AssertSameResults(dir["local"], dir["res"]);
