@@ -275,7 +275,7 @@ internal sealed class Interrupt : IDisposable
     {
         if (!folder.KeepUnfinished()) return Report();
         Console.Error.WriteLine($"interrupted ({Name}): nothing was written to '{folder.TargetPath}'; {folder.Records().Count} of {runs} run(s) had finished " +
-                                $"and are kept in '{folder.StagingPath}': rerun with --resume to carry out only the rest (a run without --resume discards them)");
+                                $"and are kept in '{folder.StagingPath}': rerun with --resume to carry out only the rest (--force without --resume discards them)");
         return Code;
     }
 
