@@ -283,7 +283,7 @@ public static class SlurmCommand
         }
         catch (Win32Exception)
         {
-            throw new RunFailedException("sbatch was not found on PATH: run this where Slurm's commands are (a login node), or pass --dry-run to write the scripts only");
+            throw new RunFailedException("sbatch was not found on PATH: the scripts are written (see above), but nothing was submitted; run this where Slurm's commands are (a login node), or submit them as --dry-run shows");
         }
         using (p)
         {
