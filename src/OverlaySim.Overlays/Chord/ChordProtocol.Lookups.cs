@@ -204,6 +204,7 @@ public sealed partial class ChordProtocol
                 return;
             case ChordStep.ToSuccessor:
                 _paperHops[lookup] = 0;
+                _finalFrom[lookup] = origin;
                 Query(origin, next, lookup, final: true, deadHint: -1);
                 return;
             default:
@@ -212,45 +213,81 @@ public sealed partial class ChordProtocol
         }
     }
 
+    /// <summary>
+    /// Iterative: the origin asks node <paramref name="to"/> for the next hop. A final query (to the node believed to be
+    /// the key's successor) carries who believed so (<c>_finalFrom</c>, a node reference), for the predecessor check.
+    /// </summary>
     private void Query(int origin, int to, int lookup, bool final, int deadHint)
     {
         uint token = (++_tokens & 0x3fff) == 0 ? ++_tokens & 0x3fff : _tokens & 0x3fff;
         _hopTo[lookup] = to;
         _hopToken[lookup] = token;
         ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
-        SendLookupRequest(origin, to, new Event { Lookup = lookup, Arg = deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery }, Header + KeyBytes + (deadHint >= 0 ? NodeRef : 0));
+        SendLookupRequest(origin, to, new Event { Lookup = lookup, Arg = final ? _finalFrom[lookup] : deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery },
+            Header + KeyBytes + (deadHint >= 0 || final ? NodeRef : 0));
     }
 
-    /// <summary>Iterative: node n tells the origin where to go next (kind 1 = n holds the key, 2 = the next node is the owner).</summary>
-    private void ReplyNextHop(int n, int origin, int lookup, bool final, ushort token)
+    /// <summary>Reply kinds of an iterative step (the low two bits of the reply's Aux).</summary>
+    private const int NextForward = 0, NextHolds = 1, NextOwner = 2, NextPassBack = 3;
+
+    /// <summary>
+    /// Iterative: node n tells the origin where to go next: <see cref="NextHolds"/> (n answers), <see cref="NextOwner"/>
+    /// (the next node is the key's successor), <see cref="NextPassBack"/> (asked as the key's successor, n finds the key
+    /// in (sender, predecessor]: a node that joined since the sender's last stabilize owns it, so the origin asks that
+    /// predecessor, keeping the sender), or <see cref="NextForward"/>. A final query is checked as a recursive lookup's
+    /// last hop is (see <see cref="FinalHop"/>): without the check, a node asked as successor would answer for keys of
+    /// a newer predecessor.
+    /// </summary>
+    private void ReplyNextHop(int n, int origin, int lookup, bool final, int sender, ushort token)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int kind, next = -1;
-        ChordStep step = final ? ChordStep.Responsible : Step(n, rec.Key, out next);
+        ChordStep step;
+        bool passBack = false;
+        int p = _pred[n];
+        if (!final) step = Step(n, rec.Key, out next);
+        else if (p < 0 || p == n || IsResponsible(n, rec.Key)) step = ChordStep.Responsible;
+        else if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
+        {
+            (step, next, passBack) = (ChordStep.ToSuccessor, p, true);
+        }
+        else step = Step(n, rec.Key, out next); // the sender was wrong about the key being before n: route on from here
         switch (step)
         {
-            case ChordStep.ToSuccessor: kind = 2; break;
-            case ChordStep.Forward: kind = 0; break;
-            default: kind = 1; next = HoldsValue(n, in rec) ? 1 : 0; break; // n answers: next says whether the value comes with it
+            case ChordStep.ToSuccessor: kind = passBack ? NextPassBack : NextOwner; break;
+            case ChordStep.Forward: kind = NextForward; break;
+            default: kind = NextHolds; next = HoldsValue(n, in rec) ? 1 : 0; break; // n answers: next says whether the value comes with it
         }
         ushort aux = (ushort)((token << 2) | kind);
-        int bytes = kind == 1 && next == 1 ? Header + NodeRef + KeyBytes + _o.ValueBytes : Header + NodeRef;
+        int bytes = kind == NextHolds && next == 1 ? Header + NodeRef + KeyBytes + _o.ValueBytes : Header + NodeRef;
         Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = next, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopReply }, bytes);
     }
 
-    private void OnNextHop(int lookup, int from, int next, bool holds, bool ownerNext)
+    private void OnNextHop(int lookup, int from, int next, int kind)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         rec.Hops++;
-        if (holds)
+        if (kind == NextHolds)
         {
             if (_paperHops[lookup] < 0) _paperHops[lookup] = Math.Max(0, rec.Hops - 1);
             Finish(lookup, from, value: next == 1);
             return;
         }
         _iterPrev[lookup] = from;
-        if (ownerNext) _paperHops[lookup] = rec.Hops;
-        Query(rec.Origin, next, lookup, final: ownerNext, deadHint: -1);
+        switch (kind)
+        {
+            case NextOwner:
+                _finalFrom[lookup] = from;
+                _paperHops[lookup] = rec.Hops;
+                break;
+            case NextPassBack:
+                _paperHops[lookup] = rec.Hops; // the sender is kept, so repeated passes stay within (sender, from]
+                break;
+            default:
+                _paperHops[lookup] = -1;
+                break;
+        }
+        Query(rec.Origin, next, lookup, final: kind is NextOwner or NextPassBack, deadHint: -1);
     }
 
     private void OnQueryTimeout(int lookup)

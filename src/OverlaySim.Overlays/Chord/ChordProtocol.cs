@@ -11,7 +11,8 @@
 //   leave         graceful: tell the successor our predecessor and the predecessor our successor list; crash: nothing;
 //   lookups       recursive (each hop acknowledged; on a timeout the forwarder drops the dead entry and retries
 //                 through the next-best finger or successor) or iterative (the origin queries each hop; on a
-//                 timeout it asks the previous hop again, telling it which entry is dead). Every RPC timeout is
+//                 timeout it asks the previous hop again, telling it which entry is dead; the node asked as the key's
+//                 successor makes the same predecessor check as in a recursive lookup). Every RPC timeout is
 //                 fixed or a multiple of the pair's round-trip time. A lookup fails after max_retries timeouts or
 //                 at lookup_timeout.
 // Periods can be randomized (uniform in [0.5, 1.5] times the period) so that nodes do not act in lockstep.
@@ -404,13 +405,23 @@ public sealed partial class ChordProtocol : Overlay
                 Finish(ev.Lookup, ev.Arg, ev.Aux == 1);
                 break;
             case ChordProtocolMessage.NextHopQuery:
-                if ((ev.Aux & 3) == 2) Forget(n, ev.Arg); // the origin found this entry dead
-                ReplyNextHop(n, ev.Src, ev.Lookup, (ev.Aux & 3) == 1, (ushort)(ev.Aux >> 2));
+            {
+                // Aux & 3: 1 = a final query (Arg: the node that took us for the key's successor), 2 = Arg is a dead entry.
+                bool final = (ev.Aux & 3) == 1;
+                int sender = final ? ev.Arg : -1;
+                if ((ev.Aux & 3) == 2)
+                {
+                    // Our predecessor, to whom we passed the query back, is dead: we are the key's heir and answer.
+                    final = ev.Arg == _pred[n];
+                    Forget(n, ev.Arg);
+                }
+                ReplyNextHop(n, ev.Src, ev.Lookup, final, sender, (ushort)(ev.Aux >> 2));
                 break;
+            }
             case ChordProtocolMessage.NextHopReply:
                 if (_hopToken[ev.Lookup] != (uint)(ev.Aux >> 2)) return;
                 _hopToken[ev.Lookup] = 0;
-                OnNextHop(ev.Lookup, ev.Src, ev.Arg, (ev.Aux & 3) == 1, (ev.Aux & 3) == 2);
+                OnNextHop(ev.Lookup, ev.Src, ev.Arg, ev.Aux & 3);
                 break;
             case ChordProtocolMessage.QueryTimeout:
                 if (_hopToken[ev.Lookup] != (uint)ev.Arg) return;
