@@ -58,14 +58,18 @@ public static class Runner
     {
         ParamValues v = p.LatencyValues;
         Xoshiro256 rng = streams.Stream("latency");
-        return p.Latency.Name switch
+        LatencyModel pair = p.Latency.Name switch
         {
+            "exponential" => new ConstantLatency(0),
             "constant" => new ConstantLatency(v.Duration("delay")),
             "uniform" => new UniformLatency(v.Duration("min"), v.Duration("max"), streams.StreamSeed("latency")),
             "coordinates" => new CoordinateLatency(nodes, (int)v.Int("dimensions"), v.Duration("mean"), v.Duration("access_min"), v.Duration("access_max"), ref rng),
             "matrix" => new MatrixLatency(p.Matrix!.Hosts, p.Matrix.RttMicros, nodes, ref rng),
             _ => throw new InvalidOperationException($"latency model '{p.Latency.Name}' has no factory"),
         };
+        long jitter = p.Latency.Name == "exponential" ? v.Duration("mean") : v.Duration("jitter");
+        // Per-message draws come from a stream of their own, so that a model's pair delays are the same with and without them.
+        return jitter > 0 ? new JitteredLatency(pair, jitter, streams.Stream("message-delay")) : pair;
     }
 
     /// <summary>

@@ -27,15 +27,22 @@ public static class Schema
         ParamSpec.Duration("sample_every", 60_000_000, 0, 365L * 86_400_000_000, "interval of the rows of timeseries.csv (0 = no time series)"),
     ];
 
+    /// <summary>The per-message extra delay every latency model takes (see JitteredLatency).</summary>
+    public static ParamSpec Jitter { get; } = ParamSpec.Duration("jitter", 0, 0, 3_600_000_000,
+        "mean of an exponential extra delay drawn for every message (0 = none); timeouts and proximity use the pair's delay + jitter");
+
     public static IReadOnlyList<ModelInfo> LatencyModels { get; } =
     [
         new ModelInfo("constant", "delay(a,b) = delay",
-            [ParamSpec.Duration("delay", 50_000, 0, 3_600_000_000, "one-way delay of every message")]),
+            [ParamSpec.Duration("delay", 50_000, 0, 3_600_000_000, "one-way delay of every message"), Jitter]),
         new ModelInfo("uniform", "delay(a,b) = min + u(a,b)*(max-min), u uniform in [0,1), fixed per unordered pair",
             [
                 ParamSpec.Duration("min", 10_000, 0, 3_600_000_000, "smallest one-way delay"),
                 ParamSpec.Duration("max", 100_000, 0, 3_600_000_000, "largest one-way delay"),
+                Jitter,
             ]),
+        new ModelInfo("exponential", "delay(a,b,message) = an exponential draw of mean 'mean' for every message (the Chord ToN simulator's per-packet delays)",
+            [ParamSpec.Duration("mean", 50_000, 0, 3_600_000_000, "mean one-way delay of a message")]),
         new ModelInfo("coordinates",
             "delay(a,b) = access(a) + mean*|x_a - x_b|/D_d + access(b); x uniform in the unit d-cube, D_d the mean distance there, access(n) uniform in [access_min, access_max]",
             [
@@ -43,10 +50,11 @@ public static class Schema
                 ParamSpec.Duration("mean", 50_000, 0, 3_600_000_000, "mean one-way delay between two random nodes, access delays excluded"),
                 ParamSpec.Duration("access_min", 0, 0, 3_600_000_000, "smallest per-node access delay (added at each end)"),
                 ParamSpec.Duration("access_max", 0, 0, 3_600_000_000, "largest per-node access delay"),
+                Jitter,
             ]),
         new ModelInfo("matrix",
             "delay(a,b) = RTT[host(a), host(b)] / 2; node i on host perm[i mod H], perm a random permutation of the H hosts",
-            [new ParamSpec("file", ParamKind.File, null, "RTT matrix in milliseconds: H lines of H numbers, whitespace or comma separated (relative to the scenario file)")]),
+            [new ParamSpec("file", ParamKind.File, null, "RTT matrix in milliseconds: H lines of H numbers, whitespace or comma separated (relative to the scenario file)"), Jitter]),
     ];
 
     /// <summary>Churn models (scenario section <c>churn:</c>), with their parameters.</summary>
@@ -91,7 +99,7 @@ public static class Schema
     }
 
     public static readonly ParamSpec LatencyModel =
-        ParamSpec.Choice("model", "coordinates", "latency model", "constant", "uniform", "coordinates", "matrix");
+        ParamSpec.Choice("model", "coordinates", "latency model", "constant", "uniform", "exponential", "coordinates", "matrix");
 
     public static IReadOnlyList<ParamSpec> Workload { get; } =
     [

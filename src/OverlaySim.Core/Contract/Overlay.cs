@@ -166,7 +166,8 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     {
         long rtt = Net.Transport.RoundTrip(request.Src, request.Dst);
         long timeout = RequestTimeout(request.Type, rtt);
-        if (timeout < rtt && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
+        // With per-message delays an answer may come after any timeout, so none is lazy.
+        if ((timeout < rtt || Net.Transport.Latency.PerMessage) && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
     }
 
     /// <summary>An event of ours could not be delivered (its target is dead): a lost request's lazy timeout is scheduled.</summary>
@@ -178,7 +179,7 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
         if (from < 0 || !Net.Nodes.IsAlive(from) || (ev.Lookup >= 0 && !Net.Lookups.IsCurrent(in ev)) || !TimeoutFor(in ev, out Event timeout)) return;
         long rtt = Net.Transport.RoundTrip(from, to);
         long wait = RequestTimeout(ev.Type, rtt);
-        if (wait < rtt) return; // armed when it was sent
+        if (wait < rtt || Net.Transport.Latency.PerMessage) return; // armed when it was sent
         Net.Sim.ScheduleAt(Math.Max(Net.Sim.Now, Net.Sim.Now - Net.Transport.OneWay(from, to) + wait), timeout);
     }
 

@@ -4,12 +4,22 @@ namespace OverlaySim.Core;
 
 /// <summary>
 /// One-way message delay between two nodes, in microseconds. A model is built once per run from the
-/// "latency" random stream and never draws afterwards, so the delays of a pair do not depend on traffic.
+/// "latency" random stream and never draws afterwards, so the delays of a pair do not depend on traffic; only a
+/// model with per-message delays (<see cref="PerMessage"/>) draws, from a stream of its own, once per message sent.
 /// </summary>
 public abstract class LatencyModel
 {
-    /// <summary>One-way delay from <paramref name="src"/> to <paramref name="dst"/> (node ordinals), in µs.</summary>
+    /// <summary>
+    /// One-way delay from <paramref name="src"/> to <paramref name="dst"/> (node ordinals), in µs: every message's
+    /// delay, or with per-message delays the pair's expected delay (what timeouts and proximity go by).
+    /// </summary>
     public abstract long OneWay(int src, int dst);
+
+    /// <summary>Whether each message draws its own delay (<see cref="MessageDelay"/>), so that a pair's messages may overtake each other.</summary>
+    public virtual bool PerMessage => false;
+
+    /// <summary>The delay of one message sent now from <paramref name="src"/> to <paramref name="dst"/>, µs.</summary>
+    public virtual long MessageDelay(int src, int dst) => OneWay(src, dst);
 
     /// <summary>Bytes this model keeps per node (for the memory estimate).</summary>
     public abstract int BytesPerNode { get; }
@@ -206,4 +216,44 @@ public sealed class MatrixLatency : LatencyModel
     public override long OneWay(int src, int dst) => _oneWay[_host[src] * _hosts + _host[dst]];
 
     public override int BytesPerNode => sizeof(int);
+}
+
+/// <summary>
+/// Per-message delays: a base model's pair delay plus, for every message, an exponential extra delay of mean
+/// <c>jitter</c> drawn from the "message-delay" stream, in the order messages are sent (so the same scenario and seed
+/// give the same delays). <c>exponential</c> is this with a base of 0: each message's delay is exponential with the
+/// given mean, as in the simulator of the Chord ToN paper (§V: "the delay of each packet is exponentially distributed
+/// with mean 50 ms"). The pair's <see cref="LatencyModel.OneWay"/> is its expected delay, base + jitter, which is what RPC
+/// timeouts set in round trips and proximity go by. Messages of one pair may overtake each other.
+/// Formula: delay(a, b, message) = base(a, b) − jitter·ln(1 − u), u uniform in [0, 1) per message.
+/// </summary>
+public sealed class JitteredLatency : LatencyModel
+{
+    private readonly LatencyModel _base;
+    private readonly double _jitter;
+    private Xoshiro256 _rng;
+
+    public JitteredLatency(LatencyModel baseModel, long jitterMicros, Xoshiro256 rng)
+    {
+        _base = baseModel;
+        _jitter = jitterMicros;
+        _rng = rng;
+        Jitter = jitterMicros;
+    }
+
+    /// <summary>The mean of the per-message extra delay, µs.</summary>
+    public long Jitter { get; }
+
+    public LatencyModel Base => _base;
+
+    public override bool PerMessage => true;
+
+    public override long OneWay(int src, int dst) => _base.OneWay(src, dst) + Jitter;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public override long MessageDelay(int src, int dst) => _base.OneWay(src, dst) + (long)(-_jitter * Math.Log(1 - _rng.NextDouble()));
+
+    public override int BytesPerNode => _base.BytesPerNode;
+
+    public override void EnsureMachines(int count) => _base.EnsureMachines(count);
 }

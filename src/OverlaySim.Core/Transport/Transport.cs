@@ -83,7 +83,7 @@ public sealed class Transport
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
         CountLookupMessage(ref r, ev.Type, to, bytes);
-        _sim.Schedule(Latency.OneWay(machine[src], to), ev);
+        _sim.Schedule(Latency.MessageDelay(machine[src], to), ev);
     }
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
@@ -94,7 +94,7 @@ public sealed class Transport
         ev.Lookup = -1;
         if (_window.IsOpen) Traffic.Count(ev.Type, bytes);
         int[] machine = _nodes.Machine;
-        _sim.Schedule(Latency.OneWay(machine[src], machine[dst]), ev);
+        _sim.Schedule(Latency.MessageDelay(machine[src], machine[dst]), ev);
     }
 
     /// <summary>

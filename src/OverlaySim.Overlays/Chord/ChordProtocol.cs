@@ -386,7 +386,7 @@ public sealed partial class ChordProtocol : Overlay
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
                 long rtt = Net.Transport.RoundTrip(ev.Src, n);
-                if (Timeout(rtt) >= rtt)
+                if (Timeout(rtt) >= rtt && !Net.Transport.Latency.PerMessage)
                     Net.Transport.CountOnly(ev.Lookup, ev.Src, (byte)ChordProtocolMessage.FindSuccessorAck, ChordSizes.Ack);
                 else Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, ChordSizes.Ack);
                 Net.Lookups[ev.Lookup].Hops++;
