@@ -92,6 +92,9 @@ public sealed record RunResult
     /// <summary>The overlay's registered metrics, column by column, in registration order.</summary>
     public required IReadOnlyList<OverlayMetricValue> OverlayMetrics { get; init; }
 
+    /// <summary>The whole histogram (count of each value 0, 1, 2 ...) of every registered metric that asks for it (<see cref="OverlayMetric.Distribution"/>), by metric name.</summary>
+    public IReadOnlyList<(string Metric, long[] Histogram)> Distributions { get; init; } = [];
+
     public double SuccessRate => Lookups == 0 ? 0 : (double)LookupsOk / Lookups;
 
     /// <summary>The value of a registered metric's column, or null when the overlay does not report it.</summary>
@@ -391,6 +394,8 @@ public static class Experiment
             Crashes = run.Churn?.Crashes ?? 0,
             TimeSeries = run.Sampler?.Rows ?? [],
             OverlayMetrics = registered,
+            Distributions = m.Registered.Where(r => r.Spec.Distribution)
+                .Select(r => (r.Spec.Name, r.Histogram[..((int)Stats.MaxOfHistogram(r.Histogram) + 1)].ToArray())).ToList(),
         };
     }
 

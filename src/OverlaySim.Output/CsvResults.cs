@@ -69,8 +69,6 @@ public static class CsvResults
         ("trace_hash", c => Hash(c.Result.TraceHash)),
     ];
 
-    public static readonly string[] HopColumns = [.. KeyColumns, "hops", "count"];
-
     internal static CsvWriterOptions Options => new() { NewLine = "\n", FormatProvider = CultureInfo.InvariantCulture };
 
     /// <summary>
@@ -179,13 +177,34 @@ public static class CsvResults
         }
     }
 
-    /// <summary>hops.csv: the hop-count histogram of every run, one row per hop count that occurred.</summary>
-    public static readonly PerRunFile Hops = new("hops.csv", _ => ["hops", "count"], (_, run) =>
+    /// <summary>
+    /// The columns hops.csv gives beside <c>count</c>: <c>NAME_count</c> for every metric of the scenario's overlays whose
+    /// distribution is kept (<see cref="OverlayMetric.Distribution"/>: Chord's paper_hops), in registry order.
+    /// </summary>
+    public static IReadOnlyList<string> DistributionColumns(Scenario scenario)
+    {
+        var used = new HashSet<string>(scenario.Points.SelectMany(p => p.Overlays).Select(o => o.Info.Name), StringComparer.Ordinal);
+        return OverlayRegistry.All.Where(o => used.Contains(o.Name)).SelectMany(o => o.Metrics).Where(m => m.Distribution)
+            .Select(m => m.Name + "_count").Distinct().ToList();
+    }
+
+    /// <summary>
+    /// hops.csv: the hop-count histogram of every run, one row per value that occurred as a hop count or as one of the
+    /// distribution metrics (<see cref="DistributionColumns"/>, empty for an overlay that does not report it).
+    /// </summary>
+    public static readonly PerRunFile Hops = new("hops.csv", scenario => ["hops", "count", .. DistributionColumns(scenario)], (scenario, run) =>
     {
         long[] histogram = run.Result.HopHistogram;
+        IReadOnlyList<string> columns = DistributionColumns(scenario);
+        long[]?[] others = columns.Select(c => run.Result.Distributions.FirstOrDefault(d => d.Metric + "_count" == c).Histogram).ToArray();
+        int length = Math.Max(histogram.Length, others.Select(o => o?.Length ?? 0).DefaultIfEmpty(0).Max());
         var rows = new List<string[]>();
-        for (int h = 0; h < histogram.Length; h++)
-            if (histogram[h] != 0) rows.Add([Int(h), Int(histogram[h])]);
+        for (int h = 0; h < length; h++)
+        {
+            long Of(long[]? hist) => hist is not null && h < hist.Length ? hist[h] : 0;
+            if (Of(histogram) == 0 && others.All(o => Of(o) == 0)) continue;
+            rows.Add([Int(h), Int(Of(histogram)), .. others.Select(o => o is null ? "" : Int(Of(o)))]);
+        }
         return rows;
     });
 

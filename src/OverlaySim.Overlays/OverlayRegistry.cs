@@ -129,7 +129,7 @@ public static class OverlayRegistry
             o => o.Dynamic,
             [new("protocol", "dynamic")],
             _ => 1,
-            [Kademlia.RoundsMetric, Kademlia.RpcsMetric]),
+            [Kademlia.RoundsMetric, Kademlia.RpcsMetric, Kademlia.BucketsMetric]),
         OverlayInfo.Of<GnutellaOptions>(
             "gnutella",
             "Gnutella-style unstructured overlay: random, regular, power-law, preferential-attachment or two-tier (ultrapeer) graphs searched by flooding, expanding rings or k random walkers (Lv et al., ICS 2002); items placed by workload.replication",

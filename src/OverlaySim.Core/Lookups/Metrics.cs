@@ -145,7 +145,9 @@ public readonly record struct MetricColumn(string Name, MetricStat Stat);
 /// <param name="Name">Short name, e.g. <c>paper_hops</c>.</param>
 /// <param name="Description">What one sample counts, for <c>list</c> and the README.</param>
 /// <param name="Columns">The columns it adds, e.g. (paper_hops_mean, Mean), (paper_hops_p99, P99).</param>
-public sealed record OverlayMetric(string Name, string Description, IReadOnlyList<MetricColumn> Columns);
+/// <param name="Distribution">Whether the metric's whole distribution is written beside the hop counts (hops.csv's
+/// column NAME_count): for path lengths, such as Chord's paper_hops.</param>
+public sealed record OverlayMetric(string Name, string Description, IReadOnlyList<MetricColumn> Columns, bool Distribution = false);
 
 /// <summary>The samples of one registered metric in one run: a histogram of whole values (0, 1, 2...).</summary>
 public sealed class SampleMetric

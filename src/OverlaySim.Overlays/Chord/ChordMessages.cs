@@ -22,5 +22,5 @@ internal static class ChordSizes
     /// <summary>The metrics Chord registers beside the common ones.</summary>
     public static readonly OverlayMetric PaperHops = new("paper_hops",
         "request messages until the key's predecessor (the node whose successor is responsible) holds the request: the Chord paper's path length",
-        [new("paper_hops_mean", MetricStat.Mean), new("paper_hops_p1", MetricStat.P1), new("paper_hops_p99", MetricStat.P99)]);
+        [new("paper_hops_mean", MetricStat.Mean), new("paper_hops_p1", MetricStat.P1), new("paper_hops_p99", MetricStat.P99)], Distribution: true);
 }

@@ -70,6 +70,10 @@ public sealed class Kademlia : Overlay
     public static readonly OverlayMetric RpcsMetric = new("rpcs",
         "FIND_NODE / FIND_VALUE RPCs the origin sent", [new("rpcs_per_lookup", MetricStat.Mean)]);
 
+    public static readonly OverlayMetric BucketsMetric = new("buckets",
+        "non-empty k-buckets of a live node at the end of the run (beside degree, its contacts); in a converged table sum over j >= 1 of 1 - (1 - 2^-j)^(N-1), about log2 N + 0.33",
+        [new("buckets_mean", MetricStat.Computed), new("buckets_max", MetricStat.Computed)]);
+
     private readonly KademliaOptions _o;
     private int _k;
     private Id[] _ids = [];
@@ -110,6 +114,21 @@ public sealed class Kademlia : Overlay
     {
         _roundsMetric = Net.Lookups.Metrics.Register(RoundsMetric);
         _rpcsMetric = Net.Lookups.Metrics.Register(RpcsMetric);
+        Net.Lookups.Metrics.Register(BucketsMetric).Computed = column =>
+        {
+            // Asked once, at the end: over the live nodes, as degree is.
+            long sum = 0;
+            int max = 0, live = Net.Nodes.LiveCount;
+            for (int i = 0; i < live; i++)
+            {
+                int n = Net.Nodes.LiveAt(i), used = 0;
+                for (int b = 0; b < _table.BucketCount; b++)
+                    if (_table.Count(n, b) > 0) used++;
+                sum += used;
+                max = Math.Max(max, used);
+            }
+            return column == "buckets_max" ? max : live == 0 ? 0 : (double)sum / live;
+        };
     }
 
     /// <summary>

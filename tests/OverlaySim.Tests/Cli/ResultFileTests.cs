@@ -62,7 +62,7 @@ public class ResultFileTests
         // (overlay, nodes and replicate alone would lump four sweep points together). Rows that runs.csv itself
         // cannot tell apart (overlay b at a.successors 3 and 5: the same run) share a key; the lookups add up.
         var hops = ReadCsv(Path.Combine(dir["out"], "hops.csv"), out string[] hopHeader);
-        Assert.Equal([.. OverlaySim.Output.CsvResults.HopColumns, "workload.keys", "overlays.a.successors"], hopHeader);
+        Assert.Equal([.. OverlaySim.Output.CsvResults.KeyColumns, "hops", "count", "paper_hops_count", "workload.keys", "overlays.a.successors"], hopHeader);
         static (string, string, string, string, string) Key(Dictionary<string, string> row) =>
             (row["overlay"], row["nodes"], row["replicate"], row["workload.keys"], row["overlays.a.successors"]);
         var expected = rows.GroupBy(Key).Select(g => (g.Key, Lookups: g.Sum(row => long.Parse(row["lookups"])))).ToList();

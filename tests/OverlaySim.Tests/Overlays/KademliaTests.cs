@@ -195,9 +195,27 @@ public class KademliaTests(ITestOutputHelper output)
     {
         RunResult a = Experiment.Run(ChurnSpec()), b = Experiment.Run(ChurnSpec()), c = Experiment.Run(ChurnSpec(replicate: 1));
         Assert.Equal(a.TraceHash, b.TraceHash);
-        Assert.Equal(a with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [] }, b with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [] });
+        Assert.Equal(a with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [], Distributions = [] }, b with { TimeSeries = [], TrafficByType = [], HopHistogram = [], OverlayMetrics = [], Distributions = [] });
         Assert.Equal(a.OverlayMetrics, b.OverlayMetrics);
         Assert.NotEqual(a.TraceHash, c.TraceHash);
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(8000)]
+    public void AConvergedTableHasTheExpectedNumberOfNonEmptyBuckets(int nodes)
+    {
+        // Bucket j from the top (j = 1 holds the half of the id space that differs in the first bit) is non-empty when
+        // any of the other N − 1 ids falls in it, each with probability 2^-j: E = Σ_j 1 − (1 − 2^-j)^(N−1). The static
+        // table holds up to k of every bucket's nodes, so it is non-empty exactly then. The mean over N nodes varies by
+        // about 0.3% between rings; 1.5% is five of those.
+        double expected = 0;
+        for (int j = 1; j <= 160; j++) expected += 1 - Math.Pow(1 - Math.Pow(2, -j), nodes - 1);
+        RunResult r = Experiment.Run(Spec(nodes, 160, new KademliaOptions { K = 20 }, lookups: 100));
+        double buckets = r.Metric("buckets_mean")!.Value;
+        Assert.InRange(buckets, expected * 0.985, expected * 1.015);
+        Assert.True(r.Metric("buckets_max") >= Math.Ceiling(buckets));
+        Assert.True(r.DegreeMean > 20 * (Math.Log2(nodes / 20.0) - 1), "full buckets hold k contacts each");
     }
 
     [Fact]
