@@ -74,6 +74,9 @@ public sealed record ChordOptions : IOptionsCheck
     [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100, Only = "protocol=dynamic")]
     public double RpcTimeoutRtts { get; init; }
 
+    [Param("a lookup's RPC timeout removes the dead node from the finger table too (true), or leaves it there (false: the ToN paper's Table II, 'fingers to failed nodes are not removed'; the lookup itself avoids the nodes it found dead, and later lookups meet them again); the successor list and predecessor drop it either way", Only = "protocol=dynamic")]
+    public bool ForgetDead { get; init; } = true;
+
     [Param("timeouts a lookup survives (each retried through the next-best entry) before it fails", Min = 0, Max = 64, Only = "protocol=dynamic")]
     public int MaxRetries { get; init; } = 4;
 

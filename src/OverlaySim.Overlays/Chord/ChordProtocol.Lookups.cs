@@ -9,6 +9,7 @@ public sealed partial class ChordProtocol
 
     public override void StartLookup(int lookup)
     {
+        ResetAvoid(lookup);
         _paperHops[lookup] = -1;
         _finalFrom[lookup] = -1;
         int origin = Net.Lookups[lookup].Origin;
@@ -24,7 +25,7 @@ public sealed partial class ChordProtocol
     private void Route(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        switch (Step(n, rec.Key, out int next))
+        switch (Step(n, rec.Key, lookup, out int next))
         {
             case ChordStep.Unjoined:
                 // Not joined yet: its bootstrap is the only node it knows.
@@ -49,20 +50,47 @@ public sealed partial class ChordProtocol
         }
     }
 
-    /// <summary>The routing step at n (shared with the converged ring and with iterative lookups).</summary>
-    private ChordStep Step(int n, Id key, out int next)
+    /// <summary>The routing step at n for a lookup (shared with the converged ring and with iterative lookups).</summary>
+    private ChordStep Step(int n, Id key, int lookup, out int next)
     {
-        var table = new ProtocolTable(this);
+        var table = new ProtocolTable(this, lookup);
         return ChordRouting.Step(ref table, Net.Space, _ids, n, key, out next);
     }
 
-    /// <summary>The protocol's routing state as the step reads it: entries may be empty (-1) or stale.</summary>
-    private readonly struct ProtocolTable(ChordProtocol p) : IChordRoutingTable
+    /// <summary>The protocol's routing state as the step reads it: entries may be empty (-1) or stale, and with
+    /// forget_dead: false the lookup's dead nodes are passed over.</summary>
+    private readonly struct ProtocolTable(ChordProtocol p, int lookup) : IChordRoutingTable
     {
         public int Successor(int n) => p._succ.At(n, 0);
         public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
-        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey);
+        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey, lookup);
+    }
+
+    private void ResetAvoid(int lookup)
+    {
+        if (_avoid is not null) _avoid.Row(lookup).Fill(-1);
+    }
+
+    /// <summary>With forget_dead: false, remembers a dead node the lookup met (the last <see cref="AvoidSlots"/> of them).</summary>
+    private void Avoid(int lookup, int dead)
+    {
+        if (_avoid is null || dead < 0) return;
+        Span<int> row = _avoid.Row(lookup);
+        if (row.Contains(dead)) return;
+        for (int j = row.Length - 1; j > 0; j--) row[j] = row[j - 1];
+        row[0] = dead;
+    }
+
+    private bool Avoided(int lookup, int node) => _avoid is not null && lookup >= 0 && _avoid.Row(lookup).Contains(node);
+
+    /// <summary>The dead nodes an iterative query carries (forget_dead: false), for its bytes.</summary>
+    private int AvoidedCount(int lookup)
+    {
+        if (_avoid is null) return 0;
+        int c = 0;
+        foreach (int x in _avoid.Row(lookup)) if (x >= 0) c++;
+        return c;
     }
 
     /// <summary>
@@ -137,7 +165,8 @@ public sealed partial class ChordProtocol
         // A request passed back to our predecessor (FinalHop) that died: we are the key's heir, so answer.
         bool backwards = dead == _pred[n];
         if (dead == _bootstrap[n]) _bootstrap[n] = -1;
-        Forget(n, dead);
+        Forget(n, dead, fingers: _o.ForgetDead);
+        Avoid(lookup, dead);
         if (rec.Timeouts > _o.MaxRetries)
         {
             FailLookup(lookup);
@@ -191,7 +220,7 @@ public sealed partial class ChordProtocol
     private void LocalNextHop(int origin, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        switch (Step(origin, rec.Key, out int next))
+        switch (Step(origin, rec.Key, lookup, out int next))
         {
             case ChordStep.Unjoined:
                 if (_bootstrap[origin] >= 0) Query(origin, _bootstrap[origin], lookup, final: false, deadHint: -1);
@@ -224,7 +253,7 @@ public sealed partial class ChordProtocol
         _hopToken[lookup] = token;
         ushort aux = (ushort)((token << 2) | (final ? 1u : deadHint >= 0 ? 2u : 0u));
         SendLookupRequest(origin, to, new Event { Lookup = lookup, Arg = final ? _finalFrom[lookup] : deadHint, Aux = aux, Sink = Sink, Type = (byte)ChordProtocolMessage.NextHopQuery },
-            Header + KeyBytes + (deadHint >= 0 || final ? NodeRef : 0));
+            Header + KeyBytes + (deadHint >= 0 || final ? NodeRef : 0) + NodeRef * AvoidedCount(lookup)); // (with forget_dead: false it names the dead nodes to pass over)
     }
 
     /// <summary>Reply kinds of an iterative step (the low two bits of the reply's Aux).</summary>
@@ -245,13 +274,13 @@ public sealed partial class ChordProtocol
         ChordStep step;
         bool passBack = false;
         int p = _pred[n];
-        if (!final) step = Step(n, rec.Key, out next);
+        if (!final) step = Step(n, rec.Key, lookup, out next);
         else if (p < 0 || p == n || IsResponsible(n, rec.Key)) step = ChordStep.Responsible;
         else if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
         {
             (step, next, passBack) = (ChordStep.ToSuccessor, p, true);
         }
-        else step = Step(n, rec.Key, out next); // the sender was wrong about the key being before n: route on from here
+        else step = Step(n, rec.Key, lookup, out next); // the sender was wrong about the key being before n: route on from here
         switch (step)
         {
             case ChordStep.ToSuccessor: kind = passBack ? NextPassBack : NextOwner; break;
@@ -296,7 +325,8 @@ public sealed partial class ChordProtocol
         _hopToken[lookup] = 0;
         rec.Timeouts++;
         int dead = _hopTo[lookup];
-        Forget(rec.Origin, dead);
+        Forget(rec.Origin, dead, fingers: _o.ForgetDead);
+        Avoid(lookup, dead);
         if (rec.Timeouts > _o.MaxRetries)
         {
             FailLookup(lookup);
@@ -313,8 +343,9 @@ public sealed partial class ChordProtocol
         }
     }
 
-    /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor.</summary>
-    private int ClosestPreceding(int n, Id toKey)
+    /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor;
+    /// passing over the nodes the lookup found dead (forget_dead: false).</summary>
+    private int ClosestPreceding(int n, Id toKey, int lookup)
     {
         IdSpace space = Net.Space;
         Id self = _ids[n];
@@ -323,7 +354,7 @@ public sealed partial class ChordProtocol
         for (int j = _f - 1; j >= 0; j--)
         {
             int f = _finger.At(n, j);
-            if (f < 0) continue;
+            if (f < 0 || Avoided(lookup, f)) continue;
             Id d = space.Distance(self, _ids[f]);
             if (!d.IsZero && d < toKey)
             {
@@ -335,7 +366,7 @@ public sealed partial class ChordProtocol
         for (int j = _r - 1; j >= 0; j--)
         {
             int s = _succ.At(n, j);
-            if (s < 0 || s == n) continue;
+            if (s < 0 || s == n || Avoided(lookup, s)) continue;
             Id d = space.Distance(self, _ids[s]);
             if (!d.IsZero && d < toKey)
             {

@@ -100,8 +100,8 @@ public sealed partial class ChordProtocol
         row[0] = x;
     }
 
-    /// <summary>Drops a node found dead from every routing entry of n.</summary>
-    private void Forget(int n, int dead)
+    /// <summary>Drops a node found dead from every routing entry of n (with <paramref name="fingers"/> false, from all but the fingers).</summary>
+    private void Forget(int n, int dead, bool fingers = true)
     {
         if (dead < 0 || dead == n) return;
         Span<int> succ = _succ.Row(n);
@@ -112,8 +112,9 @@ public sealed partial class ChordProtocol
             if (e != dead && e >= 0) succ[w++] = e;
         }
         for (int j = w; j < _r; j++) succ[j] = -1;
-        for (int j = 0; j < _f; j++)
-            if (_finger.At(n, j) == dead) _finger.At(n, j) = -1;
+        if (fingers)
+            for (int j = 0; j < _f; j++)
+                if (_finger.At(n, j) == dead) _finger.At(n, j) = -1;
         if (_pred[n] == dead) _pred[n] = -1;
         if (w == 0)
         {
@@ -152,6 +153,7 @@ public sealed partial class ChordProtocol
                 continue;
             }
             int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
+            ResetAvoid(slot);
             _paperHops[slot] = -1;
             _finalFrom[slot] = -1;
             Route(n, slot);

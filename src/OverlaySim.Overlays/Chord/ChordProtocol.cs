@@ -103,6 +103,8 @@ public sealed partial class ChordProtocol : Overlay
     private LookupArray<int> _iterPrev = null!;
     private LookupArray<int> _finalFrom = null!;   // the node that handed the request over as the key's successor
     private LookupArray<int> _paperHops = null!;   // hops when the key's predecessor held the request, -1 while unknown
+    private LookupArray<int>? _avoid;              // with forget_dead: false, the last AvoidSlots dead nodes the lookup met (-1: none)
+    private const int AvoidSlots = 4;
     private SampleMetric _paperHopsMetric = null!;
     private uint _tokens;
 
@@ -150,6 +152,7 @@ public sealed partial class ChordProtocol : Overlay
         _iterPrev = Net.LookupArray<int>();
         _finalFrom = Net.LookupArray<int>();
         _paperHops = Net.LookupArray<int>();
+        if (!_o.ForgetDead) _avoid = Net.LookupArray<int>(AvoidSlots);
         _paperHopsMetric = Net.Lookups.Metrics.Register(ChordSizes.PaperHops);
     }
 
@@ -301,6 +304,7 @@ public sealed partial class ChordProtocol : Overlay
     private void StartJoinLookup(int node)
     {
         int slot = Net.Lookups.BeginInternal(node, _ids[node], ForJoin);
+        ResetAvoid(slot);
         _paperHops[slot] = -1;
         _finalFrom[slot] = -1;
         Forward(node, _bootstrap[node], slot, final: false);
@@ -413,7 +417,7 @@ public sealed partial class ChordProtocol : Overlay
                 {
                     // Our predecessor, to whom we passed the query back, is dead: we are the key's heir and answer.
                     final = ev.Arg == _pred[n];
-                    Forget(n, ev.Arg);
+                    Forget(n, ev.Arg, fingers: _o.ForgetDead);
                 }
                 ReplyNextHop(n, ev.Src, ev.Lookup, final, sender, (ushort)(ev.Aux >> 2));
                 break;
@@ -540,4 +544,5 @@ public sealed partial class ChordProtocol : Overlay
     public int Successor(int node) => _succ.At(node, 0);
     public int Predecessor(int node) => _pred[node];
     public ReadOnlySpan<int> SuccessorList(int node) => _succ.Row(node);
+    public ReadOnlySpan<int> Fingers(int node) => _finger.Row(node);
 }
