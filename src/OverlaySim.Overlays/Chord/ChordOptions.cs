@@ -29,6 +29,18 @@ public enum ChordFixFingers : byte
     All,
 }
 
+/// <summary>How the routing state is kept fresh (protocol: dynamic).</summary>
+public enum ChordMaintenance : byte
+{
+    /// <summary>Stabilize copies the successor's whole successor list; fix_fingers runs on a timer of its own.</summary>
+    Separate,
+    /// <summary>
+    /// The ToN paper's simulations (§V): each stabilize refreshes the successor and then one other entry, a finger or
+    /// a successor-list entry, in round robin; no fix_fingers timer.
+    /// </summary>
+    Ton,
+}
+
 /// <summary>
 /// Chord's scenario parameters, for both models (<c>protocol: static</c>, the converged ring; <c>protocol: dynamic</c>, the
 /// protocol): this record is the schema, its initial values the defaults. Times in µs.
@@ -56,10 +68,13 @@ public sealed record ChordOptions : IOptionsCheck
     [Param("period of stabilize (successor, predecessor and successor list)", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long StabilizeEvery { get; init; } = 30_000_000;
 
-    [Param("period of fix_fingers", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    [Param("separate: stabilize copies the successor's successor list and fix_fingers has its own timer; ton: as the ToN paper's simulations, each stabilize refreshes the successor and then ONE finger or successor-list entry (asking entry j-1 for its successor), round robin over the r-1 list entries then the F fingers", Only = "protocol=dynamic")]
+    public ChordMaintenance Maintenance { get; init; } = ChordMaintenance.Separate;
+
+    [Param("period of fix_fingers", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic,maintenance=separate")]
     public long FixFingersEvery { get; init; } = 30_000_000;
 
-    [Param("refresh one finger per round (round robin) or all of them", Only = "protocol=dynamic")]
+    [Param("refresh one finger per round (round robin) or all of them", Only = "protocol=dynamic,maintenance=separate")]
     public ChordFixFingers FixFingers { get; init; } = ChordFixFingers.One;
 
     [Param("period of check_predecessor", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]

@@ -30,7 +30,7 @@ public sealed partial class ChordProtocol
     {
         // The successor's reply carries its predecessor x and its successor list, as they were when it replied.
         if (_succ.At(n, 0) != s) return;
-        AdoptSuccessorList(n, s, successorsOfS, skipFirst: false);
+        if (_o.Maintenance == ChordMaintenance.Separate) AdoptSuccessorList(n, s, successorsOfS, skipFirst: false);
         if (x >= 0 && x != n && Net.Space.InOpenOpen(_ids[x], _ids[n], _ids[s]))
         {
             Shift(n, x);
@@ -132,6 +132,63 @@ public sealed partial class ChordProtocol
             }
             else if (Net.Population.IsJoined(n)) _succ.At(n, 0) = n; // truly alone
         }
+    }
+
+    /// <summary>
+    /// maintenance: ton, after each stabilize: refresh the next entry in round robin, first the successor-list entries
+    /// 1 … r−1 (entry j by asking entry j−1 for its successor), then the F fingers (each as fix_fingers does).
+    /// </summary>
+    private void RefreshOne(int n)
+    {
+        int entries = _r - 1 + _f;
+        if (entries <= 0) return;
+        int c = _nextFinger[n] % entries;
+        _nextFinger[n] = (c + 1) % entries;
+        if (c < _r - 1)
+        {
+            int asked = _succ.At(n, c);
+            if (asked < 0 || asked == n) return;
+            ushort token = (ushort)(++_entryToken[n] << 6); // a new round: an older request's late answer or timeout is ignored
+            SendMaintenanceRequest(n, asked, new Event { Aux = (ushort)(token | c), Sink = Sink, Type = (byte)ChordProtocolMessage.GetSuccessor }, Header);
+        }
+        else FixFinger(n, c - (_r - 1));
+    }
+
+    /// <summary>maintenance: ton: successor-list entry <paramref name="index"/> + 1 is the successor of entry <paramref name="index"/>.</summary>
+    private void OnSuccessorEntry(int n, int from, int index, int successor)
+    {
+        if (index + 1 >= _r || _succ.At(n, index) != from) return; // the list changed since we asked
+        if (successor < 0) return;
+        if (successor == n)
+        {
+            // The ring is shorter than the list: it ends here.
+            for (int j = index + 1; j < _r; j++) _succ.At(n, j) = -1;
+            return;
+        }
+        for (int j = 0; j <= index; j++)
+            if (_succ.At(n, j) == successor) return; // already on the list before this place: keep it as it is
+        _succ.At(n, index + 1) = successor;
+    }
+
+    /// <summary>Refreshes finger j (one find_successor of its start, unless the start lies before the successor).</summary>
+    private void FixFinger(int n, int j)
+    {
+        int succ = _succ.At(n, 0);
+        if (succ < 0) return;
+        IdSpace space = Net.Space;
+        Id self = _ids[n];
+        Id toSucc = succ == n ? Id.Zero : space.Distance(self, _ids[succ]);
+        int level = _firstLevel + j;
+        if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
+        {
+            _finger.At(n, j) = succ;
+            return;
+        }
+        int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
+        ResetAvoid(slot);
+        _paperHops[slot] = -1;
+        _finalFrom[slot] = -1;
+        Route(n, slot);
     }
 
     private void FixFingers(int n)

@@ -67,6 +67,10 @@ public enum ChordProtocolMessage : byte
     FixFingersTimer,
     CheckPredecessorTimer,
     JoinTimer,
+    /// <summary>maintenance: ton: ask a successor-list entry for its successor (Aux: the index of the entry asked).</summary>
+    GetSuccessor,
+    GetSuccessorReply,
+    GetSuccessorTimeout,
 }
 
 /// <summary>Chord run as its protocol under churn.</summary>
@@ -90,6 +94,7 @@ public sealed partial class ChordProtocol : Overlay
     private NodeArray<int> _nextFinger = null!;
     private NodeArray<int> _bootstrap = null!;
     private NodeArray<uint> _rpcToken = null!;     // the stabilize / ping round awaiting an answer
+    private NodeArray<ushort> _entryToken = null!; // maintenance: ton: the successor-entry refresh awaiting an answer
     private NodeArray<ulong> _replicaDigest = null!; // digest of (predecessor, replicas) at the last replication push
     private NodeArray<bool> _timersRunning = null!;  // this incarnation's maintenance timers are scheduled
     private bool _maintenance = true;
@@ -168,6 +173,7 @@ public sealed partial class ChordProtocol : Overlay
         _nextFinger = Net.NodeArray<int>();
         _bootstrap = Net.NodeArray(1, -1);
         _rpcToken = Net.NodeArray<uint>();
+        _entryToken = Net.NodeArray<ushort>();
         _replicaDigest = Net.NodeArray<ulong>();
         _timersRunning = Net.NodeArray<bool>();
         _payloads = new PayloadPool(1 + _r);
@@ -244,7 +250,8 @@ public sealed partial class ChordProtocol : Overlay
         _timersRunning[node] = true;
         // First rounds at a random phase, so that a converged start does not fire every node at once.
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.StabilizeEvery), Timer(node, ChordProtocolMessage.StabilizeTimer));
-        Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.FixFingersEvery), Timer(node, ChordProtocolMessage.FixFingersTimer));
+        if (_o.Maintenance == ChordMaintenance.Separate)
+            Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.FixFingersEvery), Timer(node, ChordProtocolMessage.FixFingersTimer));
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.CheckPredecessorEvery), Timer(node, ChordProtocolMessage.CheckPredecessorTimer));
     }
 
@@ -270,6 +277,9 @@ public sealed partial class ChordProtocol : Overlay
                 return true;
             case ChordProtocolMessage.Ping:
                 timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = request.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.PingTimeout };
+                return true;
+            case ChordProtocolMessage.GetSuccessor:
+                timeout = new Event { Dst = from, Src = from, Lookup = -1, Arg = to, Aux = request.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetSuccessorTimeout };
                 return true;
             default:
                 timeout = default;
@@ -435,19 +445,37 @@ public sealed partial class ChordProtocol : Overlay
             case ChordProtocolMessage.StabilizeTimer:
                 if (!_maintenance) return;
                 Stabilize(n);
+                if (_o.Maintenance == ChordMaintenance.Ton) RefreshOne(n);
                 Net.Sim.Schedule(Period(_o.StabilizeEvery), Timer(n, ChordProtocolMessage.StabilizeTimer));
                 break;
             case ChordProtocolMessage.GetPredecessor:
             {
                 // The reply carries our predecessor and successor list as they are now, in a payload block.
+                // (With maintenance: ton only the predecessor counts: the list is not used.)
                 int payload = _payloads.Allocate();
                 Span<int> block = _payloads.Block(payload);
                 block[0] = _pred[n];
                 _succ.Row(n).CopyTo(block[1..]);
                 _payloads.SetLength(payload, 1 + _r);
-                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * (1 + _r));
+                int carried = _o.Maintenance == ChordMaintenance.Ton ? 1 : 1 + _r;
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetPredecessorReply }, Header + NodeRef * carried);
                 break;
             }
+            case ChordProtocolMessage.GetSuccessor:
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = _succ.At(n, 0), Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.GetSuccessorReply }, Header + NodeRef);
+                break;
+            case ChordProtocolMessage.GetSuccessorReply:
+                // Aux: the request's token (high 10 bits) and the index of the entry asked (low 6 bits).
+                if ((ushort)(_entryToken[n] << 6) != (ev.Aux & 0xffc0)) return; // answered after its timeout, or superseded
+                _entryToken[n]++;
+                OnSuccessorEntry(n, ev.Src, ev.Aux & 0x3f, ev.Arg);
+                break;
+            case ChordProtocolMessage.GetSuccessorTimeout:
+                // The entry asked did not answer in time: it is taken for dead.
+                if ((ushort)(_entryToken[n] << 6) != (ev.Aux & 0xffc0)) return;
+                _entryToken[n]++;
+                if (_succ.At(n, ev.Aux & 0x3f) == ev.Arg) Forget(n, ev.Arg);
+                break;
             case ChordProtocolMessage.GetPredecessorReply:
                 if ((ushort)_rpcToken[n] == ev.Aux)
                 {
