@@ -124,6 +124,17 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     // answer is on its way. The overlay says which events are requests and what their timeout event is
     // (TimeoutFor), and how long it waits (RequestTimeout); the rest is done here, once for every overlay.
 
+    /// <summary>
+    /// Whether a timeout that fires after its request was answered is recognised and ignored (by a token, or by the
+    /// request's state), so that timeouts can be real timers. With per-message delays (<see cref="LatencyModel.PerMessage"/>)
+    /// an answer may come after any timeout, and such an overlay's timeouts are all armed when the request is sent; for
+    /// the others they stay lazy (armed only for a lost request, when it would have fired by the pair's expected delay),
+    /// which takes every answer to beat its timeout.
+    /// </summary>
+    protected virtual bool ChecksLateTimeouts => false;
+
+    private bool EagerTimeouts => Net.Transport.Latency.PerMessage && ChecksLateTimeouts;
+
     /// <summary>How long the sender waits for the answer to a request of this type, µs, given the pair's round-trip time.</summary>
     protected virtual long RequestTimeout(byte type, long roundTrip) =>
         throw new InvalidOperationException($"overlay '{Name}' sends requests but sets no request timeout");
@@ -166,8 +177,8 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
     {
         long rtt = Net.Transport.RoundTrip(request.Src, request.Dst);
         long timeout = RequestTimeout(request.Type, rtt);
-        // With per-message delays an answer may come after any timeout, so none is lazy.
-        if ((timeout < rtt || Net.Transport.Latency.PerMessage) && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
+        // With per-message delays an answer may come after any timeout: an overlay that tells a late timeout arms them all.
+        if ((timeout < rtt || EagerTimeouts) && TimeoutFor(in request, out Event ev)) Net.Sim.Schedule(timeout, ev);
     }
 
     /// <summary>An event of ours could not be delivered (its target is dead): a lost request's lazy timeout is scheduled.</summary>
@@ -179,7 +190,7 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
         if (from < 0 || !Net.Nodes.IsAlive(from) || (ev.Lookup >= 0 && !Net.Lookups.IsCurrent(in ev)) || !TimeoutFor(in ev, out Event timeout)) return;
         long rtt = Net.Transport.RoundTrip(from, to);
         long wait = RequestTimeout(ev.Type, rtt);
-        if (wait < rtt || Net.Transport.Latency.PerMessage) return; // armed when it was sent
+        if (wait < rtt || EagerTimeouts) return; // armed when it was sent
         Net.Sim.ScheduleAt(Math.Max(Net.Sim.Now, Net.Sim.Now - Net.Transport.OneWay(from, to) + wait), timeout);
     }
 

@@ -61,10 +61,23 @@ public sealed partial class ChordProtocol
     /// forget_dead: false the lookup's dead nodes are passed over.</summary>
     private readonly struct ProtocolTable(ChordProtocol p, int lookup) : IChordRoutingTable
     {
-        public int Successor(int n) => p._succ.At(n, 0);
+        public int Successor(int n) => p.FirstSuccessor(n, lookup);
         public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
         public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey, lookup);
+    }
+
+    /// <summary>The successor, or with forget_dead: false the first successor-list entry the lookup has not found dead.</summary>
+    private int FirstSuccessor(int n, int lookup)
+    {
+        if (_avoid is null || lookup < 0) return _succ.At(n, 0);
+        for (int j = 0; j < _r; j++)
+        {
+            int s = _succ.At(n, j);
+            if (s < 0) break;
+            if (!Avoided(lookup, s)) return s;
+        }
+        return _succ.At(n, 0);
     }
 
     private void ResetAvoid(int lookup)
@@ -108,7 +121,7 @@ public sealed partial class ChordProtocol
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int p = _pred[n];
-        if (p < 0 || p == n || IsResponsible(n, rec.Key))
+        if (p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key))
         {
             Answer(n, lookup);
             return;
@@ -275,7 +288,7 @@ public sealed partial class ChordProtocol
         bool passBack = false;
         int p = _pred[n];
         if (!final) step = Step(n, rec.Key, lookup, out next);
-        else if (p < 0 || p == n || IsResponsible(n, rec.Key)) step = ChordStep.Responsible;
+        else if (p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key)) step = ChordStep.Responsible; // (a predecessor the lookup found dead: n is the heir)
         else if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
         {
             (step, next, passBack) = (ChordStep.ToSuccessor, p, true);

@@ -122,7 +122,7 @@ public sealed partial class ChordProtocol
             // no other node at all has lost its place in the ring (or never had one): it joins again.
             int nearest = -1;
             for (int j = 0; j < _f && nearest < 0; j++)
-                if (_finger.At(n, j) >= 0) nearest = _finger.At(n, j);
+                if (_finger.At(n, j) >= 0 && _finger.At(n, j) != dead) nearest = _finger.At(n, j); // (kept there with forget_dead: false)
             if (nearest < 0 && _pred[n] >= 0 && _pred[n] != n) nearest = _pred[n];
             if (nearest >= 0) succ[0] = nearest;
             else if (Net.Population.IsJoined(n) && Net.Population.HasOtherJoined(n))

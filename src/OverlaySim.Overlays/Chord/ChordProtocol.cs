@@ -30,7 +30,7 @@
 // Message sizes follow the DHT churn literature (Li et al., IPTPS 2004 / INFOCOM 2005): 20 bytes of header plus
 // 4 bytes per node id or address carried, a node reference being both (8 bytes).
 //
-// Memory per node: 4·(r + F) + 28 bytes of state (predecessor, fix_fingers cursor, bootstrap, RPC token, key-list head,
+// Memory per node: 4·(r + F) + 31 bytes of state (predecessor, fix_fingers cursor, bootstrap, RPC tokens, key-list head, timers flag,
 // replica digest), about 230 bytes at N = 10^5 with r = 8, plus its three pending maintenance timers (about 61 bytes
 // each in the event queue); keys stored at 4·(replicas + 9) + 5 bytes per key plus 8 per copy (BytesPerNode, BytesPerKey).
 //
@@ -133,11 +133,12 @@ public sealed partial class ChordProtocol : Overlay
 
     /// <summary>
     /// Estimated bytes per node: 4·(r + F) of successor list and fingers, 20 of predecessor, finger cursor, bootstrap,
-    /// RPC token and key-list head, 8 of replica digest, and the three maintenance timers each node keeps pending
+    /// RPC token and key-list head, 8 of replica digest, 3 of successor-entry token and timers flag, and the three
+    /// maintenance timers each node keeps pending
     /// (stabilize, fix_fingers, check_predecessor) at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
     /// </summary>
     public static long BytesPerNode(ChordOptions o, long nodes) =>
-        4L * (o.Successors + Levels(o, nodes, 160)) + 20 + 8 + 3 * 2 * EventQueue.BytesPerPendingEvent;
+        4L * (o.Successors + Levels(o, nodes, 160)) + 20 + 8 + 3 + 3 * 2 * EventQueue.BytesPerPendingEvent;
 
     /// <summary>Estimated bytes per stored key: the store's slots (<see cref="KeyStore.BytesPerKey"/>) with replicas + 1 copies.</summary>
     public static long BytesPerKey(ChordOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(MaxHolders(o), timed: false, o.Replicas + 1) : 0;
@@ -259,6 +260,9 @@ public sealed partial class ChordProtocol : Overlay
 
     private Event Timer(int node, ChordProtocolMessage type, int arg = 0) =>
         new() { Dst = node, Src = node, Lookup = -1, Arg = arg, Sink = Sink, Type = (byte)type };
+
+    /// <summary>Every Chord request has a token (hop, stabilize, ping, successor entry) that its answer consumes.</summary>
+    protected override bool ChecksLateTimeouts => true;
 
     /// <summary>Chord's requests and the timeouts that answer for them when no reply comes.</summary>
     protected override bool TimeoutFor(in Event request, out Event timeout)
@@ -400,7 +404,7 @@ public sealed partial class ChordProtocol : Overlay
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
                 long rtt = Net.Transport.RoundTrip(ev.Src, n);
-                if (Timeout(rtt) >= rtt && !Net.Transport.Latency.PerMessage)
+                if (Timeout(rtt) >= rtt && !(Net.Transport.Latency.PerMessage && ChecksLateTimeouts))
                     Net.Transport.CountOnly(ev.Lookup, ev.Src, (byte)ChordProtocolMessage.FindSuccessorAck, ChordSizes.Ack);
                 else Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = ev.Arg, Sink = Sink, Type = (byte)ChordProtocolMessage.FindSuccessorAck }, ChordSizes.Ack);
                 Net.Lookups[ev.Lookup].Hops++;
@@ -477,7 +481,7 @@ public sealed partial class ChordProtocol : Overlay
                 if (_succ.At(n, ev.Aux & 0x3f) == ev.Arg) Forget(n, ev.Arg);
                 break;
             case ChordProtocolMessage.GetPredecessorReply:
-                if ((ushort)_rpcToken[n] == ev.Aux)
+                if ((ushort)(_rpcToken[n] & 0x7fff) == ev.Aux)
                 {
                     _rpcToken[n]++;
                     ReadOnlySpan<int> reply = _payloads.Items(ev.Arg);
@@ -486,7 +490,7 @@ public sealed partial class ChordProtocol : Overlay
                 _payloads.Free(ev.Arg);
                 break;
             case ChordProtocolMessage.StabilizeTimeout:
-                if ((ushort)_rpcToken[n] != ev.Aux) return;
+                if ((ushort)(_rpcToken[n] & 0x7fff) != ev.Aux) return; // (the token is the counter's low 15 bits)
                 _rpcToken[n]++;
                 Forget(n, ev.Arg);
                 break;
@@ -506,7 +510,7 @@ public sealed partial class ChordProtocol : Overlay
                 if (!_maintenance) return;
                 if (_pred[n] >= 0 && _pred[n] != n)
                 {
-                    ushort token = (ushort)(++_rpcToken[n] | 0x8000);
+                    ushort token = (ushort)((++_rpcToken[n] & 0x7fff) | 0x8000);
                     SendMaintenanceRequest(n, _pred[n], new Event { Aux = token, Sink = Sink, Type = (byte)ChordProtocolMessage.Ping }, Header);
                 }
                 Net.Sim.Schedule(Period(_o.CheckPredecessorEvery), Timer(n, ChordProtocolMessage.CheckPredecessorTimer));
@@ -515,10 +519,10 @@ public sealed partial class ChordProtocol : Overlay
                 Net.Transport.SendMaintenance(n, ev.Src, new Event { Aux = ev.Aux, Sink = Sink, Type = (byte)ChordProtocolMessage.Pong }, Header);
                 break;
             case ChordProtocolMessage.Pong:
-                if ((ushort)(_rpcToken[n] | 0x8000) == ev.Aux) _rpcToken[n]++;
+                if ((ushort)((_rpcToken[n] & 0x7fff) | 0x8000) == ev.Aux) _rpcToken[n]++;
                 break;
             case ChordProtocolMessage.PingTimeout:
-                if ((ushort)(_rpcToken[n] | 0x8000) != ev.Aux) return;
+                if ((ushort)((_rpcToken[n] & 0x7fff) | 0x8000) != ev.Aux) return;
                 _rpcToken[n]++;
                 if (_pred[n] == ev.Arg) _pred[n] = -1;
                 break;

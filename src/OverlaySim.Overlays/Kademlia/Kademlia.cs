@@ -600,6 +600,9 @@ public sealed class Kademlia : Overlay
 
     protected override void OnStale(ref Event ev) => OnUndeliverable(ref ev);
 
+    /// <summary>A late RPC timeout finds its contact already answered (MarkUnreachable), a late ping timeout a bucket no longer pinging it.</summary>
+    protected override bool ChecksLateTimeouts => true;
+
     /// <summary>Kademlia's requests (FIND_NODE / FIND_VALUE and PING) and the timeouts that answer for them.</summary>
     protected override bool TimeoutFor(in Event request, out Event timeout)
     {

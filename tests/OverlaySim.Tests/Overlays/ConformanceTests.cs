@@ -238,10 +238,19 @@ public class ConformanceMemoryTests(Xunit.Abstractions.ITestOutputHelper output)
         PlannedRun plan = Runner.Plan(ScenarioLoader.Load(path))[0];
         long estimate = Runner.EstimateBytes(plan) - Runner.RuntimeBytes;
 
-        long before = GC.GetTotalMemory(forceFullCollection: true);
-        SimulationRun run = Experiment.Build(Runner.ToSpec(plan));
-        long kept = GC.GetTotalMemory(forceFullCollection: true) - before;
-        GC.KeepAlive(run);
+        // Built twice and the larger measurement kept: memory that something else in the process lets go meanwhile (a
+        // finished test's last objects, finalizers) can only make one measurement smaller. Seen once in CI: napster
+        // measured 3.0 MB where it keeps 7.2.
+        long kept = 0;
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            long before = GC.GetTotalMemory(forceFullCollection: true);
+            SimulationRun run = Experiment.Build(Runner.ToSpec(plan));
+            kept = Math.Max(kept, GC.GetTotalMemory(forceFullCollection: true) - before);
+            GC.KeepAlive(run);
+        }
         output.WriteLine($"{overlay} {parameters}: kept {kept / 1e6:0.00} MB, estimated {estimate / 1e6:0.00} MB ({(double)estimate / kept:0.00}x)");
 
         Assert.True(kept <= estimate, $"{overlay} {parameters}: the built run keeps {kept / 1e6:0.0} MB, more than its estimate of {estimate / 1e6:0.0} MB");
