@@ -38,12 +38,15 @@ public sealed class Transport
         _sim = sim;
         _nodes = nodes;
         Latency = latency;
+        _perMessage = latency.PerMessage; // asked once: most models have fixed pair delays, and a send makes one virtual call
         _lookups = lookups;
         _window = window;
         _load = new long[Math.Max(1, machines)];
     }
 
     public LatencyModel Latency { get; }
+
+    private readonly bool _perMessage;
 
     /// <summary>Maintenance messages and bytes by message type, inside the measurement window.</summary>
     public TrafficMetrics Traffic { get; } = new();
@@ -83,7 +86,7 @@ public sealed class Transport
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
         CountLookupMessage(ref r, ev.Type, to, bytes);
-        _sim.Schedule(Latency.MessageDelay(machine[src], to), ev);
+        _sim.Schedule(_perMessage ? Latency.MessageDelay(machine[src], to) : Latency.OneWay(machine[src], to), ev);
     }
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
@@ -94,7 +97,7 @@ public sealed class Transport
         ev.Lookup = -1;
         if (_window.IsOpen) Traffic.Count(ev.Type, bytes);
         int[] machine = _nodes.Machine;
-        _sim.Schedule(Latency.MessageDelay(machine[src], machine[dst]), ev);
+        _sim.Schedule(_perMessage ? Latency.MessageDelay(machine[src], machine[dst]) : Latency.OneWay(machine[src], machine[dst]), ev);
     }
 
     /// <summary>
