@@ -170,51 +170,39 @@ public sealed partial class ChordProtocol
         _succ.At(n, index + 1) = successor;
     }
 
-    /// <summary>Refreshes finger j (one find_successor of its start, unless the start lies before the successor).</summary>
-    private void FixFinger(int n, int j)
+    /// <summary>
+    /// Refreshes finger j: a finger whose start lies in (n, successor] is the successor, with no lookup; any other is
+    /// found by a find_successor of its start. True when a lookup was started.
+    /// </summary>
+    private bool FixFinger(int n, int j)
     {
         int succ = _succ.At(n, 0);
-        if (succ < 0) return;
+        if (succ < 0) return false;
         IdSpace space = Net.Space;
         Id self = _ids[n];
-        Id toSucc = succ == n ? Id.Zero : space.Distance(self, _ids[succ]);
         int level = _firstLevel + j;
-        if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
+        if (succ != n && Id.Pow2(level) <= space.Distance(self, _ids[succ]))
         {
             _finger.At(n, j) = succ;
-            return;
+            return false;
         }
         int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
         ResetAvoid(slot);
         _paperHops[slot] = -1;
         _finalFrom[slot] = -1;
         Route(n, slot);
+        return true;
     }
 
+    /// <summary>fix_fingers (maintenance: separate): the next finger that needs a lookup (one), or every finger (all).</summary>
     private void FixFingers(int n)
     {
-        int succ = _succ.At(n, 0);
-        if (succ < 0) return;
-        IdSpace space = Net.Space;
-        Id self = _ids[n];
-        Id toSucc = succ == n ? Id.Zero : space.Distance(self, _ids[succ]);
+        if (_succ.At(n, 0) < 0) return;
         for (int step = 0; step < _f; step++)
         {
             int j = _nextFinger[n];
             _nextFinger[n] = (j + 1) % _f;
-            int level = _firstLevel + j;
-            // A finger whose start lies in (n, successor] is the successor: no lookup needed.
-            if (!toSucc.IsZero && Id.Pow2(level) <= toSucc)
-            {
-                _finger.At(n, j) = succ;
-                continue;
-            }
-            int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);
-            ResetAvoid(slot);
-            _paperHops[slot] = -1;
-            _finalFrom[slot] = -1;
-            Route(n, slot);
-            if (_o.FixFingers == ChordFixFingers.One) return;
+            if (FixFinger(n, j) && _o.FixFingers == ChordFixFingers.One) return;
         }
     }
 }
