@@ -253,49 +253,38 @@ public static class SlurmCommand
         }
     }
 
-    /// <summary>True when squeue lists the job as pending or running; false when it does not, or squeue cannot be run.</summary>
-    private static bool Queued(string job)
+    /// <summary>Runs a Slurm command to its end: exit code, stdout and stderr; null when the command is not on PATH.</summary>
+    private static (int Exit, string Out, string Error)? RunSlurm(string command, IEnumerable<string> args)
     {
-        var start = new ProcessStartInfo("squeue") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])["-h", "-j", job, "-o", "%i"]) start.ArgumentList.Add(a);
+        var start = new ProcessStartInfo(command) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in args) start.ArgumentList.Add(a);
         try
         {
             using Process p = Process.Start(start)!;
             Task<string> err = p.StandardError.ReadToEndAsync();
             string output = p.StandardOutput.ReadToEnd();
             p.WaitForExit();
-            return p.ExitCode == 0 && output.Trim().Length > 0;
+            return (p.ExitCode, output, err.Result);
         }
         catch (Win32Exception)
         {
-            return false;
+            return null;
         }
     }
 
+    /// <summary>True when squeue lists the job as pending or running; false when it does not, or squeue cannot be run.</summary>
+    private static bool Queued(string job) =>
+        RunSlurm("squeue", ["-h", "-j", job, "-o", "%i"]) is { Exit: 0 } r && r.Out.Trim().Length > 0;
+
     private static string Submit(string[] args)
     {
-        var start = new ProcessStartInfo("sbatch") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args) start.ArgumentList.Add(a);
-        Process p;
-        try
-        {
-            p = Process.Start(start)!;
-        }
-        catch (Win32Exception)
-        {
-            throw new RunFailedException("sbatch was not found on PATH: the scripts are written (see above), but nothing was submitted; run this where Slurm's commands are (a login node), or submit them as --dry-run shows");
-        }
-        using (p)
-        {
-            Task<string> err = p.StandardError.ReadToEndAsync();
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            if (p.ExitCode != 0)
-                throw new RunFailedException($"sbatch {string.Join(' ', args)} failed (exit code {p.ExitCode}): {Diagnostic.Clip(err.Result.Trim(), 400)}");
-            string id = output.Trim().Split(';')[0];
-            if (!Regex.IsMatch(id, @"^\d+$")) throw new RunFailedException($"sbatch printed '{Diagnostic.Clip(output.Trim())}', not a job id");
-            return id;
-        }
+        var (exit, output, error) = RunSlurm("sbatch", args)
+            ?? throw new RunFailedException("sbatch was not found on PATH: the scripts are written (see above), but nothing was submitted; run this where Slurm's commands are (a login node), or submit them as --dry-run shows");
+        if (exit != 0)
+            throw new RunFailedException($"sbatch {string.Join(' ', args)} failed (exit code {exit}): {Diagnostic.Clip(error.Trim(), 400)}");
+        string id = output.Trim().Split(';')[0];
+        if (!Regex.IsMatch(id, @"^\d+$")) throw new RunFailedException($"sbatch printed '{Diagnostic.Clip(output.Trim())}', not a job id");
+        return id;
     }
 
     private static void WriteScript(string path, string text)

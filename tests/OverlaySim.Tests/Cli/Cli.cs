@@ -64,6 +64,14 @@ public static class ChildCli
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };
+
+#pragma warning disable SYSLIB1054 // a blittable signature: DllImport needs no unsafe code in the test project
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+#pragma warning restore SYSLIB1054
+
+    /// <summary>Sends signal <paramref name="signal"/> (2 SIGINT, 9 SIGKILL, 15 SIGTERM) to a child; true when kill(2) succeeded.</summary>
+    public static bool Signal(int pid, int signal) => Kill(pid, signal) == 0;
 }
 
 public static class Expect

@@ -309,11 +309,6 @@ public class HardeningTests
 /// </summary>
 public class SignalTests
 {
-#pragma warning disable SYSLIB1054 // a blittable signature: DllImport needs no unsafe code in the test project
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
-#pragma warning restore SYSLIB1054
-
     [Theory]
     [InlineData("TERM", 143)]
     [InlineData("INT", 130)]
@@ -340,7 +335,7 @@ public class SignalTests
                 Thread.Sleep(20);
             if (p.HasExited) Assert.Fail("the run ended before it could be signalled: " + p.StandardError.ReadToEnd()); // read only once it has ended
             Thread.Sleep(300);
-            Assert.True(Kill(p.Id, signal == "TERM" ? 15 : 2) == 0, "kill(2) failed");
+            Assert.True(ChildCli.Signal(p.Id, signal == "TERM" ? 15 : 2), "kill(2) failed");
             Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)), "the run did not stop within 30 s of the signal");
         }
         finally

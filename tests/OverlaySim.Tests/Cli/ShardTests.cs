@@ -207,11 +207,6 @@ public class ShardMergeTests
 [Collection("Console")]
 public class ResumeTests
 {
-#pragma warning disable SYSLIB1054
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
-#pragma warning restore SYSLIB1054
-
     /// <summary>Starts the sweep in a child process and kills it (SIGKILL: no handler runs) once <paramref name="finished"/> runs have their records.</summary>
     private static string KillMidSweep(TempFolder dir, string scenario, string output, int finished, params string[] more)
     {
@@ -352,7 +347,7 @@ public class ResumeTests
             bool Started() => Directory.EnumerateDirectories(dir.Path, ".out.partial-*").Any(s => Directory.Exists(Path.Combine(s, "runs")) && Directory.EnumerateFiles(Path.Combine(s, "runs"), "run-*.csv").Any());
             while (!Started() && !p.HasExited && clock.Elapsed < TimeSpan.FromSeconds(60)) Thread.Sleep(10);
             if (p.HasExited) Assert.Fail("the sweep ended before it could be signalled: " + p.StandardError.ReadToEnd());
-            Assert.Equal(0, Kill(p.Id, 15));
+            Assert.True(ChildCli.Signal(p.Id, 15));
             Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)));
         }
         finally
