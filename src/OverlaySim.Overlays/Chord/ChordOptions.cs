@@ -68,7 +68,7 @@ public sealed record ChordOptions : IOptionsCheck
     [Param("period of stabilize (successor, predecessor and successor list)", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long StabilizeEvery { get; init; } = 30_000_000;
 
-    [Param("separate: stabilize copies the successor's successor list and fix_fingers has its own timer; ton: as the ToN paper's simulations, each stabilize refreshes the successor and then ONE finger or successor-list entry (asking entry j-1 for its successor), round robin over the r-1 list entries then the F fingers", Only = "protocol=dynamic")]
+    [Param("separate: stabilize copies the successor's successor list and fix_fingers has its own timer; ton: as the ToN paper's simulations, each stabilize refreshes the successor and then ONE finger or successor-list entry (asking entry j-1 for its successor), round robin over the r-1 list entries then the F fingers, passing over fingers that are the successor (set without a message)", Only = "protocol=dynamic")]
     public ChordMaintenance Maintenance { get; init; } = ChordMaintenance.Separate;
 
     [Param("period of fix_fingers", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic,maintenance=separate")]
@@ -76,6 +76,9 @@ public sealed record ChordOptions : IOptionsCheck
 
     [Param("refresh one finger per round (round robin) or all of them", Only = "protocol=dynamic,maintenance=separate")]
     public ChordFixFingers FixFingers { get; init; } = ChordFixFingers.One;
+
+    [Param("a node that has joined copies its successor's finger table as hints (SIGCOMM 2001, §4.4: 'a practical optimization'), one request and one reply of F entries, counted as a FingerCopy message and taking effect at once; false: its fingers start empty and fill one maintenance round at a time", Only = "protocol=dynamic")]
+    public bool CopyFingers { get; init; }
 
     [Param("period of check_predecessor", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long CheckPredecessorEvery { get; init; } = 30_000_000;
@@ -91,6 +94,9 @@ public sealed record ChordOptions : IOptionsCheck
 
     [Param("a lookup's RPC timeout removes the dead node from the finger table too (true), or leaves it there (false: the ToN paper's Table II, 'fingers to failed nodes are not removed'; the lookup itself avoids the nodes it found dead, and later lookups meet them again); the successor list and predecessor drop it either way", Only = "protocol=dynamic")]
     public bool ForgetDead { get; init; } = true;
+
+    [Param("a node asked as the key's successor whose predecessor pointer shows that a node joined since the asker's last stabilize owns the key passes the request back to that predecessor (true); false: it answers anyway, as find_successor's n'.successor does in the papers' simulators, and such lookups end at the old successor (wrong answers)", Only = "protocol=dynamic")]
+    public bool PassBack { get; init; } = true;
 
     [Param("timeouts a lookup survives (each retried through the next-best entry) before it fails", Min = 0, Max = 64, Only = "protocol=dynamic")]
     public int MaxRetries { get; init; } = 4;

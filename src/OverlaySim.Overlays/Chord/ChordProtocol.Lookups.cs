@@ -116,12 +116,14 @@ public sealed partial class ChordProtocol
     /// within (sender, n]);</item>
     /// <item>otherwise the sender was wrong about the key being before n: route it on from here.</item>
     /// </list>
+    /// With <c>pass_back: false</c> n answers in every case, as find_successor's unchecked n'.successor does in the
+    /// papers' simulators.
     /// </summary>
     private void FinalHop(int n, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int p = _pred[n];
-        if (p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key))
+        if (!_o.PassBack || p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key))
         {
             Answer(n, lookup);
             return;
@@ -213,6 +215,7 @@ public sealed partial class ChordProtocol
                 _succ.At(node, 0) = answer;
                 // Take over from the successor every key that is no longer its: those outside (node, successor].
                 if (answer != node) Transfer(answer, node, _ids[answer], _ids[node]);
+                if (_o.CopyFingers && Net.Nodes.IsAlive(answer)) CopyFingers(answer, node);
                 Net.Population.Joined(node);
                 StartTimers(node);
                 Stabilize(node); // learn the successor list at once rather than one period later
@@ -288,7 +291,7 @@ public sealed partial class ChordProtocol
         bool passBack = false;
         int p = _pred[n];
         if (!final) step = Step(n, rec.Key, lookup, out next);
-        else if (p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key)) step = ChordStep.Responsible; // (a predecessor the lookup found dead: n is the heir)
+        else if (!_o.PassBack || p < 0 || p == n || Avoided(lookup, p) || IsResponsible(n, rec.Key)) step = ChordStep.Responsible; // (a predecessor the lookup found dead: n is the heir)
         else if (sender >= 0 && sender != p && Net.Space.InOpenClosed(rec.Key, _ids[sender], _ids[p]))
         {
             (step, next, passBack) = (ChordStep.ToSuccessor, p, true);

@@ -136,22 +136,27 @@ public sealed partial class ChordProtocol
 
     /// <summary>
     /// maintenance: ton, after each stabilize: refresh the next entry in round robin, first the successor-list entries
-    /// 1 … r−1 (entry j by asking entry j−1 for its successor), then the F fingers (each as fix_fingers does).
+    /// 1 … r−1 (entry j by asking entry j−1 for its successor), then the F fingers (each as fix_fingers does). A finger
+    /// that is the successor is set without a message, and the turn passes on to the next entry, so every call refreshes
+    /// one entry that needs an RPC.
     /// </summary>
     private void RefreshOne(int n)
     {
         int entries = _r - 1 + _f;
-        if (entries <= 0) return;
-        int c = _nextFinger[n] % entries;
-        _nextFinger[n] = (c + 1) % entries;
-        if (c < _r - 1)
+        for (int step = 0; step < entries; step++)
         {
-            int asked = _succ.At(n, c);
-            if (asked < 0 || asked == n) return;
-            ushort token = (ushort)(++_entryToken[n] << 6); // a new round: an older request's late answer or timeout is ignored
-            SendMaintenanceRequest(n, asked, new Event { Aux = (ushort)(token | c), Sink = Sink, Type = (byte)ChordProtocolMessage.GetSuccessor }, Header);
+            int c = _nextFinger[n];
+            _nextFinger[n] = (c + 1) % entries;
+            if (c < _r - 1)
+            {
+                int asked = _succ.At(n, c);
+                if (asked < 0 || asked == n) return;
+                ushort token = (ushort)(++_entryToken[n] << 6); // a new round: an older request's late answer or timeout is ignored
+                SendMaintenanceRequest(n, asked, new Event { Aux = (ushort)(token | c), Sink = Sink, Type = (byte)ChordProtocolMessage.GetSuccessor }, Header);
+                return;
+            }
+            if (FixFinger(n, c - (_r - 1))) return; // a finger that is the successor is set without a message: go on to the next entry
         }
-        else FixFinger(n, c - (_r - 1));
     }
 
     /// <summary>maintenance: ton: successor-list entry <paramref name="index"/> + 1 is the successor of entry <paramref name="index"/>.</summary>

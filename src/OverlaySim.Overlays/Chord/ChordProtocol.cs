@@ -71,6 +71,8 @@ public enum ChordProtocolMessage : byte
     GetSuccessor,
     GetSuccessorReply,
     GetSuccessorTimeout,
+    /// <summary>copy_fingers: a joined node's copy of its successor's finger table (request and reply, one message counted).</summary>
+    FingerCopy,
 }
 
 /// <summary>Chord run as its protocol under churn.</summary>
@@ -109,7 +111,7 @@ public sealed partial class ChordProtocol : Overlay
     private LookupArray<int> _finalFrom = null!;   // the node that handed the request over as the key's successor
     private LookupArray<int> _paperHops = null!;   // hops when the key's predecessor held the request, -1 while unknown
     private LookupArray<int>? _avoid;              // with forget_dead: false, the last AvoidSlots dead nodes the lookup met (-1: none)
-    private const int AvoidSlots = 4;
+    private const int AvoidSlots = 16;
     private SampleMetric _paperHopsMetric = null!;
     private uint _tokens;
 
@@ -354,6 +356,22 @@ public sealed partial class ChordProtocol : Overlay
         if (_store is null) return;
         int keys = Net.Nodes.IsAlive(to) ? _store.CopyRange(from, to, lo, hi, Net.Space, Net.Keys) : _store.CountRange(from, lo, hi, Net.Space, Net.Keys);
         if (keys > 0) Net.Transport.CountMaintenance((byte)ChordProtocolMessage.KeyTransfer, Header + keys * (KeyBytes + _o.ValueBytes));
+    }
+
+    /// <summary>
+    /// copy_fingers: node <paramref name="to"/>, just joined before <paramref name="from"/>, takes its successor's
+    /// fingers as hints: successor(s + 2^i) is successor(n + 2^i) or a node past it, a live node either way, so routing
+    /// through it makes progress until fix_fingers (or the ton schedule) refreshes the entry. The copy takes effect at
+    /// once and counts as one message of 20 bytes plus 8 per finger.
+    /// </summary>
+    private void CopyFingers(int from, int to)
+    {
+        for (int j = 0; j < _f; j++)
+        {
+            int f = _finger.At(from, j);
+            _finger.At(to, j) = f == to ? -1 : f;
+        }
+        Net.Transport.CountMaintenance((byte)ChordProtocolMessage.FingerCopy, Header + _f * NodeRef);
     }
 
     public override void OnLookupDeadline(int lookup)
