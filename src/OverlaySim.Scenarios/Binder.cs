@@ -299,6 +299,7 @@ internal sealed partial class Binder
             ZipfExponent: v.Real("zipf_exponent"),
             Start: v.Duration("start"))
         {
+            Targets = v.Text("targets") == "nodes" ? LookupTargets.Nodes : LookupTargets.Keys,
             Replication = new ReplicationOptions(
                 v.Text("replication") switch
                 {
@@ -320,6 +321,8 @@ internal sealed partial class Binder
     {
         Origin Where(string key) => OriginOf(map, "workload." + key, key, ScenarioLoader.At(_file, _root));
         ReplicationOptions r = workload.Replication!;
+        if (workload.Targets == LookupTargets.Nodes && overlays.FirstOrDefault(o => !o.Info.PlacesKeys) is { } unplaced)
+            Report(Where("targets"), $"key 'workload.targets': nodes routes lookups to node ids, which only overlays that place keys by a rule of their own (DHTs) can do; '{unplaced.Label}' searches for items held by replicas: use targets: keys");
         if (overlays.Count > 0 && overlays.All(o => o.Info.PlacesKeys))
         {
             foreach (string key in Schema.ReplicationKeys)

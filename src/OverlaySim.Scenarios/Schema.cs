@@ -111,6 +111,7 @@ public static class Schema
         ParamSpec.Choice("popularity", "uniform", "how lookup keys are drawn (zipf: key-0 most popular)", "uniform", "zipf"),
         ParamSpec.Real("zipf_exponent", 1.0, 0, 10, "s in P(rank r) ~ 1/r^s, with popularity: zipf"),
         ParamSpec.Duration("start", 0, 0, 365L * 86_400_000_000, "simulated time of the first lookup"),
+        ParamSpec.Choice("targets", "keys", "what a lookup looks for: keys (one of the K keys, by popularity) or nodes (the id of a live node drawn uniformly among the others: routes between random pairs of nodes, as the Pastry and CAN papers measured; such lookups look for no stored value; DHTs only)", "keys", "nodes"),
         ParamSpec.Choice("replication", "uniform", "for overlays without a placement rule of their own: copies of each item, uniform (replicas each) or proportional / square_root to its popularity under replica_budget (Cohen and Shenker, SIGCOMM 2002), on distinct nodes chosen uniformly; DHTs place keys by their own rule", "uniform", "proportional", "square_root"),
         ParamSpec.Int("replicas", 1, 1, 1_000_000, "replication: uniform: copies of each item"),
         ParamSpec.Int("replica_budget", 0, 0, 1_000_000_000_000, "total copies over all items, at least keys (each item gets one): proportional or square_root share it by popularity, uniform equally (instead of replicas); 0 = replicas * keys"),

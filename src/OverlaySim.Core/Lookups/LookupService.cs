@@ -93,9 +93,13 @@ public sealed class LookupService : IEventSink
     public bool IsCurrent(in Event ev) => Table.IsCurrent(ev.Lookup, ev.LookupGen);
 
     /// <summary>Begins one of the workload's lookups, for key <paramref name="keyIndex"/>, issued now by <paramref name="origin"/>.</summary>
-    public int BeginUser(int origin, int keyIndex)
+    public int BeginUser(int origin, int keyIndex) => BeginMeasured(Allocate(origin, _keys[keyIndex], keyIndex, UserLookup, 0));
+
+    /// <summary>Begins a workload lookup for a node's id (workload.targets: nodes): no key index (-1), no value looked for.</summary>
+    public int BeginUserForNode(int origin, Id target) => BeginMeasured(Allocate(origin, target, -1, UserLookup, 0));
+
+    private int BeginMeasured(int slot)
     {
-        int slot = Allocate(origin, _keys[keyIndex], keyIndex, UserLookup, 0);
         ref LookupRecord r = ref Table[slot];
         r.Measured = _window.IsOpen;
         if (r.Measured) Metrics.CountIssued();
@@ -149,7 +153,7 @@ public sealed class LookupService : IEventSink
         {
             LookupOutcome outcome = Truth!.IsCorrect(answer, in r) ? LookupOutcome.Ok : LookupOutcome.Wrong;
             Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start);
-            if (ReportsValues) Metrics.RecordValue(valueReturned);
+            if (ReportsValues && r.KeyIndex >= 0) Metrics.RecordValue(valueReturned);
         }
         EndIfDone(slot);
         return measured;
@@ -169,7 +173,7 @@ public sealed class LookupService : IEventSink
             if (OriginIsCurrent(slot))
             {
                 Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
-                if (ReportsValues) Metrics.RecordValue(false);
+                if (ReportsValues && r.KeyIndex >= 0) Metrics.RecordValue(false);
             }
             else
             {

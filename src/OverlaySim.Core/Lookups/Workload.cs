@@ -31,6 +31,21 @@ public sealed record WorkloadOptions(
 
     /// <summary>How many copies of each item exist, for overlays without a placement rule; null when not set.</summary>
     public ReplicationOptions? Replication { get; init; }
+
+    /// <summary>What a lookup looks for: one of the K keys, or the id of a live node.</summary>
+    public LookupTargets Targets { get; init; }
+}
+
+/// <summary>What the workload's lookups look for.</summary>
+public enum LookupTargets : byte
+{
+    /// <summary>One of the K named keys, drawn by popularity.</summary>
+    Keys,
+    /// <summary>
+    /// The id of a live peer drawn uniformly among those other than the origin: a route between a random pair of
+    /// nodes (the Pastry and CAN papers' measurements). Such a lookup carries no key index and looks for no value.
+    /// </summary>
+    Nodes,
 }
 
 /// <summary>
@@ -84,8 +99,7 @@ public sealed class Workload : IEventSink
         int origin = _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
         if (origin >= 0)
         {
-            int key = DrawKey();
-            int slot = _net.Lookups.BeginUser(origin, key);
+            int slot = _options.Targets == LookupTargets.Nodes ? _net.Lookups.BeginUserForNode(origin, _net.Nodes.Ids[DrawTarget(origin)]) : _net.Lookups.BeginUser(origin, DrawKey());
             _issued++;
             _start(slot);
         }
@@ -101,6 +115,18 @@ public sealed class Workload : IEventSink
         if (_options.RateMode && at >= _options.Start + _options.Duration) return;
         if (at >= _end) return;
         _net.Sim.ScheduleAt(at, new Event { Dst = -1, Src = -1, Lookup = -1, Sink = _sink, Type = Arrival });
+    }
+
+    /// <summary>A live peer other than <paramref name="origin"/> (the origin itself when it is the only one).</summary>
+    private int DrawTarget(int origin)
+    {
+        int peers = _net.Nodes.LiveCount - _net.Population.LiveServers;
+        if (peers < 2) return origin;
+        while (true)
+        {
+            int t = _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount));
+            if (t != origin) return t;
+        }
     }
 
     private int DrawKey()

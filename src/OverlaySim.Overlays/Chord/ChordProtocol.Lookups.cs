@@ -160,7 +160,7 @@ public sealed partial class ChordProtocol
     }
 
     /// <summary>Whether node n returns the value of a user lookup's key with its answer: it holds a copy.</summary>
-    private bool HoldsValue(int n, in LookupRecord rec) => _store is not null && rec.IsUser && _store.Holds(n, rec.KeyIndex);
+    private bool HoldsValue(int n, in LookupRecord rec) => _store is not null && rec.IsUser && rec.KeyIndex >= 0 && _store.Holds(n, rec.KeyIndex);
 
     private void Forward(int n, int next, int lookup, bool final, bool keepSender = false)
     {

@@ -307,7 +307,7 @@ public sealed class Kademlia : Overlay
         byte purpose = rec.Purpose;
         int origin = rec.Origin;
         if (_o.Dynamic) _table.Touched(origin, _table.BucketOf(origin, rec.Key)) = Net.Sim.Now;
-        if (purpose == ForUser && _store is not null && _store.Holds(origin, rec.KeyIndex) && Fresh(origin, rec.KeyIndex))
+        if (purpose == ForUser && _store is not null && rec.KeyIndex >= 0 && _store.Holds(origin, rec.KeyIndex) && Fresh(origin, rec.KeyIndex))
         {
             Complete(lookup, origin, hops: 0, valueFound: true);
             return;
@@ -354,7 +354,7 @@ public sealed class Kademlia : Overlay
         Learn(n, ev.Src);
         ref LookupRecord rec = ref Net.Lookups[ev.Lookup];
         int payload = _payloads.Allocate();
-        bool hasValue = rec.IsUser && _store is not null && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
+        bool hasValue = rec.IsUser && _store is not null && rec.KeyIndex >= 0 && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
         int found = hasValue ? 0 : _table.Closest(n, rec.Key, _payloads.Block(payload));
         _payloads.SetLength(payload, found);
         Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = payload, Aux = (ushort)(ev.Arg | (hasValue ? 0x8000 : 0)), Sink = Sink, Type = (byte)KademliaMessage.FindNodeReply },

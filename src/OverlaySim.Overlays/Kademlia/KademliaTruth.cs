@@ -15,7 +15,7 @@ public sealed class KademliaTruth(Oracle view, KeyStore? store, KademliaOptions 
 {
     public override bool IsCorrect(int answer, in LookupRecord lookup)
     {
-        if (store is null) return answer == XorClosest(lookup.Key);
+        if (store is null || lookup.KeyIndex < 0) return answer == XorClosest(lookup.Key); // a node lookup (or workload.targets: nodes)
         return answer >= 0 && store.Holds(answer, lookup.KeyIndex)
             && (!options.Dynamic || store.StoredAt(answer, lookup.KeyIndex) + options.Expire > sim.Now);
     }

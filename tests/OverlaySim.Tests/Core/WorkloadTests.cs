@@ -58,6 +58,8 @@ public class WorkloadTests
     {
         public readonly long[] Keys = new long[keys];
         public readonly long[] Origins = new long[nodes];
+        public readonly long[] Targets = new long[nodes];   // targets: nodes: lookups for each node's id
+        public long TargetIsOrigin;
         public readonly List<long> Times = [];
 
         public override string Name => "recorder";
@@ -67,7 +69,13 @@ public class WorkloadTests
         public override void StartLookup(int lookup)
         {
             ref LookupRecord r = ref Net.Lookups[lookup];
-            Keys[r.KeyIndex]++;
+            if (r.KeyIndex >= 0) Keys[r.KeyIndex]++;
+            else
+            {
+                int target = Array.IndexOf(Net.Nodes.Ids, r.Key);
+                Targets[target]++;
+                if (target == r.Origin) TargetIsOrigin++;
+            }
             Origins[r.Origin]++;
             Times.Add(Net.Sim.Now);
             Net.Lookups.Answer(lookup, r.Origin);
@@ -186,5 +194,22 @@ public class WorkloadTests
         }
         Assert.Equal(Run(3), Run(3));
         Assert.NotEqual(Run(3), Run(4));
+    }
+
+    [Fact]
+    public void NodeTargetsAreLiveNodesOtherThanTheOriginDrawnUniformly()
+    {
+        const int nodes = 12, lookups = 30_000;
+        var (net, rec, workload) = World(nodes, new WorkloadOptions(lookups, 1000, 0, 0, 5, Popularity.Uniform, 0, 0) { Targets = LookupTargets.Nodes });
+        net.Nodes.SetDead(3);
+        workload.Start();
+        net.Sim.Run();
+        Assert.Equal(0, rec.Keys.Sum());                 // no key index: these lookups are for node ids
+        Assert.Equal(lookups, rec.Targets.Sum());        // every key was the id of a node
+        Assert.Equal(0, rec.TargetIsOrigin);
+        Assert.Equal(0, rec.Targets[3]);                 // never a dead node
+        // Over the 11 live nodes, origin and target are a uniform pair of distinct nodes: each is the target of 1/11.
+        long[] live = [.. rec.Targets.Where((_, i) => i != 3)];
+        AssertFits(live, _ => 1.0 / live.Length, "targets");
     }
 }
