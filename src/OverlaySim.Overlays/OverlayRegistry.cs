@@ -130,6 +130,18 @@ public static class OverlayRegistry
             [new("protocol", "dynamic")],
             _ => 1,
             [Kademlia.RoundsMetric, Kademlia.RpcsMetric, Kademlia.BucketsMetric]),
+        OverlayInfo.Of<PastryOptions>(
+            "pastry",
+            "Pastry (Rowstron and Druschel, Middleware 2001): prefix routing on digits of b bits, leaf set, proximity neighbour selection; converged state (static)",
+            "hops: route messages until the numerically closest node holds the message (the paper's routing hops); " +
+            "rare_hop_share: share of hops that took the rare case; stretch: route latency over the direct latency",
+            o => new Pastry(o),
+            Pastry.BytesPerNode,
+            _ => 0,
+            _ => false,
+            [],
+            _ => 1,
+            [PastrySizes.RareHops, PastrySizes.Stretch]),
         OverlayInfo.Of<GnutellaOptions>(
             "gnutella",
             "Gnutella-style unstructured overlay: random, regular, power-law, preferential-attachment or two-tier (ultrapeer) graphs searched by flooding, expanding rings or k random walkers (Lv et al., ICS 2002); items placed by workload.replication",
