@@ -15,7 +15,7 @@ public sealed record PastryOptions : IOptionsCheck
     public int LeafSet { get; init; } = 16;
 
     [Param("proximity neighbour selection: candidates examined for each routing-table entry (all of them when fewer), the closest by the latency model kept; 0: no proximity, the first candidate in id order. 65536 is the complete choice up to about 10^6 nodes (a row-0 entry has N/2^b candidates) and costs time in proportion", Min = 0, Max = 65_536)]
-    public int ProximitySamples { get; init; } = 8;
+    public int ProximitySamples { get; init; } = 32;
 
     public IEnumerable<(string Param, string Problem)> Check(OptionsContext context)
     {
