@@ -105,6 +105,16 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
     };
 
     /// <summary>2^i for 0 &lt;= i &lt; 192.</summary>
+    /// <summary>The 64 bits from bit <paramref name="low"/> (0 … 191) up; bits past the top read as 0.</summary>
+    public ulong BitsFrom(int low)
+    {
+        int w = low >> 6, o = low & 63;
+        ulong a = Word(w);
+        return o == 0 ? a : (a >> o) | (Word(w + 1) << (64 - o));
+    }
+
+    private ulong Word(int w) => w switch { 0 => Lo, 1 => Mid, 2 => Hi, _ => 0 };
+
     public static Id Pow2(int i) => i switch
     {
         < 64 => new Id(0, 0, 1UL << i),

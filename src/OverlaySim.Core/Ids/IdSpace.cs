@@ -42,6 +42,15 @@ public sealed class IdSpace
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Id Distance(Id from, Id to) => (to - from) & Mask;
 
+    /// <summary>The top <paramref name="length"/> bits (0 … 64) of an id of this space, as a number.</summary>
+    /// <example>m = 8: Prefix(0b1011_0110, 3) = 0b101.</example>
+    public ulong Prefix(Id id, int length)
+    {
+        if (length == 0) return 0;
+        ulong bits = id.BitsFrom(Bits - length);
+        return length == 64 ? bits : bits & ((1UL << length) - 1);
+    }
+
     /// <summary>(n + 2^i) mod 2^m: the start of Chord's i-th finger interval (0-based i).</summary>
     /// <example>m = 8: FingerStart(250, 3) = 2 (250 + 8 wraps past 255); FingerStart(0, 7) = 128.</example>
     public Id FingerStart(Id n, int i) => Add(n, Id.Pow2(i));

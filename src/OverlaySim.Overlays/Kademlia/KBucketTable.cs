@@ -25,7 +25,7 @@ public enum BucketUpdate : byte
 /// <para>Memory: 4·k·B bytes of contacts and B of counts per node; with replacement caches of c entries (the protocol)
 /// 4·c·B + B more, plus 8·B of bucket refresh times and 4·B of ping targets.</para>
 /// </remarks>
-public sealed class KBucketTable
+public sealed class KBucketTable : KBuckets
 {
     private readonly Network _net;
     private readonly int _k, _b, _c;
@@ -38,12 +38,14 @@ public sealed class KBucketTable
 
     /// <param name="cache">Replacement cache entries per bucket; with <paramref name="maintained"/> false (the converged
     /// model) neither caches, refresh times nor ping targets are kept.</param>
-    public KBucketTable(Network net, int k, int buckets, int cache, bool maintained)
+    public KBucketTable(Network net, int k, int buckets, int cache, bool maintained) : base(net, k, buckets)
     {
         _net = net;
         _k = k;
         _b = buckets;
         _c = maintained ? cache : 0;
+        if ((long)net.Nodes.SlotCapacity * _b * _k > Array.MaxLength)
+            throw new InsufficientMemoryException($"the k-buckets of {net.Nodes.SlotCapacity} nodes ({_b} buckets of k = {_k}) exceed the largest array .NET can hold; use fewer nodes");
         _contacts = net.NodeArray<int>(_b * _k);
         _count = net.NodeArray<byte>(_b);
         if (maintained)
@@ -58,31 +60,21 @@ public sealed class KBucketTable
     /// <summary>The node's row in the per-node arrays (its state slot): a retired node has none, and reading it fails.</summary>
     private int Slot(int n) => _net.Nodes.Slots[n];
 
-    /// <summary>B = min(id_bits, ⌈log2 N⌉ + 3) buckets per node.</summary>
-    public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
-
-    /// <summary>k in the Kademlia paper: the most contacts a bucket holds.</summary>
-    public int K => _k;
-
-    public int BucketCount => _b;
-
-    /// <summary>The bucket of n that <paramref name="other"/> belongs in: its common-prefix length with n, capped at B − 1.</summary>
-    public int BucketOf(int n, Id other)
-    {
-        int cpl = _net.Space.Bits - (_net.Nodes.Ids[n] ^ other).BitLength;
-        return Math.Min(cpl, _b - 1);
-    }
-
     /// <summary>The contacts of one bucket, head (least recently seen) first.</summary>
-    public ReadOnlySpan<int> Bucket(int n, int b)
+    public ReadOnlySpan<int> Contacts(int n, int b)
     {
         int bi = Slot(n) * _b + b;
         return _contacts.Items.AsSpan(bi * _k, _count.Items[bi]);
     }
 
-    public int Count(int n, int b) => _count.Items[Slot(n) * _b + b];
+    public override int Count(int n, int b) => _count.Items[Slot(n) * _b + b];
 
-    /// <summary>Fills a bucket from the global view (the converged build).</summary>
+    protected override void Append(int n, int b, Span<int> buffer, ref int count)
+    {
+        foreach (int c in Contacts(n, b)) buffer[count++] = c;
+    }
+
+    /// <summary>Fills a bucket from the global view (the converged start).</summary>
     public void Set(int n, int b, ReadOnlySpan<int> contacts)
     {
         int bi = Slot(n) * _b + b;
@@ -172,63 +164,4 @@ public sealed class KBucketTable
 
     /// <summary>When a lookup last went through bucket b of n (tRefresh counts from it).</summary>
     public ref long Touched(int n, int b) => ref _touched!.Items[Slot(n) * _b + b];
-
-    /// <summary>Contacts n knows (buckets never hold a contact twice).</summary>
-    public int Degree(int n)
-    {
-        int total = 0;
-        for (int b = 0; b < _b; b++) total += _count.Items[Slot(n) * _b + b];
-        return total;
-    }
-
-    /// <summary>The up to k contacts of n closest to <paramref name="target"/> by XOR distance, into <paramref name="into"/>.</summary>
-    /// <remarks>
-    /// Buckets in order of closeness to the target: its own bucket i; then every bucket j &gt; i (all at the same top
-    /// differing bit, so they are sorted together); then j &lt; i, nearest first. Collect until k are certain. A full
-    /// own bucket is the answer as it stands: its k contacts share one more bit with the target than any other. The
-    /// result is a set (the receiver sorts it into its shortlist), in no particular order.
-    /// </remarks>
-    public int Closest(int n, Id target, Span<int> into)
-    {
-        int i = BucketOf(n, target);
-        int own = Slot(n) * _b + i;
-        if (_count.Items[own] == _k)
-        {
-            _contacts.Items.AsSpan(own * _k, _k).CopyTo(into);
-            return _k;
-        }
-        Span<int> buffer = stackalloc int[_k * _b];
-        int count = 0;
-        Append(n, i, buffer, ref count);
-        if (count < _k)
-        {
-            for (int j = i + 1; j < _b; j++) Append(n, j, buffer, ref count);
-            for (int j = i - 1; j >= 0 && count < _k; j--) Append(n, j, buffer, ref count);
-        }
-        if (count <= _k)
-        {
-            buffer[..count].CopyTo(into);
-            return count;
-        }
-        // More than k gathered: select the k closest, each distance computed once.
-        Id[] ids = _net.Nodes.Ids;
-        Span<Id> distance = count <= 512 ? stackalloc Id[count] : new Id[count];
-        for (int c = 0; c < count; c++) distance[c] = ids[buffer[c]] ^ target;
-        for (int a = 0; a < _k; a++)
-        {
-            int best = a;
-            for (int c = a + 1; c < count; c++)
-                if (distance[c] < distance[best]) best = c;
-            (buffer[a], buffer[best]) = (buffer[best], buffer[a]);
-            (distance[a], distance[best]) = (distance[best], distance[a]);
-            into[a] = buffer[a];
-        }
-        return _k;
-    }
-
-    private void Append(int n, int b, Span<int> buffer, ref int count)
-    {
-        int bi = Slot(n) * _b + b;
-        for (int x = 0; x < _count.Items[bi]; x++) buffer[count++] = _contacts.Items[bi * _k + x];
-    }
 }

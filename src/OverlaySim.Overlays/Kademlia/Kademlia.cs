@@ -30,11 +30,14 @@
 // lists the k closest contacts the responder knows, fixed when it answers; the shortlist keeps the 2k closest
 // contacts seen; a STORE takes effect when sent (its delay is not modelled) and is lost if the receiver is dead.
 //
-// Memory per node: 4·k·B bytes of buckets plus B of bucket sizes (static); the protocol adds 4·c·B of replacement
-// caches and 8·B of bucket refresh times. At N = 10^6, k = 20: about 1.9 KB per node static.
+// Memory per node: the converged model (static) stores no contacts: a bucket is a range of the sorted ids, found
+// through a prefix index, and its k contacts are drawn from it on demand (KBuckets.cs, ConvergedBuckets): about 36
+// bytes per node. The protocol keeps its buckets (KBucketTable.cs): 4·k·B bytes of contacts plus B of bucket sizes,
+// 4·c·B of replacement caches and 8·B of bucket refresh times; at N = 10^6, k = 20, about 1.9 KB per node of contacts.
 //
-// Files: KBucketTable.cs (the routing table), QueryPeerSet.cs (a lookup's shortlist), KademliaTruth.cs (the ground
-// truth), this file (the protocol: RPCs, lookups, maintenance, stored values).
+// Files: KBuckets.cs (what a lookup reads of the buckets, and the converged buckets), KBucketTable.cs (the protocol's
+// routing table), QueryPeerSet.cs (a lookup's shortlist), KademliaTruth.cs (the ground truth), this file (the
+// protocol: RPCs, lookups, maintenance, stored values).
 
 using OverlaySim.Core;
 
@@ -77,7 +80,8 @@ public sealed class Kademlia : Overlay
     private readonly KademliaOptions _o;
     private int _k;
     private Id[] _ids = [];
-    private KBucketTable _table = null!;
+    private KBucketTable _table = null!;       // the protocol's buckets (protocol: dynamic)
+    private KBuckets _buckets = null!;         // what lookups read: _table, or the converged buckets (protocol: static)
     private QueryPeerSet _peers = null!;
     private bool _maintenance = true;
     private KeyStore? _store;
@@ -100,7 +104,7 @@ public sealed class Kademlia : Overlay
     public KeyStore? Store => _store;
 
     /// <summary>The k-buckets of every node, for tests.</summary>
-    public KBucketTable Table => _table;
+    public KBuckets Table => _buckets;
 
     /// <summary>
     /// Diagnostic for tests and studies: called when one of the workload's node lookups (FIND_NODE) ends, with the
@@ -121,9 +125,7 @@ public sealed class Kademlia : Overlay
             int max = 0, live = Net.Nodes.LiveCount;
             for (int i = 0; i < live; i++)
             {
-                int n = Net.Nodes.LiveAt(i), used = 0;
-                for (int b = 0; b < _table.BucketCount; b++)
-                    if (_table.Count(n, b) > 0) used++;
+                int n = Net.Nodes.LiveAt(i), used = _buckets.UsedBuckets(n);
                 sum += used;
                 max = Math.Max(max, used);
             }
@@ -132,15 +134,17 @@ public sealed class Kademlia : Overlay
     }
 
     /// <summary>
-    /// Estimated bytes per node: the k-buckets (<see cref="KBucketTable"/>: 4·k·B + B), the key-list head of the store,
-    /// and with the protocol the replacement caches, refresh times and ping targets (4·c·B + 13·B) and each node's
-    /// pending refresh timer (up to twice <see cref="EventQueue.BytesPerPendingEvent"/>).
+    /// Estimated bytes per node: the converged buckets (<see cref="ConvergedBuckets.BytesPerNode"/>: the sorted ids and
+    /// the prefix index) or the protocol's k-buckets (<see cref="KBucketTable"/>: 4·k·B + B, with the replacement caches,
+    /// refresh times and ping targets, 4·c·B + 13·B, and each node's pending refresh timer, up to twice
+    /// <see cref="EventQueue.BytesPerPendingEvent"/>), and the key-list head of the store.
     /// </summary>
     public static long BytesPerNode(KademliaOptions o, long nodes)
     {
-        long b = KBucketTable.Buckets(nodes, 160);
-        long perNode = 4L * o.K * b + b + (o.StoreKeys ? 4 : 0);
-        if (o.Dynamic) perNode += 4L * o.ReplacementCache * b + 13 * b + 2 * EventQueue.BytesPerPendingEvent;
+        long b = KBuckets.Buckets(nodes, 160);
+        long perNode = o.StoreKeys ? 4 : 0;
+        if (o.Dynamic) perNode += 4L * o.K * b + b + 4L * o.ReplacementCache * b + 13 * b + 2 * EventQueue.BytesPerPendingEvent;
+        else perNode += ConvergedBuckets.BytesPerNode;
         return perNode;
     }
 
@@ -157,8 +161,7 @@ public sealed class Kademlia : Overlay
     {
         _rng = Net.Streams.Stream("overlay/kademlia");
         _k = _o.K;
-        int buckets = KBucketTable.Buckets(Net.Nodes.Count, Net.Space.Bits);
-        _table = new KBucketTable(Net, _k, buckets, _o.ReplacementCache, maintained: _o.Dynamic);
+        int buckets = KBuckets.Buckets(Net.Nodes.Count, Net.Space.Bits);
         _peers = new QueryPeerSet(Net, _k);
         _payloads = new PayloadPool(_k);
         _rounds = Net.LookupArray<int>();
@@ -166,42 +169,29 @@ public sealed class Kademlia : Overlay
         _ids = Net.Nodes.Ids;
         Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
 
-        // Fill every live node's buckets from the sorted ring: the ids sharing exactly `cpl` leading bits with n
-        // form one contiguous range of the sorted order; k of them are chosen uniformly at random.
+        // The converged buckets, computed from the sorted ids (ConvergedBuckets): what the static model reads, and what
+        // the protocol's tables start from.
+        var converged = new ConvergedBuckets(Net, _k, buckets, view, Net.Streams.StreamSeed("overlay/kademlia/buckets"));
         Id[] sortedIds = view.SortedIds.ToArray();
         int[] sortedNodes = view.SortedNodes.ToArray();
         int live = sortedIds.Length;
-        Span<int> pick = stackalloc int[_k];
-        for (int rank = 0; rank < live; rank++)
+        _buckets = converged;
+        if (_o.Dynamic)
         {
-            int n = sortedNodes[rank];
-            Id self = sortedIds[rank];
-            for (int cpl = 0; cpl < buckets; cpl++)
+            _table = new KBucketTable(Net, _k, buckets, _o.ReplacementCache, maintained: true);
+            _buckets = _table;
+            Span<int> pick = stackalloc int[_k + 1];
+            for (int rank = 0; rank < live; rank++)
             {
-                // Range of ids whose first cpl bits equal n's and whose next bit differs (the last bucket: at least cpl equal bits).
-                var (lo, hi) = PrefixRange(self, cpl, last: cpl == buckets - 1);
-                int from = IdSearch.LowerBound(sortedIds, lo), to = hi.IsZero ? live : IdSearch.LowerBound(sortedIds, hi);
-                if (hi.IsZero && !lo.IsZero && from == live) to = live;
-                int count = to - from;
-                int take = 0;
-                if (count <= _k)
+                int n = sortedNodes[rank];
+                for (int b = 0; b < buckets; b++)
                 {
-                    for (int i = from; i < to; i++) if (sortedNodes[i] != n) pick[take++] = sortedNodes[i];
+                    int take = 0;
+                    converged.AppendTo(n, b, pick, ref take);
+                    _table.Set(n, b, pick[..take]);
                 }
-                else
-                {
-                    // k distinct contacts spread over the range: one from each of k equal strata, at one random
-                    // offset (stratified sampling: O(k), no repeats, every id equally likely to be chosen).
-                    double u = _rng.NextDouble();
-                    for (int i = 0; i < _k; i++)
-                    {
-                        int c = sortedNodes[from + (int)((i + u) * count / _k)];
-                        if (c != n) pick[take++] = c;
-                    }
-                }
-                _table.Set(n, cpl, pick[..take]);
+                StartTimers(n);
             }
-            if (_o.Dynamic) StartTimers(n);
         }
 
         if (_o.StoreKeys)
@@ -313,7 +303,7 @@ public sealed class Kademlia : Overlay
             return;
         }
         Span<int> first = stackalloc int[_k];
-        int found = _table.Closest(origin, rec.Key, first);
+        int found = _buckets.Closest(origin, rec.Key, first);
         for (int i = 0; i < found; i++) Offer(lookup, first[i], _ids[first[i]] ^ rec.Key, depth: 1);
         if (found == 0 && purpose == ForJoin && rec.Arg >= 0) Offer(lookup, rec.Arg, _ids[rec.Arg] ^ rec.Key, depth: 1); // the bootstrap contact
         Pump(lookup, round: 1);
@@ -355,7 +345,7 @@ public sealed class Kademlia : Overlay
         ref LookupRecord rec = ref Net.Lookups[ev.Lookup];
         int payload = _payloads.Allocate();
         bool hasValue = rec.IsUser && _store is not null && rec.KeyIndex >= 0 && _store.Holds(n, rec.KeyIndex) && Fresh(n, rec.KeyIndex);
-        int found = hasValue ? 0 : _table.Closest(n, rec.Key, _payloads.Block(payload));
+        int found = hasValue ? 0 : _buckets.Closest(n, rec.Key, _payloads.Block(payload));
         _payloads.SetLength(payload, found);
         Net.Transport.Send(n, ev.Src, new Event { Lookup = ev.Lookup, Arg = payload, Aux = (ushort)(ev.Arg | (hasValue ? 0x8000 : 0)), Sink = Sink, Type = (byte)KademliaMessage.FindNodeReply },
             Header + (hasValue ? KeyBytes + _o.ValueBytes : NodeRef * found));
@@ -625,5 +615,5 @@ public sealed class Kademlia : Overlay
 
     // ---- questions -------------------------------------------------------------------------------------
 
-    public override int Degree(int node) => _table.Degree(node);
+    public override int Degree(int node) => _buckets.Degree(node);
 }

@@ -290,18 +290,8 @@ public sealed class Pastry : Overlay
     private int Digit(Id id, int i)
     {
         int low = Net.Space.Bits - _b * (i + 1);
-        ulong bits = low >= 0 ? Window(id, low) : Window(id, 0) << -low;
+        ulong bits = low >= 0 ? id.BitsFrom(low) : id.BitsFrom(0) << -low;
         return (int)(bits & (ulong)(_cols - 1));
-    }
-
-    /// <summary>The 64 bits of an id from bit <paramref name="low"/> up (bits past the top read as 0).</summary>
-    private static ulong Window(Id id, int low)
-    {
-        int w = low >> 6, o = low & 63;
-        ulong a = Word(id, w);
-        return o == 0 ? a : (a >> o) | (Word(id, w + 1) << (64 - o));
-
-        static ulong Word(Id id, int w) => w switch { 0 => id.Lo, 1 => id.Mid, 2 => id.Hi, _ => 0 };
     }
 
     /// <summary>How many leading digits two ids share.</summary>

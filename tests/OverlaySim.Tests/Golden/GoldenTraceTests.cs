@@ -12,7 +12,7 @@ namespace OverlaySim.Tests.Golden;
 /// <remarks>
 /// What they cover: static Chord (with virtual nodes, without a successor list), dynamic Chord under lifetime churn
 /// (recursive with lazy timeouts, iterative with RTT timeouts, stored keys), a ring grown by joins under Poisson churn,
-/// static Kademlia (node and value lookups), dynamic Kademlia under churn (fixed and RTT timeouts, republish), Gnutella's
+/// static Pastry (two digit sizes), static Kademlia (node and value lookups), dynamic Kademlia under churn (fixed and RTT timeouts, republish), Gnutella's
 /// three searches on three graphs and a Napster index that fails for a while, and both their protocols under churn.
 /// </remarks>
 public class GoldenTraceTests
@@ -23,10 +23,12 @@ public class GoldenTraceTests
     [InlineData("chord-churn.yaml", "chord", "15e86f02640580b7")]
     [InlineData("chord-churn.yaml", "iterative", "ecc51e946a0e2348")]
     [InlineData("chord-joins.yaml", "chord", "cd661ad392382f65")]
-    [InlineData("kademlia.yaml", "kademlia", "e25e9cbd0e462c10")]
-    [InlineData("kademlia.yaml", "values", "595948f2558b67c8")]
-    [InlineData("kademlia-churn.yaml", "kademlia", "9a73145b7dad6b94")]
-    [InlineData("kademlia-churn.yaml", "values", "9acad5b13d77c4a8")]
+    [InlineData("kademlia.yaml", "kademlia", "9450f7c881c6ec96")]
+    [InlineData("kademlia.yaml", "values", "2c2374e55844870a")]
+    [InlineData("kademlia-churn.yaml", "kademlia", "3a73aa0f77589f50")]
+    [InlineData("kademlia-churn.yaml", "values", "5ee4ca5d03b04508")]
+    [InlineData("pastry-static.yaml", "pastry", "969dd2c9cda1a215")]
+    [InlineData("pastry-static.yaml", "b2", "c4fc9c2ba627013d")]
     [InlineData("unstructured.yaml", "flood", "46d634fe12083c58")]
     [InlineData("unstructured.yaml", "ring", "01d06b9b6fba7b67")]
     [InlineData("unstructured.yaml", "walk", "09753785ea015c24")]
