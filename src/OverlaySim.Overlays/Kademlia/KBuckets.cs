@@ -144,6 +144,10 @@ public sealed class ConvergedBuckets : KBuckets
         }
     }
 
+    /// <summary>The joined ids in ring order and their nodes, as at the build (shared, not to be changed).</summary>
+    internal Id[] SortedIds => _sorted;
+    internal int[] SortedNodes => _nodes;
+
     /// <summary>Bytes per node: sorted ids and nodes, the prefix index (at most 8 per node), and the degree summary (3).</summary>
     public const long BytesPerNode = 28 + 8 + 3;
 

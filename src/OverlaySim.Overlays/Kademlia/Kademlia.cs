@@ -172,8 +172,8 @@ public sealed class Kademlia : Overlay
         // The converged buckets, computed from the sorted ids (ConvergedBuckets): what the static model reads, and what
         // the protocol's tables start from.
         var converged = new ConvergedBuckets(Net, _k, buckets, view, Net.Streams.StreamSeed("overlay/kademlia/buckets"));
-        Id[] sortedIds = view.SortedIds.ToArray();
-        int[] sortedNodes = view.SortedNodes.ToArray();
+        Id[] sortedIds = converged.SortedIds;
+        int[] sortedNodes = converged.SortedNodes;
         int live = sortedIds.Length;
         _buckets = converged;
         if (_o.Dynamic)
