@@ -72,20 +72,13 @@ public abstract class KBuckets(Network net, int k, int buckets)
     {
         int k = K, buckets = BucketCount;
         int i = BucketOf(n, target);
-        if (Count(n, i) == k)
-        {
-            int own = 0;
-            Append(n, i, into, ref own);
-            return k;
-        }
-        Span<int> buffer = stackalloc int[k * buckets];
         int count = 0;
-        Append(n, i, buffer, ref count);
-        if (count < k)
-        {
-            for (int j = i + 1; j < buckets; j++) Append(n, j, buffer, ref count);
-            for (int j = i - 1; j >= 0 && count < k; j--) Append(n, j, buffer, ref count);
-        }
+        Append(n, i, into, ref count); // (read once: the converged buckets compute a bucket's range on each read)
+        if (count == k) return k;
+        Span<int> buffer = stackalloc int[k * buckets];
+        into[..count].CopyTo(buffer);
+        for (int j = i + 1; j < buckets; j++) Append(n, j, buffer, ref count);
+        for (int j = i - 1; j >= 0 && count < k; j--) Append(n, j, buffer, ref count);
         if (count <= k)
         {
             buffer[..count].CopyTo(into);
