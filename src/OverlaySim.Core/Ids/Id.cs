@@ -85,6 +85,9 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
     public static Id operator ^(Id a, Id b) => new(a.Hi ^ b.Hi, a.Mid ^ b.Mid, a.Lo ^ b.Lo);
     public static Id operator &(Id a, Id b) => new(a.Hi & b.Hi, a.Mid & b.Mid, a.Lo & b.Lo);
 
+    /// <summary>The value halved, rounded down (a shift right by one bit).</summary>
+    public Id Half => new(Hi >> 1, (Mid >> 1) | (Hi << 63), (Lo >> 1) | (Mid << 63));
+
     /// <summary>Number of significant bits: 0 for zero, 1 for one, 160 for 2^159.</summary>
     public int BitLength
     {

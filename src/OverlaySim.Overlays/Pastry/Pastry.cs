@@ -75,7 +75,8 @@ internal static class PastrySizes
 public sealed class Pastry : Overlay
 {
     private readonly PastryOptions _o;
-    private readonly int _b, _cols, _half;
+    private readonly int _cols, _half;
+    private PastryGeometry _geometry;
     private int _rows;                // routing-table rows kept
     private bool _leafHoldsAll;       // at most |L| other nodes: the leaf set is everyone, every key in its range
     private Id[] _ids = [];
@@ -93,7 +94,6 @@ public sealed class Pastry : Overlay
     public Pastry(PastryOptions options)
     {
         _o = options;
-        _b = options.B;
         _cols = 1 << options.B;
         _half = options.LeafSet / 2;
     }
@@ -134,6 +134,7 @@ public sealed class Pastry : Overlay
 
     public override void BuildStatic(Oracle oracle)
     {
+        _geometry = new PastryGeometry(Net.Space, _o.B);
         int n = Net.Nodes.Count;
         int live = oracle.Count;
         int l = _o.LeafSet;
@@ -281,33 +282,7 @@ public sealed class Pastry : Overlay
         return lo;
     }
 
-    // ---- digits and distances -------------------------------------------------------------------------------
-
-    /// <summary>
-    /// Digit <paramref name="i"/> of an id (0 = the most significant b bits). When b does not divide id_bits the last
-    /// digit is shorter; its bits are read as the high bits of a full digit (the id padded with zeros below).
-    /// </summary>
-    private int Digit(Id id, int i)
-    {
-        int low = Net.Space.Bits - _b * (i + 1);
-        ulong bits = low >= 0 ? id.BitsFrom(low) : id.BitsFrom(0) << -low;
-        return (int)(bits & (ulong)(_cols - 1));
-    }
-
-    /// <summary>How many leading digits two ids share.</summary>
-    private int SharedDigits(Id a, Id b) => (Net.Space.Bits - (a ^ b).BitLength) / _b;
-
-    /// <summary>Whether x is numerically closer to key than y (on the circle; a tie goes to the one clockwise after the key).</summary>
-    private bool Closer(Id x, Id y, Id key)
-    {
-        IdSpace space = Net.Space;
-        Id xa = space.Distance(key, x), xb = space.Distance(x, key);
-        Id ya = space.Distance(key, y), yb = space.Distance(y, key);
-        bool xClockwise = xa <= xb, yClockwise = ya <= yb;
-        Id dx = xClockwise ? xa : xb, dy = yClockwise ? ya : yb;
-        int c = dx.CompareTo(dy);
-        return c < 0 || (c == 0 && xClockwise && !yClockwise);
-    }
+    private int Digit(Id id, int i) => _geometry.Digit(id, i);
 
     // ---- routing -------------------------------------------------------------------------------------------
 
@@ -350,50 +325,9 @@ public sealed class Pastry : Overlay
     /// <summary>The next hop from <paramref name="node"/> toward <paramref name="key"/>, or -1 when the node delivers.</summary>
     public int NextHop(int node, Id key, out bool rare)
     {
-        rare = false;
-        Id self = _ids[node];
-        if (self == key) return -1;
-        long leaf = (long)node * _o.LeafSet;
-        if (InLeafRange(node, key))
-        {
-            int best = node;
-            for (int j = 0; j < _o.LeafSet; j++)
-            {
-                int m = _leaf[leaf + j];
-                if (m >= 0 && Closer(_ids[m], _ids[best], key)) best = m;
-            }
-            return best == node ? -1 : best;
-        }
-        int l = SharedDigits(self, key);
-        if (l < _rows)
-        {
-            int e = _table[((long)node * _rows + l) * _cols + Digit(key, l)];
-            if (e >= 0) return e;
-        }
-        // The rare case: a known node that shares at least l digits with the key and is numerically closer.
-        rare = true;
-        int closest = node;
-        for (int j = 0; j < _o.LeafSet; j++) Consider(_leaf[leaf + j]);
-        long row0 = (long)node * _rows * _cols;
-        for (int i = l; i < _rows; i++) // entries of rows above l share fewer than l digits with the key
-            for (int j = 0; j < _cols; j++) Consider(_table[row0 + i * _cols + j]);
-        return closest == node ? -1 : closest;
-
-        void Consider(int m)
-        {
-            if (m < 0 || SharedDigits(_ids[m], key) < l) return;
-            if (Closer(_ids[m], _ids[closest], key)) closest = m;
-        }
-    }
-
-    /// <summary>Whether the key lies in the arc from the farthest smaller to the farthest larger member of the leaf set.</summary>
-    private bool InLeafRange(int node, Id key)
-    {
-        if (_leafHoldsAll) return true;
-        long leaf = (long)node * _o.LeafSet;
-        Id left = _ids[_leaf[leaf + _half - 1]], right = _ids[_leaf[leaf + 2 * _half - 1]];
-        IdSpace space = Net.Space;
-        return space.Distance(left, key) <= space.Distance(left, right);
+        int cells = _rows * _cols;
+        return _geometry.NextHop(_ids, node, key, _leaf.AsSpan(checked((int)((long)node * _o.LeafSet)), _o.LeafSet), _leafHoldsAll,
+            _table.AsSpan(checked((int)((long)node * cells)), cells), _rows, [], exclude: -1, out rare);
     }
 
     /// <summary>The origin learns the answer (nothing else is in flight for the lookup, so it also ends).</summary>
