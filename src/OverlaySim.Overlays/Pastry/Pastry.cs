@@ -75,7 +75,7 @@ internal static class PastrySizes
 public sealed class Pastry : Overlay
 {
     private readonly PastryOptions _o;
-    private readonly int _cols, _half;
+    private readonly int _cols;
     private PastryGeometry _geometry;
     private int _rows;                // routing-table rows kept
     private bool _leafHoldsAll;       // at most |L| other nodes: the leaf set is everyone, every key in its range
@@ -95,7 +95,6 @@ public sealed class Pastry : Overlay
     {
         _o = options;
         _cols = 1 << options.B;
-        _half = options.LeafSet / 2;
     }
 
     public override string Name => "pastry";
@@ -135,154 +134,11 @@ public sealed class Pastry : Overlay
     public override void BuildStatic(Oracle oracle)
     {
         _geometry = new PastryGeometry(Net.Space, _o.B);
-        int n = Net.Nodes.Count;
-        int live = oracle.Count;
-        int l = _o.LeafSet;
         _ids = Net.Nodes.Ids;
-        _rows = Rows(_o, live, Net.Space.Bits);
-        _leafHoldsAll = live - 1 <= l;
-        _leaf = new int[(long)n * l];
-        Array.Fill(_leaf, -1);
-        _table = new int[checked((long)n * _rows * _cols)];
-        Array.Fill(_table, -1);
-        if (live == 0) return;
-
-        Id[] sorted = oracle.SortedIds.ToArray();
-        int[] order = oracle.SortedNodes.ToArray();
-        for (int k = 0; k < live; k++)
-        {
-            long at = (long)order[k] * l;
-            if (_leafHoldsAll)
-            {
-                for (int j = 0; j < live - 1; j++) _leaf[at + j] = order[(k + 1 + j) % live];
-                continue;
-            }
-            for (int j = 0; j < _half; j++)
-            {
-                _leaf[at + j] = order[(k - 1 - j + live) % live];
-                _leaf[at + _half + j] = order[(k + 1 + j) % live];
-            }
-        }
-
-        ulong seed = Net.Streams.StreamSeed("overlay/pastry/proximity");
-        const int Block = 4096;
-        int blocks = (live + Block - 1) / Block;
-        Parallel.For(0, blocks, b => FillTables(sorted, order, b * Block, Math.Min(live, (b + 1) * Block), seed));
+        _rows = Rows(_o, oracle.Count, Net.Space.Bits);
+        _leafHoldsAll = oracle.Count - 1 <= _o.LeafSet;
+        (_leaf, _table) = new PastryConverged(Net, _o, _rows).Build(oracle);
     }
-
-    /// <summary>
-    /// Fills the routing tables of ranks [from, to). The candidates for row i, column j of the node at rank k are the
-    /// ranks whose ids share its first i digits and have digit j next: one contiguous range per column, the ranges of a
-    /// row splitting the range of the node's i-digit prefix. Consecutive ranks share their prefixes, so each row's
-    /// split is computed once per prefix (by binary searches on digit i) and reused while the ranks stay inside it.
-    /// </summary>
-    /// <remarks>
-    /// Proximity: each (prefix, column) has one sample of up to proximity_samples candidates, drawn uniformly with
-    /// replacement from a stream seeded by the run, the row, the prefix's first rank and the column, so that it does not
-    /// depend on how the ranks are divided among threads; every node of the prefix takes the sample's member closest to
-    /// it. Ids are independent of positions, so for each node the sample is a uniform sample of the candidates, as if
-    /// drawn for it alone; sharing it keeps the candidates' latency data in cache while the prefix's nodes are filled,
-    /// which is what makes the build fast.
-    /// </remarks>
-    private void FillTables(Id[] sorted, int[] order, int from, int to, ulong seed)
-    {
-        int rows = _rows, cols = _cols, live = sorted.Length;
-        int samples = Math.Clamp(_o.ProximitySamples, 1, live);
-        var bounds = new int[rows * (cols + 1)];   // row i: column j's candidates are ranks bounds[i][j] .. bounds[i][j+1] - 1
-        var groupEnd = new int[rows];              // row i's split holds for ranks below this
-        var poolNode = new int[rows * cols * samples];
-        var poolMachine = new int[rows * cols * samples];
-        var poolCount = new int[rows * cols];
-        int valid = 0;                              // rows 0 .. valid-1 hold the current ranks' splits and samples
-        int[] machines = Net.Nodes.Machine;
-        LatencyModel latency = Net.Transport.Latency;
-        for (int k = from; k < to; k++)
-        {
-            Id self = sorted[k];
-            int node = order[k];
-            for (int i = 0; i < rows; i++)
-            {
-                if (i < valid && k < groupEnd[i]) continue;
-                int lo, hi;
-                if (i == 0) (lo, hi) = (0, live);
-                else
-                {
-                    int d = Digit(self, i - 1);
-                    (lo, hi) = (bounds[(i - 1) * (cols + 1) + d], bounds[(i - 1) * (cols + 1) + d + 1]);
-                }
-                int row = i * (cols + 1);
-                bounds[row] = lo;
-                for (int j = 1; j < cols; j++) bounds[row + j] = FirstWithDigitAtLeast(sorted, bounds[row + j - 1], hi, i, j);
-                bounds[row + cols] = hi;
-                groupEnd[i] = hi;
-                for (int j = 0; j < cols; j++) Sample(i, j, bounds[row + j], bounds[row + j + 1]);
-                valid = i + 1;
-            }
-            long at = (long)node * rows * cols;
-            int machine = machines[node];
-            for (int i = 0; i < rows; i++)
-            {
-                int own = Digit(self, i);
-                for (int j = 0; j < cols; j++)
-                {
-                    int cell = i * cols + j, count = poolCount[cell];
-                    if (j == own || count == 0) continue;
-                    int first = cell * samples, best = poolNode[first];
-                    if (_o.ProximitySamples > 0 && count > 1)
-                    {
-                        long bestLatency = long.MaxValue;
-                        for (int p = first; p < first + count; p++)
-                        {
-                            long l = latency.OneWay(machine, poolMachine[p]);
-                            if (l < bestLatency)
-                            {
-                                bestLatency = l;
-                                best = poolNode[p];
-                            }
-                        }
-                    }
-                    _table[at + cell] = best;
-                }
-            }
-        }
-
-        // The sample of row i, column j, whose candidates are ranks [lo, hi): all of them when they are few, the first
-        // one alone without proximity.
-        void Sample(int i, int j, int lo, int hi)
-        {
-            int cell = i * cols + j, first = cell * samples, count = hi - lo;
-            if (_o.ProximitySamples == 0 || count <= samples)
-            {
-                int take = _o.ProximitySamples == 0 ? Math.Min(1, count) : count;
-                for (int p = 0; p < take; p++) Put(first + p, order[lo + p]);
-                poolCount[cell] = take;
-                return;
-            }
-            var rng = new Xoshiro256(Xoshiro256.Mix(Xoshiro256.Mix(seed, (ulong)lo), (ulong)(i * cols + j)));
-            for (int p = 0; p < samples; p++) Put(first + p, order[lo + rng.NextInt(count)]);
-            poolCount[cell] = samples;
-        }
-
-        void Put(int slot, int candidate)
-        {
-            poolNode[slot] = candidate;
-            poolMachine[slot] = machines[candidate];
-        }
-    }
-
-    /// <summary>The first rank in [lo, hi) whose id has digit <paramref name="i"/> ≥ <paramref name="j"/> (hi if none); the ids in the range share digits 0 … i-1.</summary>
-    private int FirstWithDigitAtLeast(Id[] sorted, int lo, int hi, int i, int j)
-    {
-        while (lo < hi)
-        {
-            int mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (Digit(sorted[mid], i) < j) lo = mid + 1;
-            else hi = mid;
-        }
-        return lo;
-    }
-
-    private int Digit(Id id, int i) => _geometry.Digit(id, i);
 
     // ---- routing -------------------------------------------------------------------------------------------
 
@@ -373,4 +229,160 @@ public sealed class Pastry : Overlay
     public int RowsKept => _rows;
     public int Entry(int node, int row, int column) => _table[((long)node * _rows + row) * _cols + column];
     public ReadOnlySpan<int> LeafSet(int node) => _leaf.AsSpan(checked((int)((long)node * _o.LeafSet)), _o.LeafSet);
+}
+
+/// <summary>
+/// The converged leaf sets and routing tables of every joined node, from the global view, with proximity neighbour
+/// selection from a shared sample per (prefix, column): what the static model routes on and the protocol starts from.
+/// Arrays by node ordinal: the leaf set of node n at n·|L| (the |L|/2 smaller ids nearest first, then the |L|/2 larger;
+/// in a network of at most |L| + 1 nodes each side holds every other node in its direction, so a node can be on both),
+/// its table at n·rows·2^b; -1 = none.
+/// </summary>
+internal sealed class PastryConverged(Network net, PastryOptions options, int rows)
+{
+    private readonly PastryGeometry _geometry = new(net.Space, options.B);
+    private readonly int _cols = 1 << options.B;
+    private int[] _table = [];
+
+    public (int[] Leaf, int[] Table) Build(Oracle oracle)
+    {
+        int n = net.Nodes.Count, live = oracle.Count, l = options.LeafSet, half = l / 2;
+        var leaf = new int[(long)n * l];
+        Array.Fill(leaf, -1);
+        _table = new int[checked((long)n * rows * _cols)];
+        Array.Fill(_table, -1);
+        if (live == 0) return (leaf, _table);
+
+        Id[] sorted = oracle.SortedIds.ToArray();
+        int[] order = oracle.SortedNodes.ToArray();
+        int side = Math.Min(half, live - 1);
+        for (int k = 0; k < live; k++)
+        {
+            long at = (long)order[k] * l;
+            for (int j = 0; j < side; j++)
+            {
+                leaf[at + j] = order[(k - 1 - j + live) % live];
+                leaf[at + half + j] = order[(k + 1 + j) % live];
+            }
+        }
+
+        ulong seed = net.Streams.StreamSeed("overlay/pastry/proximity");
+        const int Block = 4096;
+        int blocks = (live + Block - 1) / Block;
+        Parallel.For(0, blocks, b => FillTables(sorted, order, b * Block, Math.Min(live, (b + 1) * Block), seed));
+        return (leaf, _table);
+    }
+
+    /// <summary>
+    /// Fills the routing tables of ranks [from, to). The candidates for row i, column j of the node at rank k are the
+    /// ranks whose ids share its first i digits and have digit j next: one contiguous range per column, the ranges of a
+    /// row splitting the range of the node's i-digit prefix. Consecutive ranks share their prefixes, so each row's
+    /// split is computed once per prefix (by binary searches on digit i) and reused while the ranks stay inside it.
+    /// </summary>
+    /// <remarks>
+    /// Proximity: each (prefix, column) has one sample of up to proximity_samples candidates, drawn uniformly with
+    /// replacement from a stream seeded by the run, the row, the prefix's first rank and the column, so that it does not
+    /// depend on how the ranks are divided among threads; every node of the prefix takes the sample's member closest to
+    /// it. Ids are independent of positions, so for each node the sample is a uniform sample of the candidates, as if
+    /// drawn for it alone; sharing it keeps the candidates' latency data in cache while the prefix's nodes are filled,
+    /// which is what makes the build fast.
+    /// </remarks>
+    private void FillTables(Id[] sorted, int[] order, int from, int to, ulong seed)
+    {
+        int cols = _cols, live = sorted.Length;
+        int samples = Math.Clamp(options.ProximitySamples, 1, live);
+        var bounds = new int[rows * (cols + 1)];   // row i: column j's candidates are ranks bounds[i][j] .. bounds[i][j+1] - 1
+        var groupEnd = new int[rows];              // row i's split holds for ranks below this
+        var poolNode = new int[rows * cols * samples];
+        var poolMachine = new int[rows * cols * samples];
+        var poolCount = new int[rows * cols];
+        int valid = 0;                              // rows 0 .. valid-1 hold the current ranks' splits and samples
+        int[] machines = net.Nodes.Machine;
+        LatencyModel latency = net.Transport.Latency;
+        for (int k = from; k < to; k++)
+        {
+            Id self = sorted[k];
+            int node = order[k];
+            for (int i = 0; i < rows; i++)
+            {
+                if (i < valid && k < groupEnd[i]) continue;
+                int lo, hi;
+                if (i == 0) (lo, hi) = (0, live);
+                else
+                {
+                    int d = _geometry.Digit(self, i - 1);
+                    (lo, hi) = (bounds[(i - 1) * (cols + 1) + d], bounds[(i - 1) * (cols + 1) + d + 1]);
+                }
+                int row = i * (cols + 1);
+                bounds[row] = lo;
+                for (int j = 1; j < cols; j++) bounds[row + j] = FirstWithDigitAtLeast(sorted, bounds[row + j - 1], hi, i, j);
+                bounds[row + cols] = hi;
+                groupEnd[i] = hi;
+                for (int j = 0; j < cols; j++) Sample(i, j, bounds[row + j], bounds[row + j + 1]);
+                valid = i + 1;
+            }
+            long at = (long)node * rows * cols;
+            int machine = machines[node];
+            for (int i = 0; i < rows; i++)
+            {
+                int own = _geometry.Digit(self, i);
+                for (int j = 0; j < cols; j++)
+                {
+                    int cell = i * cols + j, count = poolCount[cell];
+                    if (j == own || count == 0) continue;
+                    int first = cell * samples, best = poolNode[first];
+                    if (options.ProximitySamples > 0 && count > 1)
+                    {
+                        long bestLatency = long.MaxValue;
+                        for (int p = first; p < first + count; p++)
+                        {
+                            long l = latency.OneWay(machine, poolMachine[p]);
+                            if (l < bestLatency)
+                            {
+                                bestLatency = l;
+                                best = poolNode[p];
+                            }
+                        }
+                    }
+                    _table[at + cell] = best;
+                }
+            }
+        }
+
+        // The sample of row i, column j, whose candidates are ranks [lo, hi): all of them when they are few, the first
+        // one alone without proximity.
+        void Sample(int i, int j, int lo, int hi)
+        {
+            int cell = i * cols + j, first = cell * samples, count = hi - lo;
+            if (options.ProximitySamples == 0 || count <= samples)
+            {
+                int take = options.ProximitySamples == 0 ? Math.Min(1, count) : count;
+                for (int p = 0; p < take; p++) Put(first + p, order[lo + p]);
+                poolCount[cell] = take;
+                return;
+            }
+            var rng = new Xoshiro256(Xoshiro256.Mix(Xoshiro256.Mix(seed, (ulong)lo), (ulong)(i * cols + j)));
+            for (int p = 0; p < samples; p++) Put(first + p, order[lo + rng.NextInt(count)]);
+            poolCount[cell] = samples;
+        }
+
+        void Put(int slot, int candidate)
+        {
+            poolNode[slot] = candidate;
+            poolMachine[slot] = machines[candidate];
+        }
+    }
+
+    /// <summary>The first rank in [lo, hi) whose id has digit <paramref name="i"/> ≥ <paramref name="j"/> (hi if none); the ids in the range share digits 0 … i-1.</summary>
+    private int FirstWithDigitAtLeast(Id[] sorted, int lo, int hi, int i, int j)
+    {
+        while (lo < hi)
+        {
+            int mid = (int)(((uint)lo + (uint)hi) >> 1);
+            if (_geometry.Digit(sorted[mid], i) < j) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
 }

@@ -17,8 +17,52 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("proximity neighbour selection: candidates examined for each routing-table entry (all of them when fewer), the closest by the latency model kept; 0: no proximity, the first candidate in id order. 65536 is the complete choice up to about 10^6 nodes (a row-0 entry has N/2^b candidates) and costs time in proportion", Min = 0, Max = 65_536)]
     public int ProximitySamples { get; init; } = 32;
 
+    [Param("static: the converged state built from the global view; dynamic: the protocol run message by message (joins, failures, repair; needed under churn)")]
+    public OverlayProtocol Protocol { get; init; } = OverlayProtocol.Static;
+
+    [Param("|M| in the Pastry paper: neighbourhood set size, the nodes closest by the latency model that a node knows of; a joining node takes its nearby node's set, and each node probes its members every neighbour_probe_every", Min = 1, Max = 256, Only = "protocol=dynamic")]
+    public int Neighbourhood { get; init; } = 32;
+
+    [Param("the nearby node a joining node starts from: the closest by the latency model of this many joined nodes drawn at random (the paper assumes a node knows a nearby node; 1: a random one)", Min = 1, Max = 1024, Only = "protocol=dynamic")]
+    public int JoinNearby { get; init; } = 16;
+
+    [Param("period of the leaf-set keep-alive: a node probes every member of its leaf set, and exchanges leaf sets with its nearest neighbour on each side", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long LeafKeepaliveEvery { get; init; } = 30_000_000;
+
+    [Param("period at which a node probes each member of its neighbourhood set", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long NeighbourProbeEvery { get; init; } = 60_000_000;
+
+    [Param("repair the state when a failure is detected: leaf set (ask the farthest live leaf on that side for its leaf set), routing table (lazily: ask the other entries of the row, then of later rows) and neighbourhood set; false: a dead node is only removed (the paper's §3.4 'without repair')", Only = "protocol=dynamic")]
+    public bool Repair { get; init; } = true;
+
+    [Param("time an RPC (a hop, a probe, a repair request) waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
+    public long RpcTimeout { get; init; } = 1_000_000;
+
+    [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100, Only = "protocol=dynamic")]
+    public double RpcTimeoutRtts { get; init; }
+
+    [Param("timeouts a lookup survives (each hop retried from the same node through its next-best entry) before it fails", Min = 0, Max = 64, Only = "protocol=dynamic")]
+    public int MaxRetries { get; init; } = 4;
+
+    [Param("a lookup not answered by then has failed", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long LookupTimeout { get; init; } = 60_000_000;
+
+    [Param("store the workload's keys on their k numerically closest nodes (keys_lost, value_found_rate)", Only = "protocol=dynamic")]
+    public bool StoreKeys { get; init; } = true;
+
+    [Param("k in the Pastry and PAST papers: copies of each stored key, on the k numerically closest nodes; at most |L|/2 + 1, the nodes a key's closest node sees on each side", Min = 1, Max = 65, Only = "protocol=dynamic,store_keys=true")]
+    public int K { get; init; } = 5;
+
+    [Param("size of each stored value, for the bytes of key transfers and of answers that return the value", Min = 0, Max = 1 << 30, Only = "protocol=dynamic,store_keys=true")]
+    public int ValueBytes { get; init; }
+
+    /// <summary>Whether the protocol runs (rather than the converged state).</summary>
+    public bool IsDynamic => Protocol == OverlayProtocol.Dynamic;
+
     public IEnumerable<(string Param, string Problem)> Check(OptionsContext context)
     {
+        if (IsDynamic && StoreKeys && K > LeafSet / 2 + 1)
+            yield return ("k", $"{K} copies need the key's closest node to see {K - 1} nodes on each side, but leaf_set {LeafSet} shows it {LeafSet / 2}: raise leaf_set to at least {2 * (K - 1)} or lower k");
         if (LeafSet % 2 != 0)
             yield return ("leaf_set", $"{LeafSet} cannot be split into |L|/2 smaller and |L|/2 larger ids: use an even leaf set size");
     }

@@ -85,17 +85,16 @@ public class PastryTests
         {
             int node = oracle.AtRank(rank);
             int[] leaves = pastry.LeafSet(node).ToArray();
-            if (nodes - 1 <= leafSet)
-            {
-                var others = Enumerable.Range(0, nodes).Where(m => m != node).Order();
-                Assert.Equal(others, leaves.Where(m => m >= 0).Order());
-                continue;
-            }
+            // Each side holds the |L|/2 nearest in its direction; in a network of at most |L| + 1 nodes that is every
+            // other node, on each side (so a node can be on both), and the rest of the side is empty.
+            int side = Math.Min(half, nodes - 1);
             for (int j = 0; j < half; j++)
             {
-                Assert.Equal(oracle.AtRank(rank - 1 - j), leaves[j]);
-                Assert.Equal(oracle.AtRank(rank + 1 + j), leaves[half + j]);
+                Assert.Equal(j < side ? oracle.AtRank(rank - 1 - j) : -1, leaves[j]);
+                Assert.Equal(j < side ? oracle.AtRank(rank + 1 + j) : -1, leaves[half + j]);
             }
+            if (nodes - 1 <= leafSet)
+                Assert.Equal(Enumerable.Range(0, nodes).Where(m => m != node).Order(), leaves.Where(m => m >= 0).Distinct().Order());
         }
     }
 
