@@ -83,13 +83,7 @@ public sealed class Pastry : Overlay
     private int[] _table = [];        // node n, row i, column j at (n·rows + i)·2^b + j; -1 = none
     private int[] _leaf = [];         // node n at n·|L|: the |L|/2 smaller ids nearest first, then the |L|/2 larger; -1 = none
 
-    private LookupArray<long> _path = null!;   // per lookup: one-way latencies of its hops so far, µs
-    private LookupArray<byte> _rare = null!;   // per lookup: its rare-case hops (saturating)
-    private long _measuredHops, _rareHops;
-    private readonly long[] _stretch = new long[StretchBins]; // hundredths, the last bin holding everything above
-    private double _stretchSum;
-    private long _stretchCount;
-    private const int StretchBins = 10_001;
+    private PastryRouteStats _stats = null!;
 
     public Pastry(PastryOptions options)
     {
@@ -101,15 +95,7 @@ public sealed class Pastry : Overlay
 
     protected override void OnAttached()
     {
-        _path = Net.LookupArray<long>();
-        _rare = Net.LookupArray<byte>();
-        Net.Lookups.Metrics.Register(PastrySizes.RareHops).Computed = _ => _measuredHops == 0 ? 0 : (double)_rareHops / _measuredHops;
-        Net.Lookups.Metrics.Register(PastrySizes.Stretch).Computed = column => column switch
-        {
-            "stretch_mean" => _stretchCount == 0 ? 0 : _stretchSum / _stretchCount,
-            "stretch_p50" => StretchPercentile(50),
-            _ => StretchPercentile(99),
-        };
+        _stats = new PastryRouteStats(Net);
     }
 
     public override GroundTruth CreateTruth(Oracle view) => new PastryTruth(view);
@@ -144,8 +130,7 @@ public sealed class Pastry : Overlay
 
     public override void StartLookup(int lookup)
     {
-        _path[lookup] = 0;
-        _rare[lookup] = 0;
+        _stats.Start(lookup);
         Route(Net.Lookups[lookup].Origin, lookup);
     }
 
@@ -173,8 +158,7 @@ public sealed class Pastry : Overlay
             return;
         }
         rec.Hops++;
-        if (rare && _rare[lookup] < byte.MaxValue) _rare[lookup]++;
-        _path[lookup] += Net.Transport.OneWay(node, next);
+        _stats.Hop(lookup, node, next, rare);
         Net.Transport.Send(node, next, new Event { Lookup = lookup, Sink = Sink, Type = (byte)PastryMessage.Route }, PastrySizes.Route);
     }
 
@@ -191,28 +175,7 @@ public sealed class Pastry : Overlay
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int origin = rec.Origin, hops = rec.Hops;
-        if (!Net.Lookups.Answer(lookup, answer)) return;
-        _measuredHops += hops;
-        _rareHops += _rare[lookup];
-        long direct = Net.Transport.OneWay(origin, answer);
-        if (answer == origin || direct <= 0) return;
-        double stretch = (double)_path[lookup] / direct;
-        _stretchSum += stretch;
-        _stretchCount++;
-        _stretch[(int)Math.Min(StretchBins - 1, Math.Round(stretch * 100))]++;
-    }
-
-    private double StretchPercentile(double p)
-    {
-        if (_stretchCount == 0) return 0;
-        long rank = (long)Math.Ceiling(p / 100 * _stretchCount);
-        long seen = 0;
-        for (int i = 0; i < StretchBins; i++)
-        {
-            seen += _stretch[i];
-            if (seen >= rank) return i / 100.0;
-        }
-        return (StretchBins - 1) / 100.0;
+        if (Net.Lookups.Answer(lookup, answer)) _stats.Measured(lookup, origin, answer, hops);
     }
 
     public override int Degree(int node)
