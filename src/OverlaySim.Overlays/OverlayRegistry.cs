@@ -132,14 +132,14 @@ public static class OverlayRegistry
             [Kademlia.RoundsMetric, Kademlia.RpcsMetric, Kademlia.BucketsMetric]),
         OverlayInfo.Of<PastryOptions>(
             "pastry",
-            "Pastry (Rowstron and Druschel, Middleware 2001): prefix routing on digits of b bits, leaf set, proximity neighbour selection; converged state (static)",
+            "Pastry (Rowstron and Druschel, Middleware 2001): prefix routing on digits of b bits, leaf set, proximity neighbour selection; converged state (protocol: static) or the join/keep-alive/repair protocol under churn (protocol: dynamic)",
             "hops: route messages until the numerically closest node holds the message (the paper's routing hops); " +
             "rare_hop_share: share of hops that took the rare case; stretch: route latency over the direct latency",
-            o => new Pastry(o),
-            Pastry.BytesPerNode,
-            _ => 0,
-            _ => false,
-            [],
+            o => o.IsDynamic ? new PastryProtocol(o) : new Pastry(o),
+            (o, nodes) => o.IsDynamic ? PastryProtocol.BytesPerNode(o, nodes) : Pastry.BytesPerNode(o, nodes),
+            PastryProtocol.BytesPerKey,
+            o => o.IsDynamic,
+            [new("protocol", "dynamic")],
             _ => 1,
             [PastrySizes.RareHops, PastrySizes.Stretch]),
         OverlayInfo.Of<GnutellaOptions>(

@@ -24,4 +24,20 @@ public sealed class PastryTruth(Oracle view) : GroundTruth
         IdSpace space = view.Space;
         return space.Distance(beforeId, key) < space.Distance(key, afterId) ? before : after;
     }
+
+    /// <summary>
+    /// The <paramref name="into"/>.Length numerically closest joined nodes to <paramref name="key"/> (all of them when
+    /// fewer), closest first, by the same rule as <see cref="Closest"/>: where the protocol keeps a key's k copies.
+    /// </summary>
+    internal static int KClosest(Oracle view, in PastryGeometry geometry, Id key, Span<int> into)
+    {
+        int n = view.Count, take = Math.Min(n, into.Length);
+        int after = view.RankOf(key), before = after - 1;
+        for (int i = 0; i < take; i++)
+        {
+            bool right = geometry.Closer(view.IdAtRank(after), view.IdAtRank(before), key);
+            into[i] = view.AtRank(right ? after++ : before--);
+        }
+        return take;
+    }
 }
