@@ -2,6 +2,17 @@ using OverlaySim.Core;
 
 namespace OverlaySim.Overlays;
 
+/// <summary>What a Pastry node repairs when it finds a node dead (protocol: dynamic).</summary>
+public enum PastryRepair : byte
+{
+    /// <summary>Leaf set, routing table (lazily) and neighbourhood set.</summary>
+    All,
+    /// <summary>The leaf set only.</summary>
+    LeafSet,
+    /// <summary>Nothing: a dead node is only removed.</summary>
+    None,
+}
+
 /// <summary>
 /// Pastry's scenario parameters (Rowstron and Druschel, Middleware 2001), with the paper's symbols: this record is the
 /// schema, its initial values the defaults.
@@ -32,8 +43,8 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("period at which a node probes each member of its neighbourhood set", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long NeighbourProbeEvery { get; init; } = 60_000_000;
 
-    [Param("repair the state when a failure is detected: leaf set (ask the farthest live leaf on that side for its leaf set), routing table (lazily: ask the other entries of the row, then of later rows) and neighbourhood set; false: a dead node is only removed (the paper's §3.4 'without repair')", Only = "protocol=dynamic")]
-    public bool Repair { get; init; } = true;
+    [Param("what a node repairs when it finds a node dead: all (its leaf set: ask the farthest live leaf on that side for its leaf set; its routing table, lazily: ask the other entries of the row, then of the next row; its neighbourhood set: ask a member for its set), leaf_set (the leaf set only; dead table and M entries are just removed, the paper's §3.4 'no routing table repair'), none (dead nodes are just removed)", Only = "protocol=dynamic")]
+    public PastryRepair Repair { get; init; } = PastryRepair.All;
 
     [Param("time an RPC (a hop, a probe, a repair request) waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
     public long RpcTimeout { get; init; } = 1_000_000;

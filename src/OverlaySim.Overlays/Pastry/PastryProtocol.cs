@@ -17,10 +17,11 @@
 //                 leaf-set keep-alive (every leaf_keepalive_every a node probes each member of its leaf set and
 //                 exchanges leaf sets with its nearest neighbour on each side), of the neighbourhood probe (every
 //                 neighbour_probe_every, each member of M), and of repair requests.
-//   repair        (repair: true) a dead leaf: ask the farthest live leaf on that side for its leaf set; a dead
-//                 routing-table entry R[l][d]: ask the other entries of row l, then those of rows l+1, l+2, … in
-//                 turn for their R[l][d] until one has a live one (the paper's lazy repair); a dead member of M: ask
-//                 another member for its M and keep the |M| closest. With repair: false a dead node is only removed.
+//   repair        a dead leaf (repair: all or leaf_set): ask the farthest live leaf on that side for its leaf set;
+//                 a dead routing-table entry R[l][d] (repair: all): ask the other entries of row l, then those of row
+//                 l+1, in turn for their R[l][d] until one has a live one (the paper's lazy repair); a dead member of M
+//                 (repair: all): ask another member for its M and keep the |M| closest. Otherwise a dead node is only
+//                 removed. Nodes heard of from a third party are probed before they are taken (see Learn).
 //   keys          (store_keys) each key on its k numerically closest nodes: the node closest to a key pushes it to
 //                 the other k-1, which it sees in its leaf set, whenever those change (joins, leaves, failures), and
 //                 a leaving node hands its keys to its neighbours. Copies are added, never withdrawn: a node that is
@@ -342,7 +343,7 @@ public sealed class PastryProtocol : Overlay
         return false;
     }
 
-    /// <summary>Removes a node found dead (or gone) from n's state; with repair, asks for replacements. Returns whether n knew it.</summary>
+    /// <summary>Removes a node found dead (or gone) from n's state; with repair, asks for replacements as the repair option says. Returns whether n knew it.</summary>
     private bool Forget(int n, int dead, bool repair)
     {
         if (dead < 0 || dead == n || !Net.Nodes.IsAlive(n)) return false;
@@ -356,7 +357,7 @@ public sealed class PastryProtocol : Overlay
             known = true;
             for (int j = at; j < _half - 1; j++) s[j] = s[j + 1];
             s[_half - 1] = -1;
-            if (repair) RepairLeaf(n, side);
+            if (repair && RepairsLeaves) RepairLeaf(n, side);
         }
         if (known)
         {
@@ -369,7 +370,7 @@ public sealed class PastryProtocol : Overlay
             if (table[c] != dead) continue;
             known = true;
             table[c] = -1;
-            if (repair) AskForEntry(n, c, c - c % _cols);
+            if (repair && RepairsTables) AskForEntry(n, c, c - c % _cols);
         }
         Span<int> set = _nbr.Row(n);
         int k = set.IndexOf(dead);
@@ -377,13 +378,15 @@ public sealed class PastryProtocol : Overlay
         {
             known = true;
             set[k] = -1;
-            if (repair) RepairNeighbours(n);
+            if (repair && RepairsTables) RepairNeighbours(n);
         }
         if (_bootstrap[n] == dead) _bootstrap[n] = -1;
         return known;
     }
 
-    private bool Repairing => _o.Repair && _maintenance;
+    /// <summary>Whether a dead leaf is replaced (repair: all or leaf_set), and a dead table or M entry (repair: all); never once maintenance has stopped.</summary>
+    private bool RepairsLeaves => _o.Repair != PastryRepair.None && _maintenance;
+    private bool RepairsTables => _o.Repair == PastryRepair.All && _maintenance;
 
     // ---- repair ---------------------------------------------------------------------------------------
 
@@ -627,7 +630,7 @@ public sealed class PastryProtocol : Overlay
         _hopToken[lookup] = 0;
         rec.Timeouts++;
         int dead = _hopTo[lookup];
-        Forget(n, dead, Repairing);
+        Forget(n, dead, repair: true);
         if (rec.Timeouts > _o.MaxRetries || (rec.Purpose == ForJoin && n == rec.Origin))
         {
             // A joining node whose nearby node is dead starts over through another.
@@ -869,7 +872,7 @@ public sealed class PastryProtocol : Overlay
                 break;
             case PastryProtocolMessage.LeafTimeout:
             case PastryProtocolMessage.PingTimeout:
-                Forget(n, ev.Arg, Repairing);
+                Forget(n, ev.Arg, repair: true);
                 break;
 
             case PastryProtocolMessage.Ping:
@@ -895,13 +898,13 @@ public sealed class PastryProtocol : Overlay
                     int verdict = 0;
                     LearnTableEntry(n, ev.Arg, ref verdict);
                 }
-                if (wanted >= 0 && _table.At(n, wanted) < 0 && Repairing) AskForEntry(n, wanted, ev.Aux + 1);
+                if (wanted >= 0 && _table.At(n, wanted) < 0 && RepairsTables) AskForEntry(n, wanted, ev.Aux + 1);
                 break;
             }
             case PastryProtocolMessage.RowTimeout:
                 // Src: the node asked; Arg: the cell wanted; Aux: the cell of the node asked.
-                Forget(n, ev.Src, Repairing);
-                if (_table.At(n, ev.Arg) < 0 && Repairing) AskForEntry(n, ev.Arg, ev.Aux + 1);
+                Forget(n, ev.Src, repair: true);
+                if (_table.At(n, ev.Arg) < 0 && RepairsTables) AskForEntry(n, ev.Arg, ev.Aux + 1);
                 break;
 
             case PastryProtocolMessage.NeighbourRequest:
@@ -919,7 +922,7 @@ public sealed class PastryProtocol : Overlay
                 LearnAll(n, ev.Arg, ev.Src, Neighbours);
                 break;
             case PastryProtocolMessage.NeighbourTimeout:
-                Forget(n, ev.Arg, Repairing);
+                Forget(n, ev.Arg, repair: true);
                 break;
 
             case PastryProtocolMessage.KeepaliveTimer:

@@ -25,6 +25,17 @@ internal static class ChurnRuns
         LookupTimeout = 30 * Second,
     };
 
+    /// <summary>Pastry's protocol with fast maintenance (keep-alive every 5 s, M probed every 10 s), as FastChord.</summary>
+    public static PastryOptions FastPastry(PastryRepair repair = PastryRepair.All) => new()
+    {
+        Protocol = OverlayProtocol.Dynamic,
+        LeafKeepaliveEvery = 5 * Second,
+        NeighbourProbeEvery = 10 * Second,
+        Repair = repair,
+        RpcTimeout = 500_000,
+        LookupTimeout = 30 * Second,
+    };
+
     /// <summary>
     /// A run of <paramref name="nodes"/> machines under <paramref name="churn"/> for <paramref name="duration"/>:
     /// coordinates latency (mean 40 ms one way, so that message delays differ), and lookups at
@@ -33,7 +44,7 @@ internal static class ChurnRuns
     /// </summary>
     public static RunSpec Spec(int nodes, ChurnOptions churn, long duration, long lookupsFrom, long lookupsUntil,
         double perNodeRate = 0.05, ChordOptions? chord = null, long seed = 11, int replicate = 0, int virtualNodes = 1,
-        long sampleEvery = 0)
+        long sampleEvery = 0, Func<Overlay>? overlay = null)
     {
         ChordOptions o = chord ?? FastChord();
         return new RunSpec(nodes, 160, seed, replicate,
@@ -44,7 +55,7 @@ internal static class ChurnRuns
             },
             new WorkloadOptions(0, Rate: 1, PerNodeRate: perNodeRate, Duration: lookupsUntil - lookupsFrom, Keys: 5000,
                 Popularity.Uniform, 1.0, Start: lookupsFrom),
-            () => new ChordProtocol(o))
+            overlay ?? (() => new ChordProtocol(o)))
         {
             Churn = churn,
             Duration = duration,
