@@ -25,7 +25,7 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("|L| in the Pastry paper: leaf set size, the |L|/2 numerically closest smaller and larger ids", Min = 2, Max = 128)]
     public int LeafSet { get; init; } = 16;
 
-    [Param("proximity neighbour selection: candidates examined for each routing-table entry (all of them when fewer), the closest by the latency model kept; 0: no proximity, the first candidate in id order. 65536 is the complete choice up to about 10^6 nodes (a row-0 entry has N/2^b candidates) and costs time in proportion", Min = 0, Max = 65_536)]
+    [Param("proximity neighbour selection: candidates examined for each routing-table entry (all of them when fewer), the closest by the latency model kept; 0: no proximity, the first candidate in id order. 65536 is the complete choice up to about 10^6 nodes (a row-0 entry has N/2^b candidates) and costs time in proportion. With protocol: dynamic this builds the converged start, and afterwards any value > 0 means that a node learning of a closer candidate for an occupied entry takes it (0: the first one learned stays)", Min = 0, Max = 65_536)]
     public int ProximitySamples { get; init; } = 32;
 
     [Param("static: the converged state built from the global view; dynamic: the protocol run message by message (joins, failures, repair; needed under churn)")]
