@@ -37,7 +37,7 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("the nearby node a joining node starts from: the closest by the latency model of this many joined nodes drawn at random (the paper assumes a node knows a nearby node; 1: a random one)", Min = 1, Max = 1024, Only = "protocol=dynamic")]
     public int JoinNearby { get; init; } = 16;
 
-    [Param("period of the leaf-set keep-alive: a node probes every member of its leaf set, and exchanges leaf sets with its nearest neighbour on each side", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    [Param("period of the leaf-set keep-alive: a node probes every member of its leaf set, and one whose leaf set changed since the last round sends it to its nearest neighbour on each side, who answer with theirs", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long LeafKeepaliveEvery { get; init; } = 30_000_000;
 
     [Param("period at which a node probes each member of its neighbourhood set", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]

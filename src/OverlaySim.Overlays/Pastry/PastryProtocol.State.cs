@@ -15,14 +15,14 @@ public sealed partial class PastryProtocol
     /// </summary>
     private void Learn(int n, int m, int into, bool firsthand)
     {
-        if (m < 0 || m == n || _ids[m] == _ids[n]) return;
+        if (m < 0 || m == n) return;
         int verdict = firsthand ? 1 : 0;
         if ((into & LeafSide) != 0 && LearnLeaf(n, m, ref verdict, out int nearestOn))
         {
             if (nearestOn >= 0) HandToNewNeighbour(n, m, nearestOn);
             LeafChanged(n);
         }
-        if ((into & Table) != 0) LearnTableEntry(n, m, ref verdict);
+        if ((into & (Table | EmptyCells)) != 0) LearnTableEntry(n, m, (into & Table) != 0, ref verdict);
         if ((into & Neighbours) != 0) LearnNeighbour(n, m, ref verdict);
     }
 
@@ -50,10 +50,17 @@ public sealed partial class PastryProtocol
     {
         nearestOn = -1;
         Span<int> leaf = _leaf.Row(n);
+        bool bothShort = leaf[_half - 1] < 0 && leaf[_l - 1] < 0;
+        if (!bothShort && leaf.Contains(m)) return false; // already on the side it belongs to (most of a neighbour's leaf set)
         IdSpace space = Net.Space;
         Id ccw = space.Distance(_ids[m], _ids[n]), cw = space.Distance(_ids[n], _ids[m]);
         int natural = cw <= ccw ? 1 : 0;
-        bool bothShort = leaf[_half - 1] < 0 && leaf[_l - 1] < 0;
+        if (!bothShort)
+        {
+            // Beyond the farthest member of a full side: not taken (no scan).
+            int far = leaf[natural * _half + _half - 1];
+            if (far >= 0 && (natural == 0 ? ccw >= space.Distance(_ids[far], _ids[n]) : cw >= space.Distance(_ids[n], _ids[far]))) return false;
+        }
         Span<int> at = stackalloc int[2];
         for (int side = 0; side < 2; side++)
         {
@@ -82,26 +89,30 @@ public sealed partial class PastryProtocol
             if (at[side] == 0) nearestOn = side;
         }
         _leafAll[n] = LeafHoldsAll(n);
+        _leafChanged[n] = true;
         return true;
     }
 
-    /// <summary>Puts m in the routing-table cell it qualifies for, if that is empty or (proximity) m is closer than its entry.</summary>
-    private void LearnTableEntry(int n, int m, ref int verdict)
+    /// <summary>Puts m in the routing-table cell it qualifies for, if that is empty or (<paramref name="compare"/>, with proximity) m is closer than its entry.</summary>
+    private void LearnTableEntry(int n, int m, bool compare, ref int verdict)
     {
         int l = _g.SharedDigits(_ids[n], _ids[m]);
         if (l >= _rows) return;
         ref int cell = ref _table.At(n, l * _cols + _g.Digit(_ids[m], l));
         if (cell == m) return;
-        if ((cell < 0 || (_o.ProximitySamples > 0 && Net.Transport.OneWay(n, m) < Net.Transport.OneWay(n, cell))) && Admit(m, ref verdict)) cell = m;
+        if ((cell < 0 || (compare && _o.ProximitySamples > 0 && Net.Transport.OneWay(n, m) < Net.Transport.OneWay(n, cell))) && Admit(m, ref verdict)) cell = m;
     }
 
-    /// <summary>Adds m to n's neighbourhood set if there is room, or in place of its farthest member if m is closer.</summary>
+    /// <summary>
+    /// Adds m to n's neighbourhood set if there is room, or in place of its farthest member if m is closer (the
+    /// members' latencies are kept beside them, so that a candidate costs one latency computation).
+    /// </summary>
     private void LearnNeighbour(int n, int m, ref int verdict)
     {
         if (m < 0 || m == n) return;
         Span<int> set = _nbr.Row(n);
-        int free = -1, far = -1;
-        long farLatency = -1;
+        Span<int> latency = _nbrLatency.Row(n);
+        int free = -1, far = -1, farLatency = -1;
         for (int j = 0; j < set.Length; j++)
         {
             int e = set[j];
@@ -109,13 +120,14 @@ public sealed partial class PastryProtocol
             if (e < 0)
             {
                 if (free < 0) free = j;
-                continue;
             }
-            long l = Net.Transport.OneWay(n, e);
-            if (l > farLatency) (far, farLatency) = (j, l);
+            else if (latency[j] > farLatency) (far, farLatency) = (j, latency[j]);
         }
-        if (free >= 0) { if (Admit(m, ref verdict)) set[free] = m; }
-        else if (Net.Transport.OneWay(n, m) < farLatency && Admit(m, ref verdict)) set[far] = m;
+        int l = (int)Math.Min(int.MaxValue, Net.Transport.OneWay(n, m));
+        int slot = free >= 0 ? free : l < farLatency ? far : -1;
+        if (slot < 0 || !Admit(m, ref verdict)) return;
+        set[slot] = m;
+        latency[slot] = l;
     }
 
     /// <summary>Whether n's leaf set is every other node: its two sides share a member, or both are empty.</summary>
@@ -148,6 +160,7 @@ public sealed partial class PastryProtocol
         if (known)
         {
             _leafAll[n] = LeafHoldsAll(n);
+            _leafChanged[n] = true;
             LeafChanged(n);
         }
         Span<int> table = _table.Row(n);

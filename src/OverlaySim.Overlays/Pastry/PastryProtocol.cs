@@ -14,8 +14,9 @@
 //                 members they lacked, and hands the keys it is closest to to its nearest neighbours; a crash says
 //                 nothing.
 //   failures      detected by timeouts: of a lookup's hop (the forwarder retries through its next-best entry), of the
-//                 leaf-set keep-alive (every leaf_keepalive_every a node probes each member of its leaf set and
-//                 exchanges leaf sets with its nearest neighbour on each side), of the neighbourhood probe (every
+//                 leaf-set keep-alive (every leaf_keepalive_every a node probes each member of its leaf set; one whose
+//                 leaf set changed since sends it to its nearest neighbours instead, who answer with theirs), of the
+//                 neighbourhood probe (every
 //                 neighbour_probe_every, each member of M), and of repair requests.
 //   repair        a dead leaf (repair: all or leaf_set): ask the farthest live leaf on that side for its leaf set;
 //                 a dead routing-table entry R[l][d] (repair: all): ask the other entries of row l, then those of row
@@ -38,15 +39,17 @@
 // answer arrives. Join, repair and maintenance traffic is maintenance.
 //
 // Deviations from the paper: no routing-table probing beyond what routing and repair meet (MSPastry's periodic
-// probes are not modelled); nodes that receive X's state take X alone into theirs; the converged start fills M with
+// probes are not modelled); nodes that receive X's state take X alone into theirs; the nodes of leaf-set messages
+// fill only empty routing-table cells (joins, announcements and repairs compare latencies); the converged start fills M with
 // the |M| closest of the node's table, leaf set and 64 random nodes (not of all nodes); the routing table keeps
 // ⌈log_{2^b} N⌉ + 1 rows for the N nodes of the scenario (deeper rows' keys lie in the leaf set's range).
 //
 // Files: this one (state, set-up, lookups, joins and leaves, events), PastryProtocol.State.cs (what a node learns and
 // forgets, repair, and the keys' copies).
 //
-// Memory per node: 4·(rows·2^b + |L| + |M|) bytes of state plus 18 of bootstrap, digest and flags, and two pending
-// timers; keys at KeyStore.BytesPerKey with k + 8 holders (BytesPerNode, BytesPerKey).
+// Memory per node: 4·(rows·2^b + |L| + 2·|M|) bytes of state (table, leaf set, M and its members' latencies) plus
+// 22 of bootstrap, digest, flags and key-list head, and two pending timers; keys at KeyStore.BytesPerKey with k + 8
+// holders (BytesPerNode, BytesPerKey).
 
 using OverlaySim.Core;
 
@@ -92,7 +95,10 @@ public sealed partial class PastryProtocol : Overlay
 {
     private const int Header = PastrySizes.Header, NodeRef = PastrySizes.NodeRef, KeyBytes = PastrySizes.Key;
     private const byte ForUser = LookupService.UserLookup, ForJoin = 1;
-    private const int LeafSide = 1, Table = 2, Neighbours = 4, Everything = LeafSide | Table | Neighbours;
+    // Where a node learned of is taken: its leaf set, its routing table (by proximity when the cell is taken), only
+    // empty routing-table cells (what leaf-set messages offer: their nodes share many digits, and comparing latencies
+    // for every one of them would dominate the keep-alive's cost), its neighbourhood set.
+    private const int LeafSide = 1, Table = 2, EmptyCells = 8, Neighbours = 4, Everything = LeafSide | Table | Neighbours;
 
     private readonly PastryOptions _o;
     private readonly int _l, _half, _m, _cols;
@@ -102,7 +108,9 @@ public sealed partial class PastryProtocol : Overlay
     private NodeArray<int> _leaf = null!;          // |L|: the |L|/2 smaller nearest first, then the |L|/2 larger; -1 at the end of a side
     private NodeArray<int> _table = null!;         // rows·2^b, -1 = none
     private NodeArray<int> _nbr = null!;           // |M|, unordered, -1 = none
+    private NodeArray<int> _nbrLatency = null!;    // |M|: the one-way latency to each member, µs
     private NodeArray<bool> _leafAll = null!;      // the leaf set is every other node (its sides overlap, or it is empty)
+    private NodeArray<bool> _leafChanged = null!;  // the leaf set changed since the last keep-alive round
     private NodeArray<int> _bootstrap = null!;
     private NodeArray<ulong> _digest = null!;      // of the k-1 nearest on each side at the last key push
     private NodeArray<bool> _timersRunning = null!;
@@ -136,9 +144,12 @@ public sealed partial class PastryProtocol : Overlay
     /// <summary>The key store (null when keys are not stored), for tests.</summary>
     public KeyStore? Store => _store;
 
-    /// <summary>Estimated bytes per node: the state (4·(rows·2^b + |L| + |M|)), 18 of bootstrap, digest, flags and key-list head, and two timers.</summary>
+    /// <summary>
+    /// Estimated bytes per node: the state (4·(rows·2^b + |L| + 2·|M|): table, leaf set, M and its latencies), 22 of
+    /// bootstrap, digest, flags and key-list head, and two timers at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
+    /// </summary>
     public static long BytesPerNode(PastryOptions o, long nodes) =>
-        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + o.Neighbourhood) + 18 + 4 + 2 * 2 * EventQueue.BytesPerPendingEvent;
+        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + 2 * o.Neighbourhood) + 22 + 2 * 2 * EventQueue.BytesPerPendingEvent;
 
     /// <summary>Estimated bytes per stored key: the store's slots with k copies.</summary>
     public static long BytesPerKey(PastryOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(o.K + 8, timed: false, o.K) : 0;
@@ -162,7 +173,9 @@ public sealed partial class PastryProtocol : Overlay
         _leaf = Net.NodeArray(_l, -1);
         _table = Net.NodeArray(_cells, -1);
         _nbr = Net.NodeArray(_m, -1);
+        _nbrLatency = Net.NodeArray<int>(_m);
         _leafAll = Net.NodeArray<bool>();
+        _leafChanged = Net.NodeArray<bool>();
         _bootstrap = Net.NodeArray(1, -1);
         _digest = Net.NodeArray<ulong>();
         _timersRunning = Net.NodeArray<bool>();
@@ -218,6 +231,7 @@ public sealed partial class PastryProtocol : Overlay
         _table.Clear(n);
         _nbr.Clear(n);
         _leafAll[n] = true;
+        _leafChanged[n] = false;
         _bootstrap[n] = -1;
         _digest[n] = 0;
     }
@@ -385,6 +399,7 @@ public sealed partial class PastryProtocol : Overlay
         }
         LearnAll(x, payload, z, LeafSide | Table);
         Net.Population.Joined(x);
+        _leafChanged[x] = true;
         StartTimers(x);
         Announce(x);
         _digest[x] = 0;
@@ -435,17 +450,21 @@ public sealed partial class PastryProtocol : Overlay
     // ---- maintenance rounds ---------------------------------------------------------------------------
 
     /// <summary>
-    /// The leaf-set keep-alive: exchange leaf sets with the nearest neighbour on each side, and probe the other members
-    /// (a probe of a live member is counted, not simulated: see the cost model at the top).
+    /// The leaf-set keep-alive: a node whose leaf set changed since its last round sends it to its nearest neighbour on
+    /// each side, who answer with theirs (and, if that changed theirs, pass it on at their next round, so that news
+    /// travels both ways along the ring); it probes the other members, and all of them when nothing changed (a probe
+    /// of a live member is counted, not simulated: see the cost model at the top).
     /// </summary>
     private void Keepalive(int n)
     {
         ReadOnlySpan<int> leaf = _leaf.Row(n);
+        bool changed = _leafChanged[n];
+        _leafChanged[n] = false;
         for (int j = 0; j < _l; j++)
         {
             int m = leaf[j];
             if (m < 0 || leaf[..j].Contains(m)) continue;
-            if (j == 0 || j == _half)
+            if (changed && (j == 0 || j == _half))
             {
                 int payload = LeafPayload(n);
                 SendMaintenanceRequest(n, m, new Event { Arg = payload, Sink = Sink, Type = (byte)PastryProtocolMessage.LeafRequest }, Header + NodeRef * _payloads.Length(payload));
@@ -511,19 +530,19 @@ public sealed partial class PastryProtocol : Overlay
             case PastryProtocolMessage.Leave:
                 // The leaver's leaf set, the leaver first: take the others.
                 Forget(n, ev.Src, repair: false);
-                LearnAll(n, ev.Arg, ev.Src, LeafSide | Table, skip: ev.Src);
+                LearnAll(n, ev.Arg, ev.Src, LeafSide | EmptyCells, skip: ev.Src);
                 break;
 
             case PastryProtocolMessage.LeafRequest:
-                if (ev.Arg >= 0) LearnAll(n, ev.Arg, ev.Src, LeafSide | Table);
-                else Learn(n, ev.Src, LeafSide | Table, firsthand: true);
+                if (ev.Arg >= 0) LearnAll(n, ev.Arg, ev.Src, LeafSide | EmptyCells);
+                else Learn(n, ev.Src, LeafSide | EmptyCells, firsthand: true);
                 {
                     int payload = LeafPayload(n);
                     Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Sink = Sink, Type = (byte)PastryProtocolMessage.LeafReply }, Header + NodeRef * _payloads.Length(payload));
                 }
                 break;
             case PastryProtocolMessage.LeafReply:
-                LearnAll(n, ev.Arg, ev.Src, LeafSide | Table);
+                LearnAll(n, ev.Arg, ev.Src, LeafSide | EmptyCells);
                 break;
             case PastryProtocolMessage.LeafTimeout:
             case PastryProtocolMessage.PingTimeout:
@@ -551,7 +570,7 @@ public sealed partial class PastryProtocol : Overlay
                     int l = _g.SharedDigits(_ids[n], _ids[ev.Arg]);
                     if (l < _rows) wanted = l * _cols + _g.Digit(_ids[ev.Arg], l);
                     int verdict = 0;
-                    LearnTableEntry(n, ev.Arg, ref verdict);
+                    LearnTableEntry(n, ev.Arg, compare: true, ref verdict);
                 }
                 if (wanted >= 0 && _table.At(n, wanted) < 0 && RepairsTables) AskForEntry(n, wanted, ev.Aux + 1);
                 break;
