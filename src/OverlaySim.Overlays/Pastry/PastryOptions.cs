@@ -43,6 +43,9 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("period at which a node probes each member of its neighbourhood set", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long NeighbourProbeEvery { get; init; } = 60_000_000;
 
+    [Param("period at which a node probes every entry of its routing table, MSPastry's addition (Castro, Costa and Rowstron, DSN 2004); 0: never, as in the paper, where a dead entry is found when a route meets it (a timeout)", Unit = ParamUnit.Time, Min = 0, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long TableProbeEvery { get; init; }
+
     [Param("what a node repairs when it finds a node dead: all (its leaf set: ask the farthest live leaf on that side for its leaf set; its routing table, lazily: ask the other entries of the row, then of the next row; its neighbourhood set: ask a member for its set), leaf_set (the leaf set only; dead table and M entries are just removed, the paper's §3.4 'no routing table repair'), none (dead nodes are just removed)", Only = "protocol=dynamic")]
     public PastryRepair Repair { get; init; } = PastryRepair.All;
 

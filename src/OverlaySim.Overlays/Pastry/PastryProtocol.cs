@@ -38,11 +38,12 @@
 // msgs_per_lookup). The answer is the node that delivered; ok if it is the numerically closest joined node when the
 // answer arrives. Join, repair and maintenance traffic is maintenance.
 //
-// Deviations from the paper: no routing-table probing beyond what routing and repair meet (MSPastry's periodic
-// probes are not modelled); nodes that receive X's state take X alone into theirs; the nodes of leaf-set messages
-// fill only empty routing-table cells (joins, announcements and repairs compare latencies); the converged start fills M with
-// the |M| closest of the node's table, leaf set and 64 random nodes (not of all nodes); the routing table keeps
-// ⌈log_{2^b} N⌉ + 1 rows for the N nodes of the scenario (deeper rows' keys lie in the leaf set's range).
+// Deviations from the paper: nodes that receive X's state take X alone into theirs; the nodes of leaf-set messages
+// fill only empty routing-table cells (joins, announcements and repairs compare latencies); the converged start
+// fills M with the |M| closest of the node's table, leaf set and 64 random nodes (not of all nodes); the routing table
+// keeps ⌈log_{2^b} N⌉ + 1 rows for the N nodes of the scenario (deeper rows' keys lie in the leaf set's range). As
+// in the paper the routing table is not probed, so a dead entry is found when a route meets it (a timeout);
+// table_probe_every > 0 adds MSPastry's periodic probing of every entry.
 //
 // Files: this one (state, set-up, lookups, joins and leaves, events), PastryProtocol.State.cs (what a node learns and
 // forgets, repair, and the keys' copies).
@@ -87,6 +88,8 @@ public enum PastryProtocolMessage : byte
     KeyTransfer,
     KeepaliveTimer,
     ProbeTimer,
+    /// <summary>table_probe_every: probe every routing-table entry (MSPastry's routing-table probing).</summary>
+    TableProbeTimer,
     JoinTimer,
 }
 
@@ -146,10 +149,10 @@ public sealed partial class PastryProtocol : Overlay
 
     /// <summary>
     /// Estimated bytes per node: the state (4·(rows·2^b + |L| + 2·|M|): table, leaf set, M and its latencies), 22 of
-    /// bootstrap, digest, flags and key-list head, and two timers at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
+    /// bootstrap, digest, flags and key-list head, and two timers (three with table_probe_every) at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
     /// </summary>
     public static long BytesPerNode(PastryOptions o, long nodes) =>
-        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + 2 * o.Neighbourhood) + 22 + 2 * 2 * EventQueue.BytesPerPendingEvent;
+        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + 2 * o.Neighbourhood) + 22 + (o.TableProbeEvery > 0 ? 3 : 2) * 2 * EventQueue.BytesPerPendingEvent;
 
     /// <summary>Estimated bytes per stored key: the store's slots with k copies.</summary>
     public static long BytesPerKey(PastryOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(o.K + 8, timed: false, o.K) : 0;
@@ -221,6 +224,8 @@ public sealed partial class PastryProtocol : Overlay
         _timersRunning[n] = true;
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.LeafKeepaliveEvery), Timer(n, PastryProtocolMessage.KeepaliveTimer));
         Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.NeighbourProbeEvery), Timer(n, PastryProtocolMessage.ProbeTimer));
+        if (_o.TableProbeEvery > 0)
+            Net.Sim.Schedule(1 + (long)(_rng.NextDouble() * _o.TableProbeEvery), Timer(n, PastryProtocolMessage.TableProbeTimer));
     }
 
     private Event Timer(int n, PastryProtocolMessage type) => new() { Dst = n, Src = n, Lookup = -1, Sink = Sink, Type = (byte)type };
@@ -473,7 +478,7 @@ public sealed partial class PastryProtocol : Overlay
         }
     }
 
-    /// <summary>Probes m (kind 0: a leaf, 1: a member of M): counted if it is alive, sent (and timed out) if not.</summary>
+    /// <summary>Probes m (kind 0: a leaf, 1: a member of M, 2: a routing-table entry): counted if it is alive, sent (and timed out) if not.</summary>
     private void Probe(int n, int m, int kind)
     {
         if (Net.Nodes.IsAlive(m))
@@ -608,6 +613,11 @@ public sealed partial class PastryProtocol : Overlay
                 if (!_maintenance) return;
                 foreach (int m in _nbr.Row(n)) if (m >= 0) Probe(n, m, 1);
                 Net.Sim.Schedule(_o.NeighbourProbeEvery, Timer(n, PastryProtocolMessage.ProbeTimer));
+                break;
+            case PastryProtocolMessage.TableProbeTimer:
+                if (!_maintenance) return;
+                foreach (int m in _table.Row(n)) if (m >= 0) Probe(n, m, 2);
+                Net.Sim.Schedule(_o.TableProbeEvery, Timer(n, PastryProtocolMessage.TableProbeTimer));
                 break;
             case PastryProtocolMessage.JoinTimer:
                 if (Net.Population.IsJoined(n) || !_maintenance) return;
