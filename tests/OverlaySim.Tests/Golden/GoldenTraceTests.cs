@@ -12,7 +12,7 @@ namespace OverlaySim.Tests.Golden;
 /// <remarks>
 /// What they cover: static Chord (with virtual nodes, without a successor list), dynamic Chord under lifetime churn
 /// (recursive with lazy timeouts, iterative with RTT timeouts, stored keys), a ring grown by joins under Poisson churn,
-/// static Pastry (two digit sizes), static Kademlia (node and value lookups), dynamic Kademlia under churn (fixed and RTT timeouts, republish), Gnutella's
+/// static Pastry (two digit sizes), Pastry's protocol under churn (stored keys; RTT timeouts, table probing, leaf-set repair only), static Kademlia (node and value lookups), dynamic Kademlia under churn (fixed and RTT timeouts, republish), Gnutella's
 /// three searches on three graphs and a Napster index that fails for a while, and both their protocols under churn.
 /// </remarks>
 public class GoldenTraceTests
@@ -29,6 +29,8 @@ public class GoldenTraceTests
     [InlineData("kademlia-churn.yaml", "values", "5ee4ca5d03b04508")]
     [InlineData("pastry-static.yaml", "pastry", "969dd2c9cda1a215")]
     [InlineData("pastry-static.yaml", "b2", "c4fc9c2ba627013d")]
+    [InlineData("pastry-churn.yaml", "pastry", "a335cb7b5692d67c")]
+    [InlineData("pastry-churn.yaml", "probed", "94e3470660477c16")]
     [InlineData("unstructured.yaml", "flood", "46d634fe12083c58")]
     [InlineData("unstructured.yaml", "ring", "01d06b9b6fba7b67")]
     [InlineData("unstructured.yaml", "walk", "09753785ea015c24")]
