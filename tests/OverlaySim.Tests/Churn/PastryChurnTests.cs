@@ -101,8 +101,25 @@ public class PastryChurnTests
             }
         }
 
-        KeyStore store = pastry.Store!;
+        // Every routing-table entry, learned from joins, announcements and repairs, is where the paper puts it: row i,
+        // column j holds a node sharing exactly i digits with its owner and having digit j next.
         var geometry = new PastryGeometry(net.Space, 4);
+        for (int rank = 0; rank < live; rank++)
+        {
+            int node = view.AtRank(rank);
+            ReadOnlySpan<int> table = pastry.RoutingTable(node);
+            for (int cell = 0; cell < table.Length; cell++)
+            {
+                int e = table[cell];
+                if (e < 0) continue;
+                int row = cell / 16, column = cell % 16;
+                Id a = net.Nodes.Ids[node], b = net.Nodes.Ids[e];
+                Assert.True(geometry.SharedDigits(a, b) == row && geometry.Digit(b, row) == column,
+                    $"node {node}: entry {e} at row {row}, column {column} shares {geometry.SharedDigits(a, b)} digits and has digit {geometry.Digit(b, row)} next");
+            }
+        }
+
+        KeyStore store = pastry.Store!;
         Span<int> closest = stackalloc int[k];
         int survived = 0;
         for (int key = 0; key < net.Keys.Length; key++)
@@ -148,6 +165,27 @@ public class PastryChurnTests
         string seen = $"hops {all.HopsMean:0.000} and rare share {all.Metric("rare_hop_share"):0.000} with table repair, {leafOnly.HopsMean:0.000} and {leafOnly.Metric("rare_hop_share"):0.000} without; timeouts {all.TimeoutsMean:0.000} and {leafOnly.TimeoutsMean:0.000}";
         Assert.True(all.HopsMean < leafOnly.HopsMean, seen);
         Assert.True(all.Metric("rare_hop_share") < leafOnly.Metric("rare_hop_share"), seen);
+    }
+
+    /// <summary>
+    /// Without churn the protocol keeps the converged state it starts from (no join, no failure, so no leaf set
+    /// changes and nothing to learn), and routes every lookup as the converged model does: the same hop counts.
+    /// </summary>
+    [Fact]
+    public void WithoutChurnTheProtocolRoutesAsTheConvergedModel()
+    {
+        RunResult Run(string protocol)
+        {
+            SimulationRun run = OverlaySim.Tests.Overlays.ConformanceTests.Build("pastry", $"protocol: {protocol}", nodes: 3000, extra: "duration: 2min",
+                workload: "{ lookups: 5000, keys: 3000, rate: 100/s }");
+            Experiment.Simulate(run);
+            return Experiment.Summarize(run);
+        }
+        RunResult converged = Run("static"), protocol = Run("dynamic");
+        Assert.Equal(5000, protocol.Lookups);
+        Assert.Equal(protocol.Lookups, protocol.LookupsOk);
+        Assert.Equal(converged.HopHistogram, protocol.HopHistogram);
+        Assert.Equal(converged.Metric("stretch_mean"), protocol.Metric("stretch_mean"));
     }
 
     [Fact]
