@@ -49,7 +49,7 @@ public sealed record PastryOptions : IOptionsCheck
     [Param("what a node repairs when it finds a node dead: all (its leaf set: ask the farthest live leaf on that side for its leaf set; its routing table, lazily: ask the other entries of the row, then of the next row; its neighbourhood set: ask a member for its set), leaf_set (the leaf set only; dead table and M entries are just removed, the paper's §3.4 'no routing table repair'), none (dead nodes are just removed)", Only = "protocol=dynamic")]
     public PastryRepair Repair { get; init; } = PastryRepair.All;
 
-    [Param("time an RPC (a hop, a probe, a repair request) waits for its answer", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
+    [Param("time an RPC (a hop, a probe, a repair request) waits for its answer; shorter than a pair's round trip, a hop is still retried correctly (its acknowledgement is awaited), but a probe or repair request times out before its answer can come and takes a live node for dead", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
     public long RpcTimeout { get; init; } = 1_000_000;
 
     [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100, Only = "protocol=dynamic")]

@@ -42,15 +42,16 @@ public sealed partial class PastryProtocol
     /// <summary>
     /// Inserts m on each side of n's leaf set where it is among the |L|/2 nearest in that direction;
     /// <paramref name="nearestOn"/>: the side (0 smaller, 1 larger) on which it became n's nearest, else -1. A node goes
-    /// on the side it is nearer in, and on the other side too only while neither side is full (a network of at most
-    /// |L| + 1 nodes, where each side holds every other node): a side short of members after failures takes no node
-    /// from beyond the other side, which would stretch its range around the ring.
+    /// on the side it is nearer in, and on the other side too only while n knows fewer than |L|/2 nodes (a network of
+    /// at most |L|/2 + 1 nodes, where each side holds every other node and the sides overlap): in a larger network a side
+    /// short of members after failures takes no node from beyond the other side, which would stretch its range around
+    /// the ring.
     /// </summary>
     private bool LearnLeaf(int n, int m, ref int verdict, out int nearestOn)
     {
         nearestOn = -1;
         Span<int> leaf = _leaf.Row(n);
-        bool bothShort = leaf[_half - 1] < 0 && leaf[_l - 1] < 0;
+        bool bothShort = KnowsFewerThanHalf(leaf);
         if (!bothShort && leaf.Contains(m)) return false; // already on the side it belongs to (most of a neighbour's leaf set)
         IdSpace space = Net.Space;
         Id ccw = space.Distance(_ids[m], _ids[n]), cw = space.Distance(_ids[n], _ids[m]);
@@ -130,11 +131,23 @@ public sealed partial class PastryProtocol
         latency[slot] = l;
     }
 
-    /// <summary>Whether n's leaf set is every other node: its two sides share a member, or both are empty.</summary>
+    /// <summary>Whether the leaf set names fewer than |L|/2 distinct nodes.</summary>
+    private bool KnowsFewerThanHalf(ReadOnlySpan<int> leaf)
+    {
+        int distinct = 0;
+        for (int j = 0; j < _l; j++)
+            if (leaf[j] >= 0 && !leaf[..j].Contains(leaf[j]) && ++distinct >= _half) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Whether n's leaf set is every other node: its two sides share a member, or it knows no node at all (a node alone).
+    /// A node whose leaf set failed entirely but whose table is not empty routes through the table.
+    /// </summary>
     private bool LeafHoldsAll(int n)
     {
         ReadOnlySpan<int> leaf = _leaf.Row(n);
-        if (leaf[0] < 0 && leaf[_half] < 0) return true;
+        if (leaf[0] < 0 && leaf[_half] < 0) return !_table.Row(n).ContainsAnyExcept(-1);
         for (int i = 0; i < _half && leaf[i] >= 0; i++)
             for (int j = _half; j < _l && leaf[j] >= 0; j++)
                 if (leaf[i] == leaf[j]) return true;
@@ -146,6 +159,7 @@ public sealed partial class PastryProtocol
     {
         if (dead < 0 || dead == n || !Net.Nodes.IsAlive(n)) return false;
         bool known = false;
+        int sides = 0; // the sides it was on
         Span<int> leaf = _leaf.Row(n);
         for (int side = 0; side < 2; side++)
         {
@@ -153,12 +167,16 @@ public sealed partial class PastryProtocol
             int at = s.IndexOf(dead);
             if (at < 0) continue;
             known = true;
+            sides |= 1 << side;
             for (int j = at; j < _half - 1; j++) s[j] = s[j + 1];
             s[_half - 1] = -1;
-            if (repair && RepairsLeaves) RepairLeaf(n, side);
         }
         if (known)
         {
+            // Repairs only once the dead node is off both sides (it may be on both in a small network).
+            if (repair && RepairsLeaves)
+                for (int side = 0; side < 2; side++)
+                    if ((sides & (1 << side)) != 0) RepairLeaf(n, side);
             _leafAll[n] = LeafHoldsAll(n);
             _leafChanged[n] = true;
             LeafChanged(n);
@@ -303,7 +321,8 @@ public sealed partial class PastryProtocol
         Id self = _ids[n];
         Id lo = leaf[0] >= 0 ? _g.Split(_ids[leaf[0]], self) : self;
         Id hi = leaf[_half] >= 0 ? _g.Split(self, _ids[leaf[_half]]) : self;
-        if (leaf[0] < 0 || leaf[_half] < 0 || _leafAll[n]) (lo, hi) = (self, self); // every key (the whole ring, as CopyRange reads lo == hi)
+        if (_leafAll[n]) (lo, hi) = (self, self); // every key (the whole ring, as CopyRange reads lo == hi)
+        else if (lo == hi) return;                // no neighbour on either side: no range to speak for
         int lefts = Count(leaf[.._half]), rights = Count(leaf[_half..]);
         for (int i = 1; i <= near; i++)
         {

@@ -49,7 +49,7 @@
 // forgets, repair, and the keys' copies).
 //
 // Memory per node: 4·(rows·2^b + |L| + 2·|M|) bytes of state (table, leaf set, M and its members' latencies) plus
-// 22 of bootstrap, digest, flags and key-list head, and two pending timers; keys at KeyStore.BytesPerKey with k + 8
+// 19 of bootstrap, digest, flags and key-list head, and two pending timers (three with table_probe_every); keys at KeyStore.BytesPerKey with k + 8
 // holders (BytesPerNode, BytesPerKey).
 
 using OverlaySim.Core;
@@ -148,11 +148,11 @@ public sealed partial class PastryProtocol : Overlay
     public KeyStore? Store => _store;
 
     /// <summary>
-    /// Estimated bytes per node: the state (4·(rows·2^b + |L| + 2·|M|): table, leaf set, M and its latencies), 22 of
+    /// Estimated bytes per node: the state (4·(rows·2^b + |L| + 2·|M|): table, leaf set, M and its latencies), 19 of
     /// bootstrap, digest, flags and key-list head, and two timers (three with table_probe_every) at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
     /// </summary>
     public static long BytesPerNode(PastryOptions o, long nodes) =>
-        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + 2 * o.Neighbourhood) + 22 + (o.TableProbeEvery > 0 ? 3 : 2) * 2 * EventQueue.BytesPerPendingEvent;
+        4L * ((1 << o.B) * Pastry.Rows(o, nodes, IdSpace.MaxBits) + o.LeafSet + 2 * o.Neighbourhood) + 19 + (o.TableProbeEvery > 0 ? 3 : 2) * 2 * EventQueue.BytesPerPendingEvent;
 
     /// <summary>Estimated bytes per stored key: the store's slots with k copies.</summary>
     public static long BytesPerKey(PastryOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(o.K + 8, timed: false, o.K) : 0;
@@ -254,14 +254,15 @@ public sealed partial class PastryProtocol : Overlay
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         bool join = rec.Purpose == ForJoin;
-        if (join) SendRows(n, lookup);
-        else if (!Net.Population.IsJoined(n))
+        if (!Net.Population.IsJoined(n))
         {
             // Reached through a stale entry while (re)joining: its bootstrap is the node it knows best.
             if (_bootstrap[n] >= 0) Forward(n, _bootstrap[n], lookup, rare: false);
+            else if (join) FailLookup(lookup);
             else Deliver(n, lookup);
             return;
         }
+        if (join) SendRows(n, lookup);
         int next = _g.NextHop(_ids, n, rec.Key, _leaf.Row(n), _leafAll[n], _table.Row(n), _rows, _nbr.Row(n), join ? rec.Origin : -1, out bool rare);
         if (next < 0) Deliver(n, lookup);
         else Forward(n, next, lookup, rare);
@@ -369,7 +370,7 @@ public sealed partial class PastryProtocol : Overlay
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int x = rec.Origin;
-        if (n == x) return;
+        if (n == x || !Net.Lookups.OriginIsCurrent(lookup)) return; // (a join of an earlier incarnation of X)
         if (rec.Hops == 1 && _joinRow[lookup] == 0)
         {
             int nbrs = _payloads.Allocate();
@@ -437,8 +438,8 @@ public sealed partial class PastryProtocol : Overlay
             {
                 Id lo = _g.Split(_ids[l1], self), hi = _g.Split(self, _ids[r1]);
                 Id mid = Clip(lo, hi, l1, r1);
-                Transfer(node, l1, lo, mid);
-                Transfer(node, r1, mid, hi);
+                if (mid != lo) Transfer(node, l1, lo, mid); // (lo == hi would read as the whole ring)
+                if (mid != hi) Transfer(node, r1, mid, hi);
             }
         }
         for (int j = 0; j < _l; j++)
@@ -474,19 +475,19 @@ public sealed partial class PastryProtocol : Overlay
                 int payload = LeafPayload(n);
                 SendMaintenanceRequest(n, m, new Event { Arg = payload, Sink = Sink, Type = (byte)PastryProtocolMessage.LeafRequest }, Header + NodeRef * _payloads.Length(payload));
             }
-            else Probe(n, m, 0);
+            else Probe(n, m);
         }
     }
 
-    /// <summary>Probes m (kind 0: a leaf, 1: a member of M, 2: a routing-table entry): counted if it is alive, sent (and timed out) if not.</summary>
-    private void Probe(int n, int m, int kind)
+    /// <summary>Probes m (a leaf, a member of M or a routing-table entry): counted if it is alive, sent (and timed out) if not; the timeout removes it from all three.</summary>
+    private void Probe(int n, int m)
     {
         if (Net.Nodes.IsAlive(m))
         {
             Net.Transport.CountMaintenance((byte)PastryProtocolMessage.Ping, Header);
             Net.Transport.CountMaintenance((byte)PastryProtocolMessage.Pong, Header);
         }
-        else SendMaintenanceRequest(n, m, new Event { Aux = (ushort)kind, Sink = Sink, Type = (byte)PastryProtocolMessage.Ping }, Header);
+        else SendMaintenanceRequest(n, m, new Event { Sink = Sink, Type = (byte)PastryProtocolMessage.Ping }, Header);
     }
 
     // ---- events ------------------------------------------------------------------------------------------
@@ -611,12 +612,12 @@ public sealed partial class PastryProtocol : Overlay
                 break;
             case PastryProtocolMessage.ProbeTimer:
                 if (!_maintenance) return;
-                foreach (int m in _nbr.Row(n)) if (m >= 0) Probe(n, m, 1);
+                foreach (int m in _nbr.Row(n)) if (m >= 0) Probe(n, m);
                 Net.Sim.Schedule(_o.NeighbourProbeEvery, Timer(n, PastryProtocolMessage.ProbeTimer));
                 break;
             case PastryProtocolMessage.TableProbeTimer:
                 if (!_maintenance) return;
-                foreach (int m in _table.Row(n)) if (m >= 0) Probe(n, m, 2);
+                foreach (int m in _table.Row(n)) if (m >= 0) Probe(n, m);
                 Net.Sim.Schedule(_o.TableProbeEvery, Timer(n, PastryProtocolMessage.TableProbeTimer));
                 break;
             case PastryProtocolMessage.JoinTimer:
