@@ -131,9 +131,10 @@ public sealed partial class PastryProtocol
         latency[slot] = l;
     }
 
-    /// <summary>Whether the leaf set names fewer than |L|/2 distinct nodes.</summary>
+    /// <summary>Whether the leaf set names fewer than |L|/2 distinct nodes (never when a side is full: the common case, checked first).</summary>
     private bool KnowsFewerThanHalf(ReadOnlySpan<int> leaf)
     {
+        if (leaf[_half - 1] >= 0 || leaf[_l - 1] >= 0) return false;
         int distinct = 0;
         for (int j = 0; j < _l; j++)
             if (leaf[j] >= 0 && !leaf[..j].Contains(leaf[j]) && ++distinct >= _half) return false;
@@ -256,6 +257,18 @@ public sealed partial class PastryProtocol
             SendMaintenanceRequest(n, e, new Event { Sink = Sink, Type = (byte)PastryProtocolMessage.NeighbourRequest }, Header);
             return;
         }
+    }
+
+    /// <summary>A payload block holding n itself and its neighbourhood set.</summary>
+    private int NeighbourPayload(int n)
+    {
+        int payload = _payloads.Allocate();
+        Span<int> block = _payloads.Block(payload);
+        int count = 0;
+        block[count++] = n;
+        foreach (int m in _nbr.Row(n)) if (m >= 0) block[count++] = m;
+        _payloads.SetLength(payload, count);
+        return payload;
     }
 
     /// <summary>A payload block holding n's leaf set (its members, once each) and n itself.</summary>

@@ -373,13 +373,8 @@ public sealed partial class PastryProtocol : Overlay
         if (n == x || !Net.Lookups.OriginIsCurrent(lookup)) return; // (a join of an earlier incarnation of X)
         if (rec.Hops == 1 && _joinRow[lookup] == 0)
         {
-            int nbrs = _payloads.Allocate();
-            Span<int> block = _payloads.Block(nbrs);
-            int count = 0;
-            block[count++] = n;
-            foreach (int m in _nbr.Row(n)) if (m >= 0) block[count++] = m;
-            _payloads.SetLength(nbrs, count);
-            Net.Transport.SendMaintenance(n, x, new Event { Arg = nbrs, Sink = Sink, Type = (byte)PastryProtocolMessage.JoinNeighbours }, Header + NodeRef * count);
+            int nbrs = NeighbourPayload(n);
+            Net.Transport.SendMaintenance(n, x, new Event { Arg = nbrs, Sink = Sink, Type = (byte)PastryProtocolMessage.JoinNeighbours }, Header + NodeRef * _payloads.Length(nbrs));
         }
         int from = _joinRow[lookup], to = Math.Min(_rows - 1, _g.SharedDigits(_ids[n], _ids[x]));
         if (from > to) return;
@@ -589,13 +584,8 @@ public sealed partial class PastryProtocol : Overlay
 
             case PastryProtocolMessage.NeighbourRequest:
             {
-                int payload = _payloads.Allocate();
-                Span<int> block = _payloads.Block(payload);
-                int count = 0;
-                block[count++] = n;
-                foreach (int m in _nbr.Row(n)) if (m >= 0) block[count++] = m;
-                _payloads.SetLength(payload, count);
-                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Sink = Sink, Type = (byte)PastryProtocolMessage.NeighbourReply }, Header + NodeRef * count);
+                int payload = NeighbourPayload(n);
+                Net.Transport.SendMaintenance(n, ev.Src, new Event { Arg = payload, Sink = Sink, Type = (byte)PastryProtocolMessage.NeighbourReply }, Header + NodeRef * _payloads.Length(payload));
                 break;
             }
             case PastryProtocolMessage.NeighbourReply:

@@ -54,19 +54,7 @@ public class PastryChurnTests
         Assert.True(churn.Kind == ChurnKind.MassFailure || r.Joins > 0, $"{model}: no join");
         Assert.Equal(8 * Minute, net.Sim.Now);
         Assert.True(r.Lookups > 1000, $"{model}: only {r.Lookups} lookups measured");
-        // Every lookup slot still taken belongs to a lookup younger than the lookup timeout; every measured lookup is
-        // accounted for; the pool's count agrees with its slots.
-        int inUse = 0, measuredInFlight = 0;
-        for (int slot = 0; slot < net.Lookups.Table.Capacity; slot++)
-        {
-            ref LookupRecord l = ref net.Lookups[slot];
-            if (!l.InUse) continue;
-            inUse++;
-            if (l.Measured) measuredInFlight++;
-            Assert.True(net.Sim.Now - l.Start < run.Overlay.LookupTimeout, $"{model}: lookup slot {slot} issued at {l.Start / 1e6:0.0} s is still in use");
-        }
-        Assert.Equal(inUse, net.Lookups.Table.InFlight);
-        Assert.Equal(r.Lookups, r.LookupsOk + r.LookupsWrong + r.LookupsFailed + measuredInFlight);
+        ChurnSurvivalTests.AssertNothingLeaked(run, r);
         OverlaySim.Tests.Overlays.ConformanceTests.Drain(run);
         OverlaySim.Tests.Overlays.ConformanceTests.AssertDrained(run);
     }
