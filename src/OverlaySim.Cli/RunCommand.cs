@@ -195,7 +195,7 @@ internal static class ResultWriter
     {
         int total = records.Count;
         var writers = new List<(string File, Action<string> Write)>();
-        foreach (CsvResults.PerRunFile file in CsvResults.PerRunFiles)
+        foreach (CsvResults.PerRunFile file in CsvResults.PerRunFiles.Where(f => f.AppliesTo(scenario)))
         {
             writers.Add((file.Name, f => CsvResults.Write(f, scenario, file, records)));
             if (file == CsvResults.Runs) writers.Add(("summary.csv", f => CsvResults.WriteSummary(f, scenario, records)));
@@ -347,7 +347,7 @@ internal static class Summary
                 $"{paper,6} {Number("latency_mean_ms"),8:0.0} {Number("degree_mean"),7:0.0} {run.Events,12} {run.WallSeconds,7:0.0}"));
         }
         string files = shard is null
-            ? $"runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, manifest.json{(Directory.Exists(Path.Combine(folder, "figures")) ? ", figures/" : "")}"
+            ? $"runs.csv, summary.csv, hops.csv, timeseries.csv, traffic.csv, {(File.Exists(Path.Combine(folder, CsvResults.Zones.Name)) ? "zones.csv, " : "")}manifest.json{(Directory.Exists(Path.Combine(folder, "figures")) ? ", figures/" : "")}"
             : $"shard {shard} of the sweep: {runs.Count} run record(s) for 'overlaysim merge'";
         o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {folder}/ ({files}) in {wall.TotalSeconds:0.0} s, peak memory {peak / (1024.0 * 1024):0} MiB"));
     }

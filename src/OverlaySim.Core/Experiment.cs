@@ -95,6 +95,9 @@ public sealed record RunResult
     /// <summary>The whole histogram (count of each value 0, 1, 2 ...) of every registered metric that asks for it (<see cref="OverlayMetric.Distribution"/>), by metric name.</summary>
     public IReadOnlyList<(string Metric, long[] Histogram)> Distributions { get; init; } = [];
 
+    /// <summary>Zones by volume at the end, for an overlay of zones (CAN); empty for the others.</summary>
+    public IReadOnlyList<ZoneVolumeBin> ZoneVolumes { get; init; } = [];
+
     public double SuccessRate => Lookups == 0 ? 0 : (double)LookupsOk / Lookups;
 
     /// <summary>The value of a registered metric's column, or null when the overlay does not report it.</summary>
@@ -394,6 +397,7 @@ public static class Experiment
             Crashes = run.Churn?.Crashes ?? 0,
             TimeSeries = run.Sampler?.Rows ?? [],
             OverlayMetrics = registered,
+            ZoneVolumes = overlay.ZoneVolumes() ?? [],
             Distributions = m.Registered.Where(r => r.Spec.Distribution)
                 .Select(r => (r.Spec.Name, r.Histogram[..((int)Stats.MaxOfHistogram(r.Histogram) + 1)].ToArray())).ToList(),
         };

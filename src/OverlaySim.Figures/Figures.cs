@@ -192,6 +192,27 @@ public static class FigureSet
             figures.Add(new Figure("hops-cdf", "hop count CDF" + at_, "hops", "share of lookups with at most this many hops", false, cdf));
         }
 
+        // Zones by volume (CAN), at the same sweep point: the CAN paper's Fig. 9.
+        string zonesFile = Path.Combine(folder, "zones.csv");
+        if (File.Exists(zonesFile))
+        {
+            var volumes = new List<Series>();
+            foreach (string label in labels)
+            {
+                var counts = new SortedDictionary<int, long>();
+                foreach (var row in CsvTable.Read(zonesFile).Where(r => r["overlay"] == label && PointKey(r, axes) == lastPoint))
+                {
+                    int k = int.Parse(row["volume_log2"], CultureInfo.InvariantCulture);
+                    counts[k] = counts.GetValueOrDefault(k) + long.Parse(row["zones"], CultureInfo.InvariantCulture);
+                }
+                if (counts.Count == 0) continue;
+                double total = counts.Values.Sum();
+                volumes.Add(new Series(label, counts.Keys.Select(k => (double)k).ToArray(), counts.Values.Select(c => c / total).ToArray(), null, ColorOf(label)));
+            }
+            if (volumes.Count > 0)
+                figures.Add(new Figure("zone-volumes", "zones by volume" + at_, "zone volume (log2 of V_T/N)", "share of zones", false, volumes));
+        }
+
         // Time series: the first run of each overlay, when the runs sampled one.
         string ts = Path.Combine(folder, "timeseries.csv");
         if (File.Exists(ts))

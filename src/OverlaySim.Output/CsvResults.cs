@@ -14,7 +14,12 @@ namespace OverlaySim.Output;
 public static class CsvResults
 {
     /// <summary>A file with rows of each run: its name, its own columns (between the key columns and the swept ones) and a run's rows of them.</summary>
-    public sealed record PerRunFile(string Name, Func<Scenario, IReadOnlyList<string>> Columns, Func<Scenario, CompletedRun, IEnumerable<string[]>> Rows);
+    /// <remarks>A file whose <paramref name="Applies"/> is false for a scenario is not written for it (nor listed).</remarks>
+    public sealed record PerRunFile(string Name, Func<Scenario, IReadOnlyList<string>> Columns, Func<Scenario, CompletedRun, IEnumerable<string[]>> Rows,
+        Func<Scenario, bool>? Applies = null)
+    {
+        public bool AppliesTo(Scenario scenario) => Applies?.Invoke(scenario) ?? true;
+    }
 
     /// <summary>The columns that say which run a row belongs to, first in every per-run file.</summary>
     public static readonly string[] KeyColumns = ["scenario", "overlay", "nodes", "replicate"];
@@ -223,8 +228,20 @@ public static class CsvResults
     public static readonly PerRunFile Traffic = new("traffic.csv", _ => ["message", "msgs", "bytes"], (_, run) =>
         run.Result.TrafficByType.Select(t => new[] { t.Type, Int(t.Messages), Int(t.Bytes) }));
 
+    /// <summary>
+    /// zones.csv, for scenarios with an overlay of zones (CAN): every run's zones at the end by volume, the CAN paper's
+    /// Fig. 9: volume_log2 = k for zones of volume 2^k·V_T/N, volume = 2^k, how many zones (all realities), the nodes that own them (members, peers included),
+    /// and the zones' share of the run's zones.
+    /// </summary>
+    public static readonly PerRunFile Zones = new("zones.csv", _ => ["volume_log2", "volume", "zones", "members", "zone_share"], (_, run) =>
+    {
+        IReadOnlyList<ZoneVolumeBin> bins = run.Result.ZoneVolumes;
+        long total = bins.Sum(b => b.Zones);
+        return bins.Select(b => new[] { Int(b.Log2), Real(Math.ScaleB(1.0, b.Log2)), Int(b.Zones), Int(b.Nodes), Real(total == 0 ? 0 : (double)b.Zones / total) });
+    }, scenario => scenario.Points.SelectMany(p => p.Overlays).Any(o => o.Info.HasZones));
+
     /// <summary>The files with rows of each run, in the order a result folder lists them (summary.csv, derived, comes after runs.csv).</summary>
-    public static readonly IReadOnlyList<PerRunFile> PerRunFiles = [Runs, Hops, TimeSeries, Traffic];
+    public static readonly IReadOnlyList<PerRunFile> PerRunFiles = [Runs, Hops, TimeSeries, Traffic, Zones];
 
     /// <summary>A per-run file's header: the key columns, the file's own columns, then the swept parameters that are not standard columns.</summary>
     public static IReadOnlyList<string> Header(Scenario scenario, PerRunFile file) =>

@@ -26,7 +26,7 @@ namespace OverlaySim.Output;
 public sealed class ResultFolder : IDisposable
 {
     /// <summary>The files a run writes; a folder holding only these and a manifest is a result folder.</summary>
-    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv", "manifest.json", Sweep.FileName];
+    public static readonly IReadOnlyList<string> StandardFiles = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv", "zones.csv", "manifest.json", Sweep.FileName];
 
     /// <summary>The subfolders a result folder may have: figures, and a shard's run records.</summary>
     public static readonly IReadOnlyList<string> Subfolders = [FiguresFolder, RunRecord.Folder];

@@ -20,9 +20,10 @@ public sealed class OverlayInfo
     private OverlayInfo(string name, string description, string hopsDefinition, OptionsSchema schema, Func<object, Overlay> create,
         Func<object, long, long> bytesPerNode, Func<object, long> bytesPerKey, Func<object, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<object, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys, int servers, Func<object, long> buildBytesPerNode)
+        bool placesKeys, int servers, Func<object, long> buildBytesPerNode, bool hasZones)
     {
         _buildBytesPerNode = buildBytesPerNode;
+        HasZones = hasZones;
         PlacesKeys = placesKeys;
         Servers = servers;
         Name = name;
@@ -52,14 +53,15 @@ public sealed class OverlayInfo
     /// workload's replication (<c>workload.replication</c>).</param>
     /// <param name="servers">Server machines it adds beside the peers (a central index: 1).</param>
     /// <param name="buildBytesPerNode">Memory per node its build needs for a while and gives back (a graph generator's temporaries).</param>
+    /// <param name="hasZones">Whether it cuts a coordinate space into zones and reports their volumes (zones.csv).</param>
     public static OverlayInfo Of<TOptions>(string name, string description, string hopsDefinition, Func<TOptions, Overlay> create,
         Func<TOptions, long, long> bytesPerNode, Func<TOptions, long> bytesPerKey, Func<TOptions, bool> supportsChurn,
         IReadOnlyList<KeyValuePair<string, string>> churnVariant, Func<TOptions, int> virtualNodes, IReadOnlyList<OverlayMetric> metrics,
-        bool placesKeys = true, int servers = 0, Func<TOptions, long>? buildBytesPerNode = null)
+        bool placesKeys = true, int servers = 0, Func<TOptions, long>? buildBytesPerNode = null, bool hasZones = false)
         where TOptions : class, new() =>
         new(name, description, hopsDefinition, OptionsSchema.For<TOptions>(), o => create((TOptions)o), (o, n) => bytesPerNode((TOptions)o, n),
             o => bytesPerKey((TOptions)o), o => supportsChurn((TOptions)o), churnVariant, o => virtualNodes((TOptions)o), metrics, placesKeys, servers,
-            o => buildBytesPerNode?.Invoke((TOptions)o) ?? 0);
+            o => buildBytesPerNode?.Invoke((TOptions)o) ?? 0, hasZones);
 
     public string Name { get; }
     public string Description { get; }
@@ -72,6 +74,9 @@ public sealed class OverlayInfo
         ? $"overlay '{Name}' has no model that follows churn"
         : "set " + string.Join(", ", ChurnVariant.Select(kv => $"{kv.Key}: {kv.Value}"));
     public IReadOnlyList<OverlayMetric> Metrics { get; }
+
+    /// <summary>Whether it cuts a coordinate space into zones and reports their volumes (zones.csv).</summary>
+    public bool HasZones { get; }
 
     /// <summary>Server machines it adds beside the scenario's nodes (peers).</summary>
     public int Servers { get; }
@@ -142,6 +147,19 @@ public static class OverlayRegistry
             [new("protocol", "dynamic")],
             _ => 1,
             [PastrySizes.RareHops, PastrySizes.Stretch]),
+        OverlayInfo.Of<CanOptions>(
+            "can",
+            "CAN (Ratnasamy et al., SIGCOMM 2001): zones of a d-torus split by random joins, greedy forwarding to the neighbour closest to the key's point, with the paper's design knobs (realities, RTT-weighted routing, zone overloading, hash functions, uniform partitioning, landmarks)",
+            "hops: route messages until a node whose zone (in any reality) holds the key's point holds the message (with k hash functions, the route answered first); " +
+            "stretch: route latency over the direct latency; hop_latency_mean_ms: latency per hop; neighbours_mean, peers_mean: the paper's # neighbors and # peers",
+            o => new Can(o),
+            Can.BytesPerNode,
+            _ => 0,
+            _ => false,
+            [],
+            _ => 1,
+            [RouteStretch.Metric, CanSizes.HopLatency, CanSizes.Neighbours],
+            hasZones: true),
         OverlayInfo.Of<GnutellaOptions>(
             "gnutella",
             "Gnutella-style unstructured overlay: random, regular, power-law, preferential-attachment or two-tier (ultrapeer) graphs searched by flooding, expanding rings or k random walkers (Lv et al., ICS 2002); items placed by workload.replication",

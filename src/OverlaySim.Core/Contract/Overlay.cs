@@ -1,5 +1,8 @@
 namespace OverlaySim.Core;
 
+/// <summary>Zones of one volume, 2^<paramref name="Log2"/>·V_T/N, over all realities: how many, and how many nodes own one (peers included).</summary>
+public readonly record struct ZoneVolumeBin(int Log2, long Zones, long Nodes);
+
 /// <summary>
 /// The contract every overlay fulfils: per-node routing state (kept by the overlay in arrays indexed by node
 /// ordinal), a handler for its own messages and timers, its ground truth, and the few questions the harness asks.
@@ -108,6 +111,12 @@ public abstract class Overlay : IEventSink, IUndeliverableSink, IMembershipListe
 
     /// <summary>A readable name for a message type (for per-type traffic in the results).</summary>
     public virtual string MessageName(byte type) => type.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// For an overlay that cuts a coordinate space into zones (CAN): how many zones of each volume it holds at the end,
+    /// by volume_log2 = k for zones of volume 2^k·V_T/N (N rounded to the nearest power of two); null for the others.
+    /// </summary>
+    public virtual IReadOnlyList<ZoneVolumeBin>? ZoneVolumes() => null;
 
     /// <summary>Payload blocks of the overlay's messages still in use (0 once nothing is in flight): for leak checks.</summary>
     public virtual int PayloadsInUse => 0;

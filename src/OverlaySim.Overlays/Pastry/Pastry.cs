@@ -66,9 +66,7 @@ internal static class PastrySizes
         "share of all hops of the measured lookups that took the rare case (no routing-table entry for the next digit: a known node numerically closer that shares as many digits)",
         [new("rare_hop_share", MetricStat.Computed)]);
 
-    public static readonly OverlayMetric Stretch = new("stretch",
-        "route latency (the hops' one-way latencies summed) over the direct latency from origin to the node that delivered; lookups delivered at their origin have none",
-        [new("stretch_mean", MetricStat.Computed), new("stretch_p50", MetricStat.Computed), new("stretch_p99", MetricStat.Computed)]);
+    public static readonly OverlayMetric Stretch = RouteStretch.Metric;
 }
 
 /// <summary>Pastry in its converged form, with recursive lookups.</summary>

@@ -104,18 +104,16 @@ internal readonly struct PastryGeometry(IdSpace space, int b)
 }
 
 /// <summary>
-/// Pastry's route metrics, for both models: the share of rare-case hops and the stretch (route latency over the direct
-/// latency from the origin to the node that delivered), registered as rare_hop_share and stretch_*.
+/// Pastry's route metrics, for both models: the share of rare-case hops, registered as rare_hop_share, and the stretch
+/// (<see cref="RouteStretch"/>).
 /// </summary>
 internal sealed class PastryRouteStats
 {
-    private const int StretchBins = 10_001;                 // hundredths, the last bin holding everything above
     private readonly Network _net;
     private readonly LookupArray<long> _path;               // per lookup: one-way latencies of its hops so far, µs
     private readonly LookupArray<byte> _rare;               // per lookup: its rare-case hops (saturating)
-    private readonly long[] _stretch = new long[StretchBins];
-    private long _measuredHops, _rareHops, _stretchCount;
-    private double _stretchSum;
+    private readonly RouteStretch _stretch;
+    private long _measuredHops, _rareHops;
 
     public PastryRouteStats(Network net)
     {
@@ -123,12 +121,7 @@ internal sealed class PastryRouteStats
         _path = net.LookupArray<long>();
         _rare = net.LookupArray<byte>();
         net.Lookups.Metrics.Register(PastrySizes.RareHops).Computed = _ => _measuredHops == 0 ? 0 : (double)_rareHops / _measuredHops;
-        net.Lookups.Metrics.Register(PastrySizes.Stretch).Computed = column => column switch
-        {
-            "stretch_mean" => _stretchCount == 0 ? 0 : _stretchSum / _stretchCount,
-            "stretch_p50" => Percentile(50),
-            _ => Percentile(99),
-        };
+        _stretch = new RouteStretch(net);
     }
 
     public void Start(int lookup)
@@ -149,24 +142,6 @@ internal sealed class PastryRouteStats
     {
         _measuredHops += hops;
         _rareHops += _rare[lookup];
-        long direct = _net.Transport.OneWay(origin, answer);
-        if (answer == origin || direct <= 0) return;
-        double stretch = (double)_path[lookup] / direct;
-        _stretchSum += stretch;
-        _stretchCount++;
-        _stretch[(int)Math.Min(StretchBins - 1, Math.Round(stretch * 100))]++;
-    }
-
-    private double Percentile(double p)
-    {
-        if (_stretchCount == 0) return 0;
-        long rank = (long)Math.Ceiling(p / 100 * _stretchCount);
-        long seen = 0;
-        for (int i = 0; i < StretchBins; i++)
-        {
-            seen += _stretch[i];
-            if (seen >= rank) return i / 100.0;
-        }
-        return (StretchBins - 1) / 100.0;
+        _stretch.Add(origin, answer, _path[lookup]);
     }
 }

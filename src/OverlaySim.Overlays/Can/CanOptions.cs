@@ -1,0 +1,54 @@
+using OverlaySim.Core;
+
+namespace OverlaySim.Overlays;
+
+/// <summary>How a CAN's zones are made (scenario key <c>partition</c>).</summary>
+public enum CanPartition : byte
+{
+    /// <summary>The paper's join (§2.2): the zone holding the joining node's random point is split in half.</summary>
+    Random,
+    /// <summary>§3.7's more uniform partitioning: of that zone and its neighbours, the one of largest volume is split.</summary>
+    Uniform,
+    /// <summary>Equal zones, the split tree complete to depth log2 N (N a power of two): the analysis's perfect grid.</summary>
+    Grid,
+}
+
+/// <summary>
+/// CAN's scenario parameters (Ratnasamy, Francis, Handley, Karp and Shenker, SIGCOMM 2001), with the paper's symbols:
+/// this record is the schema, its initial values the defaults (the paper's "bare bones" CAN).
+/// </summary>
+public sealed record CanOptions : IOptionsCheck
+{
+    [Param("d in the CAN paper: dimensions of the coordinate space, a d-torus of side 1; a zone has about 2d neighbours and a route about (d/4)·N^(1/d) hops (§2, §3.1)", Min = 1, Max = 16)]
+    public int Dimensions { get; init; } = 2;
+
+    [Param("r in the CAN paper: realities, independent coordinate spaces; a node owns one zone in each, a key is stored in each, and a node forwards to whichever of its neighbours in any reality is closest to the key's point (§3.2)", Min = 1, Max = 16)]
+    public int Realities { get; init; } = 1;
+
+    [Param("RTT-weighted routing (§3.3): forward to the neighbour with the largest ratio of progress toward the key's point to the round-trip time to it, rather than to the one closest to the point")]
+    public bool RttWeighted { get; init; }
+
+    [Param("MAXPEERS in the CAN paper (p in its tables of the bare-bones and knobs-on-full designs): the most other nodes a node shares its zone with (§3.4, zone overloading); a joining node becomes a peer in a zone that has room, and a full zone is split with its nodes shared between the halves; a node keeps, of each neighbouring zone, the member with the lowest latency to it; 0: one node per zone", Min = 0, Max = 32)]
+    public int MaxPeers { get; init; }
+
+    [Param("k in the CAN paper: hash functions (§3.5); a key is stored at the owners of k points, and a lookup is routed to all k at once, the first answer taken", Min = 1, Max = 8)]
+    public int HashFunctions { get; init; } = 1;
+
+    [Param("how zones are made: random (the paper's join: the zone holding a random point is split in half), uniform (§3.7: the largest of that zone and its neighbours is split), grid (equal zones, N a power of two: the perfect grid of the analysis)")]
+    public CanPartition Partition { get; init; } = CanPartition.Random;
+
+    [Param("m in the CAN paper: landmarks for topologically sensitive construction (§3.6); a node orders the m landmarks by latency and joins at a random point of the 1/m! of the space (a slab along the first dimension) that belongs to its ordering; 0: off", Min = 0, Max = 7)]
+    public int Landmarks { get; init; }
+
+    public IEnumerable<(string Param, string Problem)> Check(OptionsContext context)
+    {
+        if (Partition == CanPartition.Grid && context.Nodes > 0 && (context.Nodes & (context.Nodes - 1)) != 0)
+            yield return ("partition", $"grid makes equal zones only for a power-of-two number of nodes, and there are {context.Nodes:N0}: use 2^j nodes or partition: random or uniform");
+        if (Partition == CanPartition.Grid && MaxPeers > 0)
+            yield return ("max_peers", "grid gives every node a zone of its own: set max_peers: 0 or partition: random or uniform");
+        if (Partition == CanPartition.Grid && Landmarks > 0)
+            yield return ("landmarks", "grid places no node by its join point, so landmarks have nothing to order: set landmarks: 0 or partition: random or uniform");
+        if (Landmarks > 0 && context.Nodes > 0 && Landmarks > context.Nodes)
+            yield return ("landmarks", $"{Landmarks} landmarks are more than the {context.Nodes:N0} nodes they are chosen from");
+    }
+}
