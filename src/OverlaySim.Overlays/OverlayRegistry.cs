@@ -151,14 +151,14 @@ public static class OverlayRegistry
             "can",
             "CAN (Ratnasamy et al., SIGCOMM 2001): zones of a d-torus split by random joins, greedy forwarding to the neighbour closest to the key's point, with the paper's design knobs (realities, RTT-weighted routing, zone overloading, hash functions, uniform partitioning, landmarks)",
             "hops: route messages until a node whose zone (in any reality) holds the key's point holds the message (with k hash functions, the route answered first); " +
-            "stretch: route latency over the direct latency; hop_latency_mean_ms: latency per hop; neighbours_mean, peers_mean: the paper's # neighbors and # peers",
+            "stretch: route latency over the direct latency; hop_, path_ and ip_latency_mean_ms: the route's latency per hop and in all, and the direct latency; neighbours_mean, peers_mean: the paper's # neighbors and # peers",
             o => new Can(o),
             Can.BytesPerNode,
             _ => 0,
             _ => false,
             [],
             _ => 1,
-            [RouteStretch.Metric, CanSizes.HopLatency, CanSizes.Neighbours],
+            [RouteStretch.Metric, CanSizes.RouteLatency, CanSizes.Neighbours],
             hasZones: true),
         OverlayInfo.Of<GnutellaOptions>(
             "gnutella",

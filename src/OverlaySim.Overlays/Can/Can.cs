@@ -32,18 +32,20 @@
 // What the hop count counts: hops = route messages from the origin until a node whose zone holds the key's point
 // (in any reality) holds the message; with k > 1, those of the route whose answer reached the origin first. The
 // answer to the origin is not a hop. stretch: the route's one-way latencies summed over the direct latency from the
-// origin to the node that delivered; hop_latency_mean_ms: the route latency over its hops (the paper's per-hop
-// latency); neighbours_mean and peers_mean: distinct neighbour nodes (over all realities) and other members of a
-// node's zones, at the end (the paper's "# neighbors" and "# peers"; degree counts both).
+// origin to the node that delivered; hop_latency_mean_ms, path_latency_mean_ms and ip_latency_mean_ms: the route's
+// latency over its hops (the paper's per-hop latency), the route's latency, and the direct latency from the origin to
+// the node that answered (the paper's "CAN path latency" and "IP latency"); neighbours_mean and peers_mean: distinct
+// neighbour nodes (over all realities) and other members of a node's zones, at the end (the paper's "# neighbors" and
+// "# peers"; degree counts both).
 // Deviations from the paper: the distance to a neighbour is the distance to the nearest point of its zone (the paper
 // says "the neighbour with coordinates closest to the destination" without defining a zone's coordinates); the
 // landmark portions are slabs along one dimension; with peers, a split keeps the older half of the members in one
 // half and moves the newer half, with the joining node, to the other (the paper does not say how peers divide);
 // keys_per_node counts, for each key, only the first member of the zone holding its first point in the first reality.
 //
-// Memory per node: per reality, a zone (8·d + 1 bytes), the split tree (8), its neighbour list (4 a neighbour,
-// about 2d·1.1 to 2d·1.4 of them with random joins) and bookkeeping (17); with max_peers > 0, 4 more bytes per
-// neighbour for the member kept of each neighbouring zone.
+// Memory per node: per reality, its zone's code, split-tree node and member list (33 bytes) and its routing table
+// (4 bytes of offset, 12 per entry: its own zone and each neighbour's code and node; random joins give about
+// 2d·1.15 to 2d·1.3 neighbours, uniform partitioning about 2d·1.05); 176 bytes at d = 4.
 
 using OverlaySim.Core;
 
@@ -69,9 +71,9 @@ internal static class CanSizes
     /// <summary>The answer: the node that delivered.</summary>
     public const int RouteReply = Header + NodeRef;
 
-    public static readonly OverlayMetric HopLatency = new("hop_latency",
-        "the route's latency over its hops (one-way latencies of the route's messages, mean over the measured lookups' hops), the CAN paper's per-hop latency",
-        [new("hop_latency_mean_ms", MetricStat.Computed)]);
+    public static readonly OverlayMetric RouteLatency = new("route_latency",
+        "over the measured lookups: the route's latency per hop (one-way latencies of its messages, the CAN paper's per-hop latency), the route's latency (its 'CAN path latency'; the answer to the origin not included) and the direct latency from the origin to the node that answered (its 'IP latency'); 0 for a lookup answered at its origin",
+        [new("hop_latency_mean_ms", MetricStat.Computed), new("path_latency_mean_ms", MetricStat.Computed), new("ip_latency_mean_ms", MetricStat.Computed)]);
 
     public static readonly OverlayMetric Neighbours = new("neighbours",
         "distinct nodes a live node keeps as neighbours over all realities (one per neighbouring zone), and the other members of its zones (peers), at the end: the CAN paper's # neighbors and # peers",
@@ -93,7 +95,7 @@ public sealed class Can : Overlay
     private int[][] _nodes = [];
     private LookupArray<long> _path = null!;  // per lookup and hash function: one-way latencies of the route so far, µs
     private RouteStretch _stretch = null!;
-    private long _measuredHops, _measuredPath;
+    private long _measured, _measuredHops, _measuredPath, _measuredDirect;
     private int _portions;                // m! landmark orderings (slabs of the first dimension), 0 without landmarks
 
     public Can(CanOptions options)
@@ -110,7 +112,12 @@ public sealed class Can : Overlay
     {
         _path = Net.LookupArray<long>(_o.HashFunctions);
         _stretch = new RouteStretch(Net);
-        Net.Lookups.Metrics.Register(CanSizes.HopLatency).Computed = _ => _measuredHops == 0 ? 0 : _measuredPath / 1000.0 / _measuredHops;
+        Net.Lookups.Metrics.Register(CanSizes.RouteLatency).Computed = column => column switch
+        {
+            "hop_latency_mean_ms" => _measuredHops == 0 ? 0 : _measuredPath / 1000.0 / _measuredHops,
+            "path_latency_mean_ms" => _measured == 0 ? 0 : _measuredPath / 1000.0 / _measured,
+            _ => _measured == 0 ? 0 : _measuredDirect / 1000.0 / _measured,
+        };
         Net.Lookups.Metrics.Register(CanSizes.Neighbours).Computed = column => column == "neighbours_mean" ? MeanOverLive(NeighbourCount) : MeanOverLive(PeerCount);
     }
 
@@ -119,9 +126,9 @@ public sealed class Can : Overlay
     /// <summary>Estimated peak bytes per node at <paramref name="nodes"/> nodes (see the file header), plus the build's temporaries.</summary>
     public static long BytesPerNode(CanOptions o, long nodes)
     {
-        long neighbours = (long)Math.Ceiling(2 * o.Dimensions * 1.4);
-        long perReality = CanZones.BytesPerNode + 4 + 12 * (1 + neighbours);
-        return o.Realities * perReality + 16;
+        long neighbours = (long)Math.Ceiling(2 * o.Dimensions * 1.3);
+        long perReality = CanZones.BytesPerNode + 4 + 12 * (1 + neighbours) + 4;
+        return o.Realities * perReality + 8;
     }
 
     // ---- the network of N joins -----------------------------------------------------------------------------
@@ -153,7 +160,7 @@ public sealed class Can : Overlay
                     if (i == 0) zones.PlaceFirst(node);
                     else Join(zones, node, point, scratch);
                 }
-            BuildTables(r, joined);
+            BuildTables(r);
         }
     }
 
@@ -248,50 +255,58 @@ public sealed class Can : Overlay
     /// <summary>
     /// Every joined node's routing table in reality <paramref name="reality"/>: its zone, then each neighbouring zone
     /// with the node kept of it (its only member; with peers the member with the lowest latency, ties the lower ordinal).
+    /// Two passes over the zones, on the thread pool: one counts each zone's neighbours (which sizes every member's row),
+    /// the other finds them again and writes the rows, so that no zone-level copy of the lists is held beside them.
     /// </summary>
-    private void BuildTables(int reality, int[] joined)
+    private void BuildTables(int reality)
     {
         CanZones zones = _realities[reality];
-        (int[] start, int[] adj) = zones.Adjacency();
-        var row = new int[Net.Nodes.Count + 1];
+        int count = zones.Count;
+        var neighbours = new int[count];
+        zones.ForEachZone((z, list) => neighbours[z] = list.Count);
+        int nodes = Net.Nodes.Count;
+        var row = new int[nodes + 1];
         long total = 0;
-        for (int node = 0; node < Net.Nodes.Count; node++)
+        for (int node = 0; node < nodes; node++)
         {
             row[node] = checked((int)total);
             int zone = zones.ZoneOf(node);
-            if (zone >= 0) total += 1 + start[zone + 1] - start[zone];
+            if (zone >= 0) total += 1 + neighbours[zone];
         }
-        row[Net.Nodes.Count] = checked((int)total);
+        row[nodes] = checked((int)total);
         var codes = new ulong[total];
-        var nodes = new int[total];
-        Parallel.For(0, joined.Length, i =>
+        var kept = new int[total];
+        zones.ForEachZone((zone, list) =>
         {
-            int node = joined[i], zone = zones.ZoneOf(node), at = row[node];
-            codes[at] = zones.Code(zone);
-            nodes[at++] = node;
-            for (int e = start[zone]; e < start[zone + 1]; e++)
+            for (int node = zones.FirstMember(zone); node >= 0; node = zones.NextMember(node))
             {
-                int z = adj[e], best = zones.FirstMember(z);
-                if (_o.MaxPeers > 0)
+                int at = row[node];
+                codes[at] = zones.Code(zone);
+                kept[at++] = node;
+                foreach (int z in list)
                 {
-                    long bestLatency = long.MaxValue;
-                    for (int m = best; m >= 0; m = zones.NextMember(m))
+                    int best = zones.FirstMember(z);
+                    if (_o.MaxPeers > 0)
                     {
-                        long l = Net.Transport.OneWay(node, m);
-                        if (l < bestLatency || (l == bestLatency && m < best))
+                        long bestLatency = long.MaxValue;
+                        for (int m = best; m >= 0; m = zones.NextMember(m))
                         {
-                            bestLatency = l;
-                            best = m;
+                            long l = Net.Transport.OneWay(node, m);
+                            if (l < bestLatency || (l == bestLatency && m < best))
+                            {
+                                bestLatency = l;
+                                best = m;
+                            }
                         }
                     }
+                    codes[at] = zones.Code(z);
+                    kept[at++] = best;
                 }
-                codes[at] = zones.Code(z);
-                nodes[at++] = best;
             }
         });
         _row[reality] = row;
         _codes[reality] = codes;
-        _nodes[reality] = nodes;
+        _nodes[reality] = kept;
     }
 
     // ---- routing -------------------------------------------------------------------------------------------
@@ -313,7 +328,7 @@ public sealed class Can : Overlay
             KeyPoint(rec.Key, h, point);
             if (Holds(origin, point))
             {
-                Net.Lookups.Answer(lookup, origin);
+                if (Net.Lookups.Answer(lookup, origin)) _measured++;
                 return;
             }
         }
@@ -364,8 +379,10 @@ public sealed class Can : Overlay
         int origin = rec.Origin;
         if (!Net.Lookups.Answer(lookup, answer)) return;
         long path = _path.At(lookup, h);
+        _measured++;
         _measuredHops += hops;
         _measuredPath += path;
+        _measuredDirect += Net.Transport.OneWay(origin, answer);
         _stretch.Add(origin, answer, path);
     }
 
@@ -435,18 +452,27 @@ public sealed class Can : Overlay
     /// <summary>Distinct other nodes among a node's neighbours (the members it keeps) and peers, over all realities.</summary>
     private int Known(int node, bool neighbours, bool peers)
     {
-        var all = new List<int>();
+        int size = 0;
+        for (int r = 0; r < _realities.Length; r++)
+        {
+            int zone = _realities[r].ZoneOf(node);
+            if (zone < 0) continue;
+            if (peers) size += _realities[r].Members(zone);
+            if (neighbours) size += _row[r][node + 1] - _row[r][node];
+        }
+        Span<int> all = size <= 512 ? stackalloc int[size] : new int[size];
+        int count = 0;
         for (int r = 0; r < _realities.Length; r++)
         {
             CanZones zones = _realities[r];
             int zone = zones.ZoneOf(node);
             if (zone < 0) continue;
             if (peers)
-                for (int m = zones.FirstMember(zone); m >= 0; m = zones.NextMember(m)) all.Add(m);
-            if (!neighbours) continue;
-            for (int e = _row[r][node] + 1; e < _row[r][node + 1]; e++) all.Add(_nodes[r][e]);
+                for (int m = zones.FirstMember(zone); m >= 0; m = zones.NextMember(m)) all[count++] = m;
+            if (neighbours)
+                for (int e = _row[r][node] + 1; e < _row[r][node + 1]; e++) all[count++] = _nodes[r][e];
         }
-        return CountDistinct(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(all), node);
+        return CountDistinct(all[..count], node);
     }
 
     private double MeanOverLive(Func<int, int> count)

@@ -328,31 +328,23 @@ internal sealed class CanZones
         into.RemoveRange(w, into.Count - w);
     }
 
-    /// <summary>Every zone's neighbour list (after the last join), computed in blocks on the thread pool: zone z's at adj[start[z] .. start[z + 1]).</summary>
-    public (int[] Start, int[] Adj) Adjacency()
+    /// <summary>
+    /// Calls <paramref name="visit"/> with every zone and its neighbours (<see cref="FindNeighbours"/>), zones in blocks on
+    /// the thread pool: the zones must not change meanwhile, and what the calls write must not overlap.
+    /// </summary>
+    public void ForEachZone(Action<int, List<int>> visit)
     {
         int zones = Count;
-        var counts = new int[zones];
         const int Block = 2048;
-        int blocks = (zones + Block - 1) / Block;
-        var lists = new int[blocks][];
-        Parallel.For(0, blocks, () => new List<int>(), (b, _, scratch) =>
+        Parallel.For(0, (zones + Block - 1) / Block, () => new List<int>(), (b, _, scratch) =>
         {
-            var flat = new List<int>();
             for (int z = b * Block; z < Math.Min(zones, (b + 1) * Block); z++)
             {
                 FindNeighbours(z, scratch);
-                counts[z] = scratch.Count;
-                flat.AddRange(scratch);
+                visit(z, scratch);
             }
-            lists[b] = flat.ToArray();
             return scratch;
         }, _ => { });
-        var start = new int[zones + 1];
-        for (int z = 0; z < zones; z++) start[z + 1] = checked(start[z] + counts[z]);
-        var adj = new int[start[zones]];
-        for (int b = 0; b < blocks; b++) lists[b].CopyTo(adj, start[b * Block]);
-        return (start, adj);
     }
 
     /// <summary>Bytes this reality keeps per node (one zone each without peers).</summary>

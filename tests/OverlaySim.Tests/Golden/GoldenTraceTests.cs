@@ -31,6 +31,8 @@ public class GoldenTraceTests
     [InlineData("pastry-static.yaml", "b2", "c4fc9c2ba627013d")]
     [InlineData("pastry-churn.yaml", "pastry", "a335cb7b5692d67c")]
     [InlineData("pastry-churn.yaml", "probed", "94e3470660477c16")]
+    [InlineData("can-static.yaml", "can", "1db10b6c8c935e55")]
+    [InlineData("can-static.yaml", "knobs", "ffd0cc8409085823")]
     [InlineData("unstructured.yaml", "flood", "46d634fe12083c58")]
     [InlineData("unstructured.yaml", "ring", "01d06b9b6fba7b67")]
     [InlineData("unstructured.yaml", "walk", "09753785ea015c24")]
