@@ -42,6 +42,7 @@ public static class Program
         root.Add(PlotCommand.Create());
         root.Add(MergeCommand.Create());
         root.Add(SlurmCommand.Create());
+        root.Add(ExamplesCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

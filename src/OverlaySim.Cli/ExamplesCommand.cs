@@ -1,0 +1,64 @@
+using System.CommandLine;
+using OverlaySim.Scenarios;
+
+namespace OverlaySim.Cli;
+
+/// <summary>
+/// <c>overlaysim examples DIR</c>: copies the shipped scenarios (scenarios/, scenarios/checks/) and the data they read
+/// (data/, the PlanetLab matrix with its provenance) into a new folder, with the layout of the source tree, so that
+/// an installed tool can run them (<c>overlaysim run DIR/scenarios/quickstart.yaml</c>).
+/// </summary>
+public static class ExamplesCommand
+{
+    /// <summary>Where the build puts them, beside the program.</summary>
+    public static string Source => Path.Combine(AppContext.BaseDirectory, "examples");
+
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "the folder to create (it must not exist, or be empty)" };
+        var command = new Command("examples", "Copy the shipped scenarios and the data they read into a new folder DIR (DIR/scenarios, DIR/data).") { dir };
+        command.SetAction(parse =>
+        {
+            Copy(parse.GetValue(dir)!, Console.Out);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static void Copy(string target, TextWriter o)
+    {
+        var at = new Origin(target, 0, 0);
+        if (!Directory.Exists(Source))
+            throw new ScenarioException(at, $"this installation has no shipped scenarios (looked in {Source})");
+        string full = Path.GetFullPath(target);
+        if (File.Exists(full)) throw new ScenarioException(at, "is a file; name a new folder");
+        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
+            throw new ScenarioException(at, "exists and is not empty; name a new folder (nothing is overwritten)");
+        // Copied into a staging folder beside the target and renamed: the folder appears whole or not at all.
+        string staging = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.examples-{Environment.ProcessId}");
+        try
+        {
+            int files = 0;
+            foreach (string file in Directory.EnumerateFiles(Source, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+            {
+                string to = Path.Combine(staging, Path.GetRelativePath(Source, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+                File.Copy(file, to);
+                files++;
+            }
+            if (Directory.Exists(full)) Directory.Delete(full);   // empty, checked above
+            Directory.Move(staging, full);
+            o.WriteLine($"wrote {full}/ ({files} files: scenarios/, scenarios/checks/, data/); try: overlaysim run {Path.Combine(target, "scenarios", "quickstart.yaml")} --out results/quickstart");
+        }
+        catch (IOException e)
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw new ScenarioException(at, $"could not be written: {e.Message}");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw new ScenarioException(at, $"could not be written: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using OverlaySim.Tests.Support;
+using Xunit;
+
+namespace OverlaySim.Tests.Cli;
+
+/// <summary>
+/// The CLI as a .NET tool, installed as the README says: `dotnet pack` makes a tool package, `dotnet tool install`
+/// takes it from a local folder with no other package source, and the installed command copies out the shipped
+/// scenarios and runs them, the PlanetLab matrix included (the scenarios read it by a relative path).
+/// </summary>
+public class ToolPackageTests
+{
+    private static (int Exit, string Output) Run(string file, params string[] args)
+    {
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using Process p = Process.Start(start)!;
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync(), stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            Assert.Fail($"{file} {string.Join(' ', args)} did not end within 3 minutes");
+        }
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string RepositoryRoot()
+    {
+        string? root = AppContext.BaseDirectory;
+        while (root is not null && !File.Exists(Path.Combine(root, "OverlaySim.sln"))) root = Path.GetDirectoryName(root);
+        return root ?? throw new InvalidOperationException("the tests do not run inside the repository");
+    }
+
+    [Fact]
+    public void ThePackedToolInstallsFromALocalFolderAndRunsTheScenariosItCopiesOut()
+    {
+        using var dir = new TempFolder();
+        string project = Path.Combine(RepositoryRoot(), "src", "OverlaySim.Cli");
+        var (packed, packOutput) = Run("dotnet", "pack", project, "-c", "Release", "--no-build", "--nologo", "-o", dir["packages"]);
+        Assert.True(packed == 0, packOutput);
+        Assert.Single(Directory.GetFiles(dir["packages"], "OverlaySim.*.nupkg"));
+
+        string config = dir.Write("nuget.config", $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <clear />
+                <add key="local" value="{dir["packages"]}" />
+              </packageSources>
+            </configuration>
+            """);
+        var (installed, installOutput) = Run("dotnet", "tool", "install", "OverlaySim", "--tool-path", dir["tools"], "--configfile", config);
+        Assert.True(installed == 0, installOutput);
+        string tool = Path.Combine(dir["tools"], "overlaysim");
+
+        var (copied, copyOutput) = Run(tool, "examples", dir["examples"]);
+        Assert.True(copied == 0, copyOutput);
+        Assert.True(File.Exists(Path.Combine(dir["examples"], "scenarios", "quickstart.yaml")), copyOutput);
+        Assert.True(File.Exists(Path.Combine(dir["examples"], "scenarios", "checks", "chord.yaml")), copyOutput);
+        Assert.True(File.Exists(Path.Combine(dir["examples"], "data", "planetlab-490-rtt-ms.PROVENANCE.md")), copyOutput);
+
+        // A scenario that reads the matrix by its path relative to the scenario, run from the copy.
+        string scenario = Path.Combine(dir["examples"], "scenarios", "chord-planetlab.yaml");
+        var (ran, runOutput) = Run(tool, "run", scenario, "--set", "nodes=200", "--set", "workload.lookups=500", "--out", dir["result"], "-q");
+        Assert.True(ran == 0, runOutput);
+        Assert.True(File.Exists(Path.Combine(dir["result"], "runs.csv")), runOutput);
+
+        // The copy is never made over an existing folder.
+        var (again, againOutput) = Run(tool, "examples", dir["examples"]);
+        Assert.Equal(2, again);
+        Assert.Contains("exists and is not empty", againOutput);
+    }
+}
