@@ -16,7 +16,7 @@ public static class ExamplesCommand
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "the folder to create (it must not exist, or be empty)" };
-        var command = new Command("examples", "Copy the shipped scenarios and the data they read into a new folder DIR (DIR/scenarios, DIR/data).") { dir };
+        var command = new Command("examples", "Copy the shipped scenarios, the data they read and their JSON Schema into a new folder DIR (DIR/scenarios, DIR/data, DIR/schema).") { dir };
         command.SetAction(parse =>
         {
             Copy(parse.GetValue(dir)!, Console.Out);
@@ -48,7 +48,7 @@ public static class ExamplesCommand
             }
             if (Directory.Exists(full)) Directory.Delete(full);   // empty, checked above
             Directory.Move(staging, full);
-            o.WriteLine($"wrote {full}/ ({files} files: scenarios/, scenarios/checks/, data/); try: overlaysim run {Path.Combine(target, "scenarios", "quickstart.yaml")} --out results/quickstart");
+            o.WriteLine($"wrote {full}/ ({files} files: scenarios/, scenarios/checks/, data/, schema/); try: overlaysim run {Path.Combine(target, "scenarios", "quickstart.yaml")} --out results/quickstart");
         }
         catch (IOException e)
         {

@@ -43,6 +43,7 @@ public static class Program
         root.Add(MergeCommand.Create());
         root.Add(SlurmCommand.Create());
         root.Add(ExamplesCommand.Create());
+        root.Add(SchemaCommand.Create());
 
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -79,6 +79,12 @@ public static class Expectations
     private static readonly string[] Keys = ["metric", "overlay", "at_least", "at_most", "near", "within", "between", "grows_like", "slope", "confidence", "trace_hash"];
     private static readonly string[] Comparisons = ["at_least", "at_most", "near", "between", "grows_like", "trace_hash"];
 
+    /// <summary>The keys an entry of <c>expect:</c> may hold (for the JSON Schema).</summary>
+    public static IReadOnlyList<string> KeyNames => Keys;
+
+    /// <summary>The comparisons, exactly one of which an entry holds.</summary>
+    public static IReadOnlyList<string> ComparisonNames => Comparisons;
+
     /// <summary>Most entries one scenario may hold.</summary>
     public const int MaxEntries = 1000;
 

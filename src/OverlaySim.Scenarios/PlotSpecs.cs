@@ -15,6 +15,9 @@ public static class PlotSpecs
 {
     private static readonly string[] Keys = ["name", "x", "y", "overlay", "log_x", "theory", "theory_label", "title", "y_label"];
 
+    /// <summary>The keys an entry of <c>plots:</c> may hold (for the JSON Schema).</summary>
+    public static IReadOnlyList<string> KeyNames => Keys;
+
     public const int MaxEntries = 200;
 
     /// <param name="commonMetrics">The numeric columns of runs.csv every overlay reports.</param>
