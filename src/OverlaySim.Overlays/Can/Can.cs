@@ -27,7 +27,8 @@
 // landmarks (§3.6: m landmark nodes drawn at random; a node orders them by latency and its point's first coordinate
 // is drawn inside the slab [i/m!, (i+1)/m!) of its ordering i, the paper's "m! portions", the other coordinates
 // uniform). partition: grid builds the complete split tree (equal zones: with N = 2^(d·j), the paper's perfect grid
-// of side N^(1/d), whose mean route is (d/4)·N^(1/d) hops and 2d neighbours).
+// of side N^(1/d), whose mean route is (d/4)·N^(1/d) hops; a zone has 2d neighbours when every dimension is halved
+// at least twice, and one across a dimension halved once, where the same zone lies across both faces).
 //
 // What the hop count counts: hops = route messages from the origin until a node whose zone holds the key's point
 // (in any reality) holds the message; with k > 1, those of the route whose answer reached the origin first. The
@@ -45,7 +46,8 @@
 //
 // Memory per node: per reality, its zone's code, split-tree node and member list (33 bytes) and its routing table
 // (4 bytes of offset, 12 per entry: its own zone and each neighbour's code and node; random joins give about
-// 2d·1.15 to 2d·1.3 neighbours, uniform partitioning about 2d·1.05); 176 bytes at d = 4.
+// 2d·1.15 to 2d·1.3 neighbours, uniform partitioning about 2d·1.05): 167 bytes at d = 4 with 9.8 neighbours. The
+// estimate (BytesPerNode) takes 2d·1.3 neighbours and 12 bytes of the build's temporaries.
 
 using OverlaySim.Core;
 
@@ -151,7 +153,7 @@ public sealed class Can : Overlay
         {
             var zones = new CanZones(_g, n);
             _realities[r] = zones;
-            if (_o.Partition == CanPartition.Grid) BuildGrid(zones, joined);
+            if (_o.Partition == CanPartition.Grid) BuildGrid(zones, joined, r);
             else
                 for (int i = 0; i < joined.Length; i++)
                 {
@@ -180,15 +182,29 @@ public sealed class Can : Overlay
         else zones.Split(zone, node, point);
     }
 
-    /// <summary>Equal zones: the complete split tree, each round halving every zone once, node i taking zone i.</summary>
-    private static void BuildGrid(CanZones zones, int[] joined)
+    /// <summary>
+    /// Equal zones: the complete split tree, each round halving every zone once. In the first reality the i-th joined
+    /// node takes zone i; in the others the nodes are taken in an order drawn from the reality's own stream, so that
+    /// realities are independent layouts as with random joins.
+    /// </summary>
+    private void BuildGrid(CanZones zones, int[] joined, int reality)
     {
         if (joined.Length == 0) return;
-        zones.PlaceFirst(joined[0]);
-        Span<ulong> upper = stackalloc ulong[zones.Geometry.D];
-        upper.Fill(ulong.MaxValue);   // nearer the upper half of any zone: the new zone takes it
-        for (int i = 1; i < joined.Length; i++)
-            zones.Split(i - (1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)i))), joined[i], upper);
+        int[] order = (int[])joined.Clone();
+        if (reality > 0)
+        {
+            var rng = Net.Streams.Stream($"overlay/can/grid/{reality}");
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = rng.NextInt(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+        }
+        zones.PlaceFirst(order[0]);
+        // Any point will do: the grid depends only on which zone is split, and each split makes one new zone.
+        Span<ulong> point = stackalloc ulong[zones.Geometry.D];
+        for (int i = 1; i < order.Length; i++)
+            zones.Split(i - (1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)i))), order[i], point);
     }
 
     /// <summary>The point node <paramref name="node"/> joins at in reality <paramref name="reality"/>: uniform, or in its landmark ordering's slab.</summary>
@@ -407,6 +423,7 @@ public sealed class Can : Overlay
         double own = double.PositiveInfinity;
         for (int r = 0; r < _realities.Length; r++)
         {
+            if (_row[r][node] == _row[r][node + 1]) continue;   // no zone in this reality (a node that never joined)
             double d2 = _g.Distance2(_codes[r][_row[r][node]], point);
             if (d2 == 0) return -1;
             own = Math.Min(own, d2);
@@ -415,7 +432,7 @@ public sealed class Can : Overlay
         double bestD2 = own, bestScore = 0, ownDistance = _o.RttWeighted ? Math.Sqrt(own) : 0;
         for (int r = 0; r < _realities.Length; r++)
         {
-            int from = _row[r][node] + 1, to = _row[r][node + 1];
+            int from = _row[r][node] + 1, to = _row[r][node + 1];   // empty without a zone
             ulong[] codes = _codes[r];
             int[] nodes = _nodes[r];
             for (int e = from; e < to; e++)
@@ -485,7 +502,7 @@ public sealed class Can : Overlay
 
     public override string MessageName(byte type) => ((CanMessage)type).ToString();
 
-    /// <summary>Zones of every reality by volume: zone of depth t has volume 2^-t = 2^k·V_T/N for k = round(log2 N) − t.</summary>
+    /// <summary>Zones of every reality by volume: a zone of depth t has volume 2^-t, counted as 2^k·V_T/N with k = round(log2 N) − t (exact when N is a power of two).</summary>
     public override IReadOnlyList<ZoneVolumeBin>? ZoneVolumes()
     {
         int scale = (int)Math.Round(Math.Log2(Math.Max(1, Net.Nodes.LiveCount)));

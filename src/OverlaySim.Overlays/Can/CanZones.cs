@@ -25,9 +25,15 @@ internal sealed class CanGeometry
     private readonly int[] _shift;     // 64 − popcount(mask j): aligns the extracted bits at the top of a coordinate
     private readonly byte[] _level;    // level of dimension j in a zone of depth t at t·d + j
 
-    public CanGeometry(int dimensions)
+    private readonly bool _bmi2;
+
+    /// <param name="dimensions">d.</param>
+    /// <param name="bmi2">Use the processor's bit extract and deposit (pext, pdep) where it has them; false takes the
+    /// portable loops, which give the same results (a test compares the two).</param>
+    public CanGeometry(int dimensions, bool bmi2 = true)
     {
         D = dimensions;
+        _bmi2 = bmi2 && Bmi2.X64.IsSupported;
         _mask = new ulong[dimensions];
         _shift = new int[dimensions];
         for (int i = 0; i < 64; i++) _mask[i % dimensions] |= 1UL << (63 - i);
@@ -108,7 +114,7 @@ internal sealed class CanGeometry
     private ulong Extract(ulong path, int j)
     {
         ulong mask = _mask[j];
-        if (Bmi2.X64.IsSupported) return Bmi2.X64.ParallelBitExtract(path, mask) << _shift[j];
+        if (_bmi2) return Bmi2.X64.ParallelBitExtract(path, mask) << _shift[j];
         ulong bits = 0;
         for (int i = j; i < 64; i += D) bits = (bits << 1) | ((path >> (63 - i)) & 1);
         return bits << _shift[j];
@@ -116,7 +122,7 @@ internal sealed class CanGeometry
 
     private ulong Deposit(ulong bits, ulong mask)
     {
-        if (Bmi2.X64.IsSupported) return Bmi2.X64.ParallelBitDeposit(bits, mask);
+        if (_bmi2) return Bmi2.X64.ParallelBitDeposit(bits, mask);
         ulong result = 0;
         for (ulong m = mask; m != 0; m &= m - 1)
         {

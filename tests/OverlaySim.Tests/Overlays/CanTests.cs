@@ -75,14 +75,20 @@ public class CanTests
     [InlineData(400, "dimensions: 1, realities: 2")]
     [InlineData(512, "dimensions: 3, partition: grid")]
     [InlineData(700, "dimensions: 2, landmarks: 4, partition: uniform, max_peers: 2")]
+    [InlineData(3, "dimensions: 16")]                     // zones spanning whole dimensions
+    [InlineData(2, "dimensions: 3")]
+    [InlineData(200, "dimensions: 12, max_peers: 1")]
+    [InlineData(256, "dimensions: 3, partition: grid, realities: 2")]
     public void ZonesTileTheTorusAndNeighboursAreExactlyTheAbuttingZones(int nodes, string parameters)
     {
         SimulationRun run = Build(nodes, parameters);
         Can can = CanOf(run);
         int d = can.Realities[0].Geometry.D;
+        int maxMembers = 1 + (int)ParameterOf(parameters, "max_peers");
         for (int r = 0; r < can.Realities.Count; r++)
         {
             Dictionary<ulong, List<int>> zones = ZonesOf(run, r);
+            Assert.All(zones.Values, members => Assert.InRange(members.Count, 1, maxMembers));
             ulong[] codes = zones.Keys.ToArray();
             Box[] boxes = codes.Select(c => Box.Of(c, d)).ToArray();
 
@@ -126,6 +132,18 @@ public class CanTests
         }
     }
 
+    /// <summary>A whole-number parameter of an overlay entry written as "a: 1, b: 2" (0 when absent).</summary>
+    private static long ParameterOf(string parameters, string name) =>
+        parameters.Split(',').Select(p => p.Split(':')).Where(kv => kv[0].Trim() == name).Select(kv => long.Parse(kv[1].Trim())).FirstOrDefault();
+
+    [Fact]
+    public void RealitiesOfTheGridAreDifferentLayouts()
+    {
+        SimulationRun run = Build(256, "dimensions: 2, partition: grid, realities: 2");
+        int same = Enumerable.Range(0, 256).Count(n => CanOf(run).Table(n, 0).Codes.Span[0] == CanOf(run).Table(n, 1).Codes.Span[0]);
+        Assert.True(same < 16, $"{same} of 256 nodes hold the same zone in both realities");
+    }
+
     [Theory]
     [InlineData("dimensions: 2")]
     [InlineData("dimensions: 4, realities: 3")]
@@ -152,27 +170,53 @@ public class CanTests
             Assert.Contains(node, owners);
         }
 
+        // The ground truth agrees with the brute-force owners: an answer is correct exactly when its zone, in some
+        // reality, holds one of the key's points.
+        int k = (int)Math.Max(1, ParameterOf(parameters, "hash_functions"));
+        for (int t = 0; t < 200; t++)
+        {
+            var key = new Id(rng.NextUInt64(), rng.NextUInt64(), rng.NextUInt64() >> 32);
+            var points = Enumerable.Range(0, k).Select(h =>
+            {
+                var p = new ulong[d];
+                Can.KeyPoint(key, h, p);
+                return p;
+            }).ToList();
+            var lookup = new LookupRecord { Key = key };
+            int answer = rng.NextInt(run.Net.Nodes.Count);
+            bool owner = boxes.Any(b => b.Any(kv => kv.Value.Contains(answer) && points.Any(p => kv.Key.Holds(p))));
+            Assert.Equal(owner, run.Truth.IsCorrect(answer, in lookup));
+            // And the owner of the first point (a peer of it, in another reality too) is correct.
+            int holder = boxes[realities - 1].First(kv => kv.Key.Holds(points[0])).Value[^1];
+            Assert.True(run.Truth.IsCorrect(holder, in lookup));
+        }
+
         // And through the engine: every lookup is answered by an owner (the ground truth's Locate).
         Experiment.Simulate(run);
         RunResult result = Experiment.Summarize(run);
+        Assert.Equal(3000, result.Lookups);
         Assert.Equal(result.Lookups, result.LookupsOk);
     }
 
     [Theory]
-    [InlineData(2, 8)]     // side 16: 8 hops
-    [InlineData(3, 12)]    // side 16: 12 hops
-    [InlineData(4, 16)]    // side 16: 16 hops
-    [InlineData(2, 12)]    // side 64: 32 hops
+    [InlineData(2, 8)]     // side 16: 8 hops, 4 neighbours
+    [InlineData(3, 12)]    // side 16: 12 hops, 6 neighbours
+    [InlineData(4, 16)]    // side 16: 16 hops, 8 neighbours
+    [InlineData(2, 12)]    // side 64: 32 hops, 4 neighbours
+    [InlineData(10, 10)]   // side 2: 5 hops; across a side-2 dimension the same zone lies on both faces: 10 neighbours
+    [InlineData(3, 4)]     // sides 4, 2, 2: 1 + ½ + ½ = 2 hops, 2 + 1 + 1 = 4 neighbours
     public void ThePerfectGridGivesExactlyDOverFourTimesTheSideAndTwoDNeighbours(int d, int log2Nodes)
     {
         int nodes = 1 << log2Nodes;
         SimulationRun run = Build(nodes, $"dimensions: {d}, partition: grid", workload: "{ lookups: 1 }");
         Can can = CanOf(run);
-        int side = 1 << (log2Nodes / d);
-        for (int n = 0; n < nodes; n++) Assert.Equal(2 * d, can.Degree(n));
+        int[] sides = Enumerable.Range(0, d).Select(j => 1 << (log2Nodes / d + (j < log2Nodes % d ? 1 : 0))).ToArray();
+        int neighbours = sides.Sum(s => s >= 3 ? 2 : s == 2 ? 1 : 0);
+        for (int n = 0; n < nodes; n++) Assert.Equal(neighbours, can.Degree(n));
 
         // The grid is the same seen from every zone, so one origin's mean over every destination is the mean over all
-        // pairs: per dimension the torus distance in zones averages side/4, so d·side/4 hops in all.
+        // pairs: per dimension the torus distance in zones averages side/4, so the sides' sum over 4 in all (d·side/4
+        // when every side is the same).
         var destinations = ZonesOf(run, 0).Keys.Select(c => Box.Of(c, d)).ToList();
         var point = new ulong[d];
         foreach (int origin in new[] { 0, nodes / 3, nodes - 1 })
@@ -184,7 +228,7 @@ public class CanTests
                 int node = origin;
                 for (int next; (next = can.NextHop(node, point)) >= 0; node = next) total++;
             }
-            Assert.Equal(d * side / 4.0, (double)total / destinations.Count);
+            Assert.Equal(sides.Sum() / 4.0, (double)total / destinations.Count);
         }
     }
 
@@ -267,5 +311,47 @@ public class CanTests
         }
         Assert.Equal(Codes(0), Codes(0));
         Assert.NotEqual(Codes(0), Codes(1));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(5)]
+    [InlineData(16)]
+    public void ThePortableBitLoopsGiveWhatThePextAndPdepInstructionsGive(int d)
+    {
+        var fast = new CanGeometry(d, bmi2: true);
+        var portable = new CanGeometry(d, bmi2: false);
+        var rng = new Xoshiro256((ulong)d);
+        var point = new ulong[d];
+        for (int t = 0; t < 20_000; t++)
+        {
+            for (int j = 0; j < d; j++) point[j] = rng.NextUInt64();
+            int depth = rng.NextInt(CanGeometry.MaxDepth + 1);
+            ulong path = depth == 0 ? 0 : rng.NextUInt64() & ~(ulong.MaxValue >> depth);
+            ulong code = CanGeometry.Code(path, depth);
+            Assert.Equal(fast.Interleave(point), portable.Interleave(point));
+            for (int j = 0; j < d; j++) Assert.Equal(fast.Corner(code, j), portable.Corner(code, j));
+            Assert.Equal(fast.Distance2(code, point), portable.Distance2(code, point));
+            // The corner read back agrees with the box made by halving, and Contains with Distance2.
+            Box box = Box.Of(code, d);
+            for (int j = 0; j < d; j++) Assert.Equal(box.Lo[j], portable.Corner(code, j));
+            Assert.Equal(box.Holds(point), CanGeometry.Contains(code, portable.Interleave(point)));
+            Assert.Equal(box.Holds(point), portable.Distance2(code, point) == 0);
+        }
+    }
+
+    [Theory]
+    [InlineData(1000, "partition: grid", "partition")]
+    [InlineData(1024, "partition: grid, max_peers: 1", "max_peers")]
+    [InlineData(1024, "partition: grid, landmarks: 3", "landmarks")]
+    [InlineData(5, "landmarks: 6", "landmarks")]
+    [InlineData(100, "dimensions: 17", "dimensions")]
+    [InlineData(100, "hash_functions: 0", "hash_functions")]
+    public void ParametersThatCannotWorkTogetherAreRefusedNamingTheKey(int nodes, string parameters, string key)
+    {
+        var e = Assert.Throws<OverlaySim.Scenarios.ScenarioException>(() => Build(nodes, parameters));
+        Assert.Contains(key, e.Message);
     }
 }

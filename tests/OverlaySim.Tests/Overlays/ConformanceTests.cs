@@ -217,6 +217,9 @@ public class ConformanceMemoryTests(Xunit.Abstractions.ITestOutputHelper output)
                 data.Add(o.Name, "");
                 if (o.ChurnVariant.Count > 0) data.Add(o.Name, string.Join(", ", o.ChurnVariant.Select(kv => $"{kv.Key}: {kv.Value}")));
             }
+            // CAN's state grows with d and r, and peers share a zone's neighbours.
+            data.Add("can", "dimensions: 6, realities: 3");
+            data.Add("can", "dimensions: 10, max_peers: 4, rtt_weighted: true, partition: uniform");
             return data;
         }
     }
