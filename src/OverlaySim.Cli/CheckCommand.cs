@@ -75,7 +75,7 @@ public static class CheckCommand
                 var observer = new ConsoleProgress(runs.Count, showProgress: !quiet && !Console.IsErrorRedirected);
                 try
                 {
-                    rows = Checks.Rows(scenario, Runner.Execute(runs, effective, observer, interrupt.Token));
+                    rows = Checks.Rows(scenario, observer.Show(() => Runner.Execute(runs, effective, observer, interrupt.Token)));
                 }
                 catch (OperationCanceledException) when (interrupt.Signal is not null)
                 {

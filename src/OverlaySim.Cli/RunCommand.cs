@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -132,12 +133,12 @@ public static class RunCommand
         var observer = new ConsoleProgress(todo.Count, showProgress: !quiet && !Console.IsErrorRedirected);
         try
         {
-            RunRecord[] fresh = Runner.Execute(todo, effective, run =>
+            RunRecord[] fresh = observer.Show(() => Runner.Execute(todo, effective, run =>
             {
                 RunRecord record = RunRecord.Of(scenario, run);
                 record.Save(folder.RecordsPath, fingerprint);
                 return record;
-            }, observer, interrupt.Token);
+            }, observer, interrupt.Token));
             foreach (RunRecord r in fresh) done[r.Plan.Index] = r;
         }
         catch (OperationCanceledException) when (interrupt.Signal is not null)
@@ -290,45 +291,128 @@ internal sealed class Interrupt : IDisposable
     }
 }
 
-/// <summary>Progress on stderr, redrawn in place, only when stderr is a terminal.</summary>
+/// <summary>
+/// Progress on stderr while runs are carried out, only when stderr is a terminal (and not with --quiet): one line per
+/// run in flight (its overlay, size and replicate, whether it is building, simulating or summarising, its simulated
+/// time and events per second), with its share done and the time it has left, under a line for the whole sweep.
+/// Drawn by Spectre.Console, which fits the lines to the terminal's width and clears them at the end.
+/// </summary>
 internal sealed class ConsoleProgress(int total, bool showProgress) : IRunObserver
 {
+    private const double Scale = 1000;   // a task's value: its run's share done, in thousandths
     private readonly object _lock = new();
+    private readonly RunRates _rates = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Dictionary<int, ProgressTask> _tasks = [];
+    private ProgressContext? _context;
+    private ProgressTask? _sweep;
     private int _done;
-    private long _lastEvents;
-    private double _lastSeconds;
-    private bool _drawn;
 
-    public void Started(PlannedRun run) { }
+    /// <summary>Carries out <paramref name="work"/> under the display (or plainly when there is none).</summary>
+    public T Show<T>(Func<T> work)
+    {
+        if (!showProgress || total == 0) return work();
+        IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        return console.Progress()
+            .AutoClear(true)
+            .HideCompleted(true)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                lock (_lock)
+                {
+                    _context = context;
+                    _sweep = context.AddTask(SweepLine(), maxValue: total);
+                }
+                return work();
+            });
+    }
 
-    public void Progress(PlannedRun run, RunProgress p)
+    public void Started(PlannedRun run) => Update(run, "building", null);
+
+    public void Built(PlannedRun run)
+    {
+        lock (_lock) _rates.Start(run.Index, _clock.Elapsed.TotalSeconds);
+        Update(run, "simulating", null);
+    }
+
+    public void Progress(PlannedRun run, RunProgress p) => Update(run, null, p);
+
+    public void Simulated(PlannedRun run) => Update(run, "summarising", null);
+
+    public void Finished(CompletedRun run)
+    {
+        lock (_lock)
+        {
+            _done++;
+            if (_tasks.Remove(run.Plan.Index, out ProgressTask? task))
+            {
+                task.Value = Scale;
+                task.StopTask();
+            }
+            if (_sweep is not null)
+            {
+                _sweep.Value = _done;
+                _sweep.Description = SweepLine();
+            }
+        }
+    }
+
+    private string SweepLine() => Markup.Escape($"runs: {_done} of {total} done");
+
+    private void Update(PlannedRun run, string? phase, RunProgress? p)
     {
         if (!showProgress) return;
         lock (_lock)
         {
-            double now = _clock.Elapsed.TotalSeconds;
-            double rate = (p.Events - _lastEvents) / Math.Max(1e-6, now - _lastSeconds);
-            if (p.Events < _lastEvents) rate = p.Events / Math.Max(1e-6, now);
-            _lastEvents = p.Events;
-            _lastSeconds = now;
-            string eta = p.Fraction > 0.01 ? $"{(now / Math.Max(p.Fraction, 1e-9)) * (1 - p.Fraction):0}s left in this run" : "";
-            string line = $"run {_done + 1}/{total} ({run.Overlay.Label}, {run.Point.Nodes} nodes): {p.Fraction * 100:0.0}% " +
-                          $"sim {Units.FormatDuration(p.SimTime / 1_000_000 * 1_000_000)} {rate / 1e6:0.0}M events/s {eta}";
-            Console.Error.Write("\r" + line.PadRight(100));
-            _drawn = true;
+            if (_context is null) return;
+            string what = $"{run.Overlay.Label}, {run.Point.Nodes:N0} nodes, replicate {run.Replicate}";
+            if (!_tasks.TryGetValue(run.Index, out ProgressTask? task))
+                _tasks[run.Index] = task = _context.AddTask(Markup.Escape(what), maxValue: Scale);
+            if (p is { } progress)
+            {
+                double rate = _rates.Rate(run.Index, progress.Events, _clock.Elapsed.TotalSeconds);
+                task.Value = Math.Clamp(progress.Fraction, 0, 1) * Scale;
+                task.Description = Markup.Escape(
+                    $"{what}: simulated {Units.FormatDuration(progress.SimTime / 1_000_000 * 1_000_000)}, {RunRates.Format(rate)} events/s");
+            }
+            else task.Description = Markup.Escape($"{what}: {phase}");
         }
     }
 
-    public void Finished(CompletedRun run)
+    /// <summary>Kept for the callers' error paths: the display clears itself when its work ends.</summary>
+    public void Clear() { }
+}
+
+/// <summary>Events per second of each run, from its own last two reports (a run's rate never mixes with another's).</summary>
+internal sealed class RunRates
+{
+    private readonly Dictionary<int, (long Events, double Seconds, double Rate)> _last = [];
+
+    /// <summary>Run <paramref name="run"/> starts dispatching events at <paramref name="seconds"/> of wall time.</summary>
+    public void Start(int run, double seconds) => _last[run] = (0, seconds, 0);
+
+    /// <summary>Run <paramref name="run"/> had dispatched <paramref name="events"/> events at <paramref name="seconds"/> of wall time.</summary>
+    public double Rate(int run, long events, double seconds)
     {
-        lock (_lock) _done++;
+        double rate = 0;
+        if (_last.TryGetValue(run, out var last) && seconds > last.Seconds && events >= last.Events)
+        {
+            double now = (events - last.Events) / (seconds - last.Seconds);
+            rate = last.Rate > 0 ? 0.7 * last.Rate + 0.3 * now : now;   // smoothed, so the line does not flicker
+        }
+        else if (_last.TryGetValue(run, out last)) rate = last.Rate;
+        _last[run] = (events, seconds, rate);
+        return rate;
     }
 
-    public void Clear()
+    /// <summary>1.23M, 456k, 789.</summary>
+    public static string Format(double rate) => rate switch
     {
-        if (_drawn) Console.Error.Write("\r" + new string(' ', 100) + "\r");
-    }
+        >= 1e6 => string.Create(CultureInfo.InvariantCulture, $"{rate / 1e6:0.00}M"),
+        >= 1e3 => string.Create(CultureInfo.InvariantCulture, $"{rate / 1e3:0}k"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{rate:0}"),
+    };
 }
 
 /// <summary>The short table printed after a run.</summary>

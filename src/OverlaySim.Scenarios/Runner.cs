@@ -16,8 +16,18 @@ public sealed record CompletedRun(PlannedRun Plan, RunResult Result, TimeSpan Wa
 /// <summary>What the runner tells its caller while it works (the CLI shows it on stderr).</summary>
 public interface IRunObserver
 {
+    /// <summary>The run is about to be built.</summary>
     void Started(PlannedRun run);
+
+    /// <summary>The run is built and its simulation starts.</summary>
+    void Built(PlannedRun run) { }
+
+    /// <summary>Every 2^16 dispatched events of the run's simulation.</summary>
     void Progress(PlannedRun run, RunProgress progress);
+
+    /// <summary>The simulation has ended and the run is being summarised.</summary>
+    void Simulated(PlannedRun run) { }
+
     void Finished(CompletedRun run);
 }
 
@@ -230,8 +240,10 @@ public static class Runner
                     RunSpec spec = ToSpec(run);
                     SimulationRun simulation = Experiment.Build(spec);
                     TimeSpan built = clock.Elapsed;
+                    observer?.Built(run);
                     Experiment.Simulate(simulation, progress, stop.Token);
                     TimeSpan simulated = clock.Elapsed;
+                    observer?.Simulated(run);
                     RunResult result = Experiment.Summarize(simulation);
                     var completed = new CompletedRun(run, result, clock.Elapsed, built, simulated - built);
                     results[i] = finish(completed);

@@ -33,7 +33,7 @@ public interface IUndeliverableSink
 public sealed class Simulator
 {
     private const ulong FnvPrime = 0x100000001b3UL;
-    private const int ProgressEvery = 1 << 20;
+    private const int ProgressEvery = 1 << 16;
 
     private readonly EventQueue _queue;
     private readonly IEventSink?[] _sinks = new IEventSink?[256];
@@ -70,7 +70,7 @@ public sealed class Simulator
 
     public EventQueue Queue => _queue;
 
-    /// <summary>Called about every million dispatched events (for progress display); may be null.</summary>
+    /// <summary>Called every 2^16 dispatched events (for progress display: a few times a second at 10^7 nodes); may be null.</summary>
     public Action<Simulator>? Progress { get; set; }
 
     /// <summary>Set to true (from any thread) to make <see cref="Run"/> return at the next event.</summary>
