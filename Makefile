@@ -22,7 +22,7 @@ test:
 check: build
 	$(DOTNET) $(CLI) check scenarios/checks/*.yaml --junit results/checks-junit.xml
 
-# BenchmarkDotNet: event queue and static Chord lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*';
+# BenchmarkDotNet: event queue and static Chord and Kademlia lookups. BENCH_FILTER narrows it, e.g. BENCH_FILTER='*Queue*';
 # BENCH_ARGS passes more options, e.g. BENCH_ARGS=--cpu-clock on a shared machine (see benchmarks/README.md).
 bench:
 	$(DOTNET) run -c Release --project benchmarks/OverlaySim.Benchmarks -- --filter '$(or $(BENCH_FILTER),*)' $(BENCH_ARGS)

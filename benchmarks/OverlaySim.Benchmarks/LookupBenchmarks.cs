@@ -7,19 +7,19 @@ using OverlaySim.Overlays;
 namespace OverlaySim.Benchmarks;
 
 /// <summary>
-/// Complete recursive lookups on a static Chord ring: routing, messages through the engine, the reply, and
-/// (when <see cref="Measured"/>) the oracle check and metrics of a measured lookup.
+/// Complete lookups on a static overlay (a Chord ring, converged Kademlia buckets): routing, messages through the
+/// engine, the answer, and (when <see cref="Measured"/>) the oracle check and metrics of a measured lookup.
 /// </summary>
 /// <remarks>
 /// <para>World: built once per case exactly as <see cref="Experiment.Run"/> builds it: seed 1, replicate 0,
 /// 160-bit ids from the "ids" stream, every node alive, constant 50 ms latency, K = 100,000 keys (SHA-1 of
-/// "key-i"), Chord with r = 8 successors and <see cref="Experiment.Install"/>. No workload sink is
+/// "key-i"), the overlay of the derived class and <see cref="Experiment.Install"/>. No workload sink is
 /// registered: the benchmark issues the lookups itself.</para>
 /// <para>One operation = one complete lookup: <see cref="LookupService.BeginUser"/> + <see cref="Overlay.StartLookup"/>,
 /// then <see cref="Simulator.Run"/> until the queue is empty, i.e. until the reply reached the origin. Origins
 /// and keys are drawn before the measurement from the "workload" stream (uniform live origin, uniform key, as
 /// <see cref="Workload"/> draws them) into a ring of 2^16 lookups that the benchmark cycles through.</para>
-/// <para>Events per lookup = hops + 1 (each forwarded find_successor is one event, the reply one more; a lookup
+/// <para>Chord: events per lookup = hops + 1 (each forwarded find_successor is one event, the reply one more; a lookup
 /// whose origin is responsible has none). The setup measures it over the 2^16 prepared lookups and shows it in
 /// the Events/op column, so <b>events/s = Events/op × 1e9 / (ns/lookup)</b> (the Events/s column). Measured:
 /// 7.953 at N = 10^4 (hops 6.953, paper_hops 5.953) and 11.267 at N = 10^6 (hops 10.267, paper_hops 9.267).
@@ -29,13 +29,13 @@ namespace OverlaySim.Benchmarks;
 /// 16 B amortized counting the copies), so Measured=True allocates in bursts whenever the list doubles; the
 /// setup prints the exact bytes per lookup over 2^16 lookups (GC.GetAllocatedBytesForCurrentThread).</para>
 /// </remarks>
-public class ChordLookupBenchmarks
+public abstract class LookupBenchmarks
 {
     /// <summary>Lookups per benchmark invocation.</summary>
     public const int LookupsPerInvoke = 1 << 10;
 
-    private const int PreparedLookups = 1 << 16;
-    private const int KeyCount = 100_000;
+    protected const int PreparedLookups = 1 << 16;
+    protected const int KeyCount = 100_000;
     private const long LatencyMicros = 50_000;
 
     [Params(10_000, 1_000_000)]
@@ -54,11 +54,17 @@ public class ChordLookupBenchmarks
     private int[] _keys = [];
     private int _next;
 
+    /// <summary>The overlay, with the parameters the benchmark states.</summary>
+    protected abstract Overlay CreateOverlay();
+
+    /// <summary>What the setup pass measured of the routes, for its log line (hops and the overlay's own metrics).</summary>
+    protected abstract string Routes(LookupMetrics m);
+
     [GlobalSetup]
     public void Setup()
     {
         var clock = Stopwatch.StartNew();
-        (Network net, Overlay overlay) = BuildWorld(N);
+        (Network net, Overlay overlay) = BuildWorld(N, CreateOverlay());
         long buildMs = clock.ElapsedMilliseconds;
 
         Xoshiro256 rng = net.Streams.Stream("workload");
@@ -78,20 +84,23 @@ public class ChordLookupBenchmarks
         events = net.Sim.Dispatched - events;
         LookupMetrics m = net.Lookups.Metrics;
         if (m.Ok != PreparedLookups)
-            throw new InvalidOperationException($"static Chord answered {m.Ok} of {PreparedLookups} lookups correctly");
+            throw new InvalidOperationException($"{overlay.Name} answered {m.Ok} of {PreparedLookups} lookups correctly");
         double eventsPerLookup = (double)events / PreparedLookups;
+        string routes = Routes(m);
 
         // A second pass in this case's mode, counting the bytes it allocates (exact, unlike one sampled iteration).
         net.Window.From = Measured ? 0 : long.MaxValue;
         long bytes = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < PreparedLookups; i++) Issue(net, overlay, i);
         bytes = GC.GetAllocatedBytesForCurrentThread() - bytes;
-        CaseFacts.Register(typeof(ChordLookupBenchmarks), nameof(Lookup), eventsPerLookup, (double)bytes / PreparedLookups,
+        // The in-process toolchain runs a generated subclass: the facts are filed under the benchmark class itself.
+        Type benchmark = GetType();
+        while (benchmark.Namespace != typeof(LookupBenchmarks).Namespace) benchmark = benchmark.BaseType!;
+        CaseFacts.Register(benchmark, nameof(Lookup), eventsPerLookup, (double)bytes / PreparedLookups,
             (nameof(N), N), (nameof(Measured), Measured));
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"// Chord N={N} Measured={Measured}: world built in {buildMs} ms; over {PreparedLookups} lookups " +
-            $"hops {Stats.MeanOfHistogram(m.HopHistogram):0.###}, paper_hops {m.Registered[0].Value(MetricStat.Mean):0.###}, " +
+            $"// {overlay.Name} N={N} Measured={Measured}: world built in {buildMs} ms; over {PreparedLookups} lookups {routes}, " +
             $"events/lookup {eventsPerLookup:0.###}, messages/lookup {(double)m.Messages / m.Ended:0.###}; " +
             $"second pass allocated {bytes} B ({(double)bytes / PreparedLookups:0.##} B/lookup)"));
 
@@ -129,8 +138,8 @@ public class ChordLookupBenchmarks
         net.Sim.Run();
     }
 
-    /// <summary>The world of <see cref="Experiment.Run"/> for static Chord with constant latency.</summary>
-    private static (Network, Overlay) BuildWorld(int nodes)
+    /// <summary>The world of <see cref="Experiment.Run"/> for a static overlay with constant latency.</summary>
+    private static (Network, Overlay) BuildWorld(int nodes, Overlay overlay)
     {
         var space = new IdSpace(160);
         var streams = new RandomStreams(seed: 1, replicate: 0);
@@ -138,8 +147,28 @@ public class ChordLookupBenchmarks
         var table = new NodeTable(ids);
         for (int i = 0; i < nodes; i++) table.SetAlive(i);
         var net = new Network(space, table, new ConstantLatency(LatencyMicros), Experiment.KeyIds(space, KeyCount), streams);
-        var overlay = new ChordRing(new ChordOptions());
         Experiment.Install(net, overlay);
         return (net, overlay);
     }
+}
+
+/// <summary>Static Chord, r = 8 successors (see <see cref="LookupBenchmarks"/>).</summary>
+public class ChordLookupBenchmarks : LookupBenchmarks
+{
+    protected override Overlay CreateOverlay() => new ChordRing(new ChordOptions());
+
+    protected override string Routes(LookupMetrics m) => string.Create(CultureInfo.InvariantCulture,
+        $"hops {Stats.MeanOfHistogram(m.HopHistogram):0.###}, paper_hops {m.Registered[0].Value(MetricStat.Mean):0.###}");
+}
+
+/// <summary>
+/// Static Kademlia, k = 20, α = 3, the converged buckets, node lookups for the keys' ids (store_keys: false): each
+/// lookup is α-parallel iterative, so it is many events (every FIND_NODE and its answer), measured in the setup.
+/// </summary>
+public class KademliaLookupBenchmarks : LookupBenchmarks
+{
+    protected override Overlay CreateOverlay() => new Kademlia(new KademliaOptions { StoreKeys = false });
+
+    protected override string Routes(LookupMetrics m) => string.Create(CultureInfo.InvariantCulture,
+        $"hops {Stats.MeanOfHistogram(m.HopHistogram):0.###}, rounds {m.Registered[0].Value(MetricStat.Mean):0.###}, rpcs {m.Registered[1].Value(MetricStat.Mean):0.###}");
 }
