@@ -173,6 +173,8 @@ public static class Experiment
         run.Workload = workload;
         workload.Start();
         run.Churn?.Start(run.InitiallyUp);
+        // Until a node joins or dies (churn, a failure), no event can be stale: skip the engine's epoch checks.
+        net.Sim.FreezeEpochs();
         if (spec.SampleEvery > 0)
         {
             run.Sampler = new TimeSeriesSampler(net, spec.SampleEvery, spec.Duration);

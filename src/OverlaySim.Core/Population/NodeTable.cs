@@ -153,9 +153,13 @@ public sealed class NodeTable
     /// <summary>Whether the ordinal's state slot was given back (it is a tombstone).</summary>
     public bool IsRetired(int node) => _slot[node] < 0;
 
+    /// <summary>Raised before any node's epoch changes (a join or a death): the engine stops skipping epoch checks.</summary>
+    public event Action? EpochChanging;
+
     public void SetAlive(int node)
     {
         if (_liveIndex[node] >= 0) return;
+        EpochChanging?.Invoke();
         _epoch[node]++;
         _liveIndex[node] = LiveCount;
         _liveList[LiveCount++] = node;
@@ -165,6 +169,7 @@ public sealed class NodeTable
     {
         int i = _liveIndex[node];
         if (i < 0) return;
+        EpochChanging?.Invoke();
         _epoch[node]++;
         int last = _liveList[--LiveCount];
         _liveList[i] = last;

@@ -76,6 +76,60 @@ public class SimulatorTests
         Assert.Equal(1, sim.Dropped);
     }
 
+    /// <summary>The same world on an engine that follows the node table (the one runs use), with its epochs frozen.</summary>
+    private static (NodeTable Nodes, Simulator Sim, Recorder Sink, byte SinkId) FrozenWorld(int nodes)
+    {
+        var table = new NodeTable(new Id[nodes]);
+        for (int i = 0; i < nodes; i++) table.SetAlive(i);
+        var sim = new Simulator(table);
+        var sink = new Recorder(sim);
+        byte id = sim.Register(sink);
+        sim.FreezeEpochs();
+        return (table, sim, sink, id);
+    }
+
+    [Fact]
+    public void FrozenEpochsDropExactlyWhatStampedEpochsDrop()
+    {
+        // Scheduled while frozen (no stamp), then node 1 dies and node 2 dies and comes back: the events meant for
+        // their old incarnations are dropped as if stamped, the others delivered, and later events are stamped.
+        var (nodes, sim, sink, id) = FrozenWorld(4);
+        sim.Schedule(10, For(0, id, 1));
+        sim.Schedule(20, For(1, id, 2));
+        sim.Schedule(30, For(2, id, 3));
+        sink.OnEvent = ev =>
+        {
+            if (ev.Arg != 1) return;
+            nodes.SetDead(1);                          // thaws
+            nodes.SetDead(2);
+            nodes.SetAlive(2);
+            sim.Schedule(25, For(2, id, 4));           // stamped: for node 2's new incarnation
+            sim.Schedule(26, For(3, id, 5));           // stamped: node 3 never changed
+        };
+        sim.Run();
+
+        Assert.Equal([(10L, 0, 1), (35L, 2, 4), (36L, 3, 5)], sink.Seen);
+        Assert.Equal(2, sim.Dropped);
+    }
+
+    [Fact]
+    public void FreezingNeedsEveryNodeAlive()
+    {
+        var table = new NodeTable(new Id[3]);
+        table.SetAlive(0);
+        table.SetAlive(1);                             // node 2 is down: a message to it must still be dropped
+        var sim = new Simulator(table);
+        var sink = new Recorder(sim);
+        byte id = sim.Register(sink);
+        sim.FreezeEpochs();
+        sim.Schedule(10, For(2, id, 1));
+        sim.Schedule(20, For(0, id, 2));
+        sim.Run();
+
+        Assert.Equal([(20L, 0, 2)], sink.Seen);
+        Assert.Equal(1, sim.Dropped);
+    }
+
     [Fact]
     public void CancelledEventsAreDroppedAndCounted()
     {
