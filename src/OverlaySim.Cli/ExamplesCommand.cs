@@ -15,7 +15,7 @@ public static class ExamplesCommand
 
     public static Command Create()
     {
-        var dir = new Argument<string>("DIR") { Description = "the folder to create (it must not exist, or be empty)" };
+        var dir = new Argument<string>("DIR") { Description = "the folder to create (it must not exist; its parent must)" };
         var command = new Command("examples", "Copy the shipped scenarios, the data they read and their JSON Schema into a new folder DIR (DIR/scenarios, DIR/data, DIR/schema).") { dir };
         command.SetAction(parse =>
         {
@@ -30,12 +30,15 @@ public static class ExamplesCommand
         var at = new Origin(target, 0, 0);
         if (!Directory.Exists(Source))
             throw new ScenarioException(at, $"this installation has no shipped scenarios (looked in {Source})");
-        string full = Path.GetFullPath(target);
-        if (File.Exists(full)) throw new ScenarioException(at, "is a file; name a new folder");
-        if (Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
-            throw new ScenarioException(at, "exists and is not empty; name a new folder (nothing is overwritten)");
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(target));
+        string? parent = Path.GetDirectoryName(full);
+        if (parent is null || Path.GetFileName(full).Length == 0) throw new ScenarioException(at, "names no new folder; name one, e.g. my-scenarios");
+        // Only a new folder: nothing that exists is replaced or written into (an empty folder, a link, the current folder).
+        if (File.Exists(full) || Directory.Exists(full) || new FileInfo(full).LinkTarget is not null)
+            throw new ScenarioException(at, "exists; name a new folder (nothing that exists is replaced or written into)");
+        if (!Directory.Exists(parent)) throw new ScenarioException(at, $"its parent folder {parent} does not exist");
         // Copied into a staging folder beside the target and renamed: the folder appears whole or not at all.
-        string staging = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.examples-{Environment.ProcessId}");
+        string staging = Path.Combine(parent, $".{Path.GetFileName(full)}.examples-{Environment.ProcessId}");
         try
         {
             int files = 0;
@@ -46,18 +49,19 @@ public static class ExamplesCommand
                 File.Copy(file, to);
                 files++;
             }
-            if (Directory.Exists(full)) Directory.Delete(full);   // empty, checked above
             Directory.Move(staging, full);
             o.WriteLine($"wrote {full}/ ({files} files: scenarios/, scenarios/checks/, data/, schema/); try: overlaysim run {Path.Combine(target, "scenarios", "quickstart.yaml")} --out results/quickstart");
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-            throw new ScenarioException(at, $"could not be written: {e.Message}");
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            try
+            {
+                if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            }
+            catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException)
+            {
+                throw new ScenarioException(at, $"could not be written ({e.Message}), and the partial copy {staging} could not be removed: {cleanup.Message}");
+            }
             throw new ScenarioException(at, $"could not be written: {e.Message}");
         }
     }

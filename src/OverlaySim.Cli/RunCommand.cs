@@ -255,7 +255,13 @@ internal sealed class Interrupt : IDisposable
 
     private void OnSignal(PosixSignalContext context)
     {
-        if (Signal is not null && !_held) return; // a second signal: let it end the process
+        if (Signal is not null && !_held)
+        {
+            // A second signal: let it end the process, with the terminal's cursor shown again (the progress display
+            // hides it while it draws, and shows it again only if it gets to finish).
+            if (!Console.IsErrorRedirected) Console.Error.Write("\u001b[?25h");
+            return;
+        }
         context.Cancel = true;
         Signal ??= context.Signal;
         _cancel.Cancel();
@@ -395,13 +401,15 @@ internal sealed class RunRates
     /// <summary>Run <paramref name="run"/> had dispatched <paramref name="events"/> events at <paramref name="seconds"/> of wall time.</summary>
     public double Rate(int run, long events, double seconds)
     {
-        double rate = 0;
-        if (_last.TryGetValue(run, out var last) && seconds > last.Seconds && events >= last.Events)
+        if (!_last.TryGetValue(run, out var last))
         {
-            double now = (events - last.Events) / (seconds - last.Seconds);
-            rate = last.Rate > 0 ? 0.7 * last.Rate + 0.3 * now : now;   // smoothed, so the line does not flicker
+            _last[run] = (events, seconds, 0);
+            return 0;
         }
-        else if (_last.TryGetValue(run, out last)) rate = last.Rate;
+        // No time elapsed since the last report: keep what it said, and count these events in the next interval.
+        if (seconds <= last.Seconds || events < last.Events) return last.Rate;
+        double now = (events - last.Events) / (seconds - last.Seconds);
+        double rate = last.Rate > 0 ? 0.7 * last.Rate + 0.3 * now : now;   // smoothed, so the line does not flicker
         _last[run] = (events, seconds, rate);
         return rate;
     }

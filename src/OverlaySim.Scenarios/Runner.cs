@@ -85,9 +85,10 @@ public static class Runner
     /// <summary>
     /// Core memory per node ordinal: 40 of node table (id, epoch, machine, live list and index), 1 of join flag, 88 of
     /// global view (blocks of ids and ordinals kept half full, 56, their flat sorted copy, 28, and its rank map, 4), 28 of
-    /// temporaries while distinct ids are drawn (a sorted copy and an order).
+    /// temporaries while distinct ids are drawn (a sorted copy and an order), and 4 of the engine's copy of the epochs
+    /// when its skipped epoch checks thaw (the first join or death of a run).
     /// </summary>
-    public const long CoreBytesPerOrdinal = 157;
+    public const long CoreBytesPerOrdinal = 161;
 
     /// <summary>Core memory per machine: 6 of state (up, up in the window, first ordinal), 8 of load, 8 of keys per machine in the summary.</summary>
     public const long CoreBytesPerMachine = 22;

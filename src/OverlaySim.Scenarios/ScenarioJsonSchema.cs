@@ -16,8 +16,8 @@ namespace OverlaySim.Scenarios;
 /// <remarks>
 /// What it leaves to the loader: relations between parameters (one that takes effect only with another's value, a
 /// replica count against its list, durations against each other), the ranges of durations and rates (a pattern
-/// checks their form), sweep paths and the expressions of <c>expect:</c>. Whole numbers written with underscores
-/// (<c>1_000_000</c>), which the loader takes, are strings to a YAML 1.2 reader and so are flagged here.
+/// checks their form), the ranges of numbers written as text (quoted, or with underscores: <c>1_000_000</c>, a string to
+/// a YAML 1.2 reader), sweep paths and the expressions of <c>expect:</c>.
 /// </remarks>
 public static class ScenarioJsonSchema
 {
@@ -29,6 +29,12 @@ public static class ScenarioJsonSchema
 
     /// <summary>A duration: 0, or a number and a unit (80ms, 1.5s, 2h).</summary>
     public const string DurationPattern = @"^\s*(0|" + Number + @"\s*" + Unit + @")\s*$";
+
+    /// <summary>A whole number written as text (quoted, or with underscores), whose range the loader checks.</summary>
+    public const string WholePattern = @"^\s*[-+]?[0-9_]*[0-9][0-9_]*\s*$";
+
+    /// <summary>A real number written as text.</summary>
+    public const string RealPattern = @"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$";
 
     /// <summary>A rate: COUNT/DURATION (100/s, 1/10min) or a bare count per second.</summary>
     public const string RatePattern = @"^\s*" + Number + @"\s*(/\s*(" + Number + @"\s*)?" + Unit + @")?\s*$";
@@ -53,12 +59,18 @@ public static class ScenarioJsonSchema
             ["description"] = "the overlays to run, each on the same nodes, latencies and workload: - NAME: { parameters }",
             ["type"] = "array",
             ["minItems"] = 1,
-            ["items"] = new JsonObject { ["oneOf"] = new JsonArray([.. OverlayRegistry.All.Select(Overlay)]) },
+            ["items"] = new JsonObject
+            {
+                ["oneOf"] = new JsonArray([
+                    .. OverlayRegistry.All.Select(Overlay),
+                    new JsonObject { ["description"] = "an overlay with its defaults", ["enum"] = new JsonArray([.. OverlayRegistry.All.Select(o => (JsonNode)JsonValue.Create(o.Name))]) },
+                ]),
+            },
         };
         properties["sweep"] = new JsonObject
         {
             ["description"] = "PATH: [v1, v2, ...] for any parameter path (nodes, workload.lookups, overlays.LABEL.PARAM, ...): the runs are the cartesian product",
-            ["type"] = "object",
+            ["type"] = new JsonArray("object", "null"),
             ["additionalProperties"] = new JsonObject { ["type"] = "array", ["minItems"] = 1 },
         };
         JsonObject expect = Items("routing properties that 'overlaysim check' verifies: metric, overlay, and one comparison", Expectations.KeyNames, []);
@@ -80,8 +92,9 @@ public static class ScenarioJsonSchema
     private static JsonObject Name(string description) => new()
     {
         ["description"] = description,
-        ["type"] = "string",
-        ["pattern"] = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$",
+        ["anyOf"] = new JsonArray(
+            new JsonObject { ["type"] = "string", ["pattern"] = "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$" },
+            new JsonObject { ["type"] = "integer", ["minimum"] = 0 }),   // name: 2024 is the text 2024 to the loader
     };
 
     /// <summary>One parameter: its type, range or choices, default and description.</summary>
@@ -91,12 +104,11 @@ public static class ScenarioJsonSchema
         switch (p.Kind)
         {
             case ParamKind.Int:
-                s["type"] = "integer";
-                Range(s, p);
+                // The loader also takes a whole number as text: quoted, or with underscores (1_000_000).
+                s["anyOf"] = new JsonArray(Ranged("integer", p), new JsonObject { ["type"] = "string", ["pattern"] = WholePattern });
                 break;
             case ParamKind.Real:
-                s["type"] = "number";
-                Range(s, p);
+                s["anyOf"] = new JsonArray(Ranged("number", p), new JsonObject { ["type"] = "string", ["pattern"] = RealPattern });
                 break;
             case ParamKind.Duration:
                 s["anyOf"] = new JsonArray(new JsonObject { ["type"] = "string", ["pattern"] = DurationPattern }, new JsonObject { ["const"] = 0 });
@@ -125,10 +137,12 @@ public static class ScenarioJsonSchema
         return s;
     }
 
-    private static void Range(JsonObject s, ParamSpec p)
+    private static JsonObject Ranged(string type, ParamSpec p)
     {
+        var s = new JsonObject { ["type"] = type };
         if (double.IsFinite(p.Min)) s["minimum"] = Bound(p.Min);
         if (double.IsFinite(p.Max)) s["maximum"] = Bound(p.Max);
+        return s;
     }
 
     private static JsonNode Bound(double v) => v == Math.Floor(v) && Math.Abs(v) < 9e15 ? JsonValue.Create((long)v) : JsonValue.Create(v);
@@ -137,7 +151,7 @@ public static class ScenarioJsonSchema
     {
         var properties = new JsonObject();
         foreach (ParamSpec p in specs) properties[p.Name] = Param(p);
-        return new JsonObject { ["description"] = description, ["type"] = "object", ["additionalProperties"] = false, ["properties"] = properties };
+        return new JsonObject { ["description"] = description, ["type"] = new JsonArray("object", "null"), ["additionalProperties"] = false, ["properties"] = properties };
     }
 
     /// <summary>A section chosen by its <c>model</c> key: every model's parameters, and only the chosen one's allowed.</summary>
@@ -163,7 +177,7 @@ public static class ScenarioJsonSchema
         return new JsonObject
         {
             ["description"] = $"{section}: {{ model: NAME, parameters of that model }} (default model {model.Default})",
-            ["type"] = "object",
+            ["type"] = new JsonArray("object", "null"),
             ["additionalProperties"] = false,
             ["properties"] = properties,
             ["allOf"] = cases,

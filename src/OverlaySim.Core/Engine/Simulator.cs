@@ -40,8 +40,10 @@ public sealed class Simulator
     private int _sinkCount = 1; // sink 0 is reserved so that a default(Event) is never dispatched by mistake
     private readonly uint[]? _fixedEpoch;
     private readonly NodeTable? _nodes;
+    private const uint Unstamped = uint.MaxValue;   // an event scheduled while frozen (no real epoch gets this high)
     private bool _frozen;          // no epoch has changed since FreezeEpochs: events are neither stamped nor checked
-    private uint[] _frozenEpochs = [];   // the epochs when they thawed: what an event stamped 0 was meant for
+    private bool _thawed;          // frozen once and thawed since: the freeze is not taken again
+    private uint[] _frozenEpochs = [];   // the epochs when they thawed: what an unstamped event was meant for
     private ulong _trace = 0xcbf29ce484222325UL;
 
     /// <summary>An engine for a fixed set of nodes whose epochs are in <paramref name="epochByNode"/>.</summary>
@@ -89,7 +91,7 @@ public sealed class Simulator
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public EventHandle Schedule(long delay, Event ev)
     {
-        if (ev.Dst >= 0) ev.Epoch = _frozen ? 0 : EpochArray[ev.Dst];
+        if (ev.Dst >= 0) ev.Epoch = _frozen ? Unstamped : EpochArray[ev.Dst];
         return _queue.Push(Now + delay, ev);
     }
 
@@ -97,7 +99,7 @@ public sealed class Simulator
     public EventHandle ScheduleAt(long time, Event ev)
     {
         if (time < Now) throw new ArgumentOutOfRangeException(nameof(time), "cannot schedule in the past");
-        if (ev.Dst >= 0) ev.Epoch = _frozen ? 0 : EpochArray[ev.Dst];
+        if (ev.Dst >= 0) ev.Epoch = _frozen ? Unstamped : EpochArray[ev.Dst];
         return _queue.Push(time, ev);
     }
 
@@ -105,12 +107,14 @@ public sealed class Simulator
     /// From now until some node's epoch changes (a join or a death), nothing can be stale: events are not stamped
     /// with their target's epoch nor checked against it, which saves two reads of a random node's state per event.
     /// Allowed only when every node of the table is alive (no event can be meant for a dead one). The first epoch
-    /// change thaws it: the epochs of that moment are kept, and an event stamped 0 meanwhile is checked against
-    /// them, which is what it would have been stamped with (no epoch changed while it was scheduled).
+    /// change (or a new node in the table) thaws it: the epochs of that moment are kept, and an event scheduled
+    /// meanwhile is checked against them, which is what it would have been stamped with (no epoch changed while it was
+    /// scheduled). Once thawed, the freeze is not taken again. Call it before any event is pending whose stamp may be
+    /// out of date (a run calls it when it starts).
     /// </summary>
     public void FreezeEpochs()
     {
-        if (_nodes is null || _frozen || _nodes.LiveCount != _nodes.Count) return;
+        if (_nodes is null || _frozen || _thawed || _nodes.LiveCount != _nodes.Count) return;
         _frozen = true;
         _nodes.EpochChanging -= Thaw;
         _nodes.EpochChanging += Thaw;
@@ -121,6 +125,7 @@ public sealed class Simulator
         if (!_frozen) return;
         _frozenEpochs = (uint[])EpochArray.Clone();
         _frozen = false;
+        _thawed = true;
     }
 
     public bool Cancel(EventHandle handle) => _queue.Cancel(handle);
@@ -166,7 +171,7 @@ public sealed class Simulator
     private bool Stale(in Event ev)
     {
         uint stamp = ev.Epoch;
-        if (stamp == 0 && ev.Dst < _frozenEpochs.Length) stamp = _frozenEpochs[ev.Dst];
+        if (stamp == Unstamped) stamp = _frozenEpochs[ev.Dst];   // scheduled while frozen, for a node that existed then
         return stamp != EpochArray[ev.Dst] || (stamp & 1) == 0;
     }
 

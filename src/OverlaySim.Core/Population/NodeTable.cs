@@ -102,6 +102,7 @@ public sealed class NodeTable
     /// <summary>Adds a new (dead) ordinal with the given id on the given machine, growing the arrays if needed.</summary>
     public int Add(Id id, int machine)
     {
+        EpochChanging?.Invoke();   // a dead node appears: events can be stale from now on
         if (Count == _ids.Length)
         {
             int n = Math.Max(16, _ids.Length * 2);

@@ -13,7 +13,11 @@ public class ToolPackageTests
 {
     private static (int Exit, string Output) Run(string file, params string[] args)
     {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot() };
+        // The installed launcher finds .NET through DOTNET_ROOT: the one running these tests.
+        start.Environment["DOTNET_ROOT"] = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        start.Environment["DOTNET_NOLOGO"] = "1";
         using Process p = Process.Start(start)!;
         Task<string> stdout = p.StandardOutput.ReadToEndAsync(), stderr = p.StandardError.ReadToEndAsync();
         if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
@@ -36,7 +40,9 @@ public class ToolPackageTests
     {
         using var dir = new TempFolder();
         string project = Path.Combine(RepositoryRoot(), "src", "OverlaySim.Cli");
-        var (packed, packOutput) = Run("dotnet", "pack", project, "-c", "Release", "--no-build", "--nologo", "-o", dir["packages"]);
+        // The configuration these tests were built in (the CLI beside them is that build): packed without building.
+        string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
+        var (packed, packOutput) = Run("dotnet", "pack", project, "-c", configuration, "--no-build", "--nologo", "-o", dir["packages"]);
         Assert.True(packed == 0, packOutput);
         Assert.Single(Directory.GetFiles(dir["packages"], "OverlaySim.*.nupkg"));
 
@@ -65,9 +71,17 @@ public class ToolPackageTests
         Assert.True(ran == 0, runOutput);
         Assert.True(File.Exists(Path.Combine(dir["result"], "runs.csv")), runOutput);
 
-        // The copy is never made over an existing folder.
+        // The copy is never made over, or into, a folder that exists, empty or not; a trailing separator is fine.
         var (again, againOutput) = Run(tool, "examples", dir["examples"]);
         Assert.Equal(2, again);
-        Assert.Contains("exists and is not empty", againOutput);
+        Assert.Contains("exists; name a new folder", againOutput);
+        Directory.CreateDirectory(dir["empty"]);
+        var (empty, emptyOutput) = Run(tool, "examples", dir["empty"]);
+        Assert.Equal(2, empty);
+        Assert.Empty(Directory.GetFileSystemEntries(dir["empty"]));
+        var (slash, slashOutput) = Run(tool, "examples", dir["second"] + "/");
+        Assert.True(slash == 0, slashOutput);
+        Assert.True(File.Exists(Path.Combine(dir["second"], "schema", "scenario.schema.json")), slashOutput);
+        Assert.DoesNotContain(Directory.GetFileSystemEntries(dir.Path), e => Path.GetFileName(e).Contains(".examples-", StringComparison.Ordinal));
     }
 }

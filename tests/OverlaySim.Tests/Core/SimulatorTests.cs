@@ -113,6 +113,20 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void ANewNodeThawsTheFreezeAndAMessageToItWhileItIsDownIsDropped()
+    {
+        var (nodes, sim, sink, id) = FrozenWorld(2);
+        sim.Schedule(10, For(0, id, 1));                 // unstamped, for a node that stays alive
+        int fresh = nodes.Add(default, 2);               // a new machine, not yet up: thaws
+        sim.Schedule(20, For(fresh, id, 2));             // stamped with its even epoch: dropped
+        sim.Schedule(30, For(1, id, 3));
+        sim.Run();
+
+        Assert.Equal([(10L, 0, 1), (30L, 1, 3)], sink.Seen);
+        Assert.Equal(1, sim.Dropped);
+    }
+
+    [Fact]
     public void FreezingNeedsEveryNodeAlive()
     {
         var table = new NodeTable(new Id[3]);
