@@ -90,11 +90,11 @@ public sealed class Can : Overlay
     private CanGeometry _g = null!;
     private CanZones[] _realities = [];
     // A node's coordinate routing table in reality ρ (§2.1: each neighbour's zone and address), one row per node:
-    // _codes[ρ][_row[ρ][n]] is n's own zone, and the next entries its neighbours' zones, each with the node kept of
-    // that zone at the same index of _nodes[ρ] (its only member, or with peers the nearest by latency).
+    // _table[ρ][_row[ρ][n]] is n's own zone, and the next entries its neighbours' zones, each with the node kept of
+    // that zone (its only member, or with peers the nearest by latency): code and node side by side, so that a hop
+    // reads one run of memory.
     private int[][] _row = [];
-    private ulong[][] _codes = [];
-    private int[][] _nodes = [];
+    private CanEntry[][] _table = [];
     private LookupArray<long> _path = null!;  // per lookup and hash function: one-way latencies of the route so far, µs
     private RouteStretch _stretch = null!;
     private long _measured, _measuredHops, _measuredPath, _measuredDirect;
@@ -145,8 +145,7 @@ public sealed class Can : Overlay
         _g = new CanGeometry(_d);
         _realities = new CanZones[_o.Realities];
         _row = new int[_o.Realities][];
-        _codes = new ulong[_o.Realities][];
-        _nodes = new int[_o.Realities][];
+        _table = new CanEntry[_o.Realities][];
         Span<ulong> point = stackalloc ulong[_d];
         var scratch = new List<int>();
         for (int r = 0; r < _o.Realities; r++)
@@ -290,15 +289,13 @@ public sealed class Can : Overlay
             if (zone >= 0) total += 1 + neighbours[zone];
         }
         row[nodes] = checked((int)total);
-        var codes = new ulong[total];
-        var kept = new int[total];
+        var entries = new CanEntry[total];
         zones.ForEachZone((zone, list) =>
         {
             for (int node = zones.FirstMember(zone); node >= 0; node = zones.NextMember(node))
             {
                 int at = row[node];
-                codes[at] = zones.Code(zone);
-                kept[at++] = node;
+                entries[at++] = new CanEntry(zones.Code(zone), node);
                 foreach (int z in list)
                 {
                     int best = zones.FirstMember(z);
@@ -315,14 +312,12 @@ public sealed class Can : Overlay
                             }
                         }
                     }
-                    codes[at] = zones.Code(z);
-                    kept[at++] = best;
+                    entries[at++] = new CanEntry(zones.Code(z), best);
                 }
             }
         });
         _row[reality] = row;
-        _codes[reality] = codes;
-        _nodes[reality] = kept;
+        _table[reality] = entries;
     }
 
     // ---- routing -------------------------------------------------------------------------------------------
@@ -408,7 +403,7 @@ public sealed class Can : Overlay
         for (int r = 0; r < _realities.Length; r++)
         {
             int[] row = _row[r];
-            if (row[node] < row[node + 1] && _g.Distance2(_codes[r][row[node]], point) == 0) return true;
+            if (row[node] < row[node + 1] && _g.Distance2(_table[r][row[node]].Code, point) == 0) return true;
         }
         return false;
     }
@@ -424,7 +419,7 @@ public sealed class Can : Overlay
         for (int r = 0; r < _realities.Length; r++)
         {
             if (_row[r][node] == _row[r][node + 1]) continue;   // no zone in this reality (a node that never joined)
-            double d2 = _g.Distance2(_codes[r][_row[r][node]], point);
+            double d2 = _g.Distance2(_table[r][_row[r][node]].Code, point);
             if (d2 == 0) return -1;
             own = Math.Min(own, d2);
         }
@@ -433,13 +428,13 @@ public sealed class Can : Overlay
         for (int r = 0; r < _realities.Length; r++)
         {
             int from = _row[r][node] + 1, to = _row[r][node + 1];   // empty without a zone
-            ulong[] codes = _codes[r];
-            int[] nodes = _nodes[r];
+            CanEntry[] table = _table[r];
             for (int e = from; e < to; e++)
             {
-                double d2 = _g.Distance2(codes[e], point, own);
+                ref readonly CanEntry entry = ref table[e];
+                double d2 = _g.Distance2(entry.Code, point, own);
                 if (d2 >= own) continue;
-                int member = nodes[e];
+                int member = entry.Node;
                 if (d2 < bestD2)
                 {
                     bestD2 = d2;
@@ -487,7 +482,7 @@ public sealed class Can : Overlay
             if (peers)
                 for (int m = zones.FirstMember(zone); m >= 0; m = zones.NextMember(m)) all[count++] = m;
             if (neighbours)
-                for (int e = _row[r][node] + 1; e < _row[r][node + 1]; e++) all[count++] = _nodes[r][e];
+                for (int e = _row[r][node] + 1; e < _row[r][node + 1]; e++) all[count++] = _table[r][e].Node;
         }
         return CountDistinct(all[..count], node);
     }
@@ -525,8 +520,17 @@ public sealed class Can : Overlay
     internal (ReadOnlyMemory<ulong> Codes, ReadOnlyMemory<int> Nodes) Table(int node, int reality)
     {
         int from = _row[reality][node], length = _row[reality][node + 1] - from;
-        return (_codes[reality].AsMemory(from, length), _nodes[reality].AsMemory(from, length));
+        CanEntry[] slice = _table[reality][from..(from + length)];
+        return (slice.Select(e => e.Code).ToArray(), slice.Select(e => e.Node).ToArray());
     }
+}
+
+/// <summary>An entry of a CAN node's routing table: a zone's code and the node kept of it, 12 bytes.</summary>
+[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Pack = 4)]
+internal readonly struct CanEntry(ulong code, int node)
+{
+    public readonly ulong Code = code;
+    public readonly int Node = node;
 }
 
 /// <summary>
