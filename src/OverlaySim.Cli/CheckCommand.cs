@@ -118,7 +118,8 @@ public static class CheckCommand
     }
 
     /// <summary>Writes a file through a temporary file beside it and a rename, so that it is never half written.</summary>
-    private static void WriteAtomically(string path, Action<TextWriter> write)
+    /// <summary>Writes a file whole or not at all: into a hidden temporary beside it, then renamed over it.</summary>
+    internal static void WriteAtomically(string path, Action<TextWriter> write)
     {
         string full = Path.GetFullPath(path);
         string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.partial-{Environment.ProcessId}");

@@ -22,15 +22,12 @@ public static class SchemaCommand
             var at = new Origin(file, 0, 0);
             string full = Path.GetFullPath(file);
             if (Directory.Exists(full)) throw new ScenarioException(at, "is a folder; name a file");
-            string temporary = full + $".tmp-{Environment.ProcessId}";
             try
             {
-                File.WriteAllText(temporary, text, new System.Text.UTF8Encoding(false));
-                File.Move(temporary, full, overwrite: true);
+                CheckCommand.WriteAtomically(full, w => w.Write(text));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                if (File.Exists(temporary)) File.Delete(temporary);
                 throw new ScenarioException(at, $"could not be written: {e.Message}");
             }
             Console.Out.WriteLine($"wrote {full}");

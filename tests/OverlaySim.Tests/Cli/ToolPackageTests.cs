@@ -13,7 +13,7 @@ public class ToolPackageTests
 {
     private static (int Exit, string Output) Run(string file, params string[] args)
     {
-        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepositoryRoot() };
+        var start = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Repository.Root };
         // The installed launcher finds .NET through DOTNET_ROOT: the one running these tests.
         start.Environment["DOTNET_ROOT"] = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
@@ -28,18 +28,11 @@ public class ToolPackageTests
         return (p.ExitCode, stdout.Result + stderr.Result);
     }
 
-    private static string RepositoryRoot()
-    {
-        string? root = AppContext.BaseDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root, "OverlaySim.sln"))) root = Path.GetDirectoryName(root);
-        return root ?? throw new InvalidOperationException("the tests do not run inside the repository");
-    }
-
     [Fact]
     public void ThePackedToolInstallsFromALocalFolderAndRunsTheScenariosItCopiesOut()
     {
         using var dir = new TempFolder();
-        string project = Path.Combine(RepositoryRoot(), "src", "OverlaySim.Cli");
+        string project = Path.Combine(Repository.Root, "src", "OverlaySim.Cli");
         // The configuration these tests were built in (the CLI beside them is that build): packed without building.
         string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}", StringComparison.Ordinal) ? "Debug" : "Release";
         var (packed, packOutput) = Run("dotnet", "pack", project, "-c", configuration, "--no-build", "--nologo", "-o", dir["packages"]);

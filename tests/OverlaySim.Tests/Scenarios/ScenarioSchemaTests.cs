@@ -18,13 +18,6 @@ namespace OverlaySim.Tests.Scenarios;
 /// </summary>
 public partial class ScenarioSchemaTests
 {
-    private static string RepositoryRoot()
-    {
-        string? root = AppContext.BaseDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root, "OverlaySim.sln"))) root = Path.GetDirectoryName(root);
-        return root ?? throw new InvalidOperationException("the tests do not run inside the repository");
-    }
-
     private static readonly Lazy<JsonSchema> Generated = new(() => JsonSchema.FromText(ScenarioJsonSchema.Text()));
 
     /// <summary>A YAML document as JSON, scalars typed by the YAML 1.2 core schema (plain true/false, numbers, null; quoted: strings).</summary>
@@ -78,7 +71,7 @@ public partial class ScenarioSchemaTests
     [Fact]
     public void TheShippedSchemaIsWhatOverlaysimSchemaWrites()
     {
-        string shipped = File.ReadAllText(Path.Combine(RepositoryRoot(), ScenarioJsonSchema.ShippedPath));
+        string shipped = File.ReadAllText(Path.Combine(Repository.Root, ScenarioJsonSchema.ShippedPath));
         Assert.True(shipped == ScenarioJsonSchema.Text(),
             $"{ScenarioJsonSchema.ShippedPath} is out of date: run 'overlaysim schema --out {ScenarioJsonSchema.ShippedPath}' after changing a parameter");
     }
@@ -86,7 +79,7 @@ public partial class ScenarioSchemaTests
     [Fact]
     public void EveryShippedScenarioNamesTheSchemaAndValidatesAgainstIt()
     {
-        string root = RepositoryRoot(), schema = Path.Combine(root, ScenarioJsonSchema.ShippedPath);
+        string root = Repository.Root, schema = Path.Combine(root, ScenarioJsonSchema.ShippedPath);
         string[] files = Directory.GetFiles(Path.Combine(root, "scenarios"), "*.yaml", SearchOption.AllDirectories);
         Assert.True(files.Length > 30);
         foreach (string file in files)
