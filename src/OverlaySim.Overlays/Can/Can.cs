@@ -209,12 +209,18 @@ public sealed class Can : Overlay
     /// <summary>The point node <paramref name="node"/> joins at in reality <paramref name="reality"/>: uniform, or in its landmark ordering's slab.</summary>
     private void JoinPoint(ulong seed, int node, int reality, int ordering, Span<ulong> into)
     {
-        var rng = new Xoshiro256(Xoshiro256.Mix(Xoshiro256.Mix(seed, (ulong)node), (ulong)reality));
-        for (int j = 0; j < _d; j++) into[j] = rng.NextUInt64();
+        RandomPoint(seed, node, reality, into);
         if (ordering < 0) return;
         UInt128 portions = (UInt128)_portions;
         UInt128 lo = ((UInt128)(ulong)ordering << 64) / portions, hi = ((UInt128)(ulong)(ordering + 1) << 64) / portions;
         into[0] = (ulong)(lo + (((hi - lo) * into[0]) >> 64));
+    }
+
+    /// <summary>Node <paramref name="node"/>'s random join point in reality <paramref name="reality"/>, from the stream seed of "overlay/can/points".</summary>
+    internal static void RandomPoint(ulong seed, int node, int reality, Span<ulong> into)
+    {
+        var rng = new Xoshiro256(Xoshiro256.Mix(Xoshiro256.Mix(seed, (ulong)node), (ulong)reality));
+        for (int j = 0; j < into.Length; j++) into[j] = rng.NextUInt64();
     }
 
     private static int Factorial(int m)

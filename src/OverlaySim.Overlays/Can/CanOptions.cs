@@ -40,8 +40,41 @@ public sealed record CanOptions : IOptionsCheck
     [Param("m in the CAN paper: landmarks for topologically sensitive construction (§3.6); a node orders the m landmarks by latency and joins at a random point of the 1/m! of the space (a slab along the first dimension) that belongs to its ordering; 0: off", Min = 0, Max = 7)]
     public int Landmarks { get; init; }
 
+    [Param("static: the zones of N random joins built from the global view; dynamic: the protocol run message by message (joins routed to the owner and splits, soft-state updates, departures handing zones over, crash takeover; needed under churn). The dynamic protocol runs the bare-bones design with d dimensions and optionally rtt_weighted (see the README)")]
+    public OverlayProtocol Protocol { get; init; } = OverlayProtocol.Static;
+
+    [Param("period of a node's soft-state update (§2.3): it sends its zones and its neighbours' zones to each neighbour; a neighbour whose update cannot be delivered is taken for dead and its zones for takeover", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long UpdateEvery { get; init; } = 30_000_000;
+
+    [Param("the takeover timer (§2.3) of a neighbour whose zones have the same volume as the dead node's: a neighbour waits this long times its own volume over the dead node's, so the one with the smallest zones claims first", Unit = ParamUnit.Time, Min = 1, Max = 3_600_000_000, Only = "protocol=dynamic")]
+    public long TakeoverDelay { get; init; } = 1_000_000;
+
+    [Param("time a hop or an update waits for its delivery to be acknowledged before the neighbour is taken for dead", Unit = ParamUnit.Time, Min = 1_000, Max = 3_600_000_000, Only = "protocol=dynamic,rpc_timeout_rtts=0")]
+    public long RpcTimeout { get; init; } = 1_000_000;
+
+    [Param("when > 0, an RPC waits this many round-trip times of the pair instead of rpc_timeout", Min = 0, Max = 100, Only = "protocol=dynamic")]
+    public double RpcTimeoutRtts { get; init; }
+
+    [Param("timeouts a lookup survives (each hop retried from the same node through its next-best neighbour) before it fails", Min = 0, Max = 64, Only = "protocol=dynamic")]
+    public int MaxRetries { get; init; } = 4;
+
+    [Param("a lookup not answered by then has failed", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
+    public long LookupTimeout { get; init; } = 60_000_000;
+
+    /// <summary>Whether the protocol runs (rather than the zones built from the global view).</summary>
+    public bool IsDynamic => Protocol == OverlayProtocol.Dynamic;
+
     public IEnumerable<(string Param, string Problem)> Check(OptionsContext context)
     {
+        if (IsDynamic)
+        {
+            const string bare = "protocol: dynamic runs the bare-bones design (d dimensions, optionally rtt_weighted)";
+            if (Realities > 1) yield return ("realities", $"{bare}: set realities: 1 or protocol: static");
+            if (MaxPeers > 0) yield return ("max_peers", $"{bare}: set max_peers: 0 or protocol: static");
+            if (HashFunctions > 1) yield return ("hash_functions", $"{bare}: set hash_functions: 1 or protocol: static");
+            if (Partition != CanPartition.Random) yield return ("partition", $"{bare}, whose joins split the zone holding a random point: set partition: random or protocol: static");
+            if (Landmarks > 0) yield return ("landmarks", $"{bare}: set landmarks: 0 or protocol: static");
+        }
         if (Partition == CanPartition.Grid && context.Nodes > 0 && (context.Nodes & (context.Nodes - 1)) != 0)
             yield return ("partition", $"grid makes equal zones only for a power-of-two number of nodes, and there are {context.Nodes:N0}: use 2^j nodes or partition: random or uniform");
         if (Partition == CanPartition.Grid && MaxPeers > 0)

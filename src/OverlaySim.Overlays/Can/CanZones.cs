@@ -103,6 +103,51 @@ internal sealed class CanGeometry
         return sum;
     }
 
+    /// <summary>Whether two zones share any point: the path of one is a prefix of the other's.</summary>
+    public static bool Overlaps(ulong a, ulong b)
+    {
+        int t = Math.Min(Depth(a), Depth(b));
+        return t == 0 || ((Path(a) ^ Path(b)) >> (64 - t)) == 0;
+    }
+
+    /// <summary>The other half of the zone's parent (the zone must not be the whole torus).</summary>
+    public static ulong Sibling(ulong code) => code ^ (1UL << (64 - Depth(code)));
+
+    /// <summary>The zone the code's last halving was made in (the zone must not be the whole torus).</summary>
+    public static ulong Parent(ulong code)
+    {
+        int t = Depth(code) - 1;
+        return Code(t == 0 ? 0 : Path(code) & (~0UL << (64 - t)), t);
+    }
+
+    /// <summary>The half of the zone (of depth &lt; 63) that holds the point given in interleaved form.</summary>
+    public static ulong Child(ulong code, ulong interleaved)
+    {
+        int t = Depth(code);
+        return Code(Path(code) | (interleaved & (1UL << (63 - t))), t + 1);
+    }
+
+    /// <summary>
+    /// Whether two zones are neighbours (§2.1): their spans abut along exactly one dimension and overlap along the
+    /// others. Spans are dyadic, so along one dimension they overlap when the coarser one's top bits agree with the
+    /// finer one's corner, and abut when one ends where the other starts (on the torus, either way round).
+    /// </summary>
+    public bool Abuts(ulong a, ulong b)
+    {
+        int da = Depth(a), db = Depth(b), abutting = 0;
+        ulong pa = Path(a), pb = Path(b);
+        for (int j = 0; j < D; j++)
+        {
+            int la = _level[da * D + j], lb = _level[db * D + j], l = Math.Min(la, lb);
+            if (l == 0) continue;   // one spans the whole dimension
+            ulong ca = Extract(pa, j), cb = Extract(pb, j);
+            if ((ca ^ cb) >> (64 - l) == 0) continue;   // overlap
+            if (ca + (1UL << (64 - la)) != cb && cb + (1UL << (64 - lb)) != ca) return false;
+            if (++abutting > 1) return false;
+        }
+        return abutting == 1;
+    }
+
     /// <summary>The torus distance along one dimension from coordinate x to the span of the given level starting at lo.</summary>
     public static ulong SpanDistance(ulong x, ulong lo, int level)
     {

@@ -132,6 +132,64 @@ public class CanTests
         }
     }
 
+    /// <summary>
+    /// The relations the protocol computes from two codes alone (abut, overlap, sibling, parent, child), against the
+    /// boxes: on random zones of random depths in 1 to 6 dimensions, shallow ones included so that whole and half
+    /// dimensions occur, for both the pext/pdep and the portable bit loops.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(6)]
+    public void ZoneRelationsFromCodesAgreeWithTheBoxes(int d)
+    {
+        var rng = new Xoshiro256(77 + (ulong)d);
+        ulong RandomCode()
+        {
+            int depth = rng.NextInt(rng.NextInt(2) == 0 ? 2 * d + 1 : 20);
+            return CanGeometry.Code(depth == 0 ? 0 : rng.NextUInt64() & (~0UL << (64 - depth)), depth);
+        }
+        foreach (bool bmi2 in new[] { true, false })
+        {
+            var g = new CanGeometry(d, bmi2);
+            int abutting = 0;
+            for (int trial = 0; trial < 4000; trial++)
+            {
+                ulong a = RandomCode(), b = trial % 3 == 0 ? NearBy(a) : RandomCode();
+                Box ba = Box.Of(a, d), bb = Box.Of(b, d);
+                bool overlap = Enumerable.Range(0, d).All(j => ba.Overlaps(bb, j));
+                bool abuts = !overlap && Enumerable.Range(0, d).Any(j => ba.Abuts(bb, j) && Enumerable.Range(0, d).Where(i => i != j).All(i => ba.Overlaps(bb, i)));
+                Assert.True(overlap == CanGeometry.Overlaps(a, b), $"overlap of {a:x} and {b:x}");
+                Assert.True(abuts == g.Abuts(a, b), $"abut of {a:x} and {b:x} in {d} dimensions: boxes say {abuts}");
+                if (abuts) abutting++;
+                if (a == CanGeometry.Whole) continue;
+                ulong sibling = CanGeometry.Sibling(a), parent = CanGeometry.Parent(a);
+                Assert.Equal(CanGeometry.Depth(a), CanGeometry.Depth(sibling));
+                Assert.False(CanGeometry.Overlaps(a, sibling));
+                Assert.Equal(CanGeometry.Depth(a) - 1, CanGeometry.Depth(parent));
+                Assert.True(CanGeometry.Overlaps(parent, a) && CanGeometry.Overlaps(parent, sibling));
+                ulong x = rng.NextUInt64();
+                if (CanGeometry.Depth(a) < CanGeometry.MaxDepth && CanGeometry.Contains(a, x))
+                {
+                    ulong child = CanGeometry.Child(a, x);
+                    Assert.True(CanGeometry.Contains(child, x) && CanGeometry.Parent(child) == a);
+                }
+            }
+            Assert.True(abutting > 200, $"only {abutting} abutting pairs drawn");
+        }
+
+        // A zone of the same depth or one deeper next to a: its sibling, or a halving of a neighbour across a face.
+        ulong NearBy(ulong a)
+        {
+            int depth = CanGeometry.Depth(a);
+            if (depth == 0) return RandomCode();
+            ulong near = CanGeometry.Sibling(a);
+            for (int i = rng.NextInt(3); i > 0 && CanGeometry.Depth(near) < 40; i--) near = CanGeometry.Child(near, rng.NextUInt64());
+            return rng.NextInt(4) == 0 ? CanGeometry.Parent(near) : near;
+        }
+    }
+
     /// <summary>A whole-number parameter of an overlay entry written as "a: 1, b: 2" (0 when absent).</summary>
     private static long ParameterOf(string parameters, string name) =>
         parameters.Split(',').Select(p => p.Split(':')).Where(kv => kv[0].Trim() == name).Select(kv => long.Parse(kv[1].Trim())).FirstOrDefault();
