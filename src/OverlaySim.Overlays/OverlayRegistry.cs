@@ -154,7 +154,7 @@ public static class OverlayRegistry
             "stretch: route latency over the direct latency; hop_, path_ and ip_latency_mean_ms: the route's latency per hop and in all, and the direct latency; neighbours_mean, peers_mean: the paper's # neighbors and # peers",
             o => o.IsDynamic ? new CanProtocol(o) : new Can(o),
             (o, nodes) => o.IsDynamic ? CanProtocol.BytesPerNode(o, nodes) : Can.BytesPerNode(o, nodes),
-            _ => 0,
+            CanProtocol.BytesPerKey,
             o => o.IsDynamic,
             [new("protocol", "dynamic")],
             _ => 1,

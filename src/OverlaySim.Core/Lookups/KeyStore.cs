@@ -249,6 +249,50 @@ public sealed class KeyStore
         return copied;
     }
 
+    /// <summary>
+    /// Moves to <paramref name="to"/> every key <paramref name="from"/> holds for which <paramref name="match"/> is true
+    /// (an owner handing over part of what it is responsible for): <paramref name="from"/>'s copy is removed, and
+    /// <paramref name="to"/> gets one (unless <paramref name="to"/> is -1: the keys are dropped, and lost if that was
+    /// their last copy). Returns how many keys matched.
+    /// </summary>
+    public int MoveWhere<TState>(int from, int to, Func<int, TState, bool> match, TState state)
+    {
+        int moved = 0, prev = -1;
+        for (int e = _head[from]; e >= 0;)
+        {
+            int key = _entryKey[e], next = _entryNext[e];
+            if (!match(key, state))
+            {
+                prev = e;
+                e = next;
+                continue;
+            }
+            moved++;
+            if (prev < 0) _head[from] = next;
+            else _entryNext[prev] = next;
+            _entryNext[e] = _freeEntry;
+            _freeEntry = e;
+            long b = Base(key);
+            int c = _count[key];
+            for (int i = 0; i < c; i++)
+            {
+                if (_holders[b + i] != from) continue;
+                _holders[b + i] = _holders[b + c - 1];
+                if (_storedAt is not null) _storedAt[b + i] = _storedAt[b + c - 1];
+                _count[key] = c - 1;
+                break;
+            }
+            if (to >= 0) Add(to, key);
+            if (_count[key] == 0 && !_lost[key])
+            {
+                _lost[key] = true;
+                LostCount++;
+            }
+            e = next;
+        }
+        return moved;
+    }
+
     /// <summary>The keys a node holds (for tests and invariant checks).</summary>
     public List<int> KeysOf(int node)
     {

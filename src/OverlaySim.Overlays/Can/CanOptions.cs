@@ -61,6 +61,12 @@ public sealed record CanOptions : IOptionsCheck
     [Param("a lookup not answered by then has failed", Unit = ParamUnit.Time, Min = 1_000, Max = 86_400_000_000, Only = "protocol=dynamic")]
     public long LookupTimeout { get; init; } = 60_000_000;
 
+    [Param("store the workload's keys at the node whose zone holds the key's point (keys_lost, value_found_rate): a split hands the joiner the keys of its half, a handover the keys of the zones handed over; a crash loses the keys it held (the bare-bones design keeps one copy)", Only = "protocol=dynamic")]
+    public bool StoreKeys { get; init; } = true;
+
+    [Param("size of each stored value, for the bytes of key transfers and of answers that return the value", Min = 0, Max = 1 << 30, Only = "protocol=dynamic,store_keys=true")]
+    public int ValueBytes { get; init; }
+
     /// <summary>Whether the protocol runs (rather than the zones built from the global view).</summary>
     public bool IsDynamic => Protocol == OverlayProtocol.Dynamic;
 

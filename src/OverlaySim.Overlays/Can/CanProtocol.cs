@@ -26,6 +26,9 @@
 //                 paper's TAKEOVER) to its neighbours and the dead node's; a node that hears of a newer claim drops its
 //                 own pending one. Two claims of one zone that cross are settled as in the paper: the node with the
 //                 smaller volume keeps it (ties: the lower ordinal), the other keeps only what does not overlap.
+//   keys          (store_keys) each key at the node whose zone holds its point: a split hands the joiner the keys of
+//                 its half, a handover the keys of the zones handed, a node that gives up a zone to a crossing claim
+//                 the keys of the overlap; a crash loses what it held (one copy: realities would replicate).
 //   reassignment  (§2.3's background zone reassignment, simplified) at each update round a node holding several zones
 //                 hands one of them to a neighbour that holds its sibling, which merges the two. A join that reaches a
 //                 node holding several zones takes one whole, which also gives zones back.
@@ -43,8 +46,7 @@
 //
 // Deviations from the paper: nodes are taken for dead only by undelivered messages (the paper also by missing
 // updates: the same moment here, as updates are sent at every round); the background reassignment is the simple form
-// above rather than the paper's search of the split tree for a pair of sibling leaves; keys are not stored (the
-// workload's lookups are routed and judged by the zone that holds the point); realities, peers, hash functions,
+// above rather than the paper's search of the split tree for a pair of sibling leaves; realities, peers, hash functions,
 // uniform partitioning and landmarks run in the static model only.
 //
 // Memory per node: its state object (zones, neighbour entries of 32 bytes with the neighbour's last update shared by
@@ -70,6 +72,8 @@ public enum CanProtocolMessage : byte
     /// <summary>Zones handed to a neighbour by a leaving node, or one zone by background reassignment.</summary>
     Handoff,
     HandoffTimeout,
+    /// <summary>Keys handed to a joiner or with a handover (counted with the message that carries them).</summary>
+    KeyTransfer,
     UpdateTimer,
     TakeoverTimer,
     JoinTimer,
@@ -78,7 +82,7 @@ public enum CanProtocolMessage : byte
 /// <summary>CAN run as its protocol under churn.</summary>
 public sealed class CanProtocol : Overlay
 {
-    private const int Header = CanSizes.Header, NodeRef = CanSizes.NodeRef, ZoneBytes = 8;
+    private const int Header = CanSizes.Header, NodeRef = CanSizes.NodeRef, ZoneBytes = 8, KeyBytes = 20;
     private const byte ForJoin = 1;
     private const ushort AllZones = ushort.MaxValue;
     private const int MaxHops = 1 << 16;
@@ -92,6 +96,9 @@ public sealed class CanProtocol : Overlay
     private LookupArray<int> _hopTo = null!;
     private LookupArray<uint> _hopToken = null!;
     private LookupArray<long> _path = null!;
+    private LookupArray<ulong> _point = null!;   // per lookup: the point it is routed to, d coordinates
+    private KeyStore? _store;
+    private ulong[] _keyPoints = [];             // per key: its point, interleaved
     private RouteStretch _stretch = null!;
     private long _measured, _measuredHops, _measuredPath, _measuredDirect;
     private Xoshiro256 _rng;
@@ -129,11 +136,18 @@ public sealed class CanProtocol : Overlay
         return 80 + (24 + 16 * 2) + (24 + 32 * capacity) + (24 + 12 * (2 + neighbours)) + 2 * 2 * EventQueue.BytesPerPendingEvent;
     }
 
+    /// <summary>Estimated bytes per stored key: the store's slots with one copy (room for 4 while keys move), and its point.</summary>
+    public static long BytesPerKey(CanOptions o) => o.IsDynamic && o.StoreKeys ? KeyStore.BytesPerKey(4, timed: false, 1) + 8 : 0;
+
+    /// <summary>The key store (null when keys are not stored), for tests.</summary>
+    public KeyStore? Store => _store;
+
     protected override void OnAttached()
     {
         _hopTo = Net.LookupArray<int>();
         _hopToken = Net.LookupArray<uint>();
         _path = Net.LookupArray<long>();
+        _point = Net.LookupArray<ulong>(_d);
         _stretch = new RouteStretch(Net);
         Net.Lookups.Metrics.Register(CanSizes.RouteLatency).Computed = column => column switch
         {
@@ -154,7 +168,11 @@ public sealed class CanProtocol : Overlay
         _node = Net.NodeArray<CanNode?>();
         int[] joined = oracle.SortedNodes.ToArray();
         Array.Sort(joined);
-        if (joined.Length == 0) return;
+        if (joined.Length == 0)
+        {
+            if (_o.StoreKeys) _store = Net.CreateKeyStore(4);
+            return;
+        }
         var zones = new CanZones(_g, Net.Nodes.Count);
         Span<ulong> point = stackalloc ulong[_d];
         zones.PlaceFirst(joined[0]);
@@ -172,6 +190,17 @@ public sealed class CanProtocol : Overlay
             foreach (int z in list) state.AddEntry(new CanLink(zones.Code(z), zones.FirstMember(z), 0, null));
             _node[n] = state;
         });
+        if (_o.StoreKeys)
+        {
+            _store = Net.CreateKeyStore(4);
+            _keyPoints = new ulong[Net.Keys.Length];
+            for (int key = 0; key < Net.Keys.Length; key++)
+            {
+                Can.KeyPoint(Net.Keys[key], 0, point);
+                _keyPoints[key] = _g.Interleave(point);
+                _store.Add(zones.FirstMember(zones.Locate(point)), key);
+            }
+        }
         foreach (int n in joined) Snapshot(n);
         foreach (int n in joined)
         {
@@ -200,6 +229,7 @@ public sealed class CanProtocol : Overlay
     public override void StartLookup(int lookup)
     {
         _path[lookup] = 0;
+        Can.KeyPoint(Net.Lookups[lookup].Key, 0, _point.Row(lookup));
         Route(Net.Lookups[lookup].Origin, lookup);
     }
 
@@ -218,9 +248,7 @@ public sealed class CanProtocol : Overlay
             else Deliver(n, lookup);
             return;
         }
-        Span<ulong> point = stackalloc ulong[_d];
-        if (join) Can.RandomPoint(_points, rec.Origin, 0, point);
-        else Can.KeyPoint(rec.Key, 0, point);
+        ReadOnlySpan<ulong> point = _point.Row(lookup);
         int next = NextHop(state, n, point);
         if (next == n)
         {
@@ -277,18 +305,21 @@ public sealed class CanProtocol : Overlay
         SendLookupRequest(n, next, new Event { Lookup = lookup, Arg = (int)token, Sink = Sink, Type = (byte)CanProtocolMessage.Route }, CanSizes.Route(_d));
     }
 
+    /// <summary>The node whose zone holds the point answers the origin, with the value when it holds the key.</summary>
     private void Deliver(int n, int lookup)
     {
-        int origin = Net.Lookups[lookup].Origin;
-        if (n == origin) Finish(lookup, n);
-        else Net.Transport.Send(n, origin, new Event { Lookup = lookup, Arg = n, Sink = Sink, Type = (byte)CanProtocolMessage.RouteReply }, CanSizes.RouteReply);
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        bool value = _store is not null && rec.IsUser && rec.KeyIndex >= 0 && _store.Holds(n, rec.KeyIndex);
+        if (n == rec.Origin) Finish(lookup, n, value);
+        else Net.Transport.Send(n, rec.Origin, new Event { Lookup = lookup, Arg = n, Aux = (ushort)(value ? 1 : 0), Sink = Sink, Type = (byte)CanProtocolMessage.RouteReply },
+            CanSizes.RouteReply + (value ? KeyBytes + _o.ValueBytes : 0));
     }
 
-    private void Finish(int lookup, int answer)
+    private void Finish(int lookup, int answer, bool value)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
         int origin = rec.Origin, hops = rec.Hops;
-        if (!Net.Lookups.Answer(lookup, answer)) return;
+        if (!Net.Lookups.Answer(lookup, answer, value)) return;
         long path = _path[lookup];
         _measured++;
         _measuredHops += hops;
@@ -342,6 +373,7 @@ public sealed class CanProtocol : Overlay
         state.Bootstrap = bootstrap;
         int slot = Net.Lookups.BeginInternal(node, Net.Nodes.Ids[node], ForJoin);
         _path[slot] = 0;
+        Can.RandomPoint(_points, node, 0, _point.Row(slot));
         Forward(node, bootstrap, slot);
     }
 
@@ -389,6 +421,7 @@ public sealed class CanProtocol : Overlay
         for (int i = 0; i < state.ZoneCount; i++) reply[1 + i] = new CanEntry(state.Zones[i], o);
         for (int e = 0; e < state.EntryCount; e++) reply[1 + state.ZoneCount + e] = new CanEntry(state.Entries[e].Code, state.Entries[e].Node);
         reply[^1] = new CanEntry(given, x);
+        MoveKeys(o, x, given);
         RemoveOverlapping(state, given, keepNode: -1);
         state.AddEntry(new CanLink(given, x, now, null));
         Prune(state);
@@ -472,6 +505,8 @@ public sealed class CanProtocol : Overlay
     {
         CanEntry[] snap = Snapshot(n);
         CanNode state = _node[n]!;
+        for (int z = 0; z < state.ZoneCount; z++)
+            if (zone == AllZones || z == zone) MoveKeys(n, to, state.Zones[z]);
         if (zone != AllZones) state.Pending.Add((state.Zones[zone], to, Net.Sim.Now));
         SendMaintenanceRequest(n, to, new Event { Arg = Hold(snap), Aux = zone, Sink = Sink, Type = (byte)CanProtocolMessage.Handoff }, UpdateBytes(snap));
         if (zone == AllZones) return;
@@ -650,6 +685,7 @@ public sealed class CanProtocol : Overlay
                     continue;
                 }
                 long claimed = state.ZoneSince[z];
+                MoveKeys(r, s, CanGeometry.Depth(mine) < CanGeometry.Depth(code) ? code : mine);
                 state.RemoveZoneAt(z);
                 if (CanGeometry.Depth(mine) < CanGeometry.Depth(code))
                     foreach (ulong piece in Subtract(mine, code)) state.AddZone(piece, claimed);
@@ -797,6 +833,17 @@ public sealed class CanProtocol : Overlay
         return snap;
     }
 
+    /// <summary>
+    /// Hands <paramref name="to"/> the keys <paramref name="from"/> holds whose points lie in <paramref name="zone"/>, counted
+    /// as one KeyTransfer; they stay where they are if <paramref name="to"/> is dead (the transfer would be lost).
+    /// </summary>
+    private void MoveKeys(int from, int to, ulong zone)
+    {
+        if (_store is null || !Net.Nodes.IsAlive(to)) return;
+        int moved = _store.MoveWhere(from, to, static (key, s) => CanGeometry.Contains(s.Zone, s.Points[key]), (Zone: zone, Points: _keyPoints));
+        if (moved > 0) Net.Transport.CountMaintenance((byte)CanProtocolMessage.KeyTransfer, Header + moved * (KeyBytes + _o.ValueBytes));
+    }
+
     private static long Since(CanEntry[] snap) => (long)snap[0].Code;
 
     private static int Zones(CanEntry[] snap) => snap[0].Node;
@@ -921,7 +968,7 @@ public sealed class CanProtocol : Overlay
                 OnHopTimeout(n, ev.Lookup);
                 break;
             case CanProtocolMessage.RouteReply:
-                Finish(ev.Lookup, ev.Arg);
+                Finish(ev.Lookup, ev.Arg, ev.Aux == 1);
                 break;
             case CanProtocolMessage.JoinReply:
                 OnJoinReply(n, ev.Src, ev.Lookup, Take(ev.Arg));

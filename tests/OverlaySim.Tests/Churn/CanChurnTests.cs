@@ -109,6 +109,22 @@ public class CanChurnTests
                 $"node {n}: neighbours [{string.Join(", ", actual.Select(z => $"{z.Code:x}@{z.Node}"))}], the zones abutting it are [{string.Join(", ", expected.Select(z => $"{z.Code:x}@{z.Node}"))}]");
         }
 
+        // Keys moved with their zones: every key that survived is held by the node whose zone holds its point, and only by it.
+        KeyStore store = can.Store!;
+        Span<ulong> point = stackalloc ulong[dimensions];
+        int survived = 0;
+        for (int key = 0; key < net.Keys.Length; key++)
+        {
+            if (store.IsLost(key)) continue;
+            survived++;
+            Can.KeyPoint(net.Keys[key], 0, point);
+            ulong x = g.Interleave(point);
+            int owner = zones.Single(z => CanGeometry.Contains(z.Code, x)).Node;
+            Assert.True(store.HolderCount(key) == 1 && store.Holds(owner, key), $"key {key}: {store.HolderCount(key)} copies, the owner {owner} has {(store.Holds(owner, key) ? "one" : "none")}");
+        }
+        Assert.True(survived > net.Keys.Length * 3 / 4, $"only {survived} keys survived 60 crashes of 400 nodes");
+        Assert.True(survived < net.Keys.Length, "no key was lost, though crashes lose the keys of one copy");
+
         Assert.True(r.Lookups > 1000, $"only {r.Lookups} lookups");
         Assert.Equal(0, r.LookupsWrong + r.LookupsFailed);
     }

@@ -106,6 +106,25 @@ public class ReplicationTests
         Assert.NotEqual(Enumerable.Range(0, nodes).Select(n => store.KeysOf(n).Count), Enumerable.Range(0, nodes).Select(n => other.KeysOf(n).Count));
     }
 
+    /// <summary>A move takes the matching keys off the giver (from anywhere in its list) and gives them to the receiver, or drops them, losing a last copy.</summary>
+    [Fact]
+    public void MovingKeysTakesThemFromTheGiverAndGivesThemToTheReceiver()
+    {
+        var store = new KeyStore(keys: 6, maxHolders: 2, nodeCapacity: 4);
+        for (int key = 0; key < 6; key++) store.Add(0, key);
+        store.Add(3, 5);
+        Assert.Equal(3, store.MoveWhere(0, 1, static (key, _) => key % 2 == 1, 0));   // 1, 3, 5: the list's head, middle and tail
+        Assert.Equal([0, 2, 4], store.KeysOf(0).Order());
+        Assert.Equal([1, 3, 5], store.KeysOf(1).Order());
+        Assert.Equal((1, 2), (store.HolderCount(1), store.HolderCount(5)));
+        Assert.Equal(2, store.MoveWhere(0, -1, static (key, limit) => key < limit, 3));   // dropped: 0 and 2 had no other copy
+        Assert.True(store.IsLost(0) && store.IsLost(2) && !store.IsLost(4));
+        Assert.Equal(2, store.LostCount);
+        Assert.Equal([4], store.KeysOf(0));
+        Assert.Equal(1, store.MoveWhere(3, 1, static (_, _) => true, 0));   // node 1 has key 5 already: one copy left, on node 1
+        Assert.Equal((1, true), (store.HolderCount(5), store.Holds(1, 5)));
+    }
+
     [Fact]
     public void AKeyStoreWithCapacitiesPerKeyKeepsEachWithinItsOwn()
     {
