@@ -257,6 +257,7 @@ public sealed class KeyStore
     /// </summary>
     public int MoveWhere<TState>(int from, int to, Func<int, TState, bool> match, TState state)
     {
+        if (to == from) throw new ArgumentException("a node cannot hand keys to itself", nameof(to));
         int moved = 0, prev = -1;
         for (int e = _head[from]; e >= 0;)
         {

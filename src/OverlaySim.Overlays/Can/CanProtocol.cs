@@ -19,13 +19,16 @@
 //   leave         the leaving node hands its zones, with its neighbour list, to a neighbour holding the sibling of one
 //                 of them (which merges the two) or else to the neighbour with the least volume; that node updates its
 //                 neighbours and the leaver's.
-//   crash         found when an update or a hop cannot be delivered: the neighbour is taken for dead, and each neighbour
+//   crash         found when an update, a hop or a handover cannot be delivered, or when the neighbour answers as a node
+//                 that has come back under the same ordinal: the neighbour is taken for dead, and each neighbour
 //                 that finds it so starts a takeover timer of takeover_delay times its own volume over the dead node's
 //                 (§2.3: smaller zones claim first). When the timer fires, the node claims the dead node's zones it knows
 //                 of (merging siblings), takes the dead node's neighbours from its last update, and sends its update (the
 //                 paper's TAKEOVER) to its neighbours and the dead node's; a node that hears of a newer claim drops its
 //                 own pending one. Two claims of one zone that cross are settled as in the paper: the node with the
 //                 smaller volume keeps it (ties: the lower ordinal), the other keeps only what does not overlap.
+//                 A node that cannot take a zone handed to it (it has none yet, or knows a newer holder), or a joiner
+//                 whose JOIN ended before the answer came, hands it back.
 //   keys          (store_keys) each key at the node whose zone holds its point: a split hands the joiner the keys of
 //                 its half, a handover the keys of the zones handed, a node that gives up a zone to a crossing claim
 //                 the keys of the overlap; a crash loses what it held (one copy: realities would replicate).
@@ -49,7 +52,7 @@
 // above rather than the paper's search of the split tree for a pair of sibling leaves; realities, peers, hash functions,
 // uniform partitioning and landmarks run in the static model only.
 //
-// Memory per node: its state object (zones, neighbour entries of 32 bytes with the neighbour's last update shared by
+// Memory per node: its state object (zones, neighbour entries of 40 bytes with the neighbour's last update shared by
 // reference, its own current update: about 2d·1.3 neighbours) and two pending timers (BytesPerNode).
 
 using OverlaySim.Core;
@@ -86,6 +89,8 @@ public sealed class CanProtocol : Overlay
     private const byte ForJoin = 1;
     private const ushort AllZones = ushort.MaxValue;
     private const int MaxHops = 1 << 16;
+    /// <summary>How long a handover is remembered for its timeout: longer than any request timeout (at most an hour).</summary>
+    private const long PendingFor = 2 * 3_600_000_000L;
     /// <summary>The stamp of what a node heard of from a third party: older than any news of the node itself.</summary>
     private const long Hearsay = long.MinValue;
 
@@ -126,14 +131,14 @@ public sealed class CanProtocol : Overlay
     public override GroundTruth CreateTruth(Oracle view) => new CanProtocolTruth(this);
 
     /// <summary>
-    /// Estimated bytes per node: its state object and arrays (zones, about 2d·1.3 entries of 32 bytes with room to grow,
+    /// Estimated bytes per node: its state object and arrays (zones, about 2d·1.3 entries of 40 bytes with room to grow,
     /// its current update of 12 bytes an entry) and two timers at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
     /// </summary>
     public static long BytesPerNode(CanOptions o, long nodes)
     {
         long neighbours = (long)Math.Ceiling(2 * o.Dimensions * 1.3);
         long capacity = 1L << (int)Math.Ceiling(Math.Log2(Math.Max(8, neighbours)));
-        return 80 + (24 + 16 * 2) + (24 + 32 * capacity) + (24 + 12 * (2 + neighbours)) + 2 * 2 * EventQueue.BytesPerPendingEvent;
+        return 80 + (24 + 16 * 2) + (24 + 40 * capacity) + (24 + 12 * (2 + neighbours)) + 2 * 2 * EventQueue.BytesPerPendingEvent;
     }
 
     /// <summary>Estimated bytes per stored key: the store's slots with one copy (room for 4 while keys move), and its point.</summary>
@@ -168,6 +173,7 @@ public sealed class CanProtocol : Overlay
         _node = Net.NodeArray<CanNode?>();
         int[] joined = oracle.SortedNodes.ToArray();
         Array.Sort(joined);
+        if (_o.StoreKeys) KeyPoints();
         if (joined.Length == 0)
         {
             if (_o.StoreKeys) _store = Net.CreateKeyStore(4);
@@ -187,17 +193,15 @@ public sealed class CanProtocol : Overlay
             int n = zones.FirstMember(zone);
             var state = new CanNode(list.Count);
             state.AddZone(zones.Code(zone), 0);
-            foreach (int z in list) state.AddEntry(new CanLink(zones.Code(z), zones.FirstMember(z), 0, null));
+            foreach (int z in list) AddLink(state, new CanLink(zones.Code(z), zones.FirstMember(z), 0, null));
             _node[n] = state;
         });
         if (_o.StoreKeys)
         {
             _store = Net.CreateKeyStore(4);
-            _keyPoints = new ulong[Net.Keys.Length];
             for (int key = 0; key < Net.Keys.Length; key++)
             {
                 Can.KeyPoint(Net.Keys[key], 0, point);
-                _keyPoints[key] = _g.Interleave(point);
                 _store.Add(zones.FirstMember(zones.Locate(point)), key);
             }
         }
@@ -365,7 +369,9 @@ public sealed class CanProtocol : Overlay
         _node[node] = state;
         if (bootstrap < 0)
         {
+            // Alone: the whole torus, and every key not lost (the first node of a network that starts empty).
             state.AddZone(CanGeometry.Whole, Net.Sim.Now);
+            for (int key = 0; _store is not null && key < Net.Keys.Length; key++) _store.Add(node, key);
             Net.Population.Joined(node);
             StartTimers(node);
             return;
@@ -395,7 +401,12 @@ public sealed class CanProtocol : Overlay
             return;
         }
         int z = 0;
-        while (!CanGeometry.Contains(state.Zones[z], interleaved)) z++;
+        while (z < state.ZoneCount && !CanGeometry.Contains(state.Zones[z], interleaved)) z++;
+        if (z == state.ZoneCount)
+        {
+            FailLookup(lookup);   // the point on a zone's upper face (distance 0, not inside): no zone to split
+            return;
+        }
         ulong zone = state.Zones[z], given;
         long now = Net.Sim.Now;
         CollectTargets(state, o);
@@ -423,7 +434,7 @@ public sealed class CanProtocol : Overlay
         reply[^1] = new CanEntry(given, x);
         MoveKeys(o, x, given);
         RemoveOverlapping(state, given, keepNode: -1);
-        state.AddEntry(new CanLink(given, x, now, null));
+        AddLink(state, new CanLink(given, x, now, null));
         Prune(state);
         state.Snapshot = null;
         Net.Transport.Send(o, x, new Event { Lookup = lookup, Arg = Hold(reply), Sink = Sink, Type = (byte)CanProtocolMessage.JoinReply }, UpdateBytes(reply));
@@ -436,16 +447,18 @@ public sealed class CanProtocol : Overlay
         bool current = Net.Lookups.OriginIsCurrent(lookup);
         Net.Lookups.Answer(lookup, o);
         CanNode? state = _node[x];
-        if (!current || state is null || Net.Population.IsJoined(x)) return;
+        if (!current || state is null || Net.Population.IsJoined(x) || state.ZoneCount > 0)
+        {
+            ReturnZone(x, o, snap[^1].Code);   // given to a join that is over: back to the node that split
+            return;
+        }
         long since = Since(snap);
-        for (int i = 1; i < snap.Length; i++)
-            if (snap[i].Node == x) state.AddZone(snap[i].Code, Net.Sim.Now);
-        if (state.ZoneCount == 0) return;
-        for (int i = 1; i < snap.Length; i++)
+        state.AddZone(snap[^1].Code, Net.Sim.Now);
+        for (int i = 1; i < snap.Length - 1; i++)
         {
             ref readonly CanEntry e = ref snap[i];
             if (e.Node != x && AbutsAny(state, e.Code) && !OverlapsEntry(state, e.Code))
-                state.AddEntry(e.Node == o ? new CanLink(e.Code, o, since, snap) : new CanLink(e.Code, e.Node, Hearsay, null));
+                AddLink(state, e.Node == o ? new CanLink(e.Code, o, since, snap) : new CanLink(e.Code, e.Node, Hearsay, null));
         }
         state.Bootstrap = -1;
         Net.Population.Joined(x);
@@ -500,15 +513,27 @@ public sealed class CanProtocol : Overlay
         return best;
     }
 
-    /// <summary>Hands zone number <paramref name="zone"/> (or all of them) with the node's update to <paramref name="to"/>.</summary>
+    /// <summary>
+    /// Hands zone number <paramref name="zone"/> (or all of them) to <paramref name="to"/>, with the node's neighbours: the
+    /// payload is the node's update with only the zones handed. A single zone is remembered until the handover is known
+    /// lost (its timeout takes it back).
+    /// </summary>
     private void Handoff(int n, int to, ushort zone)
     {
-        CanEntry[] snap = Snapshot(n);
         CanNode state = _node[n]!;
+        CanEntry[] payload = Snapshot(n);
+        ushort token = 0;
+        if (zone != AllZones)
+        {
+            payload = HandoffPayload(n, state.Zones[zone], state);
+            token = ++state.Tokens == 0 ? ++state.Tokens : state.Tokens;
+            // A delivered handover is never answered: what is older than any timeout can be forgotten.
+            state.Pending.RemoveAll(p => p.At < Net.Sim.Now - PendingFor);
+            state.Pending.Add((state.Zones[zone], to, Net.Sim.Now, token));
+        }
         for (int z = 0; z < state.ZoneCount; z++)
             if (zone == AllZones || z == zone) MoveKeys(n, to, state.Zones[z]);
-        if (zone != AllZones) state.Pending.Add((state.Zones[zone], to, Net.Sim.Now));
-        SendMaintenanceRequest(n, to, new Event { Arg = Hold(snap), Aux = zone, Sink = Sink, Type = (byte)CanProtocolMessage.Handoff }, UpdateBytes(snap));
+        SendMaintenanceRequest(n, to, new Event { Arg = Hold(payload), Aux = token, Sink = Sink, Type = (byte)CanProtocolMessage.Handoff }, UpdateBytes(payload));
         if (zone == AllZones) return;
         CollectTargets(state, n);
         state.RemoveZoneAt(zone);
@@ -517,39 +542,61 @@ public sealed class CanProtocol : Overlay
         AnnounceTo(n, -1, keepTargets: true);
     }
 
-    /// <summary>Zones handed over by <paramref name="from"/>: claimed, with its neighbours that abut them, and announced to both sets.</summary>
-    private void OnHandoff(int m, int from, ushort zone, CanEntry[] snap)
+    /// <summary>
+    /// Zones handed over by <paramref name="from"/>: claimed, with its neighbours that abut them, and announced to both
+    /// sets; what m cannot take (it has no zone, or knows a newer holder) goes back to the sender.
+    /// </summary>
+    private void OnHandoff(int m, int from, CanEntry[] snap)
     {
         CanNode? state = _node[m];
-        if (state is null || state.ZoneCount == 0) return;
         int zones = Zones(snap);
         _pieces.Clear();
-        for (int i = 0; i < zones; i++)
-            if (zone == AllZones || i == zone) _pieces.Add(snap[1 + i].Code);
-        Claim(m, from, _pieces, snap, Since(snap));
+        for (int i = 0; i < zones; i++) _pieces.Add(snap[1 + i].Code);
+        if (state is not null && state.ZoneCount > 0) Claim(m, from, _pieces, snap, Since(snap));
+        foreach (ulong code in _pieces) ReturnZone(m, from, code);
     }
 
-    /// <summary>A handover that could not be delivered: the zone is taken back.</summary>
-    private void OnHandoffTimeout(int n, int to)
+    /// <summary>Sends a zone n cannot take back to <paramref name="to"/>, as a handover of it alone.</summary>
+    private void ReturnZone(int n, int to, ulong code)
+    {
+        if (!Net.Nodes.IsAlive(n) || n == to) return;
+        CanEntry[] payload = [new CanEntry((ulong)Net.Sim.Now, 1), new CanEntry(code, n)];
+        Net.Transport.SendMaintenance(n, to, new Event { Arg = Hold(payload), Sink = Sink, Type = (byte)CanProtocolMessage.Handoff }, UpdateBytes(payload));
+    }
+
+    /// <summary>A node's update with one zone in place of its zones: what a handover of that zone carries.</summary>
+    private CanEntry[] HandoffPayload(int n, ulong zone, CanNode state)
+    {
+        var payload = new CanEntry[2 + state.EntryCount];
+        payload[0] = new CanEntry((ulong)Net.Sim.Now, 1);
+        payload[1] = new CanEntry(zone, n);
+        for (int e = 0; e < state.EntryCount; e++) payload[2 + e] = new CanEntry(state.Entries[e].Code, state.Entries[e].Node);
+        return payload;
+    }
+
+    /// <summary>A handover that could not be delivered: the zone is taken back, and the receiver is dead.</summary>
+    private void OnHandoffTimeout(int n, int to, ushort token)
     {
         CanNode? state = _node[n];
         if (state is null || state.ZoneCount == 0) return;
         _pieces.Clear();
         long at = long.MaxValue;
         for (int i = state.Pending.Count - 1; i >= 0; i--)
-            if (state.Pending[i].To == to)
+            if (state.Pending[i].Token == token && state.Pending[i].To == to)
             {
                 _pieces.Add(state.Pending[i].Code);
                 at = Math.Min(at, state.Pending[i].At);
                 state.Pending.RemoveAt(i);
             }
         if (_pieces.Count > 0) Claim(n, to, _pieces, null, at);
+        NeighbourDead(n, to);
     }
 
     /// <summary>
     /// n takes the zones in <paramref name="claimed"/> (from a dead, leaving or reassigning node <paramref name="from"/>,
     /// whose last update is <paramref name="list"/>): each one not overlapping a zone n knows a newer holder of; the
     /// nodes of that update that abut n's zones become neighbours; n's update goes to its neighbours and to that update's.
+    /// The zones not taken are left in <paramref name="claimed"/>.
     /// </summary>
     private void Claim(int n, int from, List<ulong> claimed, CanEntry[]? list, long news)
     {
@@ -557,11 +604,13 @@ public sealed class CanProtocol : Overlay
         long now = Net.Sim.Now;
         CollectTargets(state, n);
         bool any = false;
-        foreach (ulong code in claimed)
+        for (int i = claimed.Count - 1; i >= 0; i--)
         {
+            ulong code = claimed[i];
             if (OverlapsZone(state, code) || NewerEntryOverlaps(state, code, from, news)) continue;
             RemoveOverlapping(state, code, keepNode: -1);
             state.AddZoneMerging(code, now);
+            claimed.RemoveAt(i);   // what is left was not taken
             any = true;
         }
         if (!any) return;
@@ -573,7 +622,7 @@ public sealed class CanProtocol : Overlay
                 if (e.Node == n || e.Node == from) continue;
                 AddTarget(e.Node);
                 if (AbutsAny(state, e.Code) && !OverlapsZone(state, e.Code) && !OverlapsEntry(state, e.Code))
-                    state.AddEntry(new CanLink(e.Code, e.Node, Hearsay, null));
+                    AddLink(state, new CanLink(e.Code, e.Node, Hearsay, null));
             }
         }
         RemoveEntriesOf(state, from);
@@ -601,6 +650,12 @@ public sealed class CanProtocol : Overlay
                 return;   // its announcement went to every neighbour
             }
         if (state.ZoneCount == 0) return;
+        // A neighbour that answers as a node come back under the same ordinal: the one we knew is gone.
+        for (int e = state.EntryCount - 1; e >= 0; e = Math.Min(e - 1, state.EntryCount - 1))
+        {
+            int m = state.Entries[e].Node;
+            if (Net.Nodes.IsAlive(m) && state.Entries[e].Epoch != Net.Nodes.Epoch[m]) NeighbourDead(n, m);
+        }
         CanEntry[] snap = Snapshot(n);
         int bytes = UpdateBytes(snap);
         for (int e = 0; e < state.EntryCount; e++)
@@ -719,7 +774,7 @@ public sealed class CanProtocol : Overlay
             for (int i = 0; i < zones; i++)
             {
                 ulong code = snap[1 + i].Code;
-                if (AbutsAny(state, code) && !OverlapsZone(state, code)) state.AddEntry(new CanLink(code, s, since, snap));
+                if (AbutsAny(state, code) && !OverlapsZone(state, code)) AddLink(state, new CanLink(code, s, since, snap));
             }
             changed = moved = true;
         }
@@ -737,7 +792,7 @@ public sealed class CanProtocol : Overlay
                 continue;
             }
             if (!AbutsAny(state, e.Code) || OverlapsEntry(state, e.Code)) continue;
-            state.AddEntry(new CanLink(e.Code, e.Node, Hearsay, null));
+            AddLink(state, new CanLink(e.Code, e.Node, Hearsay, null));
             changed = true;
         }
         if (changed) Prune(state);
@@ -749,6 +804,8 @@ public sealed class CanProtocol : Overlay
         bool reply = contest || listsUs != neighbour || (moved && neighbour);
         if (reply || _contested.Count > 0)
         {
+            // An answer to a crossing claim is stamped now, so that the other claimant weighs it against its own.
+            if (contest || _contested.Count > 0) state.Snapshot = null;
             CanEntry[] mine = Snapshot(r);
             int bytes = UpdateBytes(mine);
             if (reply) SendUpdate(r, s, mine, bytes);
@@ -833,6 +890,17 @@ public sealed class CanProtocol : Overlay
         return snap;
     }
 
+    private void KeyPoints()
+    {
+        Span<ulong> point = stackalloc ulong[_d];
+        _keyPoints = new ulong[Net.Keys.Length];
+        for (int key = 0; key < Net.Keys.Length; key++)
+        {
+            Can.KeyPoint(Net.Keys[key], 0, point);
+            _keyPoints[key] = _g.Interleave(point);
+        }
+    }
+
     /// <summary>
     /// Hands <paramref name="to"/> the keys <paramref name="from"/> holds whose points lie in <paramref name="zone"/>, counted
     /// as one KeyTransfer; they stay where they are if <paramref name="to"/> is dead (the transfer would be lost).
@@ -845,6 +913,9 @@ public sealed class CanProtocol : Overlay
     }
 
     private static long Since(CanEntry[] snap) => (long)snap[0].Code;
+
+    /// <summary>Adds a neighbour entry, noting the incarnation of its node.</summary>
+    private void AddLink(CanNode state, CanLink link) => state.AddEntry(link, Net.Nodes.Epoch[link.Node]);
 
     private static int Zones(CanEntry[] snap) => snap[0].Node;
 
@@ -980,10 +1051,10 @@ public sealed class CanProtocol : Overlay
                 NeighbourDead(n, ev.Arg);
                 break;
             case CanProtocolMessage.Handoff:
-                OnHandoff(n, ev.Src, ev.Aux, Take(ev.Arg));
+                OnHandoff(n, ev.Src, Take(ev.Arg));
                 break;
             case CanProtocolMessage.HandoffTimeout:
-                OnHandoffTimeout(n, ev.Arg);
+                OnHandoffTimeout(n, ev.Arg, ev.Aux);
                 break;
             case CanProtocolMessage.UpdateTimer:
                 if (!_maintenance) return;
@@ -1019,6 +1090,7 @@ public sealed class CanProtocol : Overlay
                 return true;
             case CanProtocolMessage.Handoff:
                 timeout = Timer(from, CanProtocolMessage.HandoffTimeout, to);
+                timeout.Aux = request.Aux;
                 return true;
             default:
                 timeout = default;
@@ -1031,7 +1103,17 @@ public sealed class CanProtocol : Overlay
         if ((CanProtocolMessage)ev.Type is CanProtocolMessage.JoinReply or CanProtocolMessage.Update or CanProtocolMessage.Handoff) Take(ev.Arg);
     }
 
-    protected override void OnStale(ref Event ev) => OnUndeliverable(ref ev);
+    /// <summary>A JOIN's answer that comes after its lookup ended: the zone it gives goes back to the node that split.</summary>
+    protected override void OnStale(ref Event ev)
+    {
+        if ((CanProtocolMessage)ev.Type == CanProtocolMessage.JoinReply)
+        {
+            CanEntry[] reply = Take(ev.Arg);
+            ReturnZone(ev.Dst, ev.Src, reply[^1].Code);
+            return;
+        }
+        OnUndeliverable(ref ev);
+    }
 
     // ---- questions ---------------------------------------------------------------------------------------------
 
@@ -1104,6 +1186,8 @@ internal struct CanLink(ulong code, int node, long since, CanEntry[]? list)
 {
     public ulong Code = code;
     public int Node = node;
+    /// <summary>The incarnation of the node it was learned from (a node that has come back under the same ordinal is another).</summary>
+    public uint Epoch;
     /// <summary>The version of its own update the node last sent this neighbour (see <see cref="CanNode.Version"/>).</summary>
     public int Sent = -1;
     public long Since = since;
@@ -1128,13 +1212,15 @@ internal sealed class CanNode
     public int Bootstrap = -1;
     public bool Timers;
     private List<CanOrphan>? _orphans;
-    private List<(ulong Code, int To, long At)>? _pending;
+    private List<(ulong Code, int To, long At, ushort Token)>? _pending;
+    /// <summary>Tokens of the node's handovers, so that a timeout takes back only its own.</summary>
+    public ushort Tokens;
 
     public CanNode(int entries) => Entries = new CanLink[Math.Max(4, entries)];
 
     public List<CanOrphan> Orphans => _orphans ??= [];
 
-    public List<(ulong Code, int To, long At)> Pending => _pending ??= [];
+    public List<(ulong Code, int To, long At, ushort Token)> Pending => _pending ??= [];
 
     public double Volume()
     {
@@ -1176,8 +1262,9 @@ internal sealed class CanNode
         Snapshot = null;
     }
 
-    public void AddEntry(CanLink entry)
+    public void AddEntry(CanLink entry, uint epoch)
     {
+        entry.Epoch = epoch;
         if (EntryCount == Entries.Length) Array.Resize(ref Entries, EntryCount * 2);
         Entries[EntryCount++] = entry;
         Snapshot = null;
