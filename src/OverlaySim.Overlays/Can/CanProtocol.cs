@@ -654,7 +654,7 @@ public sealed class CanProtocol : Overlay
         for (int e = state.EntryCount - 1; e >= 0; e = Math.Min(e - 1, state.EntryCount - 1))
         {
             int m = state.Entries[e].Node;
-            if (Net.Nodes.IsAlive(m) && state.Entries[e].Epoch != Net.Nodes.Epoch[m]) NeighbourDead(n, m);
+            if (Net.Nodes.IsAlive(m) && state.Entries[e].Epoch != Net.Nodes.Epoch[m]) NeighbourDead(n, m, earlierOnly: true);
         }
         CanEntry[] snap = Snapshot(n);
         int bytes = UpdateBytes(snap);
@@ -718,6 +718,7 @@ public sealed class CanProtocol : Overlay
     {
         CanNode? state = _node[r];
         if (state is null || state.ZoneCount == 0) return;
+        NeighbourDead(r, s, earlierOnly: true);   // what r knew of an earlier incarnation of the sender is not replaced: it is orphaned
         long since = Since(snap);
         for (int e = 0; e < state.EntryCount; e++)
             if (state.Entries[e].Node == s && state.Entries[e].Since > since) return;   // overtaken by a newer one
@@ -831,8 +832,11 @@ public sealed class CanProtocol : Overlay
         return have == expected;
     }
 
-    /// <summary>n finds neighbour <paramref name="dead"/> dead: its zones become orphans, each with a takeover timer.</summary>
-    private void NeighbourDead(int n, int dead)
+    /// <summary>
+    /// n finds neighbour <paramref name="dead"/> dead: its zones become orphans, with a takeover timer. With
+    /// <paramref name="earlierOnly"/>, only the entries learned of an earlier incarnation of that ordinal (the node is back).
+    /// </summary>
+    private void NeighbourDead(int n, int dead, bool earlierOnly = false)
     {
         CanNode? state = _node[n];
         if (state is null || state.ZoneCount == 0) return;
@@ -841,7 +845,7 @@ public sealed class CanProtocol : Overlay
         for (int e = state.EntryCount - 1; e >= 0; e--)
         {
             ref CanLink entry = ref state.Entries[e];
-            if (entry.Node != dead) continue;
+            if (entry.Node != dead || (earlierOnly && entry.Epoch == Net.Nodes.Epoch[dead])) continue;
             state.Orphans.Add(new CanOrphan(entry.Code, dead, entry.Since, entry.List));
             volume += CanGeometry.Volume(entry.Code);
             found++;
