@@ -30,31 +30,13 @@ public class CanChurnTests
         return Spec(nodes, churn, duration, lookupsFrom, lookupsUntil, perNodeRate, seed: seed, overlay: () => new CanProtocol(o));
     }
 
-    public static TheoryData<string> Models => new()
-    {
-        "lifetime-exponential", "lifetime-weibull-same-id", "rate", "mass-failure", "mass-failure-stop-maintenance",
-        "trace-everyone-crashes-then-new-machines-join",
-    };
-
-    private static ChurnOptions Model(string name) => name switch
-    {
-        "lifetime-exponential" => new ChurnOptions(ChurnKind.Lifetime, LifetimeDistribution.Exponential, SessionMean: 3 * Minute, DowntimeMean: 2 * Minute),
-        "lifetime-weibull-same-id" => new ChurnOptions(ChurnKind.Lifetime, LifetimeDistribution.Weibull, SessionMean: 3 * Minute, SessionShape: 0.5, DowntimeMean: 2 * Minute, NewIdOnRejoin: false),
-        "rate" => new ChurnOptions(ChurnKind.Rate, JoinRate: 1, FailureRate: 1, LeaveFraction: 0.5),
-        "mass-failure" => new ChurnOptions(ChurnKind.MassFailure, At: 3 * Minute, FailProbability: 0.5),
-        "mass-failure-stop-maintenance" => new ChurnOptions(ChurnKind.MassFailure, At: 3 * Minute, FailProbability: 0.5, StopMaintenance: true),
-        _ => new ChurnOptions(ChurnKind.Trace, Trace:
-            [
-                .. Enumerable.Range(0, 300).Select(m => new ChurnTraceEvent(1 * Minute, m, ChurnAction.Crash)),
-                .. Enumerable.Range(300, 150).Select(m => new ChurnTraceEvent(2 * Minute + (m - 300) * 200_000L, m, ChurnAction.Join)),
-            ]),
-    };
+    public static TheoryData<string> Models => ProtocolModels;
 
     [Theory]
     [MemberData(nameof(Models))]
     public void EveryChurnModelIsSurvivedAndNothingLeaks(string model)
     {
-        ChurnOptions churn = Model(model);
+        ChurnOptions churn = ProtocolModel(model);
         SimulationRun run = Experiment.Build(CanSpec(300, churn, duration: 8 * Minute, lookupsFrom: 30 * Second, lookupsUntil: 8 * Minute));
         Network net = run.Net;
         Experiment.Simulate(run);
@@ -210,7 +192,7 @@ public class CanChurnTests
     [Fact]
     public void TheSameSeedGivesTheSameChurnRun()
     {
-        ChurnOptions churn = Model("lifetime-exponential");
+        ChurnOptions churn = ProtocolModel("lifetime-exponential");
         RunResult Run(long seed)
         {
             SimulationRun run = Experiment.Build(CanSpec(200, churn, duration: 4 * Minute, lookupsFrom: 30 * Second, lookupsUntil: 4 * Minute, seed: seed));

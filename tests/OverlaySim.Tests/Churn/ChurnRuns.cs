@@ -65,6 +65,32 @@ internal static class ChurnRuns
         };
     }
 
+    /// <summary>The churn models every overlay protocol's tests survive on 300 machines for 8 minutes (names for theories).</summary>
+    public static Xunit.TheoryData<string> ProtocolModels => new()
+    {
+        "lifetime-exponential", "lifetime-weibull-same-id", "rate", "mass-failure", "mass-failure-stop-maintenance",
+        "trace-everyone-crashes-then-new-machines-join",
+    };
+
+    /// <summary>
+    /// A churn model of <see cref="ProtocolModels"/> by name: sessions of minutes (heavy churn for maintenance every
+    /// 5 s, with leaves and crashes), Weibull sessions rejoining under the same ids, rates, a mass failure with and
+    /// without maintenance after it, and everyone crashing before new machines join.
+    /// </summary>
+    public static ChurnOptions ProtocolModel(string name) => name switch
+    {
+        "lifetime-exponential" => new ChurnOptions(ChurnKind.Lifetime, LifetimeDistribution.Exponential, SessionMean: 3 * Minute, DowntimeMean: 2 * Minute),
+        "lifetime-weibull-same-id" => new ChurnOptions(ChurnKind.Lifetime, LifetimeDistribution.Weibull, SessionMean: 3 * Minute, SessionShape: 0.5, DowntimeMean: 2 * Minute, NewIdOnRejoin: false),
+        "rate" => new ChurnOptions(ChurnKind.Rate, JoinRate: 1, FailureRate: 1, LeaveFraction: 0.5),
+        "mass-failure" => new ChurnOptions(ChurnKind.MassFailure, At: 3 * Minute, FailProbability: 0.5),
+        "mass-failure-stop-maintenance" => new ChurnOptions(ChurnKind.MassFailure, At: 3 * Minute, FailProbability: 0.5, StopMaintenance: true),
+        _ => new ChurnOptions(ChurnKind.Trace, Trace:
+            [
+                .. Enumerable.Range(0, 300).Select(m => new ChurnTraceEvent(1 * Minute, m, ChurnAction.Crash)),
+                .. Enumerable.Range(300, 150).Select(m => new ChurnTraceEvent(2 * Minute + (m - 300) * 200_000L, m, ChurnAction.Join)),
+            ]),
+    };
+
     /// <summary>
     /// A trace that churns a ring of <paramref name="nodes"/> machines during [<paramref name="from"/>, <paramref name="until"/>)
     /// and then stops: <paramref name="joins"/> joins of new machines (indices nodes, nodes+1, ...), and
