@@ -1284,8 +1284,9 @@ internal sealed class CanNode
     /// <summary>Drops pending takeovers of zones that overlap one a newer claim holds.</summary>
     public void DropOrphans(ulong code, long since)
     {
-        if (_orphans is null) return;
-        _orphans.RemoveAll(o => o.Since < since && CanGeometry.Overlaps(o.Code, code));
+        if (_orphans is null) return;   // (a loop, not RemoveAll with a closure: this runs for every update heard)
+        for (int i = _orphans.Count - 1; i >= 0; i--)
+            if (_orphans[i].Since < since && CanGeometry.Overlaps(_orphans[i].Code, code)) _orphans.RemoveAt(i);
     }
 }
 
