@@ -94,8 +94,14 @@ public sealed class IdSpace
     {
         Span<byte> utf8 = stackalloc byte[Encoding.UTF8.GetMaxByteCount(name.Length)];
         int n = Encoding.UTF8.GetBytes(name, utf8);
+        return HashKey(utf8[..n]);
+    }
+
+    /// <summary><see cref="HashKey(string)"/> of a name given as its UTF-8 bytes.</summary>
+    public Id HashKey(ReadOnlySpan<byte> utf8)
+    {
         Span<byte> digest = stackalloc byte[20];
-        SHA1.HashData(utf8[..n], digest);
+        SHA1.HashData(utf8, digest);
         // The 160-bit digest as a number: Hi holds bits 159..128 (4 bytes), Mid and Lo 8 bytes each.
         ulong hi = BinaryPrimitives.ReadUInt32BigEndian(digest[..4]);
         ulong mid = BinaryPrimitives.ReadUInt64BigEndian(digest.Slice(4, 8));
