@@ -217,6 +217,18 @@ public class IdSpaceTests
         Assert.Equal(I(0x5bUL), new IdSpace(8).HashKey("key-0"));
     }
 
+    [Fact]
+    public void KeyIdsInParallelBlocksAreTheHashesOfTheKeyNames()
+    {
+        // 40,000 keys span three blocks of 16,384; check both sides of each block boundary, the first and the last.
+        var space = new IdSpace(160);
+        Id[] keys = Experiment.KeyIds(space, 40_000);
+        Assert.Equal(40_000, keys.Length);
+        foreach (int i in new[] { 0, 1, 9, 10, 16_383, 16_384, 32_767, 32_768, 39_999 })
+            Assert.Equal(space.HashKey("key-" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), keys[i]);
+        Assert.Equal(keys, Experiment.KeyIds(space, 40_000));
+    }
+
     [Theory]
     [InlineData("key-0")]
     [InlineData("key-1")]
