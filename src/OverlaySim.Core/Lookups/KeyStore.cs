@@ -169,16 +169,7 @@ public sealed class KeyStore
         while (e >= 0)
         {
             int key = _entryKey[e];
-            long b = Base(key);
-            int c = _count[key];
-            for (int i = 0; i < c; i++)
-            {
-                if (_holders[b + i] != node) continue;
-                _holders[b + i] = _holders[b + c - 1];
-                if (_storedAt is not null) _storedAt[b + i] = _storedAt[b + c - 1];
-                _count[key] = c - 1;
-                break;
-            }
+            RemoveHolder(key, node);
             if (_count[key] == 0 && !_lost[key])
             {
                 _lost[key] = true;
@@ -273,16 +264,7 @@ public sealed class KeyStore
             else _entryNext[prev] = next;
             _entryNext[e] = _freeEntry;
             _freeEntry = e;
-            long b = Base(key);
-            int c = _count[key];
-            for (int i = 0; i < c; i++)
-            {
-                if (_holders[b + i] != from) continue;
-                _holders[b + i] = _holders[b + c - 1];
-                if (_storedAt is not null) _storedAt[b + i] = _storedAt[b + c - 1];
-                _count[key] = c - 1;
-                break;
-            }
+            RemoveHolder(key, from);
             if (to >= 0) Add(to, key);
             if (_count[key] == 0 && !_lost[key])
             {
@@ -292,6 +274,21 @@ public sealed class KeyStore
             e = next;
         }
         return moved;
+    }
+
+    /// <summary>Takes <paramref name="node"/> out of the key's holders (the last holder fills its place), if it is one.</summary>
+    private void RemoveHolder(int key, int node)
+    {
+        long b = Base(key);
+        int c = _count[key];
+        for (int i = 0; i < c; i++)
+        {
+            if (_holders[b + i] != node) continue;
+            _holders[b + i] = _holders[b + c - 1];
+            if (_storedAt is not null) _storedAt[b + i] = _storedAt[b + c - 1];
+            _count[key] = c - 1;
+            return;
+        }
     }
 
     /// <summary>The keys a node holds (for tests and invariant checks).</summary>
