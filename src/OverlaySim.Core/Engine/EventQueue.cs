@@ -95,6 +95,29 @@ public sealed class EventQueue
     /// <summary>Time of the earliest pending event, cancelled or not; long.MaxValue when empty.</summary>
     public long PeekTime => _count == 0 ? long.MaxValue : _heap[0].Time;
 
+    /// <summary>The earliest pending event's slot, or -1 when the queue is empty (see <see cref="At"/>).</summary>
+    public int FirstSlot => _count == 0 ? -1 : _heap[0].Slot;
+
+    /// <summary>
+    /// The slot of the event due after the earliest, or -1 with fewer than two pending: the least of the root's
+    /// children, whose keys share one cache line.
+    /// </summary>
+    public int SecondSlot
+    {
+        get
+        {
+            int n = _count;
+            if (n < 2) return -1;
+            int best = 1, end = Math.Min(5, n);
+            for (int c = 2; c < end; c++)
+                if (Less(_heap[c], _heap[best])) best = c;
+            return _heap[best].Slot;
+        }
+    }
+
+    /// <summary>The event pending in <paramref name="slot"/> (from <see cref="FirstSlot"/> or <see cref="SecondSlot"/>), until the next Push or Pop.</summary>
+    public ref readonly Event At(int slot) => ref _events[slot];
+
     /// <summary>
     /// Removes the earliest event. Returns false when the queue is empty. A cancelled event is returned with
     /// <paramref name="cancelled"/> set, so that the caller can count it; its slot is already free.

@@ -19,6 +19,21 @@ public interface IUndeliverableSink
 }
 
 /// <summary>
+/// A sink whose handlers read state of a random node (its routing table, say) that is likely not in the caches: the
+/// engine tells it, before it dispatches an event, of the two events due next, so that it can prefetch what they will
+/// read (see <see cref="CacheHint"/>) while the current one is handled. A hint only: the events pushed meanwhile may
+/// come first, and nothing a sink does here may change state or results.
+/// </summary>
+public interface IPrefetchingSink
+{
+    /// <summary>The event due after the next: prefetch what can be found from the event alone (its target's row, say).</summary>
+    void PrefetchFar(in Event ev);
+
+    /// <summary>The next event: prefetch what it will read, which may be found through what <see cref="PrefetchFar"/> brought in.</summary>
+    void PrefetchNear(in Event ev);
+}
+
+/// <summary>
 /// The discrete-event engine: a clock in integer microseconds, the pending-event queue, and the dispatch loop.
 /// </summary>
 /// <remarks>
@@ -37,6 +52,8 @@ public sealed class Simulator
 
     private readonly EventQueue _queue;
     private readonly IEventSink?[] _sinks = new IEventSink?[256];
+    private readonly IPrefetchingSink?[] _prefetchers = new IPrefetchingSink?[256];
+    private bool _prefetching;     // some sink is an IPrefetchingSink
     private int _sinkCount = 1; // sink 0 is reserved so that a default(Event) is never dispatched by mistake
     private readonly uint[]? _fixedEpoch;
     private readonly NodeTable? _nodes;
@@ -84,6 +101,11 @@ public sealed class Simulator
     {
         if (_sinkCount == _sinks.Length) throw new InvalidOperationException("too many event sinks");
         _sinks[_sinkCount] = sink;
+        if (sink is IPrefetchingSink p)
+        {
+            _prefetchers[_sinkCount] = p;
+            _prefetching = true;
+        }
         return (byte)_sinkCount++;
     }
 
@@ -160,9 +182,28 @@ public sealed class Simulator
                 continue;
             }
             Fold(time, in ev);
+            if (_prefetching) PrefetchAhead();
             Dispatched++;
             sinks[ev.Sink]!.Handle(ref ev);
             if ((Dispatched & (ProgressEvery - 1)) == 0) Progress?.Invoke(this);
+        }
+    }
+
+    /// <summary>Tells the sinks of the two events due next about them (see <see cref="IPrefetchingSink"/>).</summary>
+    private void PrefetchAhead()
+    {
+        EventQueue queue = _queue;
+        int second = queue.SecondSlot;
+        if (second >= 0)
+        {
+            ref readonly Event far = ref queue.At(second);
+            _prefetchers[far.Sink]?.PrefetchFar(in far);
+        }
+        int first = queue.FirstSlot;
+        if (first >= 0)
+        {
+            ref readonly Event near = ref queue.At(first);
+            _prefetchers[near.Sink]?.PrefetchNear(in near);
         }
     }
 

@@ -87,6 +87,10 @@ public class EventQueueTests
                 Assert.Equal(model.Count, queue.Count);
                 Assert.Equal(model.Count, queue.SlotsInUse);
                 Assert.Equal(model.TryPeek(out _, out var top) ? top.Time : long.MaxValue, queue.PeekTime);
+                // The two events due next (what the engine's prefetch hints name), cancelled ones included.
+                int[] next = model.UnorderedItems.OrderBy(e => e.Priority).Take(2).Select(e => e.Element).ToArray();
+                Assert.Equal(next.Length > 0 ? next[0] : -1, queue.FirstSlot < 0 ? -1 : queue.At(queue.FirstSlot).Arg);
+                Assert.Equal(next.Length > 1 ? next[1] : -1, queue.SecondSlot < 0 ? -1 : queue.At(queue.SecondSlot).Arg);
             }
 
             while (model.Count > 0 || queue.Count > 0) PopBothAndCompare();

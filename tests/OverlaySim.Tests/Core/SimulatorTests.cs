@@ -30,6 +30,39 @@ public class SimulatorTests
 
     private static Event For(int dst, byte sink, int arg) => new() { Dst = dst, Src = -1, Lookup = -1, Sink = sink, Arg = arg };
 
+    /// <summary>Logs the hints it is given and the events it handles, in order.</summary>
+    private sealed class HintRecorder : IEventSink, IPrefetchingSink
+    {
+        public readonly List<string> Log = [];
+
+        public void PrefetchFar(in Event ev) => Log.Add($"far {ev.Arg}");
+
+        public void PrefetchNear(in Event ev) => Log.Add($"near {ev.Arg}");
+
+        public void Handle(ref Event ev) => Log.Add($"handle {ev.Arg}");
+    }
+
+    [Fact]
+    public void APrefetchingSinkIsToldOfTheTwoEventsDueNextBeforeEachDispatch()
+    {
+        var table = new NodeTable(new Id[2]);
+        for (int i = 0; i < 2; i++) table.SetAlive(i);
+        var sim = new Simulator(table.Epoch);
+        var sink = new HintRecorder();
+        byte id = sim.Register(sink);
+        var other = new Recorder(sim);
+        byte otherId = sim.Register(other);   // a plain sink's events are named to no one
+        sim.Schedule(10, For(0, id, 1));
+        sim.Schedule(30, For(1, id, 3));
+        sim.Schedule(20, For(1, otherId, 2));
+        sim.Schedule(30, For(0, id, 4));      // same time as 3: due after it
+        sim.Run();
+        // before 1: 2 is next (another sink's) and 3 after it; before 2 (handled by the other sink): 3, then 4;
+        // before 3: only 4 is left; before 4: nothing
+        Assert.Equal(["far 3", "handle 1", "far 4", "near 3", "near 4", "handle 3", "handle 4"], sink.Log);
+        Assert.Equal([(20L, 1, 2)], other.Seen);
+    }
+
     [Fact]
     public void EventsForANodeThatDiedAreDroppedAndCounted()
     {
