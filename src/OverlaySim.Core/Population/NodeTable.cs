@@ -44,6 +44,7 @@ public sealed class NodeTable
         _epoch = new uint[room];
         _machine = new int[room];
         for (int i = 0; i < Count; i++) _machine[i] = i / virtualNodes;
+        MachineIsOrdinal = virtualNodes == 1;
         _liveList = new int[room];
         _liveIndex = new int[room];
         Array.Fill(_liveIndex, -1);
@@ -68,6 +69,13 @@ public sealed class NodeTable
 
     /// <summary>The machine each ordinal runs on (what the latency model is indexed by).</summary>
     public int[] Machine => _machine;
+
+    /// <summary>
+    /// Whether every ordinal runs on the machine of its own number (one node per machine, and every node added since on
+    /// the machine of its ordinal): <see cref="Machine"/> is then the identity, and the transport skips reading it, a
+    /// likely cache miss per message at 10^6 nodes.
+    /// </summary>
+    public bool MachineIsOrdinal { get; private set; }
 
     public int LiveCount { get; private set; }
 
@@ -119,6 +127,7 @@ public sealed class NodeTable
         int node = Count++;
         _ids[node] = id;
         _machine[node] = machine;
+        if (machine != node) MachineIsOrdinal = false;
         if (_freeCount > 0)
         {
             _slot[node] = _freeSlots[--_freeCount];

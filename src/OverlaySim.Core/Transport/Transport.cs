@@ -80,13 +80,12 @@ public sealed class Transport
     {
         ev.Src = src;
         ev.Dst = dst;
-        int[] machine = _nodes.Machine;
-        int to = machine[dst];
+        int from = MachineOf(src), to = MachineOf(dst);
         ref LookupRecord r = ref _lookups[ev.Lookup];
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
         CountLookupMessage(ref r, ev.Type, to, bytes);
-        _sim.Schedule(_perMessage ? Latency.MessageDelay(machine[src], to) : Latency.OneWay(machine[src], to), ev);
+        _sim.Schedule(_perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to), ev);
     }
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
@@ -96,8 +95,8 @@ public sealed class Transport
         ev.Dst = dst;
         ev.Lookup = -1;
         if (_window.IsOpen) Traffic.Count(ev.Type, bytes);
-        int[] machine = _nodes.Machine;
-        _sim.Schedule(_perMessage ? Latency.MessageDelay(machine[src], machine[dst]) : Latency.OneWay(machine[src], machine[dst]), ev);
+        int from = MachineOf(src), to = MachineOf(dst);
+        _sim.Schedule(_perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to), ev);
     }
 
     /// <summary>
@@ -105,7 +104,7 @@ public sealed class Transport
     /// acknowledgement no timeout will wait for): it costs its message and bytes like any other, without an event.
     /// </summary>
     public void CountOnly(int lookup, int dst, byte type, int bytes) =>
-        CountLookupMessage(ref _lookups[lookup], type, _nodes.Machine[dst], bytes);
+        CountLookupMessage(ref _lookups[lookup], type, MachineOf(dst), bytes);
 
     /// <summary>Counts maintenance data whose delivery is not simulated (a key transfer that takes effect when sent).</summary>
     public void CountMaintenance(byte type, int bytes)
@@ -130,13 +129,17 @@ public sealed class Transport
     }
 
     /// <summary>One-way delay from one node's machine to another's.</summary>
-    public long OneWay(int src, int dst) => Latency.OneWay(_nodes.Machine[src], _nodes.Machine[dst]);
+    public long OneWay(int src, int dst) => Latency.OneWay(MachineOf(src), MachineOf(dst));
+
+    /// <summary>The machine node <paramref name="node"/> runs on (see <see cref="NodeTable.MachineIsOrdinal"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int MachineOf(int node) => _nodes.MachineIsOrdinal ? node : _nodes.Machine[node];
 
     /// <summary>Round-trip time between two nodes' machines (for timeouts set as a multiple of the RTT).</summary>
     public long RoundTrip(int a, int b)
     {
-        int[] machine = _nodes.Machine;
-        return Latency.OneWay(machine[a], machine[b]) + Latency.OneWay(machine[b], machine[a]);
+        int ma = MachineOf(a), mb = MachineOf(b);
+        return Latency.OneWay(ma, mb) + Latency.OneWay(mb, ma);
     }
 
     /// <summary>Makes room for machines added during the run (churn).</summary>
