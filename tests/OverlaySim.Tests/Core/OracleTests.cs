@@ -3,7 +3,7 @@ using Xunit;
 
 namespace OverlaySim.Tests.Core;
 
-/// <summary>The global view's queries, against a sorted list computed here, before and after it changes (blocks, flat copy, rank map).</summary>
+/// <summary>The global view's queries, against a sorted list computed here, before and after it changes (blocks, flat copy, rank map, bucket index).</summary>
 public class OracleTests
 {
     private static (Oracle View, NodeTable Nodes) View(params ulong[] ids)
@@ -42,9 +42,10 @@ public class OracleTests
         void Check()
         {
             var sorted = joined.OrderBy(n => ids[n]).ToArray();
-            for (int probe = 0; probe < 500; probe++)
+            for (int probe = 0; probe < 800; probe++)
             {
-                ulong key = (ulong)rng.NextInt(1 << 16);
+                // random keys, and the ids themselves and their neighbours (bucket and block edges)
+                ulong key = probe < 500 ? (ulong)rng.NextInt(1 << 16) : (ulong)Math.Clamp((long)ids[rng.NextInt(ids.Length)] + rng.NextInt(3) - 1, 0, (1 << 16) - 1);
                 int next = sorted.FirstOrDefault(n => ids[n] >= key, sorted[0]);
                 int last = sorted.LastOrDefault(n => ids[n] < key, -1);
                 Assert.Equal(next, view.FirstAtOrAfter(Id.FromUInt64(key), out _) is var f and >= 0 ? f : view.First(out _));
