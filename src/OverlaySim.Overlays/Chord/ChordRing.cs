@@ -380,20 +380,25 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
         return best >= 0 ? best : _successors[first];
     }
 
+    /// <summary>
+    /// Distinct entries of the finger table, successor list and predecessor, the node itself excluded. Without a sort:
+    /// the fingers are distinct, in increasing distance and never the node, so successor j (the (j+1)-th node after
+    /// this one) can only be among the first j + 1 fingers; the predecessor is checked against all.
+    /// </summary>
     public override int Degree(int node)
     {
+        ReadOnlySpan<int> fingers = Fingers(node);
         int r = _options.Successors;
-        int fingers = _fingerCount[node];
-        Span<int> all = stackalloc int[fingers + r + 1];
-        int count = 0;
-        for (long j = _fingerStart[node]; j < _fingerStart[node] + fingers; j++) all[count++] = _fingers[j];
+        ReadOnlySpan<int> successors = _successors.AsSpan((int)((long)node * r), r);
+        int count = fingers.Length;
         for (int j = 0; j < r; j++)
         {
-            int s = _successors[(long)node * r + j];
-            if (s >= 0) all[count++] = s;
+            int s = successors[j];
+            if (s >= 0 && s != node && !fingers[..Math.Min(j + 1, fingers.Length)].Contains(s)) count++;
         }
-        if (_predecessor[node] >= 0) all[count++] = _predecessor[node];
-        return CountDistinct(all[..count], node);
+        int p = _predecessor[node];
+        if (p >= 0 && p != node && !fingers.Contains(p) && !successors.Contains(p)) count++;
+        return count;
     }
 
     // Read access for tests and invariant checks.

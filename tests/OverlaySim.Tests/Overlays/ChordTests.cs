@@ -58,6 +58,31 @@ public class ChordTests
         }
     }
 
+    [Theory]
+    [InlineData(1, 16, 8)]
+    [InlineData(2, 16, 8)]
+    [InlineData(3, 16, 8)]
+    [InlineData(5, 16, 1)]
+    [InlineData(9, 16, 4)]
+    [InlineData(100, 8, 8)]       // dense ring: fingers and successors overlap a lot
+    [InlineData(600, 16, 4)]
+    [InlineData(2000, 160, 16)]
+    public void DegreeCountsTheDistinctFingersSuccessorsAndPredecessor(int nodes, int idBits, int r)
+    {
+        SimulationRun run = Experiment.Build(Spec(nodes, idBits, r, lookups: 0));
+        var chord = (ChordRing)run.Overlay;
+        Oracle oracle = run.Net.Oracle;
+        for (int rank = 0; rank < oracle.Count; rank++)
+        {
+            int node = oracle.AtRank(rank);
+            var all = new HashSet<int>(chord.Fingers(node).ToArray());
+            for (int j = 1; j <= Math.Min(r, oracle.Count - 1); j++) all.Add(oracle.AtRank(rank + j));
+            all.Add(oracle.AtRank(rank - 1));
+            all.Remove(node);
+            Assert.Equal(all.Count, chord.Degree(node));
+        }
+    }
+
     [Fact]
     public void HopsCountOneMoreThanThePapersPathLengthExceptWhenTheOriginIsResponsible()
     {
