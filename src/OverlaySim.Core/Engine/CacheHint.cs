@@ -11,6 +11,13 @@ namespace OverlaySim.Core;
 /// </summary>
 public static class CacheHint
 {
+    /// <summary>
+    /// The network size from which a static overlay's per-node routing state (some hundred bytes a node) outgrows the
+    /// caches, so that prefetching it pays (see <see cref="IPrefetchingSink.WantsHints"/>). Measured on static Chord:
+    /// at 10^3 nodes the hints made the simulation 7% slower, at 10^4 no different, at 10^5 a third faster.
+    /// </summary>
+    public const int WorthFromNodes = 1 << 14;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Prefetch<T>(ref readonly T at)
     {

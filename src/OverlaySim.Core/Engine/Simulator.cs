@@ -26,6 +26,12 @@ public interface IUndeliverableSink
 /// </summary>
 public interface IPrefetchingSink
 {
+    /// <summary>
+    /// Whether the hints are worth their cost now (read when a run starts): a sink whose state fits in the caches (a
+    /// small network) says no, and the engine then makes no calls.
+    /// </summary>
+    bool WantsHints { get; }
+
     /// <summary>The event due after the next: prefetch what can be found from the event alone (its target's row, say).</summary>
     void PrefetchFar(in Event ev);
 
@@ -52,8 +58,9 @@ public sealed class Simulator
 
     private readonly EventQueue _queue;
     private readonly IEventSink?[] _sinks = new IEventSink?[256];
-    private readonly IPrefetchingSink?[] _prefetchers = new IPrefetchingSink?[256];
-    private bool _prefetching;     // some sink is an IPrefetchingSink
+    private readonly IPrefetchingSink?[] _prefetchSinks = new IPrefetchingSink?[256];
+    private readonly IPrefetchingSink?[] _prefetchers = new IPrefetchingSink?[256];   // those that want hints in this run
+    private bool _prefetching;     // some sink is an IPrefetchingSink that wants hints (set when Run starts)
     private int _sinkCount = 1; // sink 0 is reserved so that a default(Event) is never dispatched by mistake
     private readonly uint[]? _fixedEpoch;
     private readonly NodeTable? _nodes;
@@ -101,11 +108,7 @@ public sealed class Simulator
     {
         if (_sinkCount == _sinks.Length) throw new InvalidOperationException("too many event sinks");
         _sinks[_sinkCount] = sink;
-        if (sink is IPrefetchingSink p)
-        {
-            _prefetchers[_sinkCount] = p;
-            _prefetching = true;
-        }
+        if (sink is IPrefetchingSink p) _prefetchSinks[_sinkCount] = p;
         return (byte)_sinkCount++;
     }
 
@@ -159,6 +162,12 @@ public sealed class Simulator
     public void Run(long until = long.MaxValue)
     {
         IEventSink?[] sinks = _sinks;
+        _prefetching = false;
+        for (int s = 1; s < _sinkCount; s++)
+        {
+            _prefetchers[s] = _prefetchSinks[s] is { WantsHints: true } p ? p : null;
+            _prefetching |= _prefetchers[s] is not null;
+        }
         while (!StopRequested)
         {
             if (_queue.PeekTime > until)

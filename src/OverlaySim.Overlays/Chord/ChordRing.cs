@@ -286,7 +286,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
     // A hop reads about eight arrays at a random node (its id, first successor, predecessor bits, finger offset and
     // count, then the run of finger bits and fingers, found through the offset): each a likely cache miss at 10^6
     // nodes. The engine names the events due next, so the per-node fields of the one after next and the finger run
-    // of the next are fetched while the current hop is handled.
+    // of the next are fetched while the current hop is handled, in networks whose tables outgrow the caches.
+    bool IPrefetchingSink.WantsHints => _ids.Length >= CacheHint.WorthFromNodes;
+
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {
         if (ev.Type != (byte)ChordMessage.FindSuccessor) return;

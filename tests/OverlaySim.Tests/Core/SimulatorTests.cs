@@ -35,6 +35,8 @@ public class SimulatorTests
     {
         public readonly List<string> Log = [];
 
+        public bool WantsHints { get; set; } = true;
+
         public void PrefetchFar(in Event ev) => Log.Add($"far {ev.Arg}");
 
         public void PrefetchNear(in Event ev) => Log.Add($"near {ev.Arg}");
@@ -61,6 +63,21 @@ public class SimulatorTests
         // before 3: only 4 is left; before 4: nothing
         Assert.Equal(["far 3", "handle 1", "far 4", "near 3", "near 4", "handle 3", "handle 4"], sink.Log);
         Assert.Equal([(20L, 1, 2)], other.Seen);
+    }
+
+    [Fact]
+    public void ASinkThatWantsNoHintsIsToldNothing()
+    {
+        var table = new NodeTable(new Id[1]);
+        table.SetAlive(0);
+        var sim = new Simulator(table.Epoch);
+        var sink = new HintRecorder { WantsHints = false };
+        byte id = sim.Register(sink);
+        for (int i = 1; i <= 3; i++) sim.Schedule(10 * i, For(0, id, i));
+        sim.Run(15);
+        sink.WantsHints = true;   // read again when the run goes on
+        sim.Run();
+        Assert.Equal(["handle 1", "near 3", "handle 2", "handle 3"], sink.Log);
     }
 
     [Fact]
