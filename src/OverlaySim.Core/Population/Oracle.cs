@@ -174,22 +174,11 @@ public sealed class Oracle
     public int FirstAtOrAfter(Id value, out Id id)
     {
         id = default;
-        if (_flatValid && Count >= MinIndexed)
+        if (TryRankUnchanged(value, out int rank))
         {
-            if (value.BitLength > _space.Bits) return -1;   // above every id
-            int[] bucket = _bucket ??= BucketIndex();
-            int bits = System.Numerics.BitOperations.Log2((uint)(bucket.Length - 1));
-            int top = (int)(value.BitsFrom(_space.Bits - bits) & ((1UL << bits) - 1));
-            int lo = bucket[top], hi = bucket[top + 1];
-            while (lo < hi)
-            {
-                int mid = (lo + hi) >>> 1;
-                if (_sorted[mid] < value) lo = mid + 1;
-                else hi = mid;
-            }
-            if (lo == Count) return -1;
-            id = _sorted[lo];
-            return _order[lo];
+            if (rank == Count) return -1;
+            id = _sorted[rank];
+            return _order[rank];
         }
         int bi = BlockFor(value);
         if (bi == _blocks.Count) return -1;
@@ -249,6 +238,39 @@ public sealed class Oracle
         }
         int next = FirstAtOrAfter(key, out _);
         return (next >= 0 ? next : First(out _)) == node;
+    }
+
+    /// <summary>
+    /// On a view unchanged since it was last flattened (see <see cref="SortedIds"/>, which it then is without copying):
+    /// the sorted position of the first id &gt;= <paramref name="value"/> (Count if none), found in the bucket of the
+    /// value's top bits. False, and no work, after a change: the caller searches another way rather than flatten.
+    /// </summary>
+    public bool TryRankUnchanged(Id value, out int rank)
+    {
+        rank = 0;
+        if (!_flatValid) return false;
+        if (Count < MinIndexed)
+        {
+            rank = IdSearch.LowerBound(_sorted, value);
+            return true;
+        }
+        if (value.BitLength > _space.Bits)   // above every id
+        {
+            rank = Count;
+            return true;
+        }
+        int[] bucket = _bucket ??= BucketIndex();
+        int bits = System.Numerics.BitOperations.Log2((uint)(bucket.Length - 1));
+        int top = (int)(value.BitsFrom(_space.Bits - bits) & ((1UL << bits) - 1));
+        int lo = bucket[top], hi = bucket[top + 1];
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_sorted[mid] < value) lo = mid + 1;
+            else hi = mid;
+        }
+        rank = lo;
+        return true;
     }
 
     private const int MinIndexed = 64;

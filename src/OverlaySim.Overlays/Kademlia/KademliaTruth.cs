@@ -28,10 +28,12 @@ public sealed class KademliaTruth(Oracle view, KeyStore? store, KademliaOptions 
     /// range; its lower and upper halves (by the next bit) are probed with <see cref="Oracle.FirstAtOrAfter"/>, and the
     /// half that agrees with the key's bit is kept when it holds any id. It stops as soon as the range holds a single
     /// id, which is after about log2 N bits: O(log² N) comparisons, on the blocked list as well as on a flat one.
+    /// On a view unchanged since it was flattened (no churn) a shorter way is tried first (<see cref="XorClosestNearby"/>).
     /// </remarks>
     public int XorClosest(Id key)
     {
         if (view.Count == 0) return -1;
+        if (view.TryRankUnchanged(key, out int rank) && XorClosestNearby(key, rank) is int near and >= 0) return near;
         int bits = view.Space.Bits;
         Id lo = Id.Zero;                       // the current prefix range is [lo, lo + 2^(b+1))
         for (int b = bits - 1; b >= 0; b--)
@@ -54,6 +56,46 @@ public sealed class KademliaTruth(Oracle view, KeyStore? store, KademliaOptions 
             if (wantUpper ? upperHas : !lowerHas) lo = mid;
         }
         return view.FirstAtOrAfter(lo, out _);
+    }
+
+    /// <summary>
+    /// The XOR-closest id from the key's sorted position <paramref name="rank"/>, on a flat view; -1 when the ids that
+    /// tie for it are too many to scan (ids bunched under one prefix), and the caller walks the bits instead.
+    /// </summary>
+    /// <remarks>
+    /// The ids that share a prefix with the key are a contiguous run of the sorted ids around the key's position, so
+    /// the longest prefix any id shares is shared by a sorted neighbour of the key (the one just below or at/above it;
+    /// not both, as they would then differ from the key's next bit in opposite ways). All ids sharing exactly that
+    /// prefix lie on that neighbour's side, next to it: about one or two for random ids. The closest by XOR is the
+    /// least XOR among them.
+    /// </remarks>
+    private int XorClosestNearby(Id key, int rank)
+    {
+        const int MaxRun = 64;
+        ReadOnlySpan<Id> ids = view.SortedIds;
+        ReadOnlySpan<int> nodes = view.SortedNodes;
+        int n = ids.Length;
+        int below = rank - 1, above = rank;
+        int lengthBelow = below >= 0 ? (ids[below] ^ key).BitLength : int.MaxValue;   // shorter XOR = longer shared prefix
+        int lengthAbove = above < n ? (ids[above] ^ key).BitLength : int.MaxValue;
+        int step = lengthAbove <= lengthBelow ? 1 : -1;
+        int j = step > 0 ? above : below;
+        int length = Math.Min(lengthAbove, lengthBelow);
+        int best = j;
+        Id bestDistance = ids[j] ^ key;
+        for (int scanned = 1; ; scanned++)
+        {
+            j += step;
+            if (j < 0 || j >= n) return nodes[best];
+            Id d = ids[j] ^ key;
+            if (d.BitLength != length) return nodes[best];
+            if (scanned == MaxRun) return -1;
+            if (d < bestDistance)
+            {
+                best = j;
+                bestDistance = d;
+            }
+        }
     }
 
     /// <summary>The up to <c>into.Length</c> joined nodes closest to <paramref name="key"/> by XOR, closest first.</summary>

@@ -28,6 +28,50 @@ public class KademliaTests(ITestOutputHelper output)
 
     // ---- the XOR metric (Kademlia paper, section 2.1) ----------------------------------------------------
 
+    [Theory]
+    [InlineData(16, 2500, false)]
+    [InlineData(160, 5000, false)]
+    [InlineData(160, 3000, true)]     // ids bunched under a few long prefixes: runs past the scan limit
+    public void XorClosestIsTheLeastXorOnAFlatViewAndAfterChanges(int bits, int count, bool bunched)
+    {
+        var rng = new Xoshiro256(11);
+        var space = new IdSpace(bits);
+        Id[] prefixes = [space.Random(ref rng), space.Random(ref rng), space.Random(ref rng)];
+        Id Draw()
+        {
+            Id x = space.Random(ref rng);
+            if (!bunched) return x;
+            Id low = Id.Pow2(12) - Id.FromUInt64(1);              // the same top 148 bits, 12 random ones below
+            Id p = prefixes[rng.NextInt(prefixes.Length)];
+            return p ^ (p & low) ^ (x & low);
+        }
+        Id[] ids = Enumerable.Range(0, count).Select(_ => Draw()).Distinct().ToArray();
+        var nodes = new NodeTable(ids);
+        for (int i = 0; i < ids.Length; i++) nodes.SetAlive(i);
+        var view = new Oracle(space);
+        view.Rebuild(nodes);
+        var truth = new KademliaTruth(view, null, new KademliaOptions(), new Simulator(nodes.Epoch));
+        var joined = Enumerable.Range(0, ids.Length).ToHashSet();
+
+        void Check()
+        {
+            for (int probe = 0; probe < 400; probe++)
+            {
+                Id key = probe % 4 == 0 ? ids[rng.NextInt(ids.Length)] : probe % 4 == 1 ? Draw() : space.Random(ref rng);
+                int expected = joined.MinBy(n => ids[n] ^ key);
+                Assert.Equal(expected, truth.XorClosest(key));
+            }
+        }
+
+        Check();                                   // flat view: the nearby scan (and its fallback when bunched)
+        foreach (int n in Enumerable.Range(0, ids.Length).Where(n => n % 3 == 0).ToArray())
+        {
+            joined.Remove(n);
+            view.Remove(ids[n]);
+        }
+        Check();                                   // changed view: the walk down the bits
+    }
+
     [Fact]
     public void XorIsAMetric()
     {
