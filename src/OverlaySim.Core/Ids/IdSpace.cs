@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace OverlaySim.Core;
@@ -101,7 +100,7 @@ public sealed class IdSpace
     public Id HashKey(ReadOnlySpan<byte> utf8)
     {
         Span<byte> digest = stackalloc byte[20];
-        SHA1.HashData(utf8, digest);
+        Sha1.Hash(utf8, digest);
         // The 160-bit digest as a number: Hi holds bits 159..128 (4 bytes), Mid and Lo 8 bytes each.
         ulong hi = BinaryPrimitives.ReadUInt32BigEndian(digest[..4]);
         ulong mid = BinaryPrimitives.ReadUInt64BigEndian(digest.Slice(4, 8));

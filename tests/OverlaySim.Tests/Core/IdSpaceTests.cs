@@ -208,6 +208,22 @@ public class IdSpaceTests
     }
 
     [Fact]
+    public void ShortMessageSha1IsThePlatformsDigestAtEveryLength()
+    {
+        var rng = new Random(5);
+        Span<byte> ours = stackalloc byte[20];
+        for (int length = 0; length <= Sha1.MaxShort + 10; length++)   // one block, and past it (the platform's)
+            for (int trial = 0; trial < 20; trial++)
+            {
+                byte[] message = new byte[length];
+                rng.NextBytes(message);
+                if (trial == 0) Array.Fill(message, (byte)0xFF);           // every bit set: carries in the additions
+                Sha1.Hash(message, ours);
+                Assert.Equal(SHA1.HashData(message), ours.ToArray());
+            }
+    }
+
+    [Fact]
     public void HashKeyDocExampleIsTheRealDigestOfKey0()
     {
         // From `printf key-0 | sha1sum` = 5bc8ee5784ee5a1ca9e24de3a4ffa92246483f9b (the example in the doc comment).
