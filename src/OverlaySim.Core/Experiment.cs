@@ -222,8 +222,9 @@ public static class Experiment
         var space = new IdSpace(spec.IdBits);
         var streams = new RandomStreams(spec.Seed, spec.Replicate);
         int v = spec.VirtualNodes;
-        Id[] ids = DrawDistinctIds(space, checked(spec.Nodes * v), streams.Stream("ids"));
+        Id[] ids = DrawDistinctIds(space, checked(spec.Nodes * v), streams.Stream("ids"), out Id[] sorted, out int[] order);
         var nodes = new NodeTable(ids, v, spec.ServerNodes);
+        nodes.OfferSortedOrder(sorted, order);
         bool[] up = ChurnDriver.InitialState(spec.Churn, streams, spec.Nodes);
         for (int m = 0; m < spec.Nodes; m++)
             if (up[m])
@@ -286,19 +287,23 @@ public static class Experiment
     /// n distinct uniformly random ids. Duplicates (likely only with small id_bits) are redrawn for the higher
     /// ordinal until none is left, so the result depends on the stream alone.
     /// </summary>
-    public static Id[] DrawDistinctIds(IdSpace space, int n, Xoshiro256 rng)
+    public static Id[] DrawDistinctIds(IdSpace space, int n, Xoshiro256 rng) => DrawDistinctIds(space, n, rng, out _, out _);
+
+    /// <summary>
+    /// <see cref="DrawDistinctIds(IdSpace, int, Xoshiro256)"/>, with the ids in increasing order and the ordinal of
+    /// each (the sort that found the duplicates, for the global view to start from instead of sorting again).
+    /// </summary>
+    public static Id[] DrawDistinctIds(IdSpace space, int n, Xoshiro256 rng, out Id[] sorted, out int[] order)
     {
         if (n > 0 && space.Bits < 63 && (ulong)n > 1UL << space.Bits)
             throw new ArgumentException($"{n} nodes do not fit in a {space.Bits}-bit id space");
         var ids = new Id[n];
         for (int i = 0; i < n; i++) ids[i] = space.Random(ref rng);
-        var sorted = new Id[n];
-        var order = new int[n];
+        sorted = new Id[n];
+        order = new int[n];
         while (true)
         {
-            Array.Copy(ids, sorted, n);
-            for (int i = 0; i < n; i++) order[i] = i;
-            Array.Sort(sorted, order);
+            IdSort.SortIndicesInto(ids, sorted, order, space.Bits);
             bool redrawn = false;
             for (int i = 1; i < n; i++)
             {

@@ -67,6 +67,28 @@ public sealed class NodeTable
     /// </summary>
     public uint[] Epoch => _epoch;
 
+    private Id[]? _sortedIds;      // the first Count ids in increasing order, with their ordinals, until the view takes them
+    private int[]? _sortedOrder;
+
+    /// <summary>
+    /// Hands over the table's ids in increasing order with the ordinal of each (from the sort that made them distinct),
+    /// for the global view to take once instead of sorting them again (3 s at 10^7 nodes).
+    /// </summary>
+    internal void OfferSortedOrder(Id[] sorted, int[] order)
+    {
+        if (sorted.Length != Count || order.Length != Count) throw new ArgumentException("a sorted order must cover every node");
+        (_sortedIds, _sortedOrder) = (sorted, order);
+    }
+
+    /// <summary>The order offered by <see cref="OfferSortedOrder"/>, once, while it still covers every node.</summary>
+    internal bool TakeSortedOrder(out Id[] sorted, out int[] order)
+    {
+        (sorted, order) = (_sortedIds!, _sortedOrder!);
+        bool valid = _sortedIds is not null && _sortedIds.Length == Count;
+        (_sortedIds, _sortedOrder) = (null, null);
+        return valid;
+    }
+
     /// <summary>The machine each ordinal runs on (what the latency model is indexed by).</summary>
     public int[] Machine => _machine;
 

@@ -67,15 +67,26 @@ public sealed class Oracle
     internal void Rebuild(NodeTable nodes)
     {
         int n = nodes.LiveCount;
-        var ids = new Id[n];
-        var order = new int[n];
-        for (int i = 0; i < n; i++)
+        // Every node live: the order the ids were made distinct in, when the table still has it, or a sort of them all.
+        bool presorted = nodes.TakeSortedOrder(out Id[] ids, out int[] order) && n == nodes.Count;
+        if (!presorted && n == nodes.Count)
         {
-            int node = nodes.LiveAt(i);
-            order[i] = node;
-            ids[i] = nodes.Ids[node];
+            ids = new Id[n];
+            order = new int[n];
+            IdSort.SortIndicesInto(nodes.Ids.AsSpan(0, n), ids, order, _space.Bits);   // every node: ordinals 0 .. n-1
         }
-        Array.Sort(ids, order);
+        else if (!presorted)
+        {
+            ids = new Id[n];
+            order = new int[n];
+            for (int i = 0; i < n; i++)
+            {
+                int node = nodes.LiveAt(i);
+                order[i] = node;
+                ids[i] = nodes.Ids[node];
+            }
+            Array.Sort(ids, order);
+        }
         _blocks.Clear();
         for (int start = 0; start < n; start += BlockCapacity / 2)
         {
