@@ -303,7 +303,7 @@ public static class Experiment
         order = new int[n];
         while (true)
         {
-            IdSort.SortIndicesInto(ids, sorted, order, space.Bits);
+            IdSort.SortIndicesInto(ids, sorted, order, space);
             bool redrawn = false;
             for (int i = 1; i < n; i++)
             {

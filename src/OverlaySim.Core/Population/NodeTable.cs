@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace OverlaySim.Core;
 
 /// <summary>
@@ -81,12 +83,11 @@ public sealed class NodeTable
     }
 
     /// <summary>The order offered by <see cref="OfferSortedOrder"/>, once, while it still covers every node.</summary>
-    internal bool TakeSortedOrder(out Id[] sorted, out int[] order)
+    internal bool TakeSortedOrder([NotNullWhen(true)] out Id[]? sorted, [NotNullWhen(true)] out int[]? order)
     {
-        (sorted, order) = (_sortedIds!, _sortedOrder!);
-        bool valid = _sortedIds is not null && _sortedIds.Length == Count;
+        (sorted, order) = (_sortedIds, _sortedOrder);
         (_sortedIds, _sortedOrder) = (null, null);
-        return valid;
+        return sorted is not null && order is not null && sorted.Length == Count;
     }
 
     /// <summary>The machine each ordinal runs on (what the latency model is indexed by).</summary>

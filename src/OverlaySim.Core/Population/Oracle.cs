@@ -63,29 +63,26 @@ public sealed class Oracle
         }
     }
 
-    /// <summary>Rebuilds the view from the live nodes of <paramref name="nodes"/>. O(n log n).</summary>
+    /// <summary>Rebuilds the view from the live nodes of <paramref name="nodes"/>: O(n) with the table's sorted order or uniform ids, O(n log n) otherwise.</summary>
     internal void Rebuild(NodeTable nodes)
     {
         int n = nodes.LiveCount;
         // Every node live: the order the ids were made distinct in, when the table still has it, or a sort of them all.
-        bool presorted = nodes.TakeSortedOrder(out Id[] ids, out int[] order) && n == nodes.Count;
-        if (!presorted && n == nodes.Count)
+        if (!nodes.TakeSortedOrder(out Id[]? ids, out int[]? order) || n != nodes.Count)
         {
             ids = new Id[n];
             order = new int[n];
-            IdSort.SortIndicesInto(nodes.Ids.AsSpan(0, n), ids, order, _space.Bits);   // every node: ordinals 0 .. n-1
-        }
-        else if (!presorted)
-        {
-            ids = new Id[n];
-            order = new int[n];
-            for (int i = 0; i < n; i++)
+            if (n == nodes.Count) IdSort.SortIndicesInto(nodes.Ids.AsSpan(0, n), ids, order, _space);   // ordinals 0 .. n-1
+            else
             {
-                int node = nodes.LiveAt(i);
-                order[i] = node;
-                ids[i] = nodes.Ids[node];
+                for (int i = 0; i < n; i++)
+                {
+                    int node = nodes.LiveAt(i);
+                    order[i] = node;
+                    ids[i] = nodes.Ids[node];
+                }
+                Array.Sort(ids, order);
             }
-            Array.Sort(ids, order);
         }
         _blocks.Clear();
         for (int start = 0; start < n; start += BlockCapacity / 2)
@@ -180,7 +177,7 @@ public sealed class Oracle
     /// While the view has not changed since it was last flattened (a network without churn), the top bits of the value
     /// pick a bucket of about two ids and the search runs inside it: two or three reads instead of a search of O(log N)
     /// whose last steps each miss the cache at 10^6 nodes (the ground truth of every lookup and key goes through here).
-    /// After a change it searches the blocks.
+    /// After a change, until the view is flattened again, it searches the blocks.
     /// </remarks>
     public int FirstAtOrAfter(Id value, out Id id)
     {
@@ -272,7 +269,7 @@ public sealed class Oracle
         }
         int[] bucket = _bucket ??= BucketIndex();
         int bits = System.Numerics.BitOperations.Log2((uint)(bucket.Length - 1));
-        int top = (int)(value.BitsFrom(_space.Bits - bits) & ((1UL << bits) - 1));
+        int top = (int)_space.Prefix(value, bits);
         int lo = bucket[top], hi = bucket[top + 1];
         while (lo < hi)
         {
@@ -296,7 +293,7 @@ public sealed class Oracle
         for (int b = 0; b < 1 << bits; b++)
         {
             bucket[b] = rank;
-            while (rank < Count && (int)(_sorted[rank].BitsFrom(_space.Bits - bits) & ((1UL << bits) - 1)) == b) rank++;
+            while (rank < Count && (int)_space.Prefix(_sorted[rank], bits) == b) rank++;
         }
         bucket[1 << bits] = Count;
         return bucket;

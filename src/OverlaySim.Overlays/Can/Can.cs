@@ -375,7 +375,7 @@ public sealed class Can : Overlay, IPrefetchingSink
     // A hop reads the target's row offsets, then its run of entries: two dependent reads of a random node's memory.
     // The engine names the events due next, so the offsets of the one after next and the entries of the next are
     // fetched while the current hop is handled; only in networks whose tables outgrow the caches.
-    bool IPrefetchingSink.WantsHints => _row.Length > 0 && _row[0].Length > CacheHint.WorthFromNodes;
+    bool IPrefetchingSink.WantsHints => Net.Nodes.Count >= CacheHint.WorthFromNodes;
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {

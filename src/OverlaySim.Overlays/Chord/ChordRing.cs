@@ -287,7 +287,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
     // count, then the run of finger bits and fingers, found through the offset): each a likely cache miss at 10^6
     // nodes. The engine names the events due next, so the per-node fields of the one after next and the finger run
     // of the next are fetched while the current hop is handled, in networks whose tables outgrow the caches.
-    bool IPrefetchingSink.WantsHints => _ids.Length >= CacheHint.WorthFromNodes;
+    bool IPrefetchingSink.WantsHints => Net.Nodes.Count >= CacheHint.WorthFromNodes;
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {

@@ -28,6 +28,29 @@ public class OracleTests
     }
 
     [Fact]
+    public void ValuesPastTheLastIdFindNothingOnTheIndexedView()
+    {
+        var space = new IdSpace(16);
+        ulong[] raw = Enumerable.Range(0, 200).Select(i => (ulong)(i * 300 + 7)).Append((1UL << 16) - 1).ToArray();
+        var nodes = new NodeTable(raw.Select(Id.FromUInt64).ToArray());
+        for (int i = 0; i < raw.Length; i++) nodes.SetAlive(i);
+        var view = new Oracle(space);
+        view.Rebuild(nodes);
+        int last = raw.Length - 1;                                      // the id 2^16 - 1, the top of the space
+        Assert.Equal(last, view.FirstAtOrAfter(Id.FromUInt64((1UL << 16) - 1), out _));
+        Assert.Equal(-1, view.FirstAtOrAfter(Id.Pow2(16), out _));      // past the space (a walk's range end)
+        Assert.Equal(-1, view.FirstAtOrAfter(Id.Pow2(100), out _));
+        Assert.True(view.TryRankUnchanged(Id.Pow2(16), out int rank));
+        Assert.Equal(raw.Length, rank);
+        Assert.Equal(0, view.FirstAtOrAfter(Id.Zero, out _));
+        Assert.Equal(1, view.FirstAtOrAfter(Id.FromUInt64(8), out Id found));
+        Assert.Equal(Id.FromUInt64(307), found);
+        view.Remove(Id.FromUInt64(7));                                  // changed: no index, the blocks answer
+        Assert.False(view.TryRankUnchanged(Id.FromUInt64(8), out _));
+        Assert.Equal(-1, view.FirstAtOrAfter(Id.Pow2(16), out _));
+    }
+
+    [Fact]
     public void EveryQueryAgreesWithASortedListBeforeAndAfterChanges()
     {
         var rng = new Xoshiro256(4);
