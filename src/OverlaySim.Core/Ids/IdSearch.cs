@@ -16,4 +16,22 @@ public static class IdSearch
         }
         return lo;
     }
+
+    /// <summary>
+    /// The index of a sorted run of ids by their top <paramref name="bits"/> bits in <paramref name="space"/>: entry v
+    /// (0 … 2^bits) is the position of the first id whose top bits are &gt;= v, so the ids with top bits v are
+    /// [index[v], index[v + 1]), and index[2^bits] is the length. O(n + 2^bits).
+    /// </summary>
+    /// <example>Ids [1, 2, 9, 12] of a 4-bit space, bits = 2: top bits 0, 0, 2, 3, so the index is [0, 2, 2, 3, 4].</example>
+    public static int[] PrefixIndex(ReadOnlySpan<Id> sorted, IdSpace space, int bits)
+    {
+        var index = new int[(1 << bits) + 1];
+        int rank = 0;
+        for (int v = 0; v <= 1 << bits; v++)
+        {
+            while (rank < sorted.Length && (long)space.Prefix(sorted[rank], bits) < v) rank++;
+            index[v] = rank;
+        }
+        return index;
+    }
 }

@@ -288,15 +288,7 @@ public sealed class Oracle
     private int[] BucketIndex()
     {
         int bits = Math.Min(Math.Min(24, _space.Bits), Math.Max(1, System.Numerics.BitOperations.Log2((uint)Count) - 1));
-        var bucket = new int[(1 << bits) + 1];
-        int rank = 0;
-        for (int b = 0; b < 1 << bits; b++)
-        {
-            bucket[b] = rank;
-            while (rank < Count && (int)_space.Prefix(_sorted[rank], bits) == b) rank++;
-        }
-        bucket[1 << bits] = Count;
-        return bucket;
+        return IdSearch.PrefixIndex(_sorted, _space, bits);
     }
 
     private int[] RankMap()

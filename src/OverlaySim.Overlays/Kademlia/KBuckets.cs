@@ -128,13 +128,7 @@ public sealed class ConvergedBuckets : KBuckets
         _seed = seed;
         int live = _sorted.Length;
         _p = Math.Clamp((int)Math.Ceiling(Math.Log2(Math.Max(2, live))), 1, Math.Min(net.Space.Bits, 30));
-        _index = new int[(1 << _p) + 1];
-        int rank = 0;
-        for (int v = 0; v <= 1 << _p; v++)
-        {
-            while (rank < live && (long)Top(_sorted[rank], _p) < v) rank++;
-            _index[v] = rank;
-        }
+        _index = IdSearch.PrefixIndex(_sorted, net.Space, _p);
     }
 
     /// <summary>The joined ids in ring order and their nodes, as at the build (shared, not to be changed).</summary>
