@@ -28,23 +28,35 @@ public class EventQueueTests
         };
     }
 
-    // Times come from a small range so that equal times (the FIFO case) are common.
-    private static readonly Gen<Op> OpGen = Gen.Frequency(
-        (5, Gen.Choose(0, 12).Select(t => new Op(OpKind.Push, t, 0))),
+    // Times come from a small range so that equal times (the FIFO case) are common; a push is at a time up to
+    // maxTime, or up to eight times further, so that with small buckets and a small ring it lands in every tier.
+    private static Gen<Op> OpGen(int maxTime) => Gen.Frequency(
+        (4, Gen.Choose(0, maxTime).Select(t => new Op(OpKind.Push, t, 0))),
+        (1, Gen.Choose(0, 8 * maxTime).Select(t => new Op(OpKind.Push, t, 0))),
         (3, Gen.Constant(new Op(OpKind.Pop, 0, 0))),
         (2, Gen.Choose(0, 1000).Select(k => new Op(OpKind.Cancel, 0, k))));
 
     /// <summary>Op lists up to 5x the FsCheck size; shrinks by dropping one op at a time.</summary>
-    private static readonly Arbitrary<Op[]> Ops = Arb.From(
-        Gen.Sized(size => Gen.Choose(0, 5 * size).SelectMany(n => Gen.ArrayOf(OpGen, n))),
+    private static Arbitrary<Op[]> Ops(int maxTime) => Arb.From(
+        Gen.Sized(size => Gen.Choose(0, 5 * size).SelectMany(n => Gen.ArrayOf(OpGen(maxTime), n))),
         ops => Enumerable.Range(0, ops.Length).Select(i => ops.Where((_, j) => j != i).ToArray()));
 
-    [Fact]
-    public void MatchesPriorityQueueModelUnderPushPopCancel()
+    /// <summary>
+    /// The default tiers (every time of the ops falls in the near heap's first bucket), and buckets of 1 to 4 ticks
+    /// in rings of 2 to 8 buckets, so that events wait in the ring and beyond it, the ring jumps to the far heap
+    /// and buckets drain while others fill.
+    /// </summary>
+    [Theory]
+    [InlineData(EventQueue.DefaultBucketShift, EventQueue.DefaultRingBits, 12)]
+    [InlineData(0, 1, 12)]
+    [InlineData(1, 2, 40)]
+    [InlineData(2, 3, 100)]
+    public void MatchesPriorityQueueModelUnderPushPopCancel(int bucketShift, int ringBits, int maxTime)
     {
-        Prop.ForAll(Ops, ops =>
+        Prop.ForAll(Ops(maxTime), ops =>
         {
-            var queue = new EventQueue(capacity: 4); // small, so that the heap and the slot pool grow during the run
+            // Small, so that the heap and the slot pool grow during the run.
+            var queue = new EventQueue(capacity: 4, bucketShift, ringBits);
             var model = new PriorityQueue<int, (long Time, long Seq)>();
             var handles = new List<EventHandle>();
             var pending = new HashSet<int>();
@@ -114,6 +126,26 @@ public class EventQueueTests
         for (int i = 1; i < 100; i += 2) expected.Add((3, i));
         for (int i = 0; i < 100; i += 2) expected.Add((5, i));
         Assert.Equal(expected, order);
+    }
+
+    [Fact]
+    public void EventsFarApartKeepTheirOrderAcrossTiers()
+    {
+        // Buckets of 4 ticks, a ring of 4: 16 ticks within reach, everything later in the far heap.
+        var queue = new EventQueue(capacity: 4, bucketShift: 2, ringBits: 2);
+        long[] times = [long.MaxValue / 2, 3, 1_000_000, 17, 16, 3, 0, 1_000_000, 64, 15];
+        for (int i = 0; i < times.Length; i++) queue.Push(times[i], new Event { Arg = i });
+        Assert.Equal(0, queue.PeekTime);
+
+        var order = new List<int>();
+        while (queue.TryPop(out long t, out Event ev, out _))
+        {
+            Assert.Equal(ev.Arg < times.Length ? times[ev.Arg] : 16, t);
+            order.Add(ev.Arg);
+            if (ev.Arg == 4) queue.Push(t, new Event { Arg = times.Length });   // at the time just popped: runs next
+        }
+        Assert.Equal([6, 1, 5, 9, 4, 10, 3, 8, 2, 7, 0], order);
+        Assert.Equal(0, queue.SlotsInUse);
     }
 
     [Fact]
