@@ -64,7 +64,7 @@ public sealed partial class ChordProtocol
         public int Successor(int n) => p.FirstSuccessor(n, lookup);
         public bool InOwnRange(int n, in ChordQuery q) => p.IsResponsible(n, q.Key);
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) => p.Net.Space.InOpenClosed(q.Key, q.Self, p._ids[successor]);
-        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey, lookup);
+        public int ClosestPreceding(int n, in ChordQuery q) => p.ClosestPreceding(n, q.ToKey, q.Bits, lookup);
     }
 
     /// <summary>The successor, or with forget_dead: false the first successor-list entry the lookup has not found dead.</summary>
@@ -226,7 +226,7 @@ public sealed partial class ChordProtocol
                 int node = rec.Origin, level = rec.Arg;
                 bool current = Net.Lookups.OriginIsCurrent(lookup);
                 Net.Lookups.Answer(lookup, answer);
-                if (current) _finger.At(node, level) = answer == node ? -1 : answer;
+                if (current) SetFinger(node, level, answer == node ? -1 : answer);
                 break;
             }
         }
@@ -360,24 +360,23 @@ public sealed partial class ChordProtocol
     }
 
     /// <summary>closest_preceding_node: the farthest finger or successor-list entry in (n, key), or the successor;
-    /// passing over the nodes the lookup found dead (forget_dead: false).</summary>
-    private int ClosestPreceding(int n, Id toKey, int lookup)
+    /// passing over the nodes the lookup found dead (forget_dead: false). <paramref name="bits"/> is the bit length of
+    /// <paramref name="toKey"/>: a finger whose distance has more bits is too far and one with fewer precedes the key,
+    /// so only a finger of equal bit length needs its id read (see <see cref="SetFinger"/>).</summary>
+    private int ClosestPreceding(int n, Id toKey, int bits, int lookup)
     {
         IdSpace space = Net.Space;
         Id self = _ids[n];
-        int best = -1;
-        Id bestDistance = Id.Zero;
+        int best = -1, bestBits = 0;
         for (int j = _f - 1; j >= 0; j--)
         {
             int f = _finger.At(n, j);
             if (f < 0 || Avoided(lookup, f)) continue;
-            Id d = space.Distance(self, _ids[f]);
-            if (!d.IsZero && d < toKey)
-            {
-                best = f;
-                bestDistance = d;
-                break;
-            }
+            int b = _fingerBits.At(n, j);
+            if (b == 0 || b > bits || (b == bits && space.Distance(self, _ids[f]) >= toKey)) continue;
+            best = f;
+            bestBits = b;
+            break;
         }
         for (int j = _r - 1; j >= 0; j--)
         {
@@ -386,7 +385,9 @@ public sealed partial class ChordProtocol
             Id d = space.Distance(self, _ids[s]);
             if (!d.IsZero && d < toKey)
             {
-                if (best < 0 || d > bestDistance) best = s;
+                // s precedes the key; it beats the finger only if it is farther along the ring.
+                int b = d.BitLength;
+                if (best < 0 || b > bestBits || (b == bestBits && d > space.Distance(self, _ids[best]))) best = s;
                 break;
             }
         }

@@ -114,7 +114,7 @@ public sealed partial class ChordProtocol
         for (int j = w; j < _r; j++) succ[j] = -1;
         if (fingers)
             for (int j = 0; j < _f; j++)
-                if (_finger.At(n, j) == dead) _finger.At(n, j) = -1;
+                if (_finger.At(n, j) == dead) SetFinger(n, j, -1);
         if (_pred[n] == dead) _pred[n] = -1;
         if (w == 0)
         {
@@ -188,7 +188,7 @@ public sealed partial class ChordProtocol
         int level = _firstLevel + j;
         if (succ != n && Id.Pow2(level) <= space.Distance(self, _ids[succ]))
         {
-            _finger.At(n, j) = succ;
+            SetFinger(n, j, succ);
             return false;
         }
         int slot = Net.Lookups.BeginInternal(n, space.FingerStart(self, level), ForFinger, arg: j);

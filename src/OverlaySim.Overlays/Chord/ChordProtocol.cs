@@ -30,8 +30,9 @@
 // Message sizes follow the DHT churn literature (Li et al., IPTPS 2004 / INFOCOM 2005): 20 bytes of header plus
 // 4 bytes per node id or address carried, a node reference being both (8 bytes).
 //
-// Memory per node: 4·(r + F) + 31 bytes of state (predecessor, fix_fingers cursor, bootstrap, RPC tokens, key-list head, timers flag,
-// replica digest), about 230 bytes at N = 10^5 with r = 8, plus its three pending maintenance timers (about 61 bytes
+// Memory per node: 5·F + 4·r + 31 bytes of state (fingers and their distances' bit lengths, predecessor, fix_fingers cursor,
+// bootstrap, RPC tokens, key-list head, timers flag, replica digest), about 270 bytes at N = 10^5 with r = 8, plus its
+// three pending maintenance timers (about 60 bytes
 // each in the event queue); keys stored at 4·(replicas + 9) + 5 bytes per key plus 8 per copy (BytesPerNode, BytesPerKey).
 //
 // Files: this one (state, set-up, churn hooks, events), ChordProtocol.Lookups.cs (recursive and iterative lookups;
@@ -93,6 +94,7 @@ public sealed partial class ChordProtocol : Overlay
     private NodeArray<int> _succ = null!;          // r per node
     private NodeArray<int> _pred = null!;
     private NodeArray<int> _finger = null!;        // F per node
+    private NodeArray<byte> _fingerBits = null!;   // F per node: bit length of each finger's distance from the node (see SetFinger)
     private NodeArray<int> _nextFinger = null!;
     private NodeArray<int> _bootstrap = null!;
     private NodeArray<uint> _rpcToken = null!;     // the stabilize / ping round awaiting an answer
@@ -134,13 +136,13 @@ public sealed partial class ChordProtocol : Overlay
     public KeyStore? Store => _store;
 
     /// <summary>
-    /// Estimated bytes per node: 4·(r + F) of successor list and fingers, 20 of predecessor, finger cursor, bootstrap,
+    /// Estimated bytes per node: 4·(r + F) of successor list and fingers, F of the fingers' distance bit lengths, 20 of predecessor, finger cursor, bootstrap,
     /// RPC token and key-list head, 8 of replica digest, 3 of successor-entry token and timers flag, and the three
     /// maintenance timers each node keeps pending
     /// (stabilize, fix_fingers, check_predecessor) at up to twice <see cref="EventQueue.BytesPerPendingEvent"/>.
     /// </summary>
     public static long BytesPerNode(ChordOptions o, long nodes) =>
-        4L * (o.Successors + Levels(o, nodes, 160)) + 20 + 8 + 3 + 3 * 2 * EventQueue.BytesPerPendingEvent;
+        4L * (o.Successors + Levels(o, nodes, 160)) + Levels(o, nodes, 160) + 20 + 8 + 3 + 3 * 2 * EventQueue.BytesPerPendingEvent;
 
     /// <summary>Estimated bytes per stored key: the store's slots (<see cref="KeyStore.BytesPerKey"/>) with replicas + 1 copies.</summary>
     public static long BytesPerKey(ChordOptions o) => o.StoreKeys ? KeyStore.BytesPerKey(MaxHolders(o), timed: false, o.Replicas + 1) : 0;
@@ -173,6 +175,7 @@ public sealed partial class ChordProtocol : Overlay
         _succ = Net.NodeArray(_r, -1);
         _pred = Net.NodeArray(1, -1);
         _finger = Net.NodeArray(_f, -1);
+        _fingerBits = Net.NodeArray<byte>(_f);
         _nextFinger = Net.NodeArray<int>();
         _bootstrap = Net.NodeArray(1, -1);
         _rpcToken = Net.NodeArray<uint>();
@@ -218,7 +221,7 @@ public sealed partial class ChordProtocol : Overlay
             for (int j = 0; j < _f; j++)
             {
                 int f = ring.Successor(Net.Space.FingerStart(self, _firstLevel + j));
-                _finger.At(node, j) = f == node ? -1 : f;
+                SetFinger(node, j, f == node ? -1 : f);
             }
             StartTimers(node);
         }
@@ -236,6 +239,7 @@ public sealed partial class ChordProtocol : Overlay
     {
         _succ.Clear(node);
         _finger.Clear(node);
+        _fingerBits.Clear(node);
         _pred[node] = -1;
         _nextFinger[node] = 0;
         _bootstrap[node] = -1;
@@ -359,6 +363,17 @@ public sealed partial class ChordProtocol : Overlay
     }
 
     /// <summary>
+    /// Sets finger <paramref name="j"/> of node <paramref name="n"/> (-1: none) and the bit length of its distance from
+    /// n, which closest_preceding_node compares with the key's before it reads the finger's id. Ids never change (a
+    /// machine that returns takes a new ordinal), so the bit length stays right as long as every write goes through here.
+    /// </summary>
+    private void SetFinger(int n, int j, int f)
+    {
+        _finger.At(n, j) = f;
+        _fingerBits.At(n, j) = f < 0 ? (byte)0 : (byte)Net.Space.Distance(_ids[n], _ids[f]).BitLength;
+    }
+
+    /// <summary>
     /// copy_fingers: node <paramref name="to"/>, just joined before <paramref name="from"/>, takes its successor's
     /// fingers as hints: successor(s + 2^i) is successor(n + 2^i) or a node past it, a live node either way, so routing
     /// through it makes progress until fix_fingers (or the ton schedule) refreshes the entry. The copy takes effect at
@@ -369,7 +384,7 @@ public sealed partial class ChordProtocol : Overlay
         for (int j = 0; j < _f; j++)
         {
             int f = _finger.At(from, j);
-            _finger.At(to, j) = f == to ? -1 : f;
+            SetFinger(to, j, f == to ? -1 : f);
         }
         Net.Transport.CountMaintenance((byte)ChordProtocolMessage.FingerCopy, Header + _f * NodeRef);
     }
@@ -595,4 +610,7 @@ public sealed partial class ChordProtocol : Overlay
     public int Predecessor(int node) => _pred[node];
     public ReadOnlySpan<int> SuccessorList(int node) => _succ.Row(node);
     public ReadOnlySpan<int> Fingers(int node) => _finger.Row(node);
+
+    /// <summary>The bit length of each finger's distance from the node (0 for none), as routing reads it.</summary>
+    internal ReadOnlySpan<byte> FingerBits(int node) => _fingerBits.Row(node);
 }

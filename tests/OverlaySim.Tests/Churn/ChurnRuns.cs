@@ -145,6 +145,18 @@ internal static class ChurnRuns
                     problems.Add($"successor list of {node}: entry {j} is {list[j]}, expected {ring[(i + 1 + j) % n]}");
                     break;
                 }
+            // Routing skips fingers by the bit length kept beside each: it must be that of the finger's distance.
+            ReadOnlySpan<int> fingers = chord.Fingers(node);
+            ReadOnlySpan<byte> bits = chord.FingerBits(node);
+            for (int j = 0; j < fingers.Length; j++)
+            {
+                int expected = fingers[j] < 0 ? 0 : net.Space.Distance(net.Nodes.Ids[node], net.Nodes.Ids[fingers[j]]).BitLength;
+                if (bits[j] != expected)
+                {
+                    problems.Add($"finger {j} of {node} ({fingers[j]}): distance of {expected} bits kept as {bits[j]}");
+                    break;
+                }
+            }
         }
         // Walk the successor pointers from the first node: n steps must visit every live node once and come back.
         if (n > 0)
