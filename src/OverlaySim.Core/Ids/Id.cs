@@ -107,7 +107,6 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
         _ => (int)((Hi >> (i - 128)) & 1),
     };
 
-    /// <summary>2^i for 0 &lt;= i &lt; 192.</summary>
     /// <summary>The 64 bits from bit <paramref name="low"/> (0 … 191) up; bits past the top read as 0.</summary>
     public ulong BitsFrom(int low)
     {
@@ -118,6 +117,7 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
 
     private ulong Word(int w) => w switch { 0 => Lo, 1 => Mid, 2 => Hi, _ => 0 };
 
+    /// <summary>2^i for 0 &lt;= i &lt; 192.</summary>
     public static Id Pow2(int i) => i switch
     {
         < 64 => new Id(0, 0, 1UL << i),

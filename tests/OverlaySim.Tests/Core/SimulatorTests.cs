@@ -126,6 +126,38 @@ public class SimulatorTests
         Assert.Equal(1, sim.Dropped);
     }
 
+    [Fact]
+    public void EnoughPendingEventsForTheEnginesOwnPrefetchDispatchInOrderAndDropTheStaleOnes()
+    {
+        // More pending events than Simulator.PrefetchEventsFrom, for nodes some of which die before their events are
+        // due, so the engine fetches slots and epochs ahead of itself: the run must be exactly what it would be without.
+        const int nodes = 1000, events = 3 * Simulator.PrefetchEventsFrom;
+        var table = new NodeTable(new Id[nodes]);
+        for (int i = 0; i < nodes; i++) table.SetAlive(i);
+        var sim = new Simulator(table);
+        var sink = new Recorder(sim);
+        byte id = sim.Register(sink);
+        var rng = new Xoshiro256(3);
+        var expected = new List<(long Time, int Dst, int Arg)>();
+        for (int i = 0; i < events; i++)
+        {
+            int dst = rng.NextInt(nodes);
+            long at = 1 + rng.NextInt(1_000_000);
+            sim.Schedule(at, For(dst, id, i));
+            if (dst % 10 != 0) expected.Add((at, dst, i));   // nodes 0, 10, 20 ... die at time 0
+        }
+        sim.Schedule(0, For(0, id, -1));
+        sink.OnEvent = ev =>
+        {
+            if (ev.Arg != -1) return;
+            for (int n = 0; n < nodes; n += 10) table.SetDead(n);
+        };
+        sim.Run();
+
+        Assert.Equal([(0L, 0, -1), .. expected.OrderBy(e => e.Time).ThenBy(e => e.Arg)], sink.Seen);
+        Assert.Equal(events - expected.Count, sim.Dropped);   // every event of a node that died
+    }
+
     /// <summary>The same world on an engine that follows the node table (the one runs use), with its epochs frozen.</summary>
     private static (NodeTable Nodes, Simulator Sim, Recorder Sink, byte SinkId) FrozenWorld(int nodes)
     {
