@@ -43,6 +43,16 @@ public class RingAfterChurnTests
         List<string> problems = RingProblems(net, (ChordProtocol)run.Overlay, R);
         Assert.True(problems.Count == 0, $"ring inconsistent after churn stopped:\n  {string.Join("\n  ", problems)}");
 
+        // The prefetch hints (given at 2^14 nodes and more, so not in these runs) must read within bounds for any
+        // event: for every ordinal, retired ones (whose slot was given back) included, and for no node at all.
+        IPrefetchingSink hints = (ChordProtocol)run.Overlay;
+        Assert.True(net.Nodes.Retired > 0 || crashes + leaves == 0);
+        for (int n = -1; n <= net.Nodes.Count; n++)
+        {
+            hints.PrefetchFar(new Event { Dst = n });
+            hints.PrefetchNear(new Event { Dst = n });
+        }
+
         double expected = spec.Workload.PerNodeRate * net.Nodes.LiveCount * 120;
         Assert.True(r.Lookups >= expected - 5 * Math.Sqrt(expected), $"only {r.Lookups} lookups issued, expected about {expected:0}");
         Assert.Equal(0, r.LookupsAbandoned);
