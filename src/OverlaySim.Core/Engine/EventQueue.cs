@@ -195,6 +195,17 @@ public sealed class EventQueue
         }
     }
 
+    /// <summary>
+    /// Prefetches the slots of the events at the top of the near heap: the root and its four children, among which are
+    /// the events due next and after next and often the one after that (see <see cref="CacheHint"/>).
+    /// </summary>
+    public void PrefetchTop()
+    {
+        EnsureNear();
+        int end = Math.Min(5, _count);
+        for (int c = 0; c < end; c++) CacheHint.Prefetch(in _slots[_heap[c].Slot]);
+    }
+
     /// <summary>The event pending in <paramref name="slot"/> (from <see cref="FirstSlot"/> or <see cref="SecondSlot"/>), until the next Push or Pop.</summary>
     public ref readonly Event At(int slot) => ref _slots[slot].Ev;
 

@@ -96,6 +96,7 @@ public class EventQueueTests
                         if (expected) cancelled.Add(target);
                         break;
                 }
+                if (op.Target % 3 == 0) queue.PrefetchTop();   // a hint: it may move events between tiers, never reorder them
                 Assert.Equal(model.Count, queue.Count);
                 Assert.Equal(model.Count, queue.SlotsInUse);
                 Assert.Equal(model.TryPeek(out _, out var top) ? top.Time : long.MaxValue, queue.PeekTime);
