@@ -26,6 +26,12 @@ public abstract class LatencyModel
 
     /// <summary>Makes room for machines added during the run (churn); their delays follow the same formula.</summary>
     public virtual void EnsureMachines(int count) { }
+
+    /// <summary>
+    /// A hint that a delay from or to <paramref name="machine"/> will be asked for soon: a model that keeps state per
+    /// machine fetches it toward the caches (see <see cref="CacheHint"/>). Never changes a delay.
+    /// </summary>
+    public virtual void Prefetch(int machine) { }
 }
 
 /// <summary><c>constant</c>: every message takes the same delay d. Formula: delay(a, b) = d.</summary>
@@ -138,6 +144,13 @@ public sealed class CoordinateLatency : LatencyModel
         long delay = (long)(Math.Sqrt(sum) * _scale);
         if (_access is { } acc) delay += acc[src] + acc[dst];
         return delay;
+    }
+
+    public override void Prefetch(int machine)
+    {
+        if ((uint)machine >= (uint)_machines) return;
+        CacheHint.Prefetch(in _coords[(long)machine * _dims]);
+        if (_access is { } acc) CacheHint.Prefetch(in acc[machine]);
     }
 
     public override int BytesPerNode => _dims * sizeof(float) + (_access is null ? 0 : sizeof(int));

@@ -135,6 +135,24 @@ public sealed class Transport
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int MachineOf(int node) => _nodes.MachineIsOrdinal ? node : _nodes.Machine[node];
 
+    /// <summary>
+    /// The first of two prefetch hints for a delay from or to <paramref name="node"/>: fetches the node's entry of the
+    /// machine map (or, where every node is its own machine, the latency model's state for it).
+    /// </summary>
+    public void PrefetchMachineOf(int node)
+    {
+        if ((uint)node >= (uint)_nodes.Count) return;
+        if (_nodes.MachineIsOrdinal) Latency.Prefetch(node);
+        else CacheHint.Prefetch(in _nodes.Machine[node]);
+    }
+
+    /// <summary>The second hint, an event later: the latency model's state for the node's machine.</summary>
+    public void PrefetchLatency(int node)
+    {
+        if ((uint)node >= (uint)_nodes.Count) return;
+        Latency.Prefetch(MachineOf(node));
+    }
+
     /// <summary>Round-trip time between two nodes' machines (for timeouts set as a multiple of the RTT).</summary>
     public long RoundTrip(int a, int b)
     {

@@ -434,6 +434,7 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
         {
             case ChordProtocolMessage.FindSuccessor:
             {
+                PrefetchNeighbourIds(n);
                 // The hop's acknowledgement. With a lazy timeout (timeout >= round trip) nothing waits for it: the
                 // timeout exists only if this request had been lost. It is then counted, not simulated.
                 long rtt = Net.Transport.RoundTrip(ev.Src, n);
@@ -608,18 +609,36 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
         if ((uint)n >= (uint)Net.Nodes.Count) return;
         CacheHint.Prefetch(in Net.Nodes.Slots[n]);
         CacheHint.Prefetch(in _ids[n]);
+        Net.Transport.PrefetchMachineOf(n);
+        Net.Transport.PrefetchMachineOf(ev.Src);
     }
 
     void IPrefetchingSink.PrefetchNear(in Event ev)
     {
         int n = ev.Dst;
         if ((uint)n >= (uint)Net.Nodes.Count) return;
+        Net.Transport.PrefetchLatency(n);
+        Net.Transport.PrefetchLatency(ev.Src);
         long slot = Net.Nodes.Slots[n];
         if (slot < 0) return;
         CacheHint.Prefetch(in _succ.Items[slot * _r], _r);
         CacheHint.Prefetch(in _pred.Items[slot]);
         CacheHint.Prefetch(in _finger.Items[slot * _f], _f);
         CacheHint.Prefetch(in _fingerBits.Items[slot * _f], _f);
+    }
+
+    /// <summary>
+    /// The ids a hop at <paramref name="n"/> compares the key with, besides its fingers': its predecessor's (is n
+    /// responsible?), its successor's (is the successor?) and its last successor-list entry's (the farthest one that may
+    /// precede the key). Asked for at once, their cache misses overlap instead of following one another.
+    /// </summary>
+    private void PrefetchNeighbourIds(int n)
+    {
+        Id[] ids = _ids;
+        int p = _pred[n], s = _succ.At(n, 0), last = _succ.At(n, _r - 1);
+        if ((uint)p < (uint)ids.Length) CacheHint.Prefetch(in ids[p]);
+        if ((uint)s < (uint)ids.Length) CacheHint.Prefetch(in ids[s]);
+        if ((uint)last < (uint)ids.Length) CacheHint.Prefetch(in ids[last]);
     }
 
     // ---- questions -------------------------------------------------------------------------------------

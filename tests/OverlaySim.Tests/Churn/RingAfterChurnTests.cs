@@ -49,8 +49,8 @@ public class RingAfterChurnTests
         Assert.True(net.Nodes.Retired > 0 || crashes + leaves == 0);
         for (int n = -1; n <= net.Nodes.Count; n++)
         {
-            hints.PrefetchFar(new Event { Dst = n });
-            hints.PrefetchNear(new Event { Dst = n });
+            hints.PrefetchFar(new Event { Dst = n, Src = n - 1 });
+            hints.PrefetchNear(new Event { Dst = n, Src = n + 1 });
         }
 
         double expected = spec.Workload.PerNodeRate * net.Nodes.LiveCount * 120;
