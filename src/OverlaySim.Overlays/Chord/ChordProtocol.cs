@@ -619,12 +619,11 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
         if ((uint)n >= (uint)Net.Nodes.Count) return;
         Net.Transport.PrefetchLatency(n);
         Net.Transport.PrefetchLatency(ev.Src);
-        long slot = Net.Nodes.Slots[n];
-        if (slot < 0) return;
-        CacheHint.Prefetch(in _succ.Items[slot * _r], _r);
-        CacheHint.Prefetch(in _pred.Items[slot]);
-        CacheHint.Prefetch(in _finger.Items[slot * _f], _f);
-        CacheHint.Prefetch(in _fingerBits.Items[slot * _f], _f);
+        if (Net.Nodes.IsRetired(n)) return;   // its state slot was given back
+        CacheHint.Prefetch(in _succ.At(n, 0), _r);
+        CacheHint.Prefetch(in _pred[n]);
+        CacheHint.Prefetch(in _finger.At(n, 0), _f);
+        CacheHint.Prefetch(in _fingerBits.At(n, 0), _f);
     }
 
     /// <summary>
