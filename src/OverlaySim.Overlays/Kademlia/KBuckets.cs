@@ -61,43 +61,58 @@ public abstract class KBuckets(Network net, int k, int buckets)
         return used;
     }
 
+    /// <summary>Appends the contacts of every bucket deeper than i (common-prefix length above i) to <paramref name="buffer"/>.</summary>
+    protected virtual void AppendDeeper(int n, int i, Span<int> buffer, ref int count)
+    {
+        for (int j = i + 1; j < BucketCount; j++) Append(n, j, buffer, ref count);
+    }
+
     /// <summary>The up to k contacts of n closest to <paramref name="target"/> by XOR distance, into <paramref name="into"/>.</summary>
     /// <remarks>
-    /// Buckets in order of closeness to the target: its own bucket i; then every bucket j &gt; i (all at the same top
-    /// differing bit, so they are sorted together); then j &lt; i, nearest first. Collect until k are certain. A full
-    /// own bucket is the answer as it stands: its k contacts share one more bit with the target than any other. The
-    /// result is a set (the receiver sorts it into its shortlist), in no particular order.
+    /// <para>With i the target's bucket (its common-prefix length with n), the buckets fall into groups that XOR
+    /// distance orders as wholes: bucket i (its contacts share at least i + 1 bits with the target), then every bucket
+    /// j &gt; i together (exactly i bits), then bucket i − 1, i − 2, ... (exactly j bits). Whole groups are taken while
+    /// they fit in k; only the group that crosses k is ranked, and only among itself, each distance computed once. A
+    /// full own bucket is the answer as it stands.</para>
+    /// <para>The result is a set (the receiver sorts it into its shortlist), in no particular order; distinct ids have
+    /// distinct distances, so the set is the same whatever the order the contacts were gathered in.</para>
     /// </remarks>
     public int Closest(int n, Id target, Span<int> into)
     {
-        int k = K, buckets = BucketCount;
+        int k = K;
         int i = BucketOf(n, target);
         int count = 0;
         Append(n, i, into, ref count); // (read once: the converged buckets compute a bucket's range on each read)
         if (count == k) return k;
-        Span<int> buffer = stackalloc int[k * buckets];
+        Span<int> buffer = stackalloc int[k * BucketCount];
         into[..count].CopyTo(buffer);
-        for (int j = i + 1; j < buckets; j++) Append(n, j, buffer, ref count);
-        for (int j = i - 1; j >= 0 && count < k; j--) Append(n, j, buffer, ref count);
-        if (count <= k)
+        int group = count;
+        AppendDeeper(n, i, buffer, ref count);
+        for (int j = i - 1; count < k && j >= 0; j--)
         {
-            buffer[..count].CopyTo(into);
-            return count;
+            group = count;
+            Append(n, j, buffer, ref count);
         }
-        // More than k gathered: select the k closest, each distance computed once.
+        if (count > k) SelectClosest(buffer[group..count], k - group, target);
+        count = Math.Min(count, k);
+        buffer[..count].CopyTo(into);
+        return count;
+    }
+
+    /// <summary>Moves the <paramref name="take"/> contacts of <paramref name="group"/> closest to the target to its front.</summary>
+    private void SelectClosest(Span<int> group, int take, Id target)
+    {
         Id[] ids = Net.Nodes.Ids;
-        Span<Id> distance = count <= 512 ? stackalloc Id[count] : new Id[count];
-        for (int c = 0; c < count; c++) distance[c] = ids[buffer[c]] ^ target;
-        for (int a = 0; a < k; a++)
+        Span<Id> distance = group.Length <= 512 ? stackalloc Id[group.Length] : new Id[group.Length];
+        for (int c = 0; c < group.Length; c++) distance[c] = ids[group[c]] ^ target;
+        for (int a = 0; a < take; a++)
         {
             int best = a;
-            for (int c = a + 1; c < count; c++)
+            for (int c = a + 1; c < group.Length; c++)
                 if (distance[c] < distance[best]) best = c;
-            (buffer[a], buffer[best]) = (buffer[best], buffer[a]);
+            (group[a], group[best]) = (group[best], group[a]);
             (distance[a], distance[best]) = (distance[best], distance[a]);
-            into[a] = buffer[a];
         }
-        return k;
     }
 }
 
@@ -233,6 +248,23 @@ public sealed class ConvergedBuckets : KBuckets
         Span<int> buffer = stackalloc int[K];
         Append(n, b, buffer, ref count);
         return count;
+    }
+
+    /// <summary>
+    /// The buckets deeper than i hold every id sharing at least i + 1 leading bits with n's: one range of ranks. When
+    /// it holds at most k + 1 ids (n among them) no bucket of it is sampled, and its contacts are the range without n,
+    /// found with one range computation instead of one per bucket.
+    /// </summary>
+    protected override void AppendDeeper(int n, int i, Span<int> buffer, ref int count)
+    {
+        if (i + 1 >= BucketCount) return;
+        var (lo, hi) = Range(Top(Net.Nodes.Ids[n], i + 1), i + 1);
+        if (hi - lo > K + 1)
+        {
+            base.AppendDeeper(n, i, buffer, ref count);
+            return;
+        }
+        for (int r = lo; r < hi; r++) if (_nodes[r] != n) buffer[count++] = _nodes[r];
     }
 
     protected override void Append(int n, int b, Span<int> buffer, ref int count)

@@ -304,7 +304,9 @@ public sealed class Kademlia : Overlay
         }
         Span<int> first = stackalloc int[_k];
         int found = _buckets.Closest(origin, rec.Key, first);
-        for (int i = 0; i < found; i++) Offer(lookup, first[i], _ids[first[i]] ^ rec.Key, depth: 1);
+        Span<Id> distance = stackalloc Id[found];
+        for (int i = 0; i < found; i++) distance[i] = _ids[first[i]] ^ rec.Key;
+        _peers.OfferAll(lookup, first[..found], distance, depth: 1, exclude: origin);
         if (found == 0 && purpose == ForJoin && rec.Arg >= 0) Offer(lookup, rec.Arg, _ids[rec.Arg] ^ rec.Key, depth: 1); // the bootstrap contact
         Pump(lookup, round: 1);
     }
@@ -381,7 +383,7 @@ public sealed class Kademlia : Overlay
         Id key = Net.Lookups[lookup].Key;
         Span<Id> distance = stackalloc Id[contacts.Length];
         for (int i = 0; i < contacts.Length; i++) distance[i] = _ids[contacts[i]] ^ key;
-        for (int i = 0; i < contacts.Length; i++) Offer(lookup, contacts[i], distance[i], depth + 1);
+        _peers.OfferAll(lookup, contacts, distance, depth + 1, exclude: Net.Lookups[lookup].Origin);
         _payloads.Free(payload);
         Pump(lookup, round + 1);
     }

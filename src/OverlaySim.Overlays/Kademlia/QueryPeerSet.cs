@@ -22,16 +22,22 @@ public enum PeerState : byte
 /// </summary>
 /// <remarks>
 /// Distances are kept beside the contacts, so that inserting reads no ids; XOR with the target is a bijection, so an
-/// equal distance means the contact is already there. Memory per lookup slot: 2k·(4 + 24 + 3) + 8 bytes.
+/// equal distance means the contact is already there. One 32-byte entry per contact (distance, contact, state, depth,
+/// round): memory per lookup slot 2k·32 + 8 bytes.
 /// </remarks>
 public sealed class QueryPeerSet
 {
+    private struct Entry
+    {
+        public Id Distance;
+        public int Peer;
+        public PeerState State;
+        public byte Depth;
+        public byte Round;
+    }
+
     private readonly int _k, _s;
-    private readonly LookupArray<int> _peer;
-    private readonly LookupArray<Id> _distance;
-    private readonly LookupArray<PeerState> _state;
-    private readonly LookupArray<byte> _depth;
-    private readonly LookupArray<byte> _round;
+    private readonly LookupArray<Entry> _list;
     private readonly LookupArray<int> _count;
     private readonly LookupArray<int> _waiting;
 
@@ -39,11 +45,7 @@ public sealed class QueryPeerSet
     {
         _k = k;
         _s = 2 * k;
-        _peer = net.LookupArray<int>(_s);
-        _distance = net.LookupArray<Id>(_s);
-        _state = net.LookupArray<PeerState>(_s);
-        _depth = net.LookupArray<byte>(_s);
-        _round = net.LookupArray<byte>(_s);
+        _list = net.LookupArray<Entry>(_s);
         _count = net.LookupArray<int>();
         _waiting = net.LookupArray<int>();
     }
@@ -60,10 +62,26 @@ public sealed class QueryPeerSet
     /// <summary>Contacts of the lookup in state <see cref="PeerState.Waiting"/> that are still on the list.</summary>
     public int Waiting(int lookup) => _waiting[lookup];
 
-    public int Peer(int lookup, int i) => _peer[lookup * _s + i];
-    public PeerState State(int lookup, int i) => _state[lookup * _s + i];
-    public int Depth(int lookup, int i) => _depth[lookup * _s + i];
-    public int Round(int lookup, int i) => _round[lookup * _s + i];
+    public int Peer(int lookup, int i) => _list.At(lookup, i).Peer;
+    public PeerState State(int lookup, int i) => _list.At(lookup, i).State;
+    public int Depth(int lookup, int i) => _list.At(lookup, i).Depth;
+    public int Round(int lookup, int i) => _list.At(lookup, i).Round;
+
+    /// <summary>The lookup's entries on the list, closest first.</summary>
+    private Span<Entry> Live(int lookup) => _list.Row(lookup)[.._count[lookup]];
+
+    /// <summary>The first position on the sorted list whose distance is not below <paramref name="d"/>.</summary>
+    private static int Position(ReadOnlySpan<Entry> list, Id d)
+    {
+        int lo = 0, hi = list.Length;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (list[mid].Distance < d) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
 
     /// <summary>
     /// Adds a contact at distance <paramref name="d"/> from the target, kept sorted and at most 2k long: a contact already
@@ -72,33 +90,61 @@ public sealed class QueryPeerSet
     /// </summary>
     public void Offer(int lookup, int contact, Id d, int depth)
     {
-        int b = lookup * _s, count = _count[lookup];
-        int lo = 0, hi = count;
-        while (lo < hi)
-        {
-            int mid = (lo + hi) >>> 1;
-            if (_distance[b + mid] < d) lo = mid + 1;
-            else hi = mid;
-        }
-        int pos = lo;
-        if (pos < count && _distance[b + pos] == d) return;
+        Span<Entry> row = _list.Row(lookup);
+        int count = _count[lookup];
+        int pos = Position(row[..count], d);
+        if (pos < count && row[pos].Distance == d) return;
         if (pos == _s) return;
         int last = Math.Min(count, _s - 1);
-        if (count == _s && _state[b + _s - 1] == PeerState.Waiting) _waiting[lookup]--;
-        for (int i = last; i > pos; i--)
-        {
-            _peer[b + i] = _peer[b + i - 1];
-            _distance[b + i] = _distance[b + i - 1];
-            _state[b + i] = _state[b + i - 1];
-            _depth[b + i] = _depth[b + i - 1];
-            _round[b + i] = _round[b + i - 1];
-        }
-        _peer[b + pos] = contact;
-        _distance[b + pos] = d;
-        _state[b + pos] = PeerState.Heard;
-        _depth[b + pos] = (byte)Math.Min(255, depth);
-        _round[b + pos] = 0;
+        if (count == _s && row[_s - 1].State == PeerState.Waiting) _waiting[lookup]--;
+        row[pos..last].CopyTo(row[(pos + 1)..]);
+        row[pos] = new Entry { Peer = contact, Distance = d, State = PeerState.Heard, Depth = (byte)Math.Min(255, depth) };
         _count[lookup] = Math.Min(count + 1, _s);
+    }
+
+    /// <summary>
+    /// Adds a reply's contacts at once, the same as offering each in turn (<see cref="Offer"/>) but by one merge: the
+    /// contacts are sorted by distance among themselves, and the list keeps the 2k closest distinct ones of both.
+    /// Contacts equal to <paramref name="exclude"/> (the lookup's origin) are left out.
+    /// </summary>
+    public void OfferAll(int lookup, ReadOnlySpan<int> contacts, ReadOnlySpan<Id> distances, int depth, int exclude)
+    {
+        Span<Entry> fresh = stackalloc Entry[contacts.Length];
+        int m = 0;
+        byte d = (byte)Math.Min(255, depth);
+        for (int c = 0; c < contacts.Length; c++)
+        {
+            if (contacts[c] == exclude) continue;
+            var e = new Entry { Peer = contacts[c], Distance = distances[c], State = PeerState.Heard, Depth = d };
+            int at = m++;
+            while (at > 0 && e.Distance < fresh[at - 1].Distance)
+            {
+                fresh[at] = fresh[at - 1];
+                at--;
+            }
+            fresh[at] = e;
+        }
+        if (m == 0) return;
+        Span<Entry> row = _list.Row(lookup);
+        int count = _count[lookup];
+        // Entries closer than every fresh contact stay where they are; the merge starts at the first fresh one's place.
+        int i = Position(row[..count], fresh[0].Distance);
+        if (i == _s) return;
+        Span<Entry> merged = stackalloc Entry[_s - i];
+        int start = i, o = 0, j = 0;
+        while (o < merged.Length && (i < count || j < m))
+        {
+            if (j < m && j > 0 && fresh[j].Distance == fresh[j - 1].Distance) { j++; continue; }
+            if (j >= m || (i < count && row[i].Distance <= fresh[j].Distance))
+            {
+                if (j < m && row[i].Distance == fresh[j].Distance) j++;
+                merged[o++] = row[i++];
+            }
+            else merged[o++] = fresh[j++];
+        }
+        for (; i < count; i++) if (row[i].State == PeerState.Waiting) _waiting[lookup]--;  // pushed off
+        merged[..o].CopyTo(row[start..]);
+        _count[lookup] = start + o;
     }
 
     /// <summary>
@@ -108,18 +154,19 @@ public sealed class QueryPeerSet
     /// </summary>
     public int SelectToAsk(int lookup, int alpha, int round, Span<int> targets)
     {
-        int b = lookup * _s, count = _count[lookup];
+        Span<Entry> list = Live(lookup);
+        ref int waiting = ref _waiting[lookup];
         int considered = 0, chosen = 0;
-        for (int i = 0; i < count && considered < _k && _waiting[lookup] < alpha; i++)
+        for (int i = 0; i < list.Length && considered < _k && waiting < alpha; i++)
         {
-            PeerState state = _state[b + i];
-            if (state == PeerState.Unreachable) continue;
+            ref Entry e = ref list[i];
+            if (e.State == PeerState.Unreachable) continue;
             considered++;
-            if (state != PeerState.Heard) continue;
-            _state[b + i] = PeerState.Waiting;
-            _round[b + i] = (byte)Math.Min(255, round);
-            _waiting[lookup]++;
-            targets[chosen++] = _peer[b + i];
+            if (e.State != PeerState.Heard) continue;
+            e.State = PeerState.Waiting;
+            e.Round = (byte)Math.Min(255, round);
+            waiting++;
+            targets[chosen++] = e.Peer;
         }
         return chosen;
     }
@@ -127,27 +174,27 @@ public sealed class QueryPeerSet
     /// <summary>The position of a contact on the list, or -1.</summary>
     public int IndexOf(int lookup, int contact)
     {
-        int b = lookup * _s, count = _count[lookup];
-        for (int i = 0; i < count; i++)
-            if (_peer[b + i] == contact) return i;
+        Span<Entry> list = Live(lookup);
+        for (int i = 0; i < list.Length; i++)
+            if (list[i].Peer == contact) return i;
         return -1;
     }
 
     /// <summary>A waiting contact replied.</summary>
     public void MarkAnswered(int lookup, int i)
     {
-        int at = lookup * _s + i;
-        if (_state[at] != PeerState.Waiting) return;
-        _state[at] = PeerState.Answered;
+        ref Entry e = ref _list.At(lookup, i);
+        if (e.State != PeerState.Waiting) return;
+        e.State = PeerState.Answered;
         _waiting[lookup]--;
     }
 
     /// <summary>A waiting contact's RPC timed out: it is unreachable. Returns false if it was not waiting.</summary>
     public bool MarkUnreachable(int lookup, int i)
     {
-        int at = lookup * _s + i;
-        if (_state[at] != PeerState.Waiting) return false;
-        _state[at] = PeerState.Unreachable;
+        ref Entry e = ref _list.At(lookup, i);
+        if (e.State != PeerState.Waiting) return false;
+        e.State = PeerState.Unreachable;
         _waiting[lookup]--;
         return true;
     }
@@ -155,18 +202,19 @@ public sealed class QueryPeerSet
     /// <summary>The position of the closest contact that answered, or -1.</summary>
     public int ClosestAnswered(int lookup)
     {
-        int b = lookup * _s, count = _count[lookup];
-        for (int i = 0; i < count; i++)
-            if (_state[b + i] == PeerState.Answered) return i;
+        Span<Entry> list = Live(lookup);
+        for (int i = 0; i < list.Length; i++)
+            if (list[i].State == PeerState.Answered) return i;
         return -1;
     }
 
     /// <summary>The lookup's result: the up to k closest contacts that answered, closest first, into <paramref name="into"/>.</summary>
     public int Result(int lookup, Span<int> into)
     {
-        int b = lookup * _s, count = _count[lookup], seen = 0;
-        for (int i = 0; i < count && seen < into.Length; i++)
-            if (_state[b + i] == PeerState.Answered) into[seen++] = _peer[b + i];
+        Span<Entry> list = Live(lookup);
+        int seen = 0;
+        for (int i = 0; i < list.Length && seen < into.Length; i++)
+            if (list[i].State == PeerState.Answered) into[seen++] = list[i].Peer;
         return seen;
     }
 }

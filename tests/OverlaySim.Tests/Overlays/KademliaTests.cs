@@ -149,6 +149,78 @@ public class KademliaTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(3000, 160, 20, OverlayProtocol.Static)]
+    [InlineData(3000, 160, 8, OverlayProtocol.Static)]
+    [InlineData(300, 12, 4, OverlayProtocol.Static)]     // dense: deeper buckets together often hold more than k + 1
+    [InlineData(2000, 160, 20, OverlayProtocol.Dynamic)] // the protocol's table, filled from the converged one
+    public void ClosestIsTheKLeastXorOfEveryContactTheBucketsHold(int nodes, int bits, int k, OverlayProtocol protocol)
+    {
+        // Closest ranks only the group of buckets that crosses k; ranked here over every contact of every bucket.
+        SimulationRun run = Experiment.Build(Spec(nodes, bits, new KademliaOptions { K = k, Protocol = protocol }, lookups: 0));
+        Network net = run.Net;
+        KBuckets table = ((Kademlia)run.Overlay).Table;
+        var rng = new Xoshiro256(5);
+        Span<int> into = stackalloc int[k];
+        for (int probe = 0; probe < 3000; probe++)
+        {
+            int n = rng.NextInt(nodes);
+            // Targets that share every length of prefix with n, as a lookup's hops come closer (i from 0 to the deepest).
+            int differ = 1 + rng.NextInt(bits);
+            Id target = net.Nodes.Ids[n] ^ (net.Space.Random(ref rng) & (Id.Pow2(differ) - Id.FromUInt64(1)));
+            int[] expected = Enumerable.Range(0, table.BucketCount).SelectMany(b => table.Bucket(n, b))
+                .OrderBy(c => net.Nodes.Ids[c] ^ target).Take(k).Order().ToArray();
+            int found = table.Closest(n, target, into);
+            Assert.Equal(expected, into[..found].ToArray().Order().ToArray());
+        }
+    }
+
+    [Fact]
+    public void OfferingAReplyAtOnceIsOfferingEachContactInTurn()
+    {
+        // Two lookup slots of one shortlist: slot 0 takes whole replies by merge, slot 1 offers them one by one, and
+        // both are asked, answered and timed out alike; small distances make repeats and ties with the list common.
+        SimulationRun run = Experiment.Build(Spec(50, 160, new KademliaOptions(), lookups: 10));
+        const int k = 6;
+        var peers = new QueryPeerSet(run.Net, k);
+        var rng = new Xoshiro256(9);
+        Span<int> asked0 = stackalloc int[3], asked1 = stackalloc int[3];
+        for (int trial = 0; trial < 300; trial++)
+        {
+            peers.Reset(0);
+            peers.Reset(1);
+            int exclude = rng.NextInt(60);
+            for (int step = 0; step < 30; step++)
+            {
+                int size = rng.NextInt(2 * k + 2);
+                int[] contacts = Enumerable.Range(0, size).Select(_ => rng.NextInt(60)).ToArray();
+                Id[] distance = contacts.Select(c => Id.FromUInt64((ulong)(c * 7919 % 61))).ToArray();
+                int depth = 1 + rng.NextInt(300);
+                peers.OfferAll(0, contacts, distance, depth, exclude);
+                for (int c = 0; c < size; c++)
+                    if (contacts[c] != exclude) peers.Offer(1, contacts[c], distance[c], depth);
+                int round = rng.NextInt(300);
+                int a0 = peers.SelectToAsk(0, 3, round, asked0), a1 = peers.SelectToAsk(1, 3, round, asked1);
+                Assert.Equal(asked1[..a1].ToArray(), asked0[..a0].ToArray());
+                for (int i = 0; i < peers.Count(0); i++)
+                {
+                    int r = rng.NextInt(4);
+                    if (r == 0) { peers.MarkAnswered(0, i); peers.MarkAnswered(1, i); }
+                    else if (r == 1) Assert.Equal(peers.MarkUnreachable(1, i), peers.MarkUnreachable(0, i));
+                }
+                Assert.Equal(peers.Count(1), peers.Count(0));
+                Assert.Equal(peers.Waiting(1), peers.Waiting(0));
+                for (int i = 0; i < peers.Count(0); i++)
+                {
+                    Assert.Equal(peers.Peer(1, i), peers.Peer(0, i));
+                    Assert.Equal(peers.State(1, i), peers.State(0, i));
+                    Assert.Equal(peers.Depth(1, i), peers.Depth(0, i));
+                    Assert.Equal(peers.Round(1, i), peers.Round(0, i));
+                }
+            }
+        }
+    }
+
     // ---- lookups --------------------------------------------------------------------------------------
 
     [Theory]
