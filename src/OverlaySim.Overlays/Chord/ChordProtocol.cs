@@ -104,7 +104,7 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
-    private PayloadPool _payloads = null!;          // successor lists carried by replies and leave notices
+    private PayloadPool<int> _payloads = null!;          // successor lists carried by replies and leave notices
 
     // Per lookup slot.
     private LookupArray<int> _hopTo = null!;
@@ -182,7 +182,7 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
         _entryToken = Net.NodeArray<ushort>();
         _replicaDigest = Net.NodeArray<ulong>();
         _timersRunning = Net.NodeArray<bool>();
-        _payloads = new PayloadPool(1 + _r);
+        _payloads = new PayloadPool<int>(1 + _r);
         _ids = Net.Nodes.Ids;
         Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;
 

@@ -69,9 +69,10 @@ public sealed class KBucketTable : KBuckets
 
     public override int Count(int n, int b) => _count.Items[Slot(n) * _b + b];
 
-    protected override void Append(int n, int b, Span<int> buffer, ref int count)
+    protected override void Append(int n, int b, Span<Contact> buffer, ref int count)
     {
-        foreach (int c in Contacts(n, b)) buffer[count++] = c;
+        Id[] ids = _net.Nodes.Ids;
+        foreach (int c in Contacts(n, b)) buffer[count++] = new Contact(ids[c], c);
     }
 
     /// <summary>Fills a bucket from the global view (the converged start).</summary>

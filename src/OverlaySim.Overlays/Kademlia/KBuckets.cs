@@ -3,6 +3,12 @@ using OverlaySim.Core;
 namespace OverlaySim.Overlays;
 
 /// <summary>
+/// A contact as a k-bucket gives it and a FIND_NODE reply carries it: the node and its id (32 bytes). Carrying the id
+/// is what lets the receiver rank a reply without reading twenty random nodes' ids.
+/// </summary>
+public readonly record struct Contact(Id Id, int Node);
+
+/// <summary>
 /// What a lookup reads of a node's k-buckets, whichever way they are held: the maintained table of the protocol
 /// (<see cref="KBucketTable"/>) or the converged buckets computed from the sorted ids (<see cref="ConvergedBuckets"/>).
 /// Bucket b of node n holds up to k contacts whose ids share exactly b leading bits with n's (the last bucket: at
@@ -16,6 +22,8 @@ public abstract class KBuckets(Network net, int k, int buckets)
     public int K { get; } = k;
 
     public int BucketCount { get; } = buckets;
+
+    private Contact[]? _gather; // Closest's room for every bucket's contacts (k·B): a field, not zeroed stack at each call
 
     /// <summary>B = min(id_bits, ⌈log2 N⌉ + 3) buckets per node.</summary>
     public static int Buckets(long nodes, int bits) => Math.Min(bits, (int)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3);
@@ -31,18 +39,18 @@ public abstract class KBuckets(Network net, int k, int buckets)
     public abstract int Count(int n, int b);
 
     /// <summary>Appends the contacts of bucket b of n to <paramref name="buffer"/> at <paramref name="count"/>.</summary>
-    protected abstract void Append(int n, int b, Span<int> buffer, ref int count);
+    protected abstract void Append(int n, int b, Span<Contact> buffer, ref int count);
 
     /// <summary>Appends the contacts of bucket b of n to <paramref name="buffer"/> (room for k) at <paramref name="count"/>.</summary>
-    public void AppendTo(int n, int b, Span<int> buffer, ref int count) => Append(n, b, buffer, ref count);
+    public void AppendTo(int n, int b, Span<Contact> buffer, ref int count) => Append(n, b, buffer, ref count);
 
-    /// <summary>The contacts of one bucket (for tests and inspection: a new array).</summary>
+    /// <summary>The contacts' nodes of one bucket (for tests and inspection: a new array).</summary>
     public int[] Bucket(int n, int b)
     {
-        var into = new int[Count(n, b)];
+        var into = new Contact[Count(n, b)];
         int count = 0;
         Append(n, b, into, ref count);
-        return into;
+        return Array.ConvertAll(into, c => c.Node);
     }
 
     /// <summary>Contacts n knows (buckets never hold a contact twice).</summary>
@@ -62,7 +70,7 @@ public abstract class KBuckets(Network net, int k, int buckets)
     }
 
     /// <summary>Appends the contacts of every bucket deeper than i (common-prefix length above i) to <paramref name="buffer"/>.</summary>
-    protected virtual void AppendDeeper(int n, int i, Span<int> buffer, ref int count)
+    protected virtual void AppendDeeper(int n, int i, Span<Contact> buffer, ref int count)
     {
         for (int j = i + 1; j < BucketCount; j++) Append(n, j, buffer, ref count);
     }
@@ -77,14 +85,14 @@ public abstract class KBuckets(Network net, int k, int buckets)
     /// <para>The result is a set (the receiver sorts it into its shortlist), in no particular order; distinct ids have
     /// distinct distances, so the set is the same whatever the order the contacts were gathered in.</para>
     /// </remarks>
-    public int Closest(int n, Id target, Span<int> into)
+    public int Closest(int n, Id target, Span<Contact> into)
     {
         int k = K;
         int i = BucketOf(n, target);
         int count = 0;
         Append(n, i, into, ref count); // (read once: the converged buckets compute a bucket's range on each read)
         if (count == k) return k;
-        Span<int> buffer = stackalloc int[k * BucketCount];
+        Span<Contact> buffer = _gather ??= new Contact[k * BucketCount];
         into[..count].CopyTo(buffer);
         int group = count;
         AppendDeeper(n, i, buffer, ref count);
@@ -100,11 +108,10 @@ public abstract class KBuckets(Network net, int k, int buckets)
     }
 
     /// <summary>Moves the <paramref name="take"/> contacts of <paramref name="group"/> closest to the target to its front.</summary>
-    private void SelectClosest(Span<int> group, int take, Id target)
+    private static void SelectClosest(Span<Contact> group, int take, Id target)
     {
-        Id[] ids = Net.Nodes.Ids;
         Span<Id> distance = group.Length <= 512 ? stackalloc Id[group.Length] : new Id[group.Length];
-        for (int c = 0; c < group.Length; c++) distance[c] = ids[group[c]] ^ target;
+        for (int c = 0; c < group.Length; c++) distance[c] = group[c].Id ^ target;
         for (int a = 0; a < take; a++)
         {
             int best = a;
@@ -124,34 +131,34 @@ public abstract class KBuckets(Network net, int k, int buckets)
 /// from the run's seed (every id of the range equally likely, no repeats), as a long-running network holds them.
 /// </summary>
 /// <remarks>
-/// Memory: the sorted ids and nodes (28 bytes per node) and the prefix index (4·2^⌈log2 N⌉ bytes, at most 8 per
+/// Memory: the sorted ids with their nodes (32 bytes per node) and the prefix index (4·2^⌈log2 N⌉ bytes, at most 8 per
 /// node): what makes 10^7 nodes fit, where k·B stored contacts would take over 2 KB per node. Reading a bucket costs
 /// two reads of the index (and, for buckets deeper than the index, a short binary search in its range).
 /// </remarks>
 public sealed class ConvergedBuckets : KBuckets
 {
-    private readonly Id[] _sorted;
-    private readonly int[] _nodes;
+    private readonly Contact[] _ranked; // the joined nodes in ring order, each with its id: a bucket's contact is one read
     private readonly int[] _index;    // _index[v]: the first rank whose top _p bits are >= v; _index[2^_p] = N
     private readonly int _p;
     private readonly ulong _seed;
 
     public ConvergedBuckets(Network net, int k, int buckets, Oracle view, ulong seed) : base(net, k, buckets)
     {
-        _sorted = view.SortedIds.ToArray();
-        _nodes = view.SortedNodes.ToArray();
+        ReadOnlySpan<Id> sorted = view.SortedIds;
+        ReadOnlySpan<int> nodes = view.SortedNodes;
+        _ranked = new Contact[sorted.Length];
+        for (int r = 0; r < _ranked.Length; r++) _ranked[r] = new Contact(sorted[r], nodes[r]);
         _seed = seed;
-        int live = _sorted.Length;
+        int live = _ranked.Length;
         _p = Math.Clamp((int)Math.Ceiling(Math.Log2(Math.Max(2, live))), 1, Math.Min(net.Space.Bits, 30));
-        _index = IdSearch.PrefixIndex(_sorted, net.Space, _p);
+        _index = IdSearch.PrefixIndex(sorted, net.Space, _p);
     }
 
-    /// <summary>The joined ids in ring order and their nodes, as at the build (shared, not to be changed).</summary>
-    internal Id[] SortedIds => _sorted;
-    internal int[] SortedNodes => _nodes;
+    /// <summary>The joined nodes in ring order with their ids, as at the build (shared, not to be changed).</summary>
+    internal ReadOnlySpan<Contact> Ranked => _ranked;
 
-    /// <summary>Bytes per node: sorted ids and nodes, the prefix index (at most 8 per node), and the degree summary (3).</summary>
-    public const long BytesPerNode = 28 + 8 + 3;
+    /// <summary>Bytes per node: the ranked contacts (32), the prefix index (at most 8 per node), and the degree summary (3).</summary>
+    public const long BytesPerNode = 32 + 8 + 3;
 
     private ushort[]? _degree;   // per node ordinal, computed once when first asked (the end-of-run summary)
     private byte[]? _used;
@@ -178,9 +185,9 @@ public sealed class ConvergedBuckets : KBuckets
         if (_degree is not null) return;
         var degree = new ushort[Net.Nodes.Count];
         var used = new byte[Net.Nodes.Count];
-        for (int r = 0; r < _nodes.Length; r++)
+        for (int r = 0; r < _ranked.Length; r++)
         {
-            int n = _nodes[r], total = 0, buckets = 0;
+            int n = _ranked[r].Node, total = 0, buckets = 0;
             for (int b = 0; b < BucketCount; b++)
             {
                 int c = Count(n, b);
@@ -199,7 +206,7 @@ public sealed class ConvergedBuckets : KBuckets
     /// <summary>The ranks [lo, hi) of the ids whose top <paramref name="length"/> bits equal <paramref name="prefix"/>.</summary>
     private (int Lo, int Hi) Range(ulong prefix, int length)
     {
-        if (length == 0) return (0, _sorted.Length);
+        if (length == 0) return (0, _ranked.Length);
         if (length <= _p)
         {
             int shift = _p - length;
@@ -215,7 +222,7 @@ public sealed class ConvergedBuckets : KBuckets
         while (lo < hi)
         {
             int mid = (int)(((uint)lo + (uint)hi) >> 1);
-            if (Top(_sorted[mid], length) < prefix) lo = mid + 1;
+            if (Top(_ranked[mid].Id, length) < prefix) lo = mid + 1;
             else hi = mid;
         }
         return lo;
@@ -245,7 +252,7 @@ public sealed class ConvergedBuckets : KBuckets
     private int StratifiedCount(int n, int b)
     {
         int count = 0;
-        Span<int> buffer = stackalloc int[K];
+        Span<Contact> buffer = stackalloc Contact[K];
         Append(n, b, buffer, ref count);
         return count;
     }
@@ -255,7 +262,7 @@ public sealed class ConvergedBuckets : KBuckets
     /// it holds at most k + 1 ids (n among them) no bucket of it is sampled, and its contacts are the range without n,
     /// found with one range computation instead of one per bucket.
     /// </summary>
-    protected override void AppendDeeper(int n, int i, Span<int> buffer, ref int count)
+    protected override void AppendDeeper(int n, int i, Span<Contact> buffer, ref int count)
     {
         if (i + 1 >= BucketCount) return;
         var (lo, hi) = Range(Top(Net.Nodes.Ids[n], i + 1), i + 1);
@@ -264,23 +271,23 @@ public sealed class ConvergedBuckets : KBuckets
             base.AppendDeeper(n, i, buffer, ref count);
             return;
         }
-        for (int r = lo; r < hi; r++) if (_nodes[r] != n) buffer[count++] = _nodes[r];
+        for (int r = lo; r < hi; r++) if (_ranked[r].Node != n) buffer[count++] = _ranked[r];
     }
 
-    protected override void Append(int n, int b, Span<int> buffer, ref int count)
+    protected override void Append(int n, int b, Span<Contact> buffer, ref int count)
     {
         var (lo, hi, self) = BucketRange(n, b);
         int size = hi - lo;
         if (size - (self ? 1 : 0) <= K)
         {
-            for (int r = lo; r < hi; r++) if (_nodes[r] != n) buffer[count++] = _nodes[r];
+            for (int r = lo; r < hi; r++) if (_ranked[r].Node != n) buffer[count++] = _ranked[r];
             return;
         }
         double u = (Xoshiro256.Mix(_seed, (ulong)n * (ulong)BucketCount + (ulong)b) >> 11) * (1.0 / (1UL << 53));
         for (int i = 0; i < K; i++)
         {
-            int c = _nodes[lo + (int)((i + u) * size / K)];
-            if (c != n) buffer[count++] = c;
+            Contact c = _ranked[lo + (int)((i + u) * size / K)];
+            if (c.Node != n) buffer[count++] = c;
         }
     }
 }

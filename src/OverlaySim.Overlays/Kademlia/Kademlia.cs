@@ -85,7 +85,7 @@ public sealed class Kademlia : Overlay
     private QueryPeerSet _peers = null!;
     private bool _maintenance = true;
     private KeyStore? _store;
-    private PayloadPool _payloads = null!;
+    private PayloadPool<Contact> _payloads = null!;
     private Xoshiro256 _rng;
     private uint _pingTokens;
     private LookupArray<int> _rounds = null!;
@@ -163,7 +163,7 @@ public sealed class Kademlia : Overlay
         _k = _o.K;
         int buckets = KBuckets.Buckets(Net.Nodes.Count, Net.Space.Bits);
         _peers = new QueryPeerSet(Net, _k);
-        _payloads = new PayloadPool(_k);
+        _payloads = new PayloadPool<Contact>(_k);
         _rounds = Net.LookupArray<int>();
         _rpcs = Net.LookupArray<int>();
         _ids = Net.Nodes.Ids;
@@ -172,23 +172,23 @@ public sealed class Kademlia : Overlay
         // The converged buckets, computed from the sorted ids (ConvergedBuckets): what the static model reads, and what
         // the protocol's tables start from.
         var converged = new ConvergedBuckets(Net, _k, buckets, view, Net.Streams.StreamSeed("overlay/kademlia/buckets"));
-        Id[] sortedIds = converged.SortedIds;
-        int[] sortedNodes = converged.SortedNodes;
-        int live = sortedIds.Length;
+        int live = converged.Ranked.Length;
         _buckets = converged;
         if (_o.Dynamic)
         {
             _table = new KBucketTable(Net, _k, buckets, _o.ReplacementCache, maintained: true);
             _buckets = _table;
-            Span<int> pick = stackalloc int[_k + 1];
+            Span<Contact> pick = stackalloc Contact[_k + 1];
+            Span<int> nodes = stackalloc int[_k + 1];
             for (int rank = 0; rank < live; rank++)
             {
-                int n = sortedNodes[rank];
+                int n = converged.Ranked[rank].Node;
                 for (int b = 0; b < buckets; b++)
                 {
                     int take = 0;
                     converged.AppendTo(n, b, pick, ref take);
-                    _table.Set(n, b, pick[..take]);
+                    for (int i = 0; i < take; i++) nodes[i] = pick[i].Node;
+                    _table.Set(n, b, nodes[..take]);
                 }
                 StartTimers(n);
             }
@@ -200,7 +200,7 @@ public sealed class Kademlia : Overlay
             Span<int> closest = stackalloc int[_k];
             for (int key = 0; key < Net.Keys.Length && live > 0; key++)
             {
-                int found = KademliaTruth.KClosest(sortedIds, sortedNodes, Net.Space, Net.Keys[key], closest);
+                int found = KademliaTruth.KClosest(view.SortedIds, view.SortedNodes, Net.Space, Net.Keys[key], closest);
                 for (int i = 0; i < found; i++) _store.Add(closest[i], key);
             }
             if (_o.Dynamic)
@@ -302,13 +302,24 @@ public sealed class Kademlia : Overlay
             Complete(lookup, origin, hops: 0, valueFound: true);
             return;
         }
-        Span<int> first = stackalloc int[_k];
+        Span<Contact> first = stackalloc Contact[_k];
         int found = _buckets.Closest(origin, rec.Key, first);
-        Span<Id> distance = stackalloc Id[found];
-        for (int i = 0; i < found; i++) distance[i] = _ids[first[i]] ^ rec.Key;
-        _peers.OfferAll(lookup, first[..found], distance, depth: 1, exclude: origin);
+        OfferAll(lookup, first[..found], rec.Key, depth: 1, exclude: origin);
         if (found == 0 && purpose == ForJoin && rec.Arg >= 0) Offer(lookup, rec.Arg, _ids[rec.Arg] ^ rec.Key, depth: 1); // the bootstrap contact
         Pump(lookup, round: 1);
+    }
+
+    /// <summary>Adds the contacts of a bucket read or a reply to the lookup's shortlist, ranked by the ids they carry.</summary>
+    private void OfferAll(int lookup, ReadOnlySpan<Contact> contacts, Id key, int depth, int exclude)
+    {
+        Span<int> nodes = stackalloc int[contacts.Length];
+        Span<Id> distance = stackalloc Id[contacts.Length];
+        for (int i = 0; i < contacts.Length; i++)
+        {
+            nodes[i] = contacts[i].Node;
+            distance[i] = contacts[i].Id ^ key;
+        }
+        _peers.OfferAll(lookup, nodes, distance, depth, exclude);
     }
 
     /// <summary>Adds a contact to the lookup's shortlist (never the origin itself).</summary>
@@ -377,13 +388,7 @@ public sealed class Kademlia : Overlay
             Complete(lookup, ev.Src, depth, valueFound: true);
             return;
         }
-        // Distances first, in a loop of independent loads, so that the cache misses on the contacts' ids overlap
-        // instead of waiting one by one inside the shortlist insertion.
-        ReadOnlySpan<int> contacts = _payloads.Items(payload);
-        Id key = Net.Lookups[lookup].Key;
-        Span<Id> distance = stackalloc Id[contacts.Length];
-        for (int i = 0; i < contacts.Length; i++) distance[i] = _ids[contacts[i]] ^ key;
-        _peers.OfferAll(lookup, contacts, distance, depth + 1, exclude: Net.Lookups[lookup].Origin);
+        OfferAll(lookup, _payloads.Items(payload), Net.Lookups[lookup].Key, depth + 1, exclude: Net.Lookups[lookup].Origin);
         _payloads.Free(payload);
         Pump(lookup, round + 1);
     }

@@ -122,7 +122,7 @@ public sealed partial class PastryProtocol : Overlay
     private LookupArray<byte> _joinRow = null!;    // a join: the next row its path has to send
     private PastryRouteStats _stats = null!;
     private KeyStore? _store;
-    private PayloadPool _payloads = null!;
+    private PayloadPool<int> _payloads = null!;
     private Xoshiro256 _rng;
     private bool _maintenance = true;
     private uint _tokens;
@@ -182,7 +182,7 @@ public sealed partial class PastryProtocol : Overlay
         _bootstrap = Net.NodeArray(1, -1);
         _digest = Net.NodeArray<ulong>();
         _timersRunning = Net.NodeArray<bool>();
-        _payloads = new PayloadPool(Math.Max(_cells, Math.Max(_l, _m)) + 1);
+        _payloads = new PayloadPool<int>(Math.Max(_cells, Math.Max(_l, _m)) + 1);
         _scratch = new int[_cells + _l + _m];
         _ids = Net.Nodes.Ids;
         Net.Nodes.Grown += _ => _ids = Net.Nodes.Ids;

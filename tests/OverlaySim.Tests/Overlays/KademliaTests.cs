@@ -161,7 +161,7 @@ public class KademliaTests(ITestOutputHelper output)
         Network net = run.Net;
         KBuckets table = ((Kademlia)run.Overlay).Table;
         var rng = new Xoshiro256(5);
-        Span<int> into = stackalloc int[k];
+        Span<Contact> into = stackalloc Contact[k];
         for (int probe = 0; probe < 3000; probe++)
         {
             int n = rng.NextInt(nodes);
@@ -171,7 +171,9 @@ public class KademliaTests(ITestOutputHelper output)
             int[] expected = Enumerable.Range(0, table.BucketCount).SelectMany(b => table.Bucket(n, b))
                 .OrderBy(c => net.Nodes.Ids[c] ^ target).Take(k).Order().ToArray();
             int found = table.Closest(n, target, into);
-            Assert.Equal(expected, into[..found].ToArray().Order().ToArray());
+            Assert.Equal(expected, into[..found].ToArray().Select(c => c.Node).Order().ToArray());
+            // A contact carries its node's own id, which the receiver ranks it by.
+            foreach (Contact c in into[..found]) Assert.Equal(net.Nodes.Ids[c.Node], c.Id);
         }
     }
 
