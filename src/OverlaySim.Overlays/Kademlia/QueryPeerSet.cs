@@ -40,6 +40,7 @@ public sealed class QueryPeerSet
     private readonly LookupArray<Entry> _list;
     private readonly LookupArray<int> _count;
     private readonly LookupArray<int> _waiting;
+    private Entry[] _fresh, _merged; // OfferAll's room (fields: a stackalloc is zeroed at every call)
 
     public QueryPeerSet(Network net, int k)
     {
@@ -48,6 +49,8 @@ public sealed class QueryPeerSet
         _list = net.LookupArray<Entry>(_s);
         _count = net.LookupArray<int>();
         _waiting = net.LookupArray<int>();
+        _fresh = new Entry[k];
+        _merged = new Entry[_s];
     }
 
     /// <summary>Empties the set of a lookup that starts.</summary>
@@ -109,7 +112,8 @@ public sealed class QueryPeerSet
     /// </summary>
     public void OfferAll(int lookup, ReadOnlySpan<int> contacts, ReadOnlySpan<Id> distances, int depth, int exclude)
     {
-        Span<Entry> fresh = stackalloc Entry[contacts.Length];
+        if (_fresh.Length < contacts.Length) _fresh = new Entry[contacts.Length];
+        Span<Entry> fresh = _fresh;
         int m = 0;
         byte d = (byte)Math.Min(255, depth);
         for (int c = 0; c < contacts.Length; c++)
@@ -130,7 +134,7 @@ public sealed class QueryPeerSet
         // Entries closer than every fresh contact stay where they are; the merge starts at the first fresh one's place.
         int i = Position(row[..count], fresh[0].Distance);
         if (i == _s) return;
-        Span<Entry> merged = stackalloc Entry[_s - i];
+        Span<Entry> merged = _merged.AsSpan(0, _s - i);
         int start = i, o = 0, j = 0;
         while (o < merged.Length && (i < count || j < m))
         {
