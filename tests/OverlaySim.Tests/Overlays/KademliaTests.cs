@@ -177,6 +177,32 @@ public class KademliaTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(OverlayProtocol.Static)]
+    [InlineData(OverlayProtocol.Dynamic)]
+    public void PrefetchHintsReadWithinBoundsForAnyEvent(OverlayProtocol protocol)
+    {
+        // The hints are given from 2^14 nodes on, so not in these runs: asked here for every ordinal, for no node at
+        // all, and for every lookup slot and none, a FIND_NODE (whose key they read) and other messages alike.
+        SimulationRun run = Experiment.Build(Spec(500, 160, new KademliaOptions { Protocol = protocol }, lookups: 5));
+        IPrefetchingSink hints = (Kademlia)run.Overlay;
+        int slots = run.Net.Lookups.Table.Capacity;
+        foreach (byte type in new[] { (byte)KademliaMessage.FindNode, (byte)KademliaMessage.FindNodeReply })
+            for (int n = -1; n <= run.Net.Nodes.Count; n++)
+            {
+                int lookup = n % (slots + 2) - 1;
+                hints.PrefetchFar(new Event { Dst = n, Src = n - 1, Lookup = lookup, Type = type });
+                hints.PrefetchNear(new Event { Dst = n, Src = n + 1, Lookup = lookup, Type = type });
+            }
+        // A hint changes nothing: the run still completes every lookup at the closest node (the static model; the
+        // protocol's timers never let a run without a duration end).
+        if (protocol == OverlayProtocol.Dynamic) return;
+        Experiment.Simulate(run);
+        RunResult r = Experiment.Summarize(run);
+        Assert.Equal(5, r.Lookups);
+        Assert.Equal(r.Lookups, r.LookupsOk);
+    }
+
     [Fact]
     public void OfferingAReplyAtOnceIsOfferingEachContactInTurn()
     {
