@@ -1,9 +1,10 @@
 namespace OverlaySim.Core;
 
 /// <summary>
-/// Fixed-size blocks of items (node ordinals; Kademlia's contacts with their ids) that a message can carry by reference: an event holds the block's index
-/// (in <see cref="Event.Arg"/>, say), the receiver reads the block and frees it. This is how a reply carries a
-/// list of contacts (Kademlia's k closest, a successor list) without an allocation per message.
+/// Fixed-size blocks of items (node ordinals; Kademlia's contacts with their ids) that a message can carry by
+/// reference: an event holds the block's index (in <see cref="Event.Arg"/>, say), the receiver reads the block and
+/// frees it. This is how a reply carries a list of contacts (Kademlia's k closest, a successor list) without an
+/// allocation per message.
 /// </summary>
 /// <remarks>
 /// The content is fixed when the message is sent, as a real message's would be. A block whose message is dropped

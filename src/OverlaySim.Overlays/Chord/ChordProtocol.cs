@@ -104,7 +104,7 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
     private bool _maintenance = true;
     private KeyStore? _store;
     private Xoshiro256 _rng;
-    private PayloadPool<int> _payloads = null!;          // successor lists carried by replies and leave notices
+    private PayloadPool<int> _payloads = null!;     // successor lists carried by replies and leave notices
 
     // Per lookup slot.
     private LookupArray<int> _hopTo = null!;
