@@ -331,22 +331,9 @@ public sealed class Kademlia : Overlay, IPrefetchingSink
         }
         Span<Contact> first = stackalloc Contact[_k];
         int found = _buckets.Closest(origin, rec.Key, first);
-        OfferAll(lookup, first[..found], rec.Key, depth: 1, exclude: origin);
+        _peers.OfferAll(lookup, first[..found], rec.Key, depth: 1, exclude: origin);
         if (found == 0 && purpose == ForJoin && rec.Arg >= 0) Offer(lookup, rec.Arg, _ids[rec.Arg] ^ rec.Key, depth: 1); // the bootstrap contact
         Pump(lookup, round: 1);
-    }
-
-    /// <summary>Adds the contacts of a bucket read or a reply to the lookup's shortlist, ranked by the ids they carry.</summary>
-    private void OfferAll(int lookup, ReadOnlySpan<Contact> contacts, Id key, int depth, int exclude)
-    {
-        Span<int> nodes = stackalloc int[contacts.Length];
-        Span<Id> distance = stackalloc Id[contacts.Length];
-        for (int i = 0; i < contacts.Length; i++)
-        {
-            nodes[i] = contacts[i].Node;
-            distance[i] = contacts[i].Id ^ key;
-        }
-        _peers.OfferAll(lookup, nodes, distance, depth, exclude);
     }
 
     /// <summary>Adds a contact to the lookup's shortlist (never the origin itself).</summary>
@@ -415,7 +402,7 @@ public sealed class Kademlia : Overlay, IPrefetchingSink
             Complete(lookup, ev.Src, depth, valueFound: true);
             return;
         }
-        OfferAll(lookup, _payloads.Items(payload), Net.Lookups[lookup].Key, depth + 1, exclude: Net.Lookups[lookup].Origin);
+        _peers.OfferAll(lookup, _payloads.Items(payload), Net.Lookups[lookup].Key, depth + 1, exclude: Net.Lookups[lookup].Origin);
         _payloads.Free(payload);
         Pump(lookup, round + 1);
     }

@@ -107,10 +107,11 @@ public sealed class QueryPeerSet
 
     /// <summary>
     /// Adds a reply's contacts at once, the same as offering each in turn (<see cref="Offer"/>) but by one merge: the
-    /// contacts are sorted by distance among themselves, and the list keeps the 2k closest distinct ones of both.
-    /// Contacts equal to <paramref name="exclude"/> (the lookup's origin) are left out.
+    /// contacts are sorted by their distance to <paramref name="key"/> (from the ids they carry) among themselves, and
+    /// the list keeps the 2k closest distinct ones of both. Contacts equal to <paramref name="exclude"/> (the lookup's
+    /// origin) are left out.
     /// </summary>
-    public void OfferAll(int lookup, ReadOnlySpan<int> contacts, ReadOnlySpan<Id> distances, int depth, int exclude)
+    public void OfferAll(int lookup, ReadOnlySpan<Contact> contacts, Id key, int depth, int exclude)
     {
         if (_fresh.Length < contacts.Length) _fresh = new Entry[contacts.Length];
         Span<Entry> fresh = _fresh;
@@ -118,8 +119,8 @@ public sealed class QueryPeerSet
         byte d = (byte)Math.Min(255, depth);
         for (int c = 0; c < contacts.Length; c++)
         {
-            if (contacts[c] == exclude) continue;
-            var e = new Entry { Peer = contacts[c], Distance = distances[c], State = PeerState.Heard, Depth = d };
+            if (contacts[c].Node == exclude) continue;
+            var e = new Entry { Peer = contacts[c].Node, Distance = contacts[c].Id ^ key, State = PeerState.Heard, Depth = d };
             int at = m++;
             while (at > 0 && e.Distance < fresh[at - 1].Distance)
             {

@@ -224,7 +224,9 @@ public class KademliaTests(ITestOutputHelper output)
                 int[] contacts = Enumerable.Range(0, size).Select(_ => rng.NextInt(60)).ToArray();
                 Id[] distance = contacts.Select(c => Id.FromUInt64((ulong)(c * 7919 % 61))).ToArray();
                 int depth = 1 + rng.NextInt(300);
-                peers.OfferAll(0, contacts, distance, depth, exclude);
+                // Contacts whose ids are their distances to a key of zero.
+                Contact[] reply = contacts.Select((c, i) => new Contact(distance[i], c)).ToArray();
+                peers.OfferAll(0, reply, Id.Zero, depth, exclude);
                 for (int c = 0; c < size; c++)
                     if (contacts[c] != exclude) peers.Offer(1, contacts[c], distance[c], depth);
                 int round = rng.NextInt(300);
