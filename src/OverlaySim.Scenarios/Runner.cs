@@ -83,14 +83,20 @@ public static class Runner
     }
 
     /// <summary>
-    /// Core memory per node ordinal: 40 of node table (id, epoch, machine, live list and index), 1 of join flag, 90 of
-    /// global view (blocks of ids and ordinals kept half full, 56, their flat sorted copy, 28, which is the sort that
-    /// made the ids distinct, its rank map, 4, and its bucket index, at most 2), 8 of the counting sort's buckets while
-    /// distinct ids are drawn, and 4 of the engine's copy of the epochs when its skipped epoch checks thaw (the first join
-    /// or death of a run): 143. The constant stays at the 161 it was while the ids were sorted twice: with it the
-    /// estimates of static Chord at 10^6 and 10^7 nodes are 5% and 3% above the measured peaks.
+    /// Core memory per node ordinal in a run without churn: 40 of node table (id, epoch, machine, live list and index), 1
+    /// of join flag, 34 of global view (its flat sorted copy of ids and ordinals, 28, which is the sort that made the ids
+    /// distinct, its rank map, 4, and its bucket index, at most 2), 8 of the counting sort's buckets while distinct ids
+    /// are drawn, and 4 of the engine's copy of the epochs should its skipped epoch checks thaw: 87. The constant keeps
+    /// the 18 bytes of slack it had while the ids were sorted twice: with it the estimates of static Chord at 10^6 and
+    /// 10^7 nodes are a few per cent above the measured peaks.
     /// </summary>
-    public const long CoreBytesPerOrdinal = 161;
+    public const long CoreBytesPerOrdinal = 105;
+
+    /// <summary>
+    /// What churn adds per ordinal: the global view's blocks of ids and ordinals, made from its flat copy at the first
+    /// join or departure and kept half full (56).
+    /// </summary>
+    public const long ChurnBytesPerOrdinal = 56;
 
     /// <summary>Core memory per machine: 6 of state (up, up in the window, first ordinal), 8 of load, 8 of keys per machine in the summary.</summary>
     public const long CoreBytesPerMachine = 22;
@@ -106,6 +112,7 @@ public static class Runner
 
     /// <summary>
     /// Estimated peak bytes of one run: the core's per-ordinal and per-machine arrays (<see cref="CoreBytesPerOrdinal"/>,
+    /// <see cref="ChurnBytesPerOrdinal"/> under churn,
     /// <see cref="CoreBytesPerMachine"/>), the latency model's and the overlay's per-machine state (the overlay's includes
     /// its virtual nodes and its pending timers), 32 bytes per key id plus what the overlay stores per key, 16 per
     /// measured lookup, the latency matrix, the time series, and <see cref="RuntimeBytes"/>. Churn adds what it makes:
@@ -126,7 +133,8 @@ public static class Runner
             "matrix" => 4,
             _ => 0,
         };
-        perMachine += o.Info.BytesPerNode(o.Options, n) + o.Info.BuildBytesPerNode(o.Options) + v * CoreBytesPerOrdinal;
+        long perOrdinal = CoreBytesPerOrdinal + (p.Churn.Kind != ChurnKind.None ? ChurnBytesPerOrdinal : 0);
+        perMachine += o.Info.BytesPerNode(o.Options, n) + o.Info.BuildBytesPerNode(o.Options) + v * perOrdinal;
         WorkloadOptions w = p.Workload;
         double lookups = w.RateMode ? w.PerNodeRate * n * (w.Duration / 1e6) : w.Lookups;
         long matrix = p.Matrix is null ? 0 : 8L * p.Matrix.RttMicros.Length;

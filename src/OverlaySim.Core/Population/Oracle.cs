@@ -12,9 +12,10 @@ namespace OverlaySim.Core;
 /// decision on it.</para>
 /// <para>Stored as sorted blocks of at most 1024 ids (a one-level B-tree), so that churn inserts and removes in
 /// O(log n + 1024) instead of moving half of a flat array; static builds read a flat sorted copy through
-/// <see cref="SortedIds"/> and the rank accessors, which are rebuilt lazily after a change.</para>
-/// <para>Memory: about 28 bytes per live node in blocks (56 when built, blocks half full), 28 for the flat copy while it is in
-/// use, 4 per node ordinal for the rank map of <see cref="IsNextOnRing"/> on an unchanged view, and at most 2 per live node
+/// <see cref="SortedIds"/> and the rank accessors, which are rebuilt lazily after a change. The blocks are made from
+/// the flat copy at the first change only: a network without churn never has them.</para>
+/// <para>Memory: 28 bytes per live node for the flat copy while it is in use, about 28 in blocks once there has been a
+/// change (56 when made, blocks half full), 4 per node ordinal for the rank map of <see cref="IsNextOnRing"/> on an unchanged view, and at most 2 per live node
 /// for the bucket index of <see cref="FirstAtOrAfter"/> on an unchanged view.</para>
 /// </remarks>
 public sealed class Oracle
@@ -30,7 +31,8 @@ public sealed class Oracle
     }
 
     private readonly IdSpace _space;
-    private readonly List<Block> _blocks = [];
+    private readonly List<Block> _blockList = [];
+    private bool _blocksValid = true;   // false after Rebuild until the first change (the flat copy is valid then)
     private Id[] _sorted = [];
     private int[] _order = [];
     private bool _flatValid = true;
@@ -63,6 +65,29 @@ public sealed class Oracle
         }
     }
 
+    /// <summary>
+    /// <see cref="SortedIds"/> as memory, for a static build that reads it from parallel code (which cannot capture a
+    /// span). Not a copy: valid until the view changes.
+    /// </summary>
+    public ReadOnlyMemory<Id> SortedIdMemory
+    {
+        get
+        {
+            EnsureFlat();
+            return _sorted;
+        }
+    }
+
+    /// <summary><see cref="SortedNodes"/> as memory (see <see cref="SortedIdMemory"/>).</summary>
+    public ReadOnlyMemory<int> SortedNodeMemory
+    {
+        get
+        {
+            EnsureFlat();
+            return _order;
+        }
+    }
+
     /// <summary>Rebuilds the view from the live nodes of <paramref name="nodes"/>: O(n) with the table's sorted order or uniform ids, O(n log n) otherwise.</summary>
     internal void Rebuild(NodeTable nodes)
     {
@@ -84,14 +109,8 @@ public sealed class Oracle
                 Array.Sort(ids, order);
             }
         }
-        _blocks.Clear();
-        for (int start = 0; start < n; start += BlockCapacity / 2)
-        {
-            var b = new Block { Count = Math.Min(BlockCapacity / 2, n - start) };
-            Array.Copy(ids, start, b.Ids, 0, b.Count);
-            Array.Copy(order, start, b.Nodes, 0, b.Count);
-            _blocks.Add(b);
-        }
+        _blockList.Clear();
+        _blocksValid = false;
         Count = n;
         _sorted = ids;
         _order = order;
@@ -100,24 +119,43 @@ public sealed class Oracle
         _bucket = null;
     }
 
+    /// <summary>The blocks, made from the flat copy if there has been no change since <see cref="Rebuild"/>.</summary>
+    private List<Block> Blocks
+    {
+        get
+        {
+            if (_blocksValid) return _blockList;
+            for (int start = 0; start < Count; start += BlockCapacity / 2)
+            {
+                var b = new Block { Count = Math.Min(BlockCapacity / 2, Count - start) };
+                Array.Copy(_sorted, start, b.Ids, 0, b.Count);
+                Array.Copy(_order, start, b.Nodes, 0, b.Count);
+                _blockList.Add(b);
+            }
+            _blocksValid = true;
+            return _blockList;
+        }
+    }
+
     /// <summary>Adds a live node. Its id must not be in the view already.</summary>
     internal void Insert(Id id, int node)
     {
+        _ = Blocks;   // made from the flat copy before it goes out of date
         _flatValid = false;
         _rank = null;
         _bucket = null;
         Count++;
-        if (_blocks.Count == 0)
+        if (Blocks.Count == 0)
         {
             var first = new Block { Count = 1 };
             first.Ids[0] = id;
             first.Nodes[0] = node;
-            _blocks.Add(first);
+            Blocks.Add(first);
             return;
         }
         int bi = BlockFor(id);
-        if (bi == _blocks.Count) bi--; // larger than every id: append to the last block
-        Block b = _blocks[bi];
+        if (bi == Blocks.Count) bi--; // larger than every id: append to the last block
+        Block b = Blocks[bi];
         int pos = LowerBound(b, id);
         Array.Copy(b.Ids, pos, b.Ids, pos + 1, b.Count - pos);
         Array.Copy(b.Nodes, pos, b.Nodes, pos + 1, b.Count - pos);
@@ -130,7 +168,7 @@ public sealed class Oracle
             Array.Copy(b.Ids, BlockCapacity / 2, right.Ids, 0, right.Count);
             Array.Copy(b.Nodes, BlockCapacity / 2, right.Nodes, 0, right.Count);
             b.Count = BlockCapacity / 2;
-            _blocks.Insert(bi + 1, right);
+            Blocks.Insert(bi + 1, right);
         }
     }
 
@@ -138,8 +176,8 @@ public sealed class Oracle
     internal bool Remove(Id id)
     {
         int bi = BlockFor(id);
-        if (bi == _blocks.Count) return false;
-        Block b = _blocks[bi];
+        if (bi == Blocks.Count) return false;
+        Block b = Blocks[bi];
         int pos = LowerBound(b, id);
         if (pos == b.Count || b.Ids[pos] != id) return false;
         _flatValid = false;
@@ -148,7 +186,7 @@ public sealed class Oracle
         Array.Copy(b.Ids, pos + 1, b.Ids, pos, b.Count - pos - 1);
         Array.Copy(b.Nodes, pos + 1, b.Nodes, pos, b.Count - pos - 1);
         b.Count--;
-        if (b.Count == 0) _blocks.RemoveAt(bi);
+        if (b.Count == 0) Blocks.RemoveAt(bi);
         Count--;
         return true;
     }
@@ -158,8 +196,13 @@ public sealed class Oracle
     {
         id = default;
         if (Count == 0) return -1;
-        id = _blocks[0].Ids[0];
-        return _blocks[0].Nodes[0];
+        if (_flatValid)
+        {
+            id = _sorted[0];
+            return _order[0];
+        }
+        id = Blocks[0].Ids[0];
+        return Blocks[0].Nodes[0];
     }
 
     /// <summary>The joined node with the largest id, or -1 when there is none.</summary>
@@ -167,7 +210,12 @@ public sealed class Oracle
     {
         id = default;
         if (Count == 0) return -1;
-        Block b = _blocks[^1];
+        if (_flatValid)
+        {
+            id = _sorted[Count - 1];
+            return _order[Count - 1];
+        }
+        Block b = Blocks[^1];
         id = b.Ids[b.Count - 1];
         return b.Nodes[b.Count - 1];
     }
@@ -189,8 +237,8 @@ public sealed class Oracle
             return _order[rank];
         }
         int bi = BlockFor(value);
-        if (bi == _blocks.Count) return -1;
-        Block b = _blocks[bi];
+        if (bi == Blocks.Count) return -1;
+        Block b = Blocks[bi];
         int pos = LowerBound(b, value);
         id = b.Ids[pos];
         return b.Nodes[pos];
@@ -201,23 +249,29 @@ public sealed class Oracle
     {
         id = default;
         if (Count == 0) return -1;
+        if (TryRankUnchanged(value, out int rank))
+        {
+            if (rank == 0) return -1;
+            id = _sorted[rank - 1];
+            return _order[rank - 1];
+        }
         int bi = BlockFor(value);
         Block b;
         int pos;
-        if (bi == _blocks.Count)
+        if (bi == Blocks.Count)
         {
-            b = _blocks[^1];
+            b = Blocks[^1];
             pos = b.Count;
         }
         else
         {
-            b = _blocks[bi];
+            b = Blocks[bi];
             pos = LowerBound(b, value);
         }
         if (pos == 0)
         {
             if (bi == 0) return -1;
-            b = _blocks[bi - 1];
+            b = Blocks[bi - 1];
             pos = b.Count;
         }
         id = b.Ids[pos - 1];
@@ -330,11 +384,11 @@ public sealed class Oracle
     /// <summary>Index of the first block whose last id is &gt;= key, or the block count if none.</summary>
     private int BlockFor(Id key)
     {
-        int lo = 0, hi = _blocks.Count;
+        int lo = 0, hi = Blocks.Count;
         while (lo < hi)
         {
             int mid = (lo + hi) >>> 1;
-            if (_blocks[mid].Last < key) lo = mid + 1;
+            if (Blocks[mid].Last < key) lo = mid + 1;
             else hi = mid;
         }
         return lo;
@@ -358,7 +412,7 @@ public sealed class Oracle
         _sorted = new Id[Count];
         _order = new int[Count];
         int at = 0;
-        foreach (Block b in _blocks)
+        foreach (Block b in Blocks)
         {
             Array.Copy(b.Ids, 0, _sorted, at, b.Count);
             Array.Copy(b.Nodes, 0, _order, at, b.Count);
