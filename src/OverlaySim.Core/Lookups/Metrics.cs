@@ -92,19 +92,41 @@ public sealed class LookupMetrics
     }
 
     /// <summary>The lookup was answered (or failed): its outcome, and for an answer its hops and latency.</summary>
-    public void RecordAnswer(in LookupRecord r, LookupOutcome outcome, long latencyMicros)
+    public void RecordAnswer(in LookupRecord r, LookupOutcome outcome, long latencyMicros) => RecordAnswer(in r, outcome, latencyMicros, long.MinValue);
+
+    /// <summary>
+    /// <see cref="RecordAnswer(in LookupRecord, LookupOutcome, long)"/> at simulated time <paramref name="at"/>: the
+    /// answers of the latest instant are also counted apart (<see cref="AnsweredAt"/>).
+    /// </summary>
+    public void RecordAnswer(in LookupRecord r, LookupOutcome outcome, long latencyMicros, long at)
     {
+        if (at != _instant)
+        {
+            _instant = at;
+            _instantOk = _instantWrong = _instantFailed = _instantHops = 0;
+        }
         switch (outcome)
         {
-            case LookupOutcome.Ok: Ok++; break;
-            case LookupOutcome.Wrong: Wrong++; break;
-            default: Failed++; return; // a failed lookup has no route length and no latency
+            case LookupOutcome.Ok: Ok++; _instantOk++; break;
+            case LookupOutcome.Wrong: Wrong++; _instantWrong++; break;
+            default: Failed++; _instantFailed++; return; // a failed lookup has no route length and no latency
         }
         Add(ref _hops, r.Hops);
         HopSum += r.Hops;
+        _instantHops += r.Hops;
         if (LatencyCount == _latency.Length) Array.Resize(ref _latency, _latency.Length * 2);
         _latency[LatencyCount++] = latencyMicros;
     }
+
+    private long _instant = long.MinValue, _instantOk, _instantWrong, _instantFailed, _instantHops;
+
+    /// <summary>
+    /// What of <see cref="Ok"/>, <see cref="Wrong"/>, <see cref="Failed"/> and <see cref="HopSum"/> was recorded at
+    /// simulated time <paramref name="time"/> (zeros unless it is the latest time an answer was recorded): for the time
+    /// series, which counts an instant's answers after the instant, whatever the order of its events.
+    /// </summary>
+    public (long Ok, long Wrong, long Failed, long HopSum) AnsweredAt(long time) =>
+        time == _instant ? (_instantOk, _instantWrong, _instantFailed, _instantHops) : (0, 0, 0, 0);
 
     /// <summary>The lookup ended: nothing more is in flight for it, so its messages, bytes and timeouts are final.</summary>
     public void RecordEnd(in LookupRecord r)
