@@ -12,7 +12,30 @@ public sealed class MeasurementWindow(Simulator sim)
     /// <summary>End of the window (the run's duration), or long.MaxValue.</summary>
     public long Until { get; set; } = long.MaxValue;
 
-    public bool IsOpen => sim.Now >= From && sim.Now < Until;
+    public bool IsOpen => Contains(sim.Now);
+
+    /// <summary>Whether a lookup issued at <paramref name="time"/> (µs) is measured.</summary>
+    public bool Contains(long time) => time >= From && time < Until;
+}
+
+/// <summary>One of the workload's lookups told to an <see cref="ILookupPlanner"/> before it begins.</summary>
+/// <param name="Origin">The node that will issue it.</param>
+/// <param name="Key">What it looks for (a key's id, or a node's for lookups of node ids).</param>
+/// <param name="Measured">Whether it will be measured (issued inside the measurement window).</param>
+public readonly record struct PlannedLookup(int Origin, Id Key, bool Measured);
+
+/// <summary>
+/// An overlay that routes the workload's lookups whole (<see cref="Network.RoutesAhead"/>) and would rather route
+/// several at once: the workload tells it of its next lookups before they begin, in the order they will begin, and
+/// then begins them one by one as usual (<see cref="Overlay.StartLookup"/>). At 10^6 nodes and more a hop waits for
+/// a few random reads of memory; routing several lookups side by side overlaps the waits of one with the work of
+/// the others. Nothing may be simulated, counted against a lookup, or sent before the lookup begins; what the route
+/// found is applied then.
+/// </summary>
+public interface ILookupPlanner
+{
+    /// <summary>The next lookups of the workload, in the order they will begin (after those told before).</summary>
+    void Plan(ReadOnlySpan<PlannedLookup> upcoming);
 }
 
 /// <summary>Told when a lookup's deadline passes, so that it can drop its own per-lookup state first.</summary>
@@ -152,7 +175,7 @@ public sealed class LookupService : IEventSink
         if (measured)
         {
             LookupOutcome outcome = Truth!.IsCorrect(answer, in r) ? LookupOutcome.Ok : LookupOutcome.Wrong;
-            Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start);
+            Metrics.RecordAnswer(in r, outcome, _sim.Now - r.Start, _sim.Now);
             if (ReportsValues && r.KeyIndex >= 0) Metrics.RecordValue(valueReturned);
         }
         EndIfDone(slot);
@@ -172,7 +195,7 @@ public sealed class LookupService : IEventSink
         {
             if (OriginIsCurrent(slot))
             {
-                Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0);
+                Metrics.RecordAnswer(in r, LookupOutcome.Failed, 0, _sim.Now);
                 if (ReportsValues && r.KeyIndex >= 0) Metrics.RecordValue(false);
             }
             else

@@ -86,6 +86,22 @@ public sealed class Workload : IEventSink
 
     public long Issued => _issued;
 
+    /// <summary>
+    /// Told of the lookups before they begin, <see cref="PlanAhead"/> at a time, when the overlay routes lookups whole
+    /// (see <see cref="ILookupPlanner"/>); null to draw each lookup when it is issued. The draws are the same and in the
+    /// same order either way: only when they are made differs, and nothing else draws from the workload's stream.
+    /// </summary>
+    public ILookupPlanner? Planner { get; init; }
+
+    /// <summary>Lookups drawn and told to the <see cref="Planner"/> at once.</summary>
+    public const int PlanAhead = 64;
+
+    // Arrivals drawn ahead for the planner: each one's origin (-1: none was live) and key or target, and the time of
+    // the arrival after it (-1: none, the workload ends there).
+    private readonly (int Origin, int KeyIndex, Id Target, long Next)[] _drawn = new (int, int, Id, long)[PlanAhead];
+    private readonly PlannedLookup[] _plans = new PlannedLookup[PlanAhead];
+    private int _drawnAt, _drawnCount;
+
     public void Start()
     {
         _sink = _net.Sim.Register(this);
@@ -95,26 +111,90 @@ public sealed class Workload : IEventSink
 
     public void Handle(ref Event ev)
     {
-        // With a server up, the draw skips it (the same first draw as below when it does not land on the server).
-        int origin = _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
-        if (origin >= 0)
+        if (Planner is not null)
         {
-            int slot = _options.Targets == LookupTargets.Nodes ? _net.Lookups.BeginUserForNode(origin, _net.Nodes.Ids[DrawTarget(origin)]) : _net.Lookups.BeginUser(origin, DrawKey());
-            _issued++;
-            _start(slot);
+            HandlePlanned();
+            return;
         }
+        // With a server up, the draw skips it (the same first draw as below when it does not land on the server).
+        int origin = DrawOrigin();
+        if (origin >= 0) Begin(origin, _options.Targets == LookupTargets.Nodes ? DrawTarget(origin) : DrawKey(), default);
         if (!_options.RateMode && _issued >= _options.Lookups) return;
-        ScheduleNext(_net.Sim.Now);
+        long next = NextArrival(_net.Sim.Now);
+        if (next >= 0) ScheduleAt(next);
     }
 
+    private void Begin(int origin, int keyOrTarget, Id target)
+    {
+        int slot;
+        if (_options.Targets == LookupTargets.Nodes) slot = _net.Lookups.BeginUserForNode(origin, Planner is null ? _net.Nodes.Ids[keyOrTarget] : target);
+        else slot = _net.Lookups.BeginUser(origin, keyOrTarget);
+        _issued++;
+        _start(slot);
+    }
+
+    /// <summary>
+    /// An arrival when the lookups are planned ahead: draws the next <see cref="PlanAhead"/> arrivals when none is
+    /// left (origin, key and the gap to the next, in the order <see cref="Handle"/> draws them), tells the planner,
+    /// then begins the first.
+    /// </summary>
+    private void HandlePlanned()
+    {
+        if (_drawnCount == 0) DrawAhead(_net.Sim.Now);
+        var (origin, keyIndex, target, next) = _drawn[_drawnAt];
+        _drawnAt = (_drawnAt + 1) % PlanAhead;
+        _drawnCount--;
+        if (origin >= 0) Begin(origin, keyIndex, target);
+        if (next >= 0) ScheduleAt(next);
+    }
+
+    private void DrawAhead(long now)
+    {
+        int planned = 0;
+        long issued = _issued;
+        long time = now;
+        _drawnAt = 0;
+        for (int i = 0; i < PlanAhead; i++)
+        {
+            int origin = DrawOrigin();
+            int keyIndex = -1;
+            Id target = default;
+            if (origin >= 0)
+            {
+                if (_options.Targets == LookupTargets.Nodes) target = _net.Nodes.Ids[DrawTarget(origin)];
+                else keyIndex = DrawKey();
+                issued++;
+                _plans[planned++] = new PlannedLookup(origin, keyIndex >= 0 ? _net.Keys[keyIndex] : target, _net.Window.Contains(time));
+            }
+            long next = !_options.RateMode && issued >= _options.Lookups ? -1 : NextArrival(time);
+            _drawn[i] = (origin, keyIndex, target, next);
+            _drawnCount = i + 1;
+            if (next < 0) break;
+            time = next;
+        }
+        Planner!.Plan(_plans.AsSpan(0, planned));
+    }
+
+    private int DrawOrigin() =>
+        _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
+
     private void ScheduleNext(long from)
+    {
+        long at = NextArrival(from);
+        if (at >= 0) ScheduleAt(at);
+    }
+
+    private void ScheduleAt(long at) => _net.Sim.ScheduleAt(at, new Event { Dst = -1, Src = -1, Lookup = -1, Sink = _sink, Type = Arrival });
+
+    /// <summary>Draws the gap to the arrival after one at <paramref name="from"/>: its time, or -1 if it falls past the workload's end.</summary>
+    private long NextArrival(long from)
     {
         double ratePerSecond = _options.RateMode ? _options.PerNodeRate * Math.Max(1, _net.Nodes.LiveCount - _net.Population.LiveServers) : _options.Rate;
         long gap = (long)_rng.NextExponential(1e6 / ratePerSecond);
         long at = from + gap;
-        if (_options.RateMode && at >= _options.Start + _options.Duration) return;
-        if (at >= _end) return;
-        _net.Sim.ScheduleAt(at, new Event { Dst = -1, Src = -1, Lookup = -1, Sink = _sink, Type = Arrival });
+        if (_options.RateMode && at >= _options.Start + _options.Duration) return -1;
+        if (at >= _end) return -1;
+        return at;
     }
 
     /// <summary>A live peer other than <paramref name="origin"/> (the origin itself when it is the only one).</summary>

@@ -76,7 +76,15 @@ public sealed class Transport
     /// until delivered or lost: the lookup does not end before that.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Send(int src, int dst, Event ev, int bytes)
+    public void Send(int src, int dst, Event ev, int bytes) => SendAfter(src, dst, ev, bytes, 0);
+
+    /// <summary>
+    /// <see cref="Send"/>, delivered <paramref name="after"/> µs later than the one-way delay: the reply of a lookup
+    /// routed before it began (<see cref="ILookupPlanner"/>), sent when it begins to arrive after the delays of the
+    /// hops before it (<see cref="PlanHop"/>) and its own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void SendAfter(int src, int dst, Event ev, int bytes, long after)
     {
         ev.Src = src;
         ev.Dst = dst;
@@ -85,7 +93,31 @@ public sealed class Transport
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
         CountLookupMessage(ref r, ev.Type, to, bytes);
-        _sim.Schedule(_perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to), ev);
+        _sim.Schedule(after + (_perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to)), ev);
+    }
+
+    /// <summary>
+    /// A message of a lookup routed before it begins (<see cref="ILookupPlanner"/>): the load of the machine it is sent
+    /// to when the lookup will be measured (loads are summed, so when they are added does not matter). Returns its
+    /// one-way delay. Its message and bytes are counted against the lookup once it has begun (<see cref="CountPlanned"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long PlanHop(int src, int dst, bool measured)
+    {
+        int from = MachineOf(src), to = MachineOf(dst);
+        if (measured)
+        {
+            _loadBuffer[_loadPending++] = to;
+            if (_loadPending == LoadBatch) FlushLoad();
+        }
+        return Latency.OneWay(from, to);
+    }
+
+    /// <summary>The <paramref name="messages"/> messages of a lookup routed before it began (<see cref="PlanHop"/>), each of <paramref name="bytes"/>, counted now that it has.</summary>
+    public void CountPlanned(ref LookupRecord r, int messages, int bytes)
+    {
+        r.Messages += messages;
+        r.Bytes += (long)messages * bytes;
     }
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
