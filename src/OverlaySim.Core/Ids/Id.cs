@@ -108,6 +108,7 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
     };
 
     /// <summary>The 64 bits from bit <paramref name="low"/> (0 … 191) up; bits past the top read as 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ulong BitsFrom(int low)
     {
         int w = low >> 6, o = low & 63;
@@ -115,6 +116,7 @@ public readonly struct Id : IEquatable<Id>, IComparable<Id>
         return o == 0 ? a : (a >> o) | (Word(w + 1) << (64 - o));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ulong Word(int w) => w switch { 0 => Lo, 1 => Mid, 2 => Hi, _ => 0 };
 
     /// <summary>2^i for 0 &lt;= i &lt; 192.</summary>

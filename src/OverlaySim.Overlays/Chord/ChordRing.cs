@@ -4,7 +4,11 @@
 // What this model is: the converged ("static") ring. Every node's finger table, successor list of length r
 // and predecessor are built from the global view exactly as a fully stabilized ring would hold them.
 // Lookups are recursive: the request travels hop by hop as messages through the engine, each hop delayed
-// by the latency model, and the responsible node replies straight to the origin.
+// by the latency model, and the responsible node replies straight to the origin. In a run where nothing can change
+// the ring or a delay while a lookup is in flight (Network.RoutesAhead: no churn, fixed pair delays, no deadline, no
+// end), the hops are computed before the lookup begins and only the reply is an event, arriving when it would have:
+// the same hops, messages, bytes, loads, latencies and answer times, fewer events (see "lookups routed before they
+// begin" below; RouteAheadTests compares every result file of the two ways).
 //
 // Routing step at node n for key k (find_successor, ToN Fig. 5, run recursively; ChordRouting.Step, shared with
 // the protocol):
@@ -25,8 +29,8 @@
 // it shortens the last hops slightly); the finger table is stored as its distinct entries only. This model has no
 // protocol and cannot follow churn: ChordProtocol.cs runs join, stabilize, fix_fingers and failures.
 //
-// Memory per node: 5·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and distance bit length)
-// plus 9 of offset and count, 5·r of successor list, 5 of predecessor and 2 of degree: about 160 bytes at N = 10^6, r = 8.
+// Memory per node: 6·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and 16-bit distance rank)
+// plus 9 of offset and count, 6·r of successor list, 6 of predecessor and 2 of degree: about 190 bytes at N = 10^6, r = 8.
 
 using OverlaySim.Core;
 
@@ -42,7 +46,7 @@ public enum ChordMessage : byte
 }
 
 /// <summary>Chord in its converged form, with recursive lookups.</summary>
-public sealed class ChordRing : Overlay, IPrefetchingSink
+public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 {
     private readonly ChordOptions _options;
     private Id[] _ids = [];
@@ -51,12 +55,13 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
     private int[] _fingers = [];       // distinct finger entries, in increasing clockwise distance (ring order)
     private int[] _successors = [];    // r entries per node (fewer valid when the ring is smaller), -1 = none
     private int[] _predecessor = [];
-    // Bit length of the clockwise distance from the node to each routing entry. Routing compares these bytes
-    // first and reads an entry's 24-byte id only on a tie: at 10^6 nodes the ids do not fit in cache, and
-    // reading the id of every finger scanned was most of the cost of a hop.
-    private byte[] _fingerBits = [];
-    private byte[] _successorBits = [];
-    private byte[] _predecessorBits = [];
+    // The clockwise distance from the node to each routing entry rounded down to 16 bits (ChordQuery.DistanceRank: its
+    // bit length and the 8 bits after its leading one). Routing compares these first and reads an entry's 24-byte id
+    // only when the ranks are equal: at 10^6 nodes the ids do not fit in cache. With the bit length alone, the finger
+    // whose distance has the key's bit length needed its id at almost every hop; with the 8 more bits, about one in 256.
+    private ushort[] _fingerBits = [];
+    private ushort[] _successorBits = [];
+    private ushort[] _predecessorBits = [];
     private ushort[] _degree = [];       // distinct routing entries per node, counted at build (see Degree)
 
     private LookupArray<int> _paperHops = null!; // per lookup: hops when the key's predecessor held it, -1 until then
@@ -76,12 +81,12 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
 
     /// <summary>
     /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: about log2 N + 3 finger entries of
-    /// 5 bytes (ordinal and distance bit length), 9 bytes of finger offset and count, 5·r of successor list,
-    /// 5 of predecessor, 2 of degree, and 37 bytes of temporaries while the fingers are built (a copy of the sorted ids and
-    /// ordinals, counts and offsets).
+    /// 6 bytes (ordinal and distance rank), 9 bytes of finger offset and count, 6·r of successor list,
+    /// 6 of predecessor, 2 of degree, and 9 bytes of temporaries while the fingers are built (counts and offsets; the
+    /// build reads the global view's sorted ids in place).
     /// </summary>
     public static long BytesPerNode(ChordOptions options, long nodes) =>
-        5L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 9 + 5L * options.Successors + 5 + 2 + 37;
+        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 9 + 6L * options.Successors + 6 + 2 + 9;
 
     public override void BuildStatic(Oracle oracle)
     {
@@ -91,16 +96,14 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
         int live = oracle.Count;
         int r = _options.Successors;
         _ids = nodes.Ids;
-        _predecessor = new int[n];
-        _successors = new int[(long)n * r];
-        Array.Fill(_successors, -1);
-        Array.Fill(_predecessor, -1);
-
-        _successorBits = new byte[(long)n * r];
-        _predecessorBits = new byte[n];
+        _predecessor = LargeArray.Filled(n, -1);
+        _successors = LargeArray.Filled((long)n * r, -1);
+        _successorBits = LargeArray.Zeroed<ushort>((long)n * r);
+        _predecessorBits = LargeArray.Zeroed<ushort>(n);
         _degree = new ushort[n];
-        Id[] sorted = oracle.SortedIds.ToArray();
-        int[] order = oracle.SortedNodes.ToArray();
+        // The view's own arrays (the build reads them in parallel blocks, which cannot capture a span; nothing keeps them).
+        Id[] sorted = ArrayOf(oracle.SortedIdMemory);
+        int[] order = ArrayOf(oracle.SortedNodeMemory);
         int succCount = Math.Min(r, live - 1);
         // Blocks of ranks write disjoint nodes: the same tables for any number of threads.
         const int Block = 1 << 14;
@@ -112,14 +115,14 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
                 Id self = sorted[rank];
                 int before = rank == 0 ? live - 1 : rank - 1;
                 _predecessor[node] = order[before];
-                _predecessorBits[node] = (byte)space.Distance(self, sorted[before]).BitLength;
+                _predecessorBits[node] = ChordQuery.DistanceRank(space.Distance(self, sorted[before]));
                 long at = (long)node * r;
                 for (int j = 0; j < succCount; j++)
                 {
                     int next = rank + 1 + j;
                     if (next >= live) next -= live;
                     _successors[at + j] = order[next];
-                    _successorBits[at + j] = (byte)space.Distance(self, sorted[next]).BitLength;
+                    _successorBits[at + j] = ChordQuery.DistanceRank(space.Distance(self, sorted[next]));
                 }
             }
         });
@@ -127,28 +130,35 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
         BuildFingers(sorted, order, space, n, succCount);
     }
 
+    private static T[] ArrayOf<T>(ReadOnlyMemory<T> memory) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(memory, out ArraySegment<T> a) && a.Offset == 0 && a.Count == a.Array!.Length ? a.Array : memory.ToArray();
+
     /// <summary>
     /// Fingers: entry i (0-based) of node n is successor(n + 2^i); only the distinct entries are kept, in
     /// increasing distance, stopping at the first that would be n itself.
     /// </summary>
     /// <remarks>
-    /// <para>Let g be the smallest gap between neighbouring ids. For every i with 2^i ≤ g, n + 2^i lies in
-    /// (n, successor(n)], so those fingers are all the successor; only the levels i = bitlength(g) .. m-1 need a
-    /// search. The smallest of N random gaps is about 2^m / N², so that is about 2·log2 N levels (47 at N = 10^7).</para>
-    /// <para>For one level i, the targets id_k + 2^i of consecutive ranks k increase, so their successors'
-    /// ranks do too: one pointer sweeping the sorted ring forward finds them all in O(N), reading ids in
-    /// order (cache-friendly) instead of one binary search per node and level. The ring is unrolled to 2N
-    /// virtual ranks (rank v ≥ N has id sorted[v − N] + 2^m) so that targets past 2^m need no special case.</para>
-    /// <para>Blocks of ranks are independent (each starts its pointers with one binary search), so blocks run
-    /// in parallel; a first pass counts each node's fingers and a second writes them into one array at
-    /// prefix-sum offsets, so the result is the same for any number of threads and the table is never held
-    /// twice. O(N · levels) time; 5 bytes per finger entry.</para>
+    /// <para>Let g be the gap from n to its successor. For every i with 2^i ≤ g, n + 2^i lies in (n, successor(n)], so
+    /// those fingers are all the successor; only the levels from bitlength(g) on need a search, about log2 N of them for
+    /// a typical gap (the smallest of N random gaps, about 2^m / N², bounds the levels any node needs: about 2·log2 N,
+    /// 47 at N = 10^7).</para>
+    /// <para>For one level i, the targets id_k + 2^i of consecutive ranks k increase, so their successors' ranks do too:
+    /// one pointer per level, only ever moved forward, finds them all in O(N) over the sorted ring, reading ids in order
+    /// (cache-friendly) instead of one binary search per node and level. The ranks are walked in order and each rank
+    /// moves the pointers of its own levels: the working set is one position per level, and a node's fingers come out
+    /// in increasing distance, ready to be written. A level a rank skips (below its gap) keeps its pointer behind, which
+    /// the next rank that needs it moves on from. The ring is unrolled to 2N virtual ranks (rank v ≥ N has id
+    /// sorted[v − N] + 2^m) so that targets past 2^m need no special case.</para>
+    /// <para>Blocks of ranks are independent (each starts its pointers with one binary search per level), so blocks run
+    /// in parallel; a first pass counts each node's fingers and a second writes them into one array at prefix-sum
+    /// offsets, so the result is the same for any number of threads and the table is never held twice. O(N · log N)
+    /// time; 6 bytes per finger entry.</para>
     /// </remarks>
     private void BuildFingers(Id[] sorted, int[] order, IdSpace space, int n, int succCount)
     {
         int live = sorted.Length;
-        _fingerStart = new long[n];
-        _fingerCount = new byte[n];
+        _fingerStart = LargeArray.Zeroed<long>(n);
+        _fingerCount = LargeArray.Zeroed<byte>(n);
         if (live < 2)
         {
             _fingers = [];
@@ -162,21 +172,16 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
             Id gap = sorted[k + 1] - sorted[k];
             if (gap < minGap) minGap = gap;
         }
-        int firstLevel = minGap.BitLength;           // levels below it all give the successor
+        int firstLevel = minGap.BitLength;           // levels below it give every node its successor
         int levels = Math.Max(0, space.Bits - firstLevel);
+        var steps = new Id[levels];
+        for (int l = 0; l < levels; l++) steps[l] = Id.Pow2(firstLevel + l);
+        Id wrap = Id.Pow2(space.Bits);
 
-        const int Block = 2048;
+        const int Block = 1 << 15;
         int blocks = (live + Block - 1) / Block;
         var counts = new byte[live];
-
-        // Pass 1: count. Pass 2: write at the offsets. Both run the same deterministic sweep per block.
-        Parallel.For(0, blocks, () => new int[Block * Math.Max(1, levels)], (b, _, scratch) =>
-        {
-            Sweep(b * Block, Math.Min(live, (b + 1) * Block), scratch);
-            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
-                counts[k] = (byte)Emit(k, scratch, (k - b * Block) * levels, null, 0);
-            return scratch;
-        }, _ => { });
+        Parallel.For(0, blocks, b => Walk(b, null));
 
         long total = 0;
         var offsets = new long[live];
@@ -186,88 +191,251 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
             total += counts[k];
         }
         if (total > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
-        _fingers = new int[total];
-        _fingerBits = new byte[total];
+        _fingers = LargeArray.Zeroed<int>(total);
+        _fingerBits = LargeArray.Zeroed<ushort>(total);
+        Parallel.For(0, blocks, b => Walk(b, offsets));
 
-        Parallel.For(0, blocks, () => new int[Block * Math.Max(1, levels)], (b, _, scratch) =>
+        // The fingers of the ranks of block b: counted into counts (offsets null), or written at the offsets with each
+        // node's finger offset, count and degree.
+        void Walk(int b, long[]? offsets)
         {
-            Sweep(b * Block, Math.Min(live, (b + 1) * Block), scratch);
-            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
+            int from = b * Block, to = Math.Min(live, from + Block);
+            var next = new long[levels];   // per level: the pointer, at or before the answer for the current rank
+            for (int l = 0; l < levels; l++)
             {
-                int node = order[k];
-                _fingerStart[node] = offsets[k];
-                _fingerCount[node] = counts[k];
-                Emit(k, scratch, (k - b * Block) * levels, _fingers, offsets[k]);
+                Id target = sorted[from] + steps[l];                  // unwrapped: may exceed 2^m
+                next[l] = target < wrap ? IdSearch.LowerBound(sorted, target) : live + IdSearch.LowerBound(sorted, target - wrap);
             }
-            return scratch;
-        }, _ => { });
-
-        // Rank of successor(id_k + 2^i) for k in [from, to) and each level, into scratch[(k - from) * levels + level].
-        void Sweep(int from, int to, int[] scratch)
-        {
-            Id wrap = Id.Pow2(space.Bits);
-            for (int level = 0; level < levels; level++)
+            for (int k = from; k < to; k++)
             {
-                Id step = Id.Pow2(firstLevel + level);
-                Id target = sorted[from] + step;                  // unwrapped: may exceed 2^m
-                long v = target < wrap ? IdSearch.LowerBound(sorted, target) : live + IdSearch.LowerBound(sorted, target - wrap);
-                for (int k = from; k < to; k++)
+                Id self = sorted[k];
+                int succ = k + 1 == live ? 0 : k + 1;
+                Id gap = space.Distance(self, sorted[succ]);
+                long offset = offsets?[k] ?? 0;
+                int count = 0;
+                int beyondSuccessors = 0;       // fingers that are not in the successor list (rank distance > succCount)
+                bool predecessorIsFinger = false;
+                Put(succ, gap);
+                int last = succ;
+                for (int l = Math.Max(0, gap.BitLength - firstLevel); l < levels; l++)
                 {
-                    target = sorted[k] + step;
+                    Id target = self + steps[l];
+                    long v = Math.Max(next[l], k + 1);   // the answer lies past k
                     while (Virtual(v) < target) v++;
-                    scratch[(k - from) * levels + level] = (int)(v % live);
+                    next[l] = v;
+                    int rank = (int)(v % live);
+                    if (rank == k) break;  // n + 2^i lies in (predecessor, n]: every higher finger is n itself
+                    if (rank == last) continue;
+                    Put(rank, Virtual(v) - self);
+                    last = rank;
                 }
-            }
-
-            Id Virtual(long v) => v < live ? sorted[v] : sorted[v - live] + wrap;
-        }
-
-        // The distinct fingers of rank k in increasing distance: the successor, then each level's entry until one is
-        // k itself. Writes them (as ordinals, with their distance bit lengths) when into is not null, and the node's
-        // degree; returns the count.
-        int Emit(int k, int[] scratch, int at, int[]? into, long offset)
-        {
-            Id self = sorted[k];
-            int count = 0;
-            int beyondSuccessors = 0;       // fingers that are not in the successor list (rank distance > succCount)
-            bool predecessorIsFinger = false;
-            int last = (k + 1) % live;
-            Put(last);
-            for (int level = 0; level < levels; level++)
-            {
-                int f = scratch[at + level];
-                if (f == k) break;  // n + 2^i lies in (predecessor, n]: every higher finger is n itself
-                if (f == last) continue;
-                Put(f);
-                last = f;
-            }
-            if (into is not null)
-            {
-                bool predecessorIsSuccessor = live - 1 <= succCount;
-                _degree[order[k]] = (ushort)(succCount + beyondSuccessors + (predecessorIsSuccessor || predecessorIsFinger ? 0 : 1));
-            }
-            return count;
-
-            void Put(int rank)
-            {
-                if (into is not null)
+                if (offsets is null)
                 {
-                    into[offset + count] = order[rank];
-                    _fingerBits[offset + count] = (byte)space.Distance(self, sorted[rank]).BitLength;
-                    int d = rank - k;
-                    if (d < 0) d += live;
-                    if (d > succCount) beyondSuccessors++;
-                    if (d == live - 1) predecessorIsFinger = true;
+                    counts[k] = (byte)count;
+                    continue;
                 }
-                count++;
+                int node = order[k];
+                _fingerStart[node] = offset;
+                _fingerCount[node] = (byte)count;
+                bool predecessorIsSuccessor = live - 1 <= succCount;
+                _degree[node] = (ushort)(succCount + beyondSuccessors + (predecessorIsSuccessor || predecessorIsFinger ? 0 : 1));
+
+                void Put(int rank, Id distance)
+                {
+                    if (offsets is not null)
+                    {
+                        _fingers[offset + count] = order[rank];
+                        _fingerBits[offset + count] = ChordQuery.DistanceRank(distance);
+                        int d = rank - k;
+                        if (d < 0) d += live;
+                        if (d > succCount) beyondSuccessors++;
+                        if (d == live - 1) predecessorIsFinger = true;
+                    }
+                    count++;
+                }
             }
         }
+
+        Id Virtual(long v) => v < live ? sorted[v] : sorted[v - live] + wrap;
     }
 
     public override void StartLookup(int lookup)
     {
         _paperHops[lookup] = -1;
-        Route(Net.Lookups[lookup].Origin, lookup);
+        if (_plannedCount > 0) BeginPlanned(lookup);
+        else Route(Net.Lookups[lookup].Origin, lookup);
+    }
+
+    // ---- lookups routed before they begin (Network.RoutesAhead) ----------------------------------------------------
+    //
+    // Where nothing can change the ring or a delay while a lookup is in flight, the workload tells the ring of its next
+    // lookups before they begin (ILookupPlanner), and the ring routes them there and then: every hop of each, side by
+    // side in Lanes lanes. A lane's hop first asks for the current node's state (PrefetchNode, PrefetchRun), then yields
+    // to the other lanes, and reads it on its next turn, by which time it has come: at 10^6 nodes a hop waits for a few
+    // random reads of memory, and the waits of one lane overlap with the work of the others. When a lookup begins, its
+    // route is applied: its requests are counted (their loads were counted when routed) and only its reply is
+    // simulated, sent at once to arrive when it would have, after every hop's delay and its own. The same hops,
+    // messages, bytes, load, latency and answer time as routing it hop by hop (Route), with one event instead of one
+    // per hop; RouteAheadTests compares every result file of the two.
+
+    /// <summary>Lookups routed side by side.</summary>
+    private const int Lanes = 16;
+
+    /// <summary>A route found before its lookup began: where it ends, after how many hops, and the sum of their delays.</summary>
+    private struct PlannedRoute
+    {
+        public Id Key;
+        public int Origin;
+        public int Answer;
+        public int Hops;
+        public int PaperHops;
+        public long Elapsed;
+    }
+
+    private struct Lane
+    {
+        public Id Key;
+        public int Node;       // where the request is; -1 for an idle lane
+        public int Previous;   // the node it came from, whose hop's delay is added on the next turn (-1: none)
+        public int Index;      // of the lookup in the batch being planned
+        public int Hops;
+        public int PaperHops;
+        public long Elapsed;
+        public bool Measured;
+        public bool Fetched;   // the node's finger run has been asked for: the hop can be taken
+    }
+
+    private PlannedRoute[] _planned = [];
+    private int _plannedAt, _plannedCount;
+    private readonly Lane[] _lanes = new Lane[Lanes];
+
+    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming)
+    {
+        if (_plannedCount == 0) _plannedAt = 0;
+        int first = _plannedAt + _plannedCount;
+        if (first + upcoming.Length > _planned.Length)
+        {
+            Array.Copy(_planned, _plannedAt, _planned, 0, _plannedCount);   // the routes not yet begun go first
+            _plannedAt = 0;
+            first = _plannedCount;
+            if (first + upcoming.Length > _planned.Length) Array.Resize(ref _planned, Math.Max(2 * _planned.Length, first + upcoming.Length));
+        }
+        _plannedCount += upcoming.Length;
+        if (Net.Nodes.Count < CacheHint.WorthFromNodes) PlanInTurn(upcoming, first);
+        else PlanSideBySide(upcoming, first);
+    }
+
+    /// <summary>In a network whose tables fit in the caches, one lookup after the other: lanes and hints would cost more than they save.</summary>
+    private void PlanInTurn(ReadOnlySpan<PlannedLookup> upcoming, int first)
+    {
+        var table = new ConvergedTable(this);
+        Transport transport = Net.Transport;
+        IdSpace space = Net.Space;
+        for (int i = 0; i < upcoming.Length; i++)
+        {
+            ref readonly PlannedLookup lookup = ref upcoming[i];
+            int node = lookup.Origin, hops = 0, paperHops = -1;
+            long elapsed = 0;
+            while (true)
+            {
+                ChordStep step = ChordRouting.Step(ref table, space, _ids, node, lookup.Key, out int next);
+                if (step is not (ChordStep.ToSuccessor or ChordStep.Forward)) break;
+                if (step == ChordStep.ToSuccessor) paperHops = hops;
+                hops++;
+                elapsed += transport.PlanHop(node, next, lookup.Measured);
+                node = next;
+            }
+            _planned[first + i] = new PlannedRoute { Key = lookup.Key, Origin = lookup.Origin, Answer = node, Hops = hops, PaperHops = paperHops < 0 ? hops : paperHops, Elapsed = elapsed };
+        }
+    }
+
+    private void PlanSideBySide(ReadOnlySpan<PlannedLookup> upcoming, int first)
+    {
+        var table = new ConvergedTable(this);
+        Transport transport = Net.Transport;
+        IdSpace space = Net.Space;
+        Lane[] lanes = _lanes;
+        int entered = 0, active = 0;
+        for (int l = 0; l < Lanes; l++)
+        {
+            lanes[l].Node = -1;
+            if (entered < upcoming.Length)
+            {
+                Enter(ref lanes[l], upcoming[entered], entered);
+                entered++;
+                active++;
+            }
+        }
+        while (active > 0)
+        {
+            for (int l = 0; l < Lanes; l++)
+            {
+                ref Lane lane = ref lanes[l];
+                int node = lane.Node;
+                if (node < 0) continue;
+                if (!lane.Fetched)
+                {
+                    PrefetchRun(node);
+                    transport.PrefetchLatency(node);
+                    lane.Fetched = true;
+                    continue;
+                }
+                if (lane.Previous >= 0) lane.Elapsed += transport.PlanHop(lane.Previous, node, lane.Measured);
+                ChordStep step = ChordRouting.Step(ref table, space, _ids, node, lane.Key, out int next);
+                if (step is ChordStep.ToSuccessor or ChordStep.Forward)
+                {
+                    if (step == ChordStep.ToSuccessor) lane.PaperHops = lane.Hops;
+                    lane.Hops++;
+                    lane.Previous = node;
+                    lane.Node = next;
+                    lane.Fetched = false;
+                    PrefetchNode(next);
+                    transport.PrefetchMachineOf(next);
+                    continue;
+                }
+                ref PlannedRoute route = ref _planned[first + lane.Index];
+                route.Key = lane.Key;
+                route.Origin = upcoming[lane.Index].Origin;
+                route.Answer = node;
+                route.Hops = lane.Hops;
+                route.PaperHops = lane.PaperHops < 0 ? lane.Hops : lane.PaperHops;
+                route.Elapsed = lane.Elapsed;
+                if (entered < upcoming.Length)
+                {
+                    Enter(ref lane, upcoming[entered], entered);
+                    entered++;
+                }
+                else
+                {
+                    lane.Node = -1;
+                    active--;
+                }
+            }
+        }
+
+        void Enter(ref Lane lane, in PlannedLookup lookup, int index)
+        {
+            lane = new Lane { Key = lookup.Key, Node = lookup.Origin, Previous = -1, Index = index, PaperHops = -1, Measured = lookup.Measured };
+            PrefetchNode(lookup.Origin);
+            transport.PrefetchMachineOf(lookup.Origin);
+        }
+    }
+
+    /// <summary>The lookup begins: its route, found when it was planned, is applied (see above).</summary>
+    private void BeginPlanned(int lookup)
+    {
+        ref LookupRecord rec = ref Net.Lookups[lookup];
+        ref PlannedRoute route = ref _planned[_plannedAt];
+        if (route.Origin != rec.Origin || route.Key != rec.Key)
+            throw new InvalidOperationException($"lookup of {rec.Key} from node {rec.Origin} began, but the next one planned was of {route.Key} from node {route.Origin}");
+        _plannedAt++;
+        _plannedCount--;
+        rec.Hops = route.Hops;
+        _paperHops[lookup] = route.PaperHops;
+        Net.Transport.CountPlanned(ref rec, route.Hops, ChordSizes.FindSuccessor);
+        // A route never comes back to its origin: only a lookup the origin is responsible for ends there, with no hop.
+        if (route.Hops == 0) Finish(lookup, route.Answer);
+        else Net.Transport.SendAfter(route.Answer, rec.Origin, new Event { Lookup = lookup, Arg = route.Answer, Sink = Sink, Type = (byte)ChordMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply, route.Elapsed);
     }
 
     protected override void Receive(ref Event ev)
@@ -291,8 +459,17 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {
-        if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
-        int n = ev.Dst;
+        if (ev.Type == (byte)ChordMessage.FindSuccessor) PrefetchNode(ev.Dst);
+    }
+
+    void IPrefetchingSink.PrefetchNear(in Event ev)
+    {
+        if (ev.Type == (byte)ChordMessage.FindSuccessor) PrefetchRun(ev.Dst);
+    }
+
+    /// <summary>What a hop at node <paramref name="n"/> reads first: its id, successor list, predecessor bits, finger offset and count.</summary>
+    private void PrefetchNode(int n)
+    {
         long first = (long)n * _options.Successors;
         CacheHint.Prefetch(in _ids[n]);
         CacheHint.Prefetch(in _successors[first]);
@@ -302,10 +479,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
         CacheHint.Prefetch(in _fingerCount[n]);
     }
 
-    void IPrefetchingSink.PrefetchNear(in Event ev)
+    /// <summary>What it reads next, found through the offset: the run of finger bits and fingers.</summary>
+    private void PrefetchRun(int n)
     {
-        if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
-        int n = ev.Dst;
         long start = _fingerStart[n];
         int count = _fingerCount[n];
         if (count == 0) return;
@@ -349,9 +525,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
     }
 
     /// <summary>
-    /// The converged routing table as the step reads it. Every test compares distance bit lengths (one byte per entry,
-    /// stored beside it) before reading an entry's 24-byte id: at 10^6 nodes the ids do not fit in cache, and reading
-    /// the id of every entry scanned was most of the cost of a hop.
+    /// The converged routing table as the step reads it. Every test compares distance ranks (two bytes per entry, stored
+    /// beside it) before reading an entry's 24-byte id: at 10^6 nodes the ids do not fit in cache, and reading the id of
+    /// every entry scanned was most of the cost of a hop.
     /// </summary>
     private readonly struct ConvergedTable(ChordRing ring) : IChordRoutingTable
     {
@@ -363,31 +539,32 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
         }
 
         public bool InOwnRange(int n, in ChordQuery q) =>
-            q.ToKey.IsZero || (q.Bits >= ring._predecessorBits[n] && q.ToKey > ring.Net.Space.Distance(q.Self, ring._ids[ring._predecessor[n]]));
+            q.ToKey.IsZero || q.Rank > ring._predecessorBits[n] || (q.Rank == ring._predecessorBits[n] && q.ToKey > ring.Net.Space.Distance(q.Self, ring._ids[ring._predecessor[n]]));
 
         public bool InSuccessorRange(int n, int successor, in ChordQuery q) =>
-            q.Bits <= ring._successorBits[(long)n * ring._options.Successors] && !q.ToKey.IsZero && q.ToKey <= ring.Net.Space.Distance(q.Self, ring._ids[successor]);
+            !q.ToKey.IsZero && (q.Rank < ring._successorBits[(long)n * ring._options.Successors]
+                || (q.Rank == ring._successorBits[(long)n * ring._options.Successors] && q.ToKey <= ring.Net.Space.Distance(q.Self, ring._ids[successor])));
 
-        public int ClosestPreceding(int n, in ChordQuery q) => ring.ClosestPrecedingNode(n, q.Self, q.ToKey, q.Bits);
+        public int ClosestPreceding(int n, in ChordQuery q) => ring.ClosestPrecedingNode(n, q.Self, q.ToKey, q.Rank);
     }
 
     /// <summary>
     /// closest_preceding_node: the entry of the finger table or successor list farthest along the ring that
     /// still precedes the key, i.e. with clockwise distance from the node below <paramref name="toKey"/>
-    /// (whose bit length is <paramref name="bits"/>). Entries are scanned from the farthest; an entry whose
-    /// distance has more bits than the key's is too far, one with fewer bits precedes it, and only an equal bit
-    /// length needs the exact comparison.
+    /// (whose distance rank is <paramref name="rank"/>, see <see cref="ChordQuery.DistanceRank(Id, int)"/>). Entries are
+    /// scanned from the farthest; an entry whose distance has a higher rank than the key's is too far, one with a lower
+    /// rank precedes it, and only an equal rank needs the exact comparison.
     /// </summary>
-    private int ClosestPrecedingNode(int node, Id self, Id toKey, int bits)
+    private int ClosestPrecedingNode(int node, Id self, Id toKey, int rank)
     {
         IdSpace space = Net.Space;
-        int best = -1, bestBits = 0;
+        int best = -1, bestRank = 0;
         for (long j = _fingerStart[node] + _fingerCount[node] - 1; j >= _fingerStart[node]; j--)
         {
             int b = _fingerBits[j];
-            if (b > bits || (b == bits && space.Distance(self, _ids[_fingers[j]]) >= toKey)) continue;
+            if (b > rank || (b == rank && space.Distance(self, _ids[_fingers[j]]) >= toKey)) continue;
             best = _fingers[j];
-            bestBits = b;
+            bestRank = b;
             break;
         }
         int r = _options.Successors;
@@ -397,9 +574,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink
             int s = _successors[first + j];
             if (s < 0) continue;
             int b = _successorBits[first + j];
-            if (b > bits || (b == bits && space.Distance(self, _ids[s]) >= toKey)) continue;
+            if (b > rank || (b == rank && space.Distance(self, _ids[s]) >= toKey)) continue;
             // s precedes the key; it beats the finger only if it is farther along the ring.
-            if (best < 0 || b > bestBits || (b == bestBits && space.Distance(self, _ids[s]) > space.Distance(self, _ids[best]))) best = s;
+            if (best < 0 || b > bestRank || (b == bestRank && space.Distance(self, _ids[s]) > space.Distance(self, _ids[best]))) best = s;
             break;
         }
         return best >= 0 ? best : _successors[first];

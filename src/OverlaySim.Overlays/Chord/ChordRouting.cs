@@ -27,6 +27,7 @@ public readonly struct ChordQuery
         Self = self;
         ToKey = toKey;
         Bits = toKey.BitLength;
+        Rank = DistanceRank(toKey, Bits);
     }
 
     public Id Key { get; }
@@ -38,6 +39,21 @@ public readonly struct ChordQuery
 
     /// <summary>Bit length of <see cref="ToKey"/> (routing tables compare these before reading an entry's id).</summary>
     public int Bits { get; }
+
+    /// <summary><see cref="DistanceRank"/> of <see cref="ToKey"/>.</summary>
+    public int Rank { get; }
+
+    /// <summary>
+    /// A distance rounded down to 16 bits, in the way of a floating-point number: its bit length, then the 8 bits that
+    /// follow its leading one. Ranks are ordered as the distances are (a smaller distance never has a larger rank), so
+    /// two distances of different ranks compare without their ids; only equal ranks need the exact comparison.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static int DistanceRank(Id distance, int bits) =>
+        bits << 8 | (int)(bits > 9 ? distance.BitsFrom(bits - 9) & 0xFF : (distance.Lo << (9 - bits)) & 0xFF);
+
+    /// <summary><see cref="DistanceRank(Id, int)"/> of a distance whose bit length is not known yet.</summary>
+    public static ushort DistanceRank(Id distance) => (ushort)DistanceRank(distance, distance.BitLength);
 }
 
 /// <summary>
