@@ -274,7 +274,7 @@ public static class Experiment
     /// <summary>Key i is SHA-1("key-i") truncated to id_bits.</summary>
     public static Id[] KeyIds(IdSpace space, int count)
     {
-        var keys = new Id[count];
+        Id[] keys = LargeArray.Zeroed<Id>(count);
         // Each key is hashed on its own, so blocks run in parallel and the ids are the same for any number of threads.
         // The name is formatted straight into UTF-8 bytes: no string per key.
         const int Block = 1 << 14;
@@ -305,10 +305,10 @@ public static class Experiment
     {
         if (n > 0 && space.Bits < 63 && (ulong)n > 1UL << space.Bits)
             throw new ArgumentException($"{n} nodes do not fit in a {space.Bits}-bit id space");
-        var ids = new Id[n];
+        Id[] ids = LargeArray.Zeroed<Id>(n);
         for (int i = 0; i < n; i++) ids[i] = space.Random(ref rng);
-        sorted = new Id[n];
-        order = new int[n];
+        sorted = LargeArray.Zeroed<Id>(n);
+        order = LargeArray.Zeroed<int>(n);
         while (true)
         {
             IdSort.SortIndicesInto(ids, sorted, order, space);
@@ -355,13 +355,20 @@ public static class Experiment
                 int owner = run.Truth.Responsible(net.Keys[k], k);
                 if (owner >= 0) keysPerMachine[net.Nodes.Machine[owner]]++;
             }
-        var upMachines = new List<long>();
+        // The machines up, by how many keys each holds (at most K): percentiles from the histogram instead of a sort of
+        // every machine's count (10^7 of them at 10^7 nodes).
+        long mostKeys = 0;
         for (int mach = 0; mach < population.MachineCount; mach++)
-            if (population.IsMachineUp(mach)) upMachines.Add(keysPerMachine[mach]);
-        long[] liveCounts = upMachines.ToArray();
-        int zero = liveCounts.Count(c => c == 0);
-        Array.Sort(liveCounts);
-        int machinesUp = liveCounts.Length;
+            if (population.IsMachineUp(mach)) mostKeys = Math.Max(mostKeys, keysPerMachine[mach]);
+        var machinesByKeys = new long[mostKeys + 1];
+        int machinesUp = 0;
+        for (int mach = 0; mach < population.MachineCount; mach++)
+        {
+            if (!population.IsMachineUp(mach)) continue;
+            machinesByKeys[keysPerMachine[mach]]++;
+            machinesUp++;
+        }
+        long zero = machinesByKeys[0];
 
         LoadSummary load = SummarizeLoad(net, m.Issued);
 
@@ -398,9 +405,9 @@ public static class Experiment
             BytesPerLookup = m.Ended == 0 ? 0 : (double)m.Bytes / m.Ended,
             HasKeysPerNode = keysPerNode,
             KeysPerNodeMean = machinesUp == 0 || !keysPerNode ? 0 : (double)net.Keys.Length / machinesUp,
-            KeysPerNodeP1 = Stats.PercentileOfSorted(liveCounts, 1),
-            KeysPerNodeP99 = Stats.PercentileOfSorted(liveCounts, 99),
-            KeysPerNodeMax = machinesUp == 0 ? 0 : liveCounts[^1],
+            KeysPerNodeP1 = Stats.PercentileOfHistogram(machinesByKeys, 1),
+            KeysPerNodeP99 = Stats.PercentileOfHistogram(machinesByKeys, 99),
+            KeysPerNodeMax = machinesUp == 0 ? 0 : mostKeys,
             KeysPerNodeZeroFrac = machinesUp == 0 ? 0 : (double)zero / machinesUp,
             LoadMean = load.Mean,
             LoadP99 = load.P99,

@@ -25,7 +25,7 @@ public static class IdSearch
     /// <example>Ids [1, 2, 9, 12] of a 4-bit space, bits = 2: top bits 0, 0, 2, 3, so the index is [0, 2, 2, 3, 4].</example>
     public static int[] PrefixIndex(ReadOnlySpan<Id> sorted, IdSpace space, int bits)
     {
-        var index = new int[(1 << bits) + 1];
+        int[] index = LargeArray.Zeroed<int>((1 << bits) + 1);
         int rank = 0;
         for (int v = 0; v <= 1 << bits; v++)
         {

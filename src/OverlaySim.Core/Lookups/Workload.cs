@@ -162,15 +162,29 @@ public sealed class Workload : IEventSink
             if (origin >= 0)
             {
                 if (_options.Targets == LookupTargets.Nodes) target = _net.Nodes.Ids[DrawTarget(origin)];
-                else keyIndex = DrawKey();
+                else
+                {
+                    keyIndex = DrawKey();
+                    CacheHint.Prefetch(in _net.Keys[keyIndex]);   // read below, once every draw is made
+                }
                 issued++;
-                _plans[planned++] = new PlannedLookup(origin, keyIndex >= 0 ? _net.Keys[keyIndex] : target, _net.Window.Contains(time));
+                _plans[planned++] = new PlannedLookup(origin, target, _net.Window.Contains(time));
             }
             long next = !_options.RateMode && issued >= _options.Lookups ? -1 : NextArrival(time);
             _drawn[i] = (origin, keyIndex, target, next);
             _drawnCount = i + 1;
             if (next < 0) break;
             time = next;
+        }
+        if (_options.Targets == LookupTargets.Keys)
+        {
+            int p = 0;
+            for (int i = 0; i < _drawnCount; i++)
+            {
+                if (_drawn[i].Origin < 0) continue;
+                _plans[p] = _plans[p] with { Key = _net.Keys[_drawn[i].KeyIndex] };
+                p++;
+            }
         }
         Planner!.Plan(_plans.AsSpan(0, planned));
     }

@@ -349,8 +349,7 @@ public sealed class Oracle
     {
         int max = -1;
         foreach (int n in _order) max = Math.Max(max, n);
-        var rank = new int[max + 1];
-        Array.Fill(rank, -1);
+        int[] rank = LargeArray.Filled(max + 1, -1);
         for (int i = 0; i < _order.Length; i++) rank[_order[i]] = i;
         return rank;
     }

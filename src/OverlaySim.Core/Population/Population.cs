@@ -53,7 +53,7 @@ public sealed class Population
         MachineCount = (nodes.Count + virtualNodes - 1) / virtualNodes;
         _machineUp = new bool[MachineCount];
         _upInWindow = new bool[MachineCount];
-        _machineBase = new int[MachineCount];
+        _machineBase = LargeArray.Zeroed<int>(MachineCount);
         _server = new bool[MachineCount];
         for (int m = 0; m < MachineCount; m++)
         {

@@ -96,7 +96,7 @@ public sealed class CoordinateLatency : LatencyModel
         _machines = nodes;
         _accessMin = accessMinMicros;
         _accessMax = accessMaxMicros;
-        _coords = new float[(long)nodes * dimensions];
+        _coords = LargeArray.Zeroed<float>((long)nodes * dimensions);
         for (long i = 0; i < _coords.LongLength; i++) _coords[i] = (float)rng.NextDouble();
         if (accessMaxMicros > 0)
         {

@@ -41,7 +41,7 @@ public sealed class Transport
         _perMessage = latency.PerMessage; // asked once: most models have fixed pair delays, and a send makes one virtual call
         _lookups = lookups;
         _window = window;
-        _load = new long[Math.Max(1, machines)];
+        _load = LargeArray.Zeroed<long>(Math.Max(1, machines));
     }
 
     public LatencyModel Latency { get; }
@@ -76,24 +76,30 @@ public sealed class Transport
     /// until delivered or lost: the lookup does not end before that.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Send(int src, int dst, Event ev, int bytes) => SendAfter(src, dst, ev, bytes, 0);
+    public void Send(int src, int dst, Event ev, int bytes)
+    {
+        int from = MachineOf(src), to = MachineOf(dst);
+        SendIn(src, dst, to, ev, bytes, _perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to));
+    }
 
     /// <summary>
-    /// <see cref="Send"/>, delivered <paramref name="after"/> µs later than the one-way delay: the reply of a lookup
-    /// routed before it began (<see cref="ILookupPlanner"/>), sent when it begins to arrive after the delays of the
-    /// hops before it (<see cref="PlanHop"/>) and its own.
+    /// <see cref="Send"/>, delivered <paramref name="delay"/> µs from now, as the caller computed it: the reply of a
+    /// lookup routed before it began (<see cref="ILookupPlanner"/>), sent when it begins to arrive after the delays of
+    /// the hops before it (<see cref="PlanHop"/>) and its own one-way delay (<see cref="OneWay"/>). Only where delays are
+    /// fixed per pair (<see cref="Network.RoutesAhead"/>).
     /// </summary>
+    public void SendPlanned(int src, int dst, Event ev, int bytes, long delay) => SendIn(src, dst, MachineOf(dst), ev, bytes, delay);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void SendAfter(int src, int dst, Event ev, int bytes, long after)
+    private void SendIn(int src, int dst, int toMachine, Event ev, int bytes, long delay)
     {
         ev.Src = src;
         ev.Dst = dst;
-        int from = MachineOf(src), to = MachineOf(dst);
         ref LookupRecord r = ref _lookups[ev.Lookup];
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
-        CountLookupMessage(ref r, ev.Type, to, bytes);
-        _sim.Schedule(after + (_perMessage ? Latency.MessageDelay(from, to) : Latency.OneWay(from, to)), ev);
+        CountLookupMessage(ref r, ev.Type, toMachine, bytes);
+        _sim.Schedule(delay, ev);
     }
 
     /// <summary>

@@ -100,7 +100,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         _successors = LargeArray.Filled((long)n * r, -1);
         _successorBits = LargeArray.Zeroed<ushort>((long)n * r);
         _predecessorBits = LargeArray.Zeroed<ushort>(n);
-        _degree = new ushort[n];
+        _degree = LargeArray.Zeroed<ushort>(n);
         // The view's own arrays (the build reads them in parallel blocks, which cannot capture a span; nothing keeps them).
         Id[] sorted = ArrayOf(oracle.SortedIdMemory);
         int[] order = ArrayOf(oracle.SortedNodeMemory);
@@ -180,11 +180,11 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 
         const int Block = 1 << 15;
         int blocks = (live + Block - 1) / Block;
-        var counts = new byte[live];
+        byte[] counts = LargeArray.Zeroed<byte>(live);
         Parallel.For(0, blocks, b => Walk(b, null));
 
         long total = 0;
-        var offsets = new long[live];
+        long[] offsets = LargeArray.Zeroed<long>(live);
         for (int k = 0; k < live; k++)
         {
             offsets[k] = total;
@@ -281,7 +281,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>Lookups routed side by side.</summary>
     private const int Lanes = 16;
 
-    /// <summary>A route found before its lookup began: where it ends, after how many hops, and the sum of their delays.</summary>
+    /// <summary>A route found before its lookup began: where it ends, after how many hops, and when its reply arrives (the sum of the hops' delays and the reply's).</summary>
     private struct PlannedRoute
     {
         public Id Key;
@@ -345,6 +345,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 elapsed += transport.PlanHop(node, next, lookup.Measured);
                 node = next;
             }
+            if (hops > 0) elapsed += transport.OneWay(node, lookup.Origin);   // the reply
             _planned[first + i] = new PlannedRoute { Key = lookup.Key, Origin = lookup.Origin, Answer = node, Hops = hops, PaperHops = paperHops < 0 ? hops : paperHops, Elapsed = elapsed };
         }
     }
@@ -399,7 +400,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 route.Answer = node;
                 route.Hops = lane.Hops;
                 route.PaperHops = lane.PaperHops < 0 ? lane.Hops : lane.PaperHops;
-                route.Elapsed = lane.Elapsed;
+                route.Elapsed = lane.Hops > 0 ? lane.Elapsed + transport.OneWay(node, route.Origin) : 0;   // and the reply's delay
                 if (entered < upcoming.Length)
                 {
                     Enter(ref lane, upcoming[entered], entered);
@@ -435,7 +436,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         Net.Transport.CountPlanned(ref rec, route.Hops, ChordSizes.FindSuccessor);
         // A route never comes back to its origin: only a lookup the origin is responsible for ends there, with no hop.
         if (route.Hops == 0) Finish(lookup, route.Answer);
-        else Net.Transport.SendAfter(route.Answer, rec.Origin, new Event { Lookup = lookup, Arg = route.Answer, Sink = Sink, Type = (byte)ChordMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply, route.Elapsed);
+        else Net.Transport.SendPlanned(route.Answer, rec.Origin, new Event { Lookup = lookup, Arg = route.Answer, Sink = Sink, Type = (byte)ChordMessage.FindSuccessorReply }, ChordSizes.FindSuccessorReply, route.Elapsed);
     }
 
     protected override void Receive(ref Event ev)
