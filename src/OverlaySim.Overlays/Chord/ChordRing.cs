@@ -29,8 +29,9 @@
 // it shortens the last hops slightly); the finger table is stored as its distinct entries only. This model has no
 // protocol and cannot follow churn: ChordProtocol.cs runs join, stabilize, fix_fingers and failures.
 //
-// Memory per node: 6·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and 16-bit distance rank)
-// plus 9 of offset and count, 6·r of successor list, 6 of predecessor and 2 of degree: about 190 bytes at N = 10^6, r = 8.
+// Memory per node: 6·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and 16-bit distance rank), a
+// 16-byte record of what every hop reads (finger offset and count, first successor, three distance ranks), 6·r of
+// successor list, 4 of predecessor and 2 of degree: about 200 bytes at N = 10^6, r = 8.
 
 using OverlaySim.Core;
 
@@ -50,18 +51,39 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 {
     private readonly ChordOptions _options;
     private Id[] _ids = [];
-    private long[] _fingerStart = [];  // fingers of node n are _fingers[_fingerStart[n] .. + _fingerCount[n])
-    private byte[] _fingerCount = [];
-    private int[] _fingers = [];       // distinct finger entries, in increasing clockwise distance (ring order)
+    private NodeState[] _state = [];   // what every hop reads of its node, in one 16-byte record
+    private Entry[] _fingers = [];     // distinct finger entries of each node, in increasing clockwise distance (ring order)
     private int[] _successors = [];    // r entries per node (fewer valid when the ring is smaller), -1 = none
     private int[] _predecessor = [];
     // The clockwise distance from the node to each routing entry rounded down to 16 bits (ChordQuery.DistanceRank: its
     // bit length and the 8 bits after its leading one). Routing compares these first and reads an entry's 24-byte id
     // only when the ranks are equal: at 10^6 nodes the ids do not fit in cache. With the bit length alone, the finger
     // whose distance has the key's bit length needed its id at almost every hop; with the 8 more bits, about one in 256.
-    private ushort[] _fingerBits = [];
     private ushort[] _successorBits = [];
-    private ushort[] _predecessorBits = [];
+
+    /// <summary>
+    /// A node's fields that a hop reads, together: where its fingers are (<see cref="_fingers"/>[FingerStart ..
+    /// + FingerCount)), its first successor, and the distance ranks of its predecessor, its first successor and its
+    /// farthest successor (past which no successor-list entry can beat a finger, so the list is read only when the key
+    /// is that close). One cache line per hop instead of one per array.
+    /// </summary>
+    private struct NodeState
+    {
+        public int FingerStart;
+        public int Successor;           // -1 in a ring of one
+        public ushort PredecessorRank;
+        public ushort SuccessorRank;
+        public ushort LastSuccessorRank;
+        public byte FingerCount;
+    }
+
+    /// <summary>A finger: the node and the rank of its clockwise distance, 6 bytes, read together.</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Pack = 2)]
+    private struct Entry
+    {
+        public int Node;
+        public ushort Rank;
+    }
     private ushort[] _degree = [];       // distinct routing entries per node, counted at build (see Degree)
 
     private LookupArray<int> _paperHops = null!; // per lookup: hops when the key's predecessor held it, -1 until then
@@ -80,13 +102,13 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     public override GroundTruth CreateTruth(Oracle view) => new ChordTruth(view);
 
     /// <summary>
-    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: about log2 N + 3 finger entries of
-    /// 6 bytes (ordinal and distance rank), 9 bytes of finger offset and count, 6·r of successor list,
-    /// 6 of predecessor, 2 of degree, and 9 bytes of temporaries while the fingers are built (counts and offsets; the
-    /// build reads the global view's sorted ids in place).
+    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: log2 N + 1 finger entries of
+    /// 6 bytes (ordinal and distance rank), the 16-byte record a hop reads, 6·r of successor list, 4 of predecessor, 2
+    /// of degree, and 9 bytes of temporaries while the fingers are built (counts and offsets; the build reads the global
+    /// view's sorted ids in place).
     /// </summary>
     public static long BytesPerNode(ChordOptions options, long nodes) =>
-        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 3) + 9 + 6L * options.Successors + 6 + 2 + 9;
+        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 1) + 16 + 6L * options.Successors + 4 + 2 + 9;
 
     public override void BuildStatic(Oracle oracle)
     {
@@ -99,7 +121,8 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         _predecessor = LargeArray.Filled(n, -1);
         _successors = LargeArray.Filled((long)n * r, -1);
         _successorBits = LargeArray.Zeroed<ushort>((long)n * r);
-        _predecessorBits = LargeArray.Zeroed<ushort>(n);
+        _state = LargeArray.Zeroed<NodeState>(n);
+        for (int i = 0; i < n; i++) _state[i].Successor = -1;
         _degree = LargeArray.Zeroed<ushort>(n);
         // The view's own arrays (the build reads them in parallel blocks, which cannot capture a span; nothing keeps them).
         Id[] sorted = ArrayOf(oracle.SortedIdMemory);
@@ -115,7 +138,8 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 Id self = sorted[rank];
                 int before = rank == 0 ? live - 1 : rank - 1;
                 _predecessor[node] = order[before];
-                _predecessorBits[node] = ChordQuery.DistanceRank(space.Distance(self, sorted[before]));
+                ref NodeState state = ref _state[node];
+                state.PredecessorRank = ChordQuery.DistanceRank(space.Distance(self, sorted[before]));
                 long at = (long)node * r;
                 for (int j = 0; j < succCount; j++)
                 {
@@ -123,6 +147,12 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     if (next >= live) next -= live;
                     _successors[at + j] = order[next];
                     _successorBits[at + j] = ChordQuery.DistanceRank(space.Distance(self, sorted[next]));
+                    if (j == 0)
+                    {
+                        state.Successor = _successors[at];
+                        state.SuccessorRank = _successorBits[at];
+                    }
+                    state.LastSuccessorRank = _successorBits[at + j];
                 }
             }
         });
@@ -157,12 +187,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     private void BuildFingers(Id[] sorted, int[] order, IdSpace space, int n, int succCount)
     {
         int live = sorted.Length;
-        _fingerStart = LargeArray.Zeroed<long>(n);
-        _fingerCount = LargeArray.Zeroed<byte>(n);
         if (live < 2)
         {
             _fingers = [];
-            _fingerBits = [];
             return;
         }
 
@@ -191,8 +218,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
             total += counts[k];
         }
         if (total > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
-        _fingers = LargeArray.Zeroed<int>(total);
-        _fingerBits = LargeArray.Zeroed<ushort>(total);
+        _fingers = LargeArray.Zeroed<Entry>(total);
         Parallel.For(0, blocks, b => Walk(b, offsets));
 
         // The fingers of the ranks of block b: counted into counts (offsets null), or written at the offsets with each
@@ -235,8 +261,8 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     continue;
                 }
                 int node = order[k];
-                _fingerStart[node] = offset;
-                _fingerCount[node] = (byte)count;
+                _state[node].FingerStart = (int)offset;
+                _state[node].FingerCount = (byte)count;
                 bool predecessorIsSuccessor = live - 1 <= succCount;
                 _degree[node] = (ushort)(succCount + beyondSuccessors + (predecessorIsSuccessor || predecessorIsFinger ? 0 : 1));
 
@@ -244,8 +270,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 {
                     if (offsets is not null)
                     {
-                        _fingers[offset + count] = order[rank];
-                        _fingerBits[offset + count] = ChordQuery.DistanceRank(distance);
+                        _fingers[offset + count] = new Entry { Node = order[rank], Rank = ChordQuery.DistanceRank(distance) };
                         int d = rank - k;
                         if (d < 0) d += live;
                         if (d > succCount) beyondSuccessors++;
@@ -377,6 +402,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 if (!lane.Fetched)
                 {
                     PrefetchRun(node);
+                    if (ChordQuery.DistanceRank(space.Distance(_ids[node], lane.Key)) <= _state[node].LastSuccessorRank) PrefetchSuccessors(node);
                     transport.PrefetchLatency(node);
                     lane.Fetched = true;
                     continue;
@@ -452,15 +478,17 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         }
     }
 
-    // A hop reads about eight arrays at a random node (its id, first successor, predecessor bits, finger offset and
-    // count, then the run of finger bits and fingers, found through the offset): each a likely cache miss at 10^6
-    // nodes. The engine names the events due next, so the per-node fields of the one after next and the finger run
-    // of the next are fetched while the current hop is handled, in networks whose tables outgrow the caches.
+    // A hop reads a random node's id, its record, then the run of fingers found through the record (and near the key its
+    // successor list): each a likely cache miss at 10^6 nodes. Hop by hop, the engine names the events due next, so the
+    // id, record and successor list of the one after next and the finger run of the next are fetched while the current
+    // hop is handled, in networks whose tables outgrow the caches.
     bool IPrefetchingSink.WantsHints => Net.Nodes.Count >= CacheHint.WorthFromNodes;
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {
-        if (ev.Type == (byte)ChordMessage.FindSuccessor) PrefetchNode(ev.Dst);
+        if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
+        PrefetchNode(ev.Dst);
+        PrefetchSuccessors(ev.Dst);
     }
 
     void IPrefetchingSink.PrefetchNear(in Event ev)
@@ -471,23 +499,23 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>What a hop at node <paramref name="n"/> reads first: its id, successor list, predecessor bits, finger offset and count.</summary>
     private void PrefetchNode(int n)
     {
-        long first = (long)n * _options.Successors;
         CacheHint.Prefetch(in _ids[n]);
-        CacheHint.Prefetch(in _successors[first]);
-        CacheHint.Prefetch(in _successorBits[first]);
-        CacheHint.Prefetch(in _predecessorBits[n]);
-        CacheHint.Prefetch(in _fingerStart[n]);
-        CacheHint.Prefetch(in _fingerCount[n]);
+        CacheHint.Prefetch(in _state[n]);
     }
 
     /// <summary>What it reads next, found through the offset: the run of finger bits and fingers.</summary>
     private void PrefetchRun(int n)
     {
-        long start = _fingerStart[n];
-        int count = _fingerCount[n];
-        if (count == 0) return;
-        CacheHint.Prefetch(in _fingerBits[start], count);
-        CacheHint.Prefetch(in _fingers[start], count);
+        ref readonly NodeState state = ref _state[n];
+        if (state.FingerCount > 0) CacheHint.Prefetch(in _fingers[state.FingerStart], state.FingerCount);
+    }
+
+    /// <summary>The successor list, which a hop reads only when the key is no farther than its last entry.</summary>
+    private void PrefetchSuccessors(int n)
+    {
+        long first = (long)n * _options.Successors;
+        CacheHint.Prefetch(in _successors[first]);
+        CacheHint.Prefetch(in _successorBits[first]);
     }
 
     /// <summary>The origin learns the answer (nothing else is in flight for the lookup, so it also ends).</summary>
@@ -535,16 +563,21 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         /// <summary>The first successor; a ring of one (no successor stored) is its own.</summary>
         public int Successor(int n)
         {
-            int s = ring._successors[(long)n * ring._options.Successors];
+            int s = ring._state[n].Successor;
             return s >= 0 ? s : n;
         }
 
-        public bool InOwnRange(int n, in ChordQuery q) =>
-            q.ToKey.IsZero || q.Rank > ring._predecessorBits[n] || (q.Rank == ring._predecessorBits[n] && q.ToKey > ring.Net.Space.Distance(q.Self, ring._ids[ring._predecessor[n]]));
+        public bool InOwnRange(int n, in ChordQuery q)
+        {
+            int own = ring._state[n].PredecessorRank;
+            return q.ToKey.IsZero || q.Rank > own || (q.Rank == own && q.ToKey > ring.Net.Space.Distance(q.Self, ring._ids[ring._predecessor[n]]));
+        }
 
-        public bool InSuccessorRange(int n, int successor, in ChordQuery q) =>
-            !q.ToKey.IsZero && (q.Rank < ring._successorBits[(long)n * ring._options.Successors]
-                || (q.Rank == ring._successorBits[(long)n * ring._options.Successors] && q.ToKey <= ring.Net.Space.Distance(q.Self, ring._ids[successor])));
+        public bool InSuccessorRange(int n, int successor, in ChordQuery q)
+        {
+            int next = ring._state[n].SuccessorRank;
+            return !q.ToKey.IsZero && (q.Rank < next || (q.Rank == next && q.ToKey <= ring.Net.Space.Distance(q.Self, ring._ids[successor])));
+        }
 
         public int ClosestPreceding(int n, in ChordQuery q) => ring.ClosestPrecedingNode(n, q.Self, q.ToKey, q.Rank);
     }
@@ -559,15 +592,19 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     private int ClosestPrecedingNode(int node, Id self, Id toKey, int rank)
     {
         IdSpace space = Net.Space;
+        ref readonly NodeState state = ref _state[node];
         int best = -1, bestRank = 0;
-        for (long j = _fingerStart[node] + _fingerCount[node] - 1; j >= _fingerStart[node]; j--)
+        for (int j = state.FingerStart + state.FingerCount - 1; j >= state.FingerStart; j--)
         {
-            int b = _fingerBits[j];
-            if (b > rank || (b == rank && space.Distance(self, _ids[_fingers[j]]) >= toKey)) continue;
-            best = _fingers[j];
+            ref readonly Entry f = ref _fingers[j];
+            int b = f.Rank;
+            if (b > rank || (b == rank && space.Distance(self, _ids[f.Node]) >= toKey)) continue;
+            best = f.Node;
             bestRank = b;
             break;
         }
+        // Every successor-list entry is at most as far as the last one: none can beat a finger farther than that.
+        if (best >= 0 && bestRank > state.LastSuccessorRank) return best;
         int r = _options.Successors;
         long first = (long)node * r;
         for (int j = r - 1; j >= 0; j--)
@@ -594,5 +631,5 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     // Read access for tests and invariant checks.
     public int Predecessor(int node) => _predecessor[node];
     public int Successor(int node) => _successors[(long)node * _options.Successors];
-    public ReadOnlySpan<int> Fingers(int node) => _fingers.AsSpan((int)_fingerStart[node], _fingerCount[node]);
+    public int[] Fingers(int node) => [.. _fingers.AsSpan(_state[node].FingerStart, _state[node].FingerCount).ToArray().Select(f => f.Node)];
 }
