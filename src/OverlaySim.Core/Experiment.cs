@@ -278,14 +278,30 @@ public static class Experiment
         // Each key is hashed on its own, so blocks run in parallel and the ids are the same for any number of threads.
         // The name is formatted straight into UTF-8 bytes: no string per key.
         const int Block = 1 << 14;
+        // Eight names at a time go through the 8-lane SHA-1 (Sha1.Hash8).
+        const int Stride = 16;   // "key-" and at most 10 digits
         Parallel.For(0, (count + Block - 1) / Block, b =>
         {
-            Span<byte> name = stackalloc byte[16];
-            "key-"u8.CopyTo(name);
-            for (int i = b * Block; i < Math.Min(count, (b + 1) * Block); i++)
+            Span<byte> names = stackalloc byte[Stride * Sha1.Lanes];
+            Span<int> lengths = stackalloc int[Sha1.Lanes];
+            Span<byte> digests = stackalloc byte[20 * Sha1.Lanes];
+            for (int lane = 0; lane < Sha1.Lanes; lane++) "key-"u8.CopyTo(names[(lane * Stride)..]);
+            int end = Math.Min(count, (b + 1) * Block);
+            int i = b * Block;
+            for (; i + Sha1.Lanes <= end; i += Sha1.Lanes)
             {
-                i.TryFormat(name[4..], out int digits, default, System.Globalization.CultureInfo.InvariantCulture);
-                keys[i] = space.HashKey(name[..(4 + digits)]);
+                for (int lane = 0; lane < Sha1.Lanes; lane++)
+                {
+                    (i + lane).TryFormat(names.Slice(lane * Stride + 4, Stride - 4), out int digits, default, System.Globalization.CultureInfo.InvariantCulture);
+                    lengths[lane] = 4 + digits;
+                }
+                Sha1.Hash8(names, Stride, lengths, digests);
+                for (int lane = 0; lane < Sha1.Lanes; lane++) keys[i + lane] = space.FromDigest(digests.Slice(20 * lane, 20));
+            }
+            for (; i < end; i++)
+            {
+                i.TryFormat(names[4..Stride], out int digits, default, System.Globalization.CultureInfo.InvariantCulture);
+                keys[i] = space.HashKey(names[..(4 + digits)]);
             }
         });
         return keys;

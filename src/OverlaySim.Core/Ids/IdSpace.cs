@@ -101,6 +101,12 @@ public sealed class IdSpace
     {
         Span<byte> digest = stackalloc byte[20];
         Sha1.Hash(utf8, digest);
+        return FromDigest(digest);
+    }
+
+    /// <summary>The id of a key whose SHA-1 digest (20 bytes) is <paramref name="digest"/>: its top id_bits bits.</summary>
+    public Id FromDigest(ReadOnlySpan<byte> digest)
+    {
         // The 160-bit digest as a number: Hi holds bits 159..128 (4 bytes), Mid and Lo 8 bytes each.
         ulong hi = BinaryPrimitives.ReadUInt32BigEndian(digest[..4]);
         ulong mid = BinaryPrimitives.ReadUInt64BigEndian(digest.Slice(4, 8));

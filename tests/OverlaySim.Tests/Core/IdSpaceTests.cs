@@ -224,6 +224,36 @@ public class IdSpaceTests
     }
 
     [Fact]
+    public void EightLaneSha1GivesEachLaneTheDigestOfItsMessage()
+    {
+        var rng = new Random(11);
+        const int stride = Sha1.MaxShort + 9;
+        byte[] messages = new byte[stride * Sha1.Lanes];
+        int[] lengths = new int[Sha1.Lanes];
+        byte[] digests = new byte[20 * Sha1.Lanes];
+        for (int trial = 0; trial < 200; trial++)
+        {
+            rng.NextBytes(messages);
+            if (trial == 0) Array.Fill(messages, (byte)0xFF);
+            // Lane lengths cover every short length over the trials, different in each lane of a batch.
+            for (int lane = 0; lane < Sha1.Lanes; lane++) lengths[lane] = (trial * Sha1.Lanes + lane * 7) % (Sha1.MaxShort + 1);
+            Sha1.Hash8(messages, stride, lengths, digests);
+            for (int lane = 0; lane < Sha1.Lanes; lane++)
+                Assert.Equal(SHA1.HashData(messages.AsSpan(lane * stride, lengths[lane])), digests.AsSpan(20 * lane, 20).ToArray());
+        }
+    }
+
+    [Fact]
+    public void KeyIdsAreTheHashesOfTheKeyNames()
+    {
+        var space = new IdSpace(160);
+        Id[] keys = Experiment.KeyIds(space, 20_011);   // not a multiple of the lanes: the last keys go one by one
+        for (int i = 0; i < keys.Length; i += i < 100 ? 1 : 97)
+            Assert.Equal(space.HashKey($"key-{i}"), keys[i]);
+        Assert.Equal(space.HashKey("key-20010"), keys[^1]);
+    }
+
+    [Fact]
     public void HashKeyDocExampleIsTheRealDigestOfKey0()
     {
         // From `printf key-0 | sha1sum` = 5bc8ee5784ee5a1ca9e24de3a4ffa92246483f9b (the example in the doc comment).
