@@ -350,7 +350,7 @@ public static class Experiment
         Population population = net.Population;
 
         long[] latencies = m.Latencies.ToArray();
-        Array.Sort(latencies);
+        Stats.Sort(latencies);
 
         int live = net.Nodes.LiveCount;
         long degreeSum = 0;

@@ -258,6 +258,36 @@ public static class Stats
         return sorted[(int)(rank - 1)];
     }
 
+    /// <summary>
+    /// Sorts <paramref name="values"/> in place: by counting when they span at most four times as many values as there
+    /// are (lookup latencies in µs: about 10^6 of them within a few seconds), which is a few passes instead of a sort's
+    /// n·log n comparisons; otherwise with <see cref="Array.Sort{T}(T[])"/>. The same order either way.
+    /// </summary>
+    public static void Sort(long[] values)
+    {
+        if (values.Length < 1024)
+        {
+            Array.Sort(values);
+            return;
+        }
+        long min = long.MaxValue, max = long.MinValue;
+        foreach (long v in values)
+        {
+            if (v < min) min = v;
+            if (v > max) max = v;
+        }
+        if ((ulong)(max - min) >= 4UL * (ulong)values.Length)
+        {
+            Array.Sort(values);
+            return;
+        }
+        int[] counts = new int[max - min + 1];
+        foreach (long v in values) counts[v - min]++;
+        int at = 0;
+        for (int i = 0; i < counts.Length; i++)
+            for (int c = counts[i]; c > 0; c--) values[at++] = min + i;
+    }
+
     public static double Mean(ReadOnlySpan<long> values)
     {
         if (values.Length == 0) return 0;

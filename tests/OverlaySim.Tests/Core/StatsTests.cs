@@ -133,4 +133,20 @@ public class StatsTests
         Assert.Equal(1000, a.Value(MetricStat.Max));
         Assert.Single(m.Registered);
     }
+
+    [Theory]
+    [InlineData(10, 100)]            // too few to count
+    [InlineData(5000, 3000)]         // a narrow range: counted
+    [InlineData(5000, 1_000_000)]    // a wide range: sorted
+    [InlineData(20_000, 0)]          // all equal
+    public void SortGivesTheOrderOfArraySort(int count, int range)
+    {
+        var rng = new Random(count + range);
+        long[] values = new long[count];
+        for (int i = 0; i < count; i++) values[i] = 1_000_000 + rng.NextInt64(range + 1);
+        long[] expected = (long[])values.Clone();
+        Array.Sort(expected);
+        Stats.Sort(values);
+        Assert.Equal(expected, values);
+    }
 }
