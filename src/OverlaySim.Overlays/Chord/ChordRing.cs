@@ -104,11 +104,11 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>
     /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: log2 N + 1 finger entries of
     /// 6 bytes (ordinal and distance rank), the 16-byte record a hop reads, 6·r of successor list, 4 of predecessor, 2
-    /// of degree, and 9 bytes of temporaries while the fingers are built (counts and offsets; the build reads the global
-    /// view's sorted ids in place).
+    /// of degree (the build reads the global view's sorted ids in place; the finger table's room covers about log2 N + 1
+    /// entries a node, of which about log2 N are used).
     /// </summary>
     public static long BytesPerNode(ChordOptions options, long nodes) =>
-        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 1) + 16 + 6L * options.Successors + 4 + 2 + 9;
+        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 1) + 16 + 6L * options.Successors + 4 + 2;
 
     public override void BuildStatic(Oracle oracle)
     {
@@ -180,9 +180,10 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// the next rank that needs it moves on from. The ring is unrolled to 2N virtual ranks (rank v ≥ N has id
     /// sorted[v − N] + 2^m) so that targets past 2^m need no special case.</para>
     /// <para>Blocks of ranks are independent (each starts its pointers with one binary search per level), so blocks run
-    /// in parallel; a first pass counts each node's fingers and a second writes them into one array at prefix-sum
-    /// offsets, so the result is the same for any number of threads and the table is never held twice. O(N · log N)
-    /// time; 6 bytes per finger entry.</para>
+    /// in parallel, each writing its nodes' fingers into its own room of one array: room for one entry per level a rank
+    /// searches and one for its successor, known from the gaps before any search, so the table is never held twice and
+    /// is the same for any number of threads. Entries a rank's levels repeat (two levels with the same finger) leave
+    /// room unused at the end of its block: about one entry per node. O(N · log N) time; 6 bytes per finger entry.</para>
     /// </remarks>
     private void BuildFingers(Id[] sorted, int[] order, IdSpace space, int n, int succCount)
     {
@@ -207,24 +208,26 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 
         const int Block = 1 << 15;
         int blocks = (live + Block - 1) / Block;
-        byte[] counts = LargeArray.Zeroed<byte>(live);
-        Parallel.For(0, blocks, b => Walk(b, null));
-
-        long total = 0;
-        long[] offsets = LargeArray.Zeroed<long>(live);
-        for (int k = 0; k < live; k++)
+        // Room for each block: at most one entry per level a rank searches (those from its gap's bit length on) and one
+        // for its successor, known from the gaps alone; a block's fingers are written from the start of its room.
+        var room = new long[blocks + 1];
+        Parallel.For(0, blocks, b =>
         {
-            offsets[k] = total;
-            total += counts[k];
-        }
-        if (total > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
-        _fingers = LargeArray.Zeroed<Entry>(total);
-        Parallel.For(0, blocks, b => Walk(b, offsets));
+            long bound = 0;
+            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
+                bound += 1 + levels - Math.Max(0, space.Distance(sorted[k], sorted[k + 1 == live ? 0 : k + 1]).BitLength - firstLevel);
+            room[b + 1] = bound;
+        });
+        for (int b = 0; b < blocks; b++) room[b + 1] += room[b];
+        if (room[blocks] > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
+        _fingers = LargeArray.Zeroed<Entry>(room[blocks]);
+        Parallel.For(0, blocks, Walk);
 
-        // The fingers of the ranks of block b: counted into counts (offsets null), or written at the offsets with each
-        // node's finger offset, count and degree.
-        void Walk(int b, long[]? offsets)
+        // The fingers of the ranks of block b, written from the start of its room, with each node's finger offset,
+        // count and degree.
+        void Walk(int b)
         {
+            long offset = room[b];
             int from = b * Block, to = Math.Min(live, from + Block);
             var next = new long[levels];   // per level: the pointer, at or before the answer for the current rank
             for (int l = 0; l < levels; l++)
@@ -237,7 +240,6 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 Id self = sorted[k];
                 int succ = k + 1 == live ? 0 : k + 1;
                 Id gap = space.Distance(self, sorted[succ]);
-                long offset = offsets?[k] ?? 0;
                 int count = 0;
                 int beyondSuccessors = 0;       // fingers that are not in the successor list (rank distance > succCount)
                 bool predecessorIsFinger = false;
@@ -255,27 +257,20 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     Put(rank, Virtual(v) - self);
                     last = rank;
                 }
-                if (offsets is null)
-                {
-                    counts[k] = (byte)count;
-                    continue;
-                }
                 int node = order[k];
                 _state[node].FingerStart = (int)offset;
                 _state[node].FingerCount = (byte)count;
+                offset += count;
                 bool predecessorIsSuccessor = live - 1 <= succCount;
                 _degree[node] = (ushort)(succCount + beyondSuccessors + (predecessorIsSuccessor || predecessorIsFinger ? 0 : 1));
 
                 void Put(int rank, Id distance)
                 {
-                    if (offsets is not null)
-                    {
-                        _fingers[offset + count] = new Entry { Node = order[rank], Rank = ChordQuery.DistanceRank(distance) };
-                        int d = rank - k;
-                        if (d < 0) d += live;
-                        if (d > succCount) beyondSuccessors++;
-                        if (d == live - 1) predecessorIsFinger = true;
-                    }
+                    _fingers[offset + count] = new Entry { Node = order[rank], Rank = ChordQuery.DistanceRank(distance) };
+                    int d = rank - k;
+                    if (d < 0) d += live;
+                    if (d > succCount) beyondSuccessors++;
+                    if (d == live - 1) predecessorIsFinger = true;
                     count++;
                 }
             }
