@@ -116,19 +116,24 @@ public sealed class Workload : IEventSink
             HandlePlanned();
             return;
         }
-        // With a server up, the draw skips it (the same first draw as below when it does not land on the server).
-        int origin = DrawOrigin();
-        if (origin >= 0) Begin(origin, _options.Targets == LookupTargets.Nodes ? DrawTarget(origin) : DrawKey(), default);
+        var (origin, keyIndex, target) = DrawLookup();
+        if (origin >= 0) Begin(origin, keyIndex, target);
         if (!_options.RateMode && _issued >= _options.Lookups) return;
         long next = NextArrival(_net.Sim.Now);
         if (next >= 0) ScheduleAt(next);
     }
 
-    private void Begin(int origin, int keyOrTarget, Id target)
+    /// <summary>One arrival's draws, in their order: its origin (-1: none is live), then its target (for lookups of node ids) or its key.</summary>
+    private (int Origin, int KeyIndex, Id Target) DrawLookup()
     {
-        int slot;
-        if (_options.Targets == LookupTargets.Nodes) slot = _net.Lookups.BeginUserForNode(origin, Planner is null ? _net.Nodes.Ids[keyOrTarget] : target);
-        else slot = _net.Lookups.BeginUser(origin, keyOrTarget);
+        int origin = DrawOrigin();
+        if (origin < 0) return (-1, -1, default);
+        return _options.Targets == LookupTargets.Nodes ? (origin, -1, _net.Nodes.Ids[DrawTarget(origin)]) : (origin, DrawKey(), default);
+    }
+
+    private void Begin(int origin, int keyIndex, Id target)
+    {
+        int slot = _options.Targets == LookupTargets.Nodes ? _net.Lookups.BeginUserForNode(origin, target) : _net.Lookups.BeginUser(origin, keyIndex);
         _issued++;
         _start(slot);
     }
@@ -156,17 +161,10 @@ public sealed class Workload : IEventSink
         _drawnAt = 0;
         for (int i = 0; i < PlanAhead; i++)
         {
-            int origin = DrawOrigin();
-            int keyIndex = -1;
-            Id target = default;
+            var (origin, keyIndex, target) = DrawLookup();
             if (origin >= 0)
             {
-                if (_options.Targets == LookupTargets.Nodes) target = _net.Nodes.Ids[DrawTarget(origin)];
-                else
-                {
-                    keyIndex = DrawKey();
-                    CacheHint.Prefetch(in _net.Keys[keyIndex]);   // read below, once every draw is made
-                }
+                if (keyIndex >= 0) CacheHint.Prefetch(in _net.Keys[keyIndex]);   // read below, once every draw is made
                 issued++;
                 _plans[planned++] = new PlannedLookup(origin, target, _net.Window.Contains(time));
             }
@@ -189,6 +187,7 @@ public sealed class Workload : IEventSink
         Planner!.Plan(_plans.AsSpan(0, planned));
     }
 
+    /// <summary>A live peer; with a server up the draw skips it (the same first draw as without one when it does not land on the server).</summary>
     private int DrawOrigin() =>
         _net.Population.LiveServers > 0 ? _net.Population.RandomLivePeer(ref _rng) : _net.Nodes.LiveCount > 0 ? _net.Nodes.LiveAt(_rng.NextInt(_net.Nodes.LiveCount)) : -1;
 
