@@ -119,8 +119,7 @@ public sealed class Workload : IEventSink
         var (origin, keyIndex, target) = DrawLookup();
         if (origin >= 0) Begin(origin, keyIndex, target);
         if (!_options.RateMode && _issued >= _options.Lookups) return;
-        long next = NextArrival(_net.Sim.Now);
-        if (next >= 0) ScheduleAt(next);
+        ScheduleNext(_net.Sim.Now);
     }
 
     /// <summary>One arrival's draws, in their order: its origin (-1: none is live), then its target (for lookups of node ids) or its key.</summary>

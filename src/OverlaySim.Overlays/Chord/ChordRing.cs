@@ -365,8 +365,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 elapsed += transport.PlanHop(node, next, lookup.Measured);
                 node = next;
             }
-            if (hops > 0) elapsed += transport.OneWay(node, lookup.Origin);   // the reply
-            _planned[first + i] = new PlannedRoute { Key = lookup.Key, Origin = lookup.Origin, Answer = node, Hops = hops, PaperHops = paperHops < 0 ? hops : paperHops, Elapsed = elapsed };
+            _planned[first + i] = Found(in lookup, node, hops, paperHops, elapsed);
         }
     }
 
@@ -415,13 +414,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     transport.PrefetchMachineOf(next);
                     continue;
                 }
-                ref PlannedRoute route = ref _planned[first + lane.Index];
-                route.Key = lane.Key;
-                route.Origin = upcoming[lane.Index].Origin;
-                route.Answer = node;
-                route.Hops = lane.Hops;
-                route.PaperHops = lane.PaperHops < 0 ? lane.Hops : lane.PaperHops;
-                route.Elapsed = lane.Hops > 0 ? lane.Elapsed + transport.OneWay(node, route.Origin) : 0;   // and the reply's delay
+                _planned[first + lane.Index] = Found(in upcoming[lane.Index], node, lane.Hops, lane.PaperHops, lane.Elapsed);
                 if (entered < upcoming.Length)
                 {
                     Enter(ref lane, upcoming[entered], entered);
@@ -442,6 +435,21 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
             transport.PrefetchMachineOf(lookup.Origin);
         }
     }
+
+    /// <summary>
+    /// The route of a planned lookup that ended at <paramref name="answer"/> after <paramref name="hops"/> hops
+    /// (<paramref name="paperHops"/> of them to the key's predecessor, -1 if it never passed it) whose delays add up to
+    /// <paramref name="elapsed"/>: its reply arrives after them and its own one-way delay.
+    /// </summary>
+    private PlannedRoute Found(in PlannedLookup lookup, int answer, int hops, int paperHops, long elapsed) => new()
+    {
+        Key = lookup.Key,
+        Origin = lookup.Origin,
+        Answer = answer,
+        Hops = hops,
+        PaperHops = paperHops < 0 ? hops : paperHops,
+        Elapsed = hops > 0 ? elapsed + Net.Transport.OneWay(answer, lookup.Origin) : 0,
+    };
 
     /// <summary>The lookup begins: its route, found when it was planned, is applied (see above).</summary>
     private void BeginPlanned(int lookup)
