@@ -274,7 +274,7 @@ public static class Experiment
     /// <summary>Key i is SHA-1("key-i") truncated to id_bits.</summary>
     public static Id[] KeyIds(IdSpace space, int count)
     {
-        Id[] keys = LargeArray.Zeroed<Id>(count);
+        Id[] keys = LargeArray.Uninitialized<Id>(count);   // every entry is written below, by the blocks in parallel
         // Each key is hashed on its own, so blocks run in parallel and the ids are the same for any number of threads.
         // The name is formatted straight into UTF-8 bytes: no string per key.
         const int Block = 1 << 14;

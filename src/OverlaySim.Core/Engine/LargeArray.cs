@@ -13,7 +13,7 @@ namespace OverlaySim.Core;
 /// page walk is more reads of memory; with 2 MiB pages the same entries cover gigabytes.</para>
 /// <para>How: the array is allocated pinned (in the pinned object heap, which the collector never moves) and
 /// uninitialized, the whole 2 MiB pages inside it are marked with <c>madvise(MADV_HUGEPAGE)</c>, and only then is it
-/// cleared, so that its first touch faults in huge pages. Elsewhere, for arrays under 4 MiB, or if the call fails, it
+/// filled, so that its first touch faults in huge pages. Elsewhere, for arrays under 4 MiB, or if the call fails, it
 /// is an ordinary array. Contents and results are the same either way; only the speed differs.</para>
 /// </remarks>
 public static partial class LargeArray
@@ -25,19 +25,33 @@ public static partial class LargeArray
     /// <summary>A zeroed array of <paramref name="length"/> elements (see remarks).</summary>
     public static T[] Zeroed<T>(long length) where T : unmanaged
     {
-        long bytes = length * Unsafe.SizeOf<T>();
-        if (!OperatingSystem.IsLinux() || bytes < MinBytes || length > Array.MaxLength) return new T[length];
-        T[] array = GC.AllocateUninitializedArray<T>((int)length, pinned: true);
-        Advise(ref MemoryMarshal.GetArrayDataReference(array), bytes);
-        array.AsSpan().Clear();
+        T[] array = Allocate<T>(length, out bool zeroed);
+        if (!zeroed) array.AsSpan().Clear();
         return array;
     }
 
     /// <summary>An array of <paramref name="length"/> elements, each <paramref name="fill"/>.</summary>
     public static T[] Filled<T>(long length, T fill) where T : unmanaged
     {
-        T[] array = Zeroed<T>(length);
+        T[] array = Allocate<T>(length, out _);
         array.AsSpan().Fill(fill);
+        return array;
+    }
+
+    /// <summary>
+    /// An array of <paramref name="length"/> elements whose contents are undefined, for a caller that writes all of it
+    /// before reading any: its first touch is then the caller's writes (from several threads, for <see cref="Experiment.KeyIds"/>).
+    /// </summary>
+    public static T[] Uninitialized<T>(long length) where T : unmanaged => Allocate<T>(length, out _);
+
+    /// <summary>A pinned, uninitialized array advised to huge pages, or an ordinary (<paramref name="zeroed"/>) one.</summary>
+    private static T[] Allocate<T>(long length, out bool zeroed) where T : unmanaged
+    {
+        long bytes = length * Unsafe.SizeOf<T>();
+        zeroed = !OperatingSystem.IsLinux() || bytes < MinBytes || length > Array.MaxLength;
+        if (zeroed) return new T[length];
+        T[] array = GC.AllocateUninitializedArray<T>((int)length, pinned: true);
+        Advise(ref MemoryMarshal.GetArrayDataReference(array), bytes);
         return array;
     }
 
