@@ -1,8 +1,8 @@
 # OverlaySim: the two commands a new user needs are `make run` and `make test`.
 DOTNET ?= dotnet
 CONFIG ?= Release
-# The CLI that `make run` and `make check` use: published into build/cli/ with every assembly compiled ahead of time
-# (ReadyToRun) for this platform, so that a short run does not wait for the JIT (src/OverlaySim.Cli/OverlaySim.Cli.csproj).
+# The CLI that `make run` and `make check` use: published into build/cli/ with its start-up layers compiled ahead of
+# time (ReadyToRun) for this platform, so that a short run waits less for the JIT (src/OverlaySim.Cli/OverlaySim.Cli.csproj).
 CLI_DIR := build/cli
 CLI := $(CLI_DIR)/overlaysim.dll
 SCENARIO ?= scenarios/quickstart.yaml
