@@ -93,14 +93,19 @@ public sealed class Workload : IEventSink
     /// </summary>
     public ILookupPlanner? Planner { get; init; }
 
-    /// <summary>Lookups drawn and told to the <see cref="Planner"/> at once.</summary>
-    public const int PlanAhead = 64;
+    /// <summary>
+    /// Lookups drawn and told to the <see cref="Planner"/> at once. The next batch is drawn when the one before it
+    /// begins, so that a planner that routes on another thread (<see cref="ILookupPlanner"/>) has a batch's time to do it.
+    /// </summary>
+    public const int PlanAhead = 256;
 
-    // Arrivals drawn ahead for the planner: each one's origin (-1: none was live) and key or target, and the time of
-    // the arrival after it (-1: none, the workload ends there).
-    private readonly (int Origin, int KeyIndex, Id Target, long Next)[] _drawn = new (int, int, Id, long)[PlanAhead];
+    // Arrivals drawn ahead for the planner, up to two batches: each one's origin (-1: none was live) and key or target,
+    // and the time of the arrival after it (-1: none, the workload ends there).
+    private readonly (int Origin, int KeyIndex, Id Target, long Next)[] _drawn = new (int, int, Id, long)[2 * PlanAhead];
     private readonly PlannedLookup[] _plans = new PlannedLookup[PlanAhead];
     private int _drawnAt, _drawnCount;
+    private long _drawnLookups;      // lookups drawn so far (begun or not): count mode stops drawing at the count
+    private bool _drawnAll;          // the last arrival has been drawn
 
     public void Start()
     {
@@ -145,19 +150,22 @@ public sealed class Workload : IEventSink
     private void HandlePlanned()
     {
         if (_drawnCount == 0) DrawAhead(_net.Sim.Now);
+        // The batch after the one this arrival belongs to, drawn as this one begins.
+        if (_drawnCount <= PlanAhead && !_drawnAll) DrawAhead(_drawn[(_drawnAt + _drawnCount - 1) % _drawn.Length].Next);
         var (origin, keyIndex, target, next) = _drawn[_drawnAt];
-        _drawnAt = (_drawnAt + 1) % PlanAhead;
+        _drawnAt = (_drawnAt + 1) % _drawn.Length;
         _drawnCount--;
         if (origin >= 0) Begin(origin, keyIndex, target);
         if (next >= 0) ScheduleAt(next);
     }
 
-    private void DrawAhead(long now)
+    /// <summary>Draws the next batch of arrivals, the first of them at <paramref name="first"/>, and tells the planner of them.</summary>
+    private void DrawAhead(long first)
     {
         int planned = 0;
-        long issued = _issued;
-        long time = now;
-        _drawnAt = 0;
+        long issued = _drawnLookups;
+        long time = first;
+        int at = (_drawnAt + _drawnCount) % _drawn.Length, drawn = 0;
         for (int i = 0; i < PlanAhead; i++)
         {
             var (origin, keyIndex, target) = DrawLookup();
@@ -168,18 +176,25 @@ public sealed class Workload : IEventSink
                 _plans[planned++] = new PlannedLookup(origin, target, _net.Window.Contains(time));
             }
             long next = !_options.RateMode && issued >= _options.Lookups ? -1 : NextArrival(time);
-            _drawn[i] = (origin, keyIndex, target, next);
-            _drawnCount = i + 1;
-            if (next < 0) break;
+            _drawn[(at + i) % _drawn.Length] = (origin, keyIndex, target, next);
+            drawn = i + 1;
+            if (next < 0)
+            {
+                _drawnAll = true;
+                break;
+            }
             time = next;
         }
+        _drawnCount += drawn;
+        _drawnLookups = issued;
         if (_options.Targets == LookupTargets.Keys)
         {
             int p = 0;
-            for (int i = 0; i < _drawnCount; i++)
+            for (int i = 0; i < drawn; i++)
             {
-                if (_drawn[i].Origin < 0) continue;
-                _plans[p] = _plans[p] with { Key = _net.Keys[_drawn[i].KeyIndex] };
+                var entry = _drawn[(at + i) % _drawn.Length];
+                if (entry.Origin < 0) continue;
+                _plans[p] = _plans[p] with { Key = _net.Keys[entry.KeyIndex] };
                 p++;
             }
         }

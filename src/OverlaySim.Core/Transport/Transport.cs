@@ -85,7 +85,7 @@ public sealed class Transport
     /// <summary>
     /// <see cref="Send"/>, delivered <paramref name="delay"/> µs from now, as the caller computed it: the reply of a
     /// lookup routed before it began (<see cref="ILookupPlanner"/>), sent when it begins to arrive after the delays of
-    /// the hops before it (<see cref="PlanHop"/>) and its own one-way delay (<see cref="OneWay"/>). Only where delays are
+    /// the hops before it (<see cref="MachineDelay"/>) and its own one-way delay (<see cref="OneWay"/>). Only where delays are
     /// fixed per pair (<see cref="Network.RoutesAhead"/>).
     /// </summary>
     public void SendPlanned(int src, int dst, Event ev, int bytes, long delay) => SendIn(src, dst, MachineOf(dst), ev, bytes, delay);
@@ -103,23 +103,26 @@ public sealed class Transport
     }
 
     /// <summary>
-    /// A message of a lookup routed before it begins (<see cref="ILookupPlanner"/>): the load of the machine it is sent
-    /// to when the lookup will be measured (loads are summed, so when they are added does not matter). Returns its
-    /// one-way delay. Its message and bytes are counted against the lookup once it has begun (<see cref="CountPlanned"/>).
+    /// The loads of messages of lookups routed before they begin (<see cref="ILookupPlanner"/>), one machine per
+    /// message sent to it in a lookup that will be measured; added when the first of those lookups begins (loads are
+    /// sums, so when they are added does not change them). Their messages and bytes are counted against each lookup
+    /// once it has begun (<see cref="CountPlanned"/>).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public long PlanHop(int src, int dst, bool measured)
+    public void AddLoads(ReadOnlySpan<int> machines)
     {
-        int from = MachineOf(src), to = MachineOf(dst);
-        if (measured)
-        {
-            _loadBuffer[_loadPending++] = to;
-            if (_loadPending == LoadBatch) FlushLoad();
-        }
-        return Latency.OneWay(from, to);
+        long[] load = _load;
+        foreach (int m in machines) load[m]++;
     }
 
-    /// <summary>The <paramref name="messages"/> messages of a lookup routed before it began (<see cref="PlanHop"/>), each of <paramref name="bytes"/>, counted now that it has.</summary>
+    /// <summary>
+    /// One-way delay from machine <paramref name="from"/> to machine <paramref name="to"/> (<see cref="MachineOf"/>):
+    /// a pure read of the latency model where delays are fixed per pair (<see cref="Network.RoutesAhead"/>), so a
+    /// lookup can be routed ahead on another thread.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public long MachineDelay(int from, int to) => Latency.OneWay(from, to);
+
+    /// <summary>The <paramref name="messages"/> messages of a lookup routed before it began (<see cref="AddLoads"/>), each of <paramref name="bytes"/>, counted now that it has.</summary>
     public void CountPlanned(ref LookupRecord r, int messages, int bytes)
     {
         r.Messages += messages;

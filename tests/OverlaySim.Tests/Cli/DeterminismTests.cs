@@ -92,4 +92,44 @@ public class DeterminismTests
         Assert.Equal(serial.Runs, parallel.Runs);
         Assert.Equal(serial.Hops, parallel.Hops);
     }
+
+    /// <summary>
+    /// With one core a static Chord run routes its lookups ahead on the simulating thread alone; with two, on both
+    /// (ChordRing's PlanBatch). Each process is told its number of cores, and every result file must be the same bytes.
+    /// </summary>
+    [Fact]
+    public void TheNumberOfCoresDoesNotChangeTheResults()
+    {
+        using var dir = new TempFolder();
+        // 2^14 nodes and more: routed side by side in lanes; Zipf keys, so that lookups of a batch often share a route.
+        string scenario = dir.Write("s.yaml", """
+            name: cores
+            seed: 3
+            nodes: 20000
+            latency: { model: coordinates, dimensions: 2, mean: 40ms, access_min: 1ms, access_max: 5ms }
+            workload: { lookups: 20000, keys: 5000, popularity: zipf, zipf_exponent: 1.0 }
+            sample_every: 2s
+            overlays:
+              - chord: { successors: 8 }
+              - chord: { label: small, successors: 2, virtual_nodes: 2 }
+            """);
+        string[] files = ["runs.csv", "summary.csv", "hops.csv", "timeseries.csv", "traffic.csv"];
+        Dictionary<string, byte[]> RunWith(string cores)
+        {
+            string output = dir["cores" + cores];
+            var start = ChildCli.Start("run", scenario, "--out", output, "--quiet", "--no-figures");
+            start.Environment["DOTNET_PROCESSOR_COUNT"] = cores;
+            using var p = System.Diagnostics.Process.Start(start)!;
+            Task<string> stderr = p.StandardError.ReadToEndAsync();
+            p.StandardOutput.ReadToEnd();
+            if (!p.WaitForExit(TimeSpan.FromSeconds(120))) p.Kill(entireProcessTree: true);
+            Assert.True(p.ExitCode == 0, stderr.GetAwaiter().GetResult());
+            return files.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(output, f)));
+        }
+
+        var one = RunWith("1");
+        var two = RunWith("2");
+        foreach (string f in files) Assert.True(one[f].AsSpan().SequenceEqual(two[f]), $"{f} differs between one core and two");
+        Assert.Equal(2, Column(one["runs.csv"], "trace_hash").Length);
+    }
 }

@@ -48,6 +48,18 @@ public class RouteAheadTests
         overlays:
           - chord: { successors: 4 }
         """)]
+    // Large enough (2^14 nodes and more) for lookups to be routed side by side in lanes, in chunks shared by two threads
+    // where there are two cores; Zipf keys, so that many lookups of a chunk take the same route.
+    [InlineData("""
+        seed: 11
+        nodes: 20000
+        latency: { model: coordinates, dimensions: 2, mean: 50ms }
+        workload: { lookups: 6000, keys: 3000, popularity: zipf, zipf_exponent: 1.1 }
+        sample_every: 500ms
+        measure_after: 1s
+        overlays:
+          - chord: { successors: 4 }
+        """)]
     public void RoutingWholeGivesTheResultsOfRoutingHopByHop(string yaml)
     {
         using var dir = new TempFolder();
