@@ -4,6 +4,7 @@ namespace OverlaySim.Core;
 public static class IdSort
 {
     private const int SmallSort = 1 << 12;
+    private const int Ahead = 8;   // ids ahead whose bucket is fetched (10^7 ids: 0.68-0.70 s against 0.89-1.05 s, allocation included)
 
     /// <summary>
     /// Writes <paramref name="keys"/> in increasing order into <paramref name="sortedKeys"/>, each with its item from
@@ -41,16 +42,27 @@ public static class IdSort
         int bits = space.Bits;
         int k = Math.Min(Math.Min(24, bits), System.Numerics.BitOperations.Log2((uint)n));
         var start = new int[(1 << k) + 1];
-        foreach (Id key in keys)
+        for (int i = 0; i < n; i++)
         {
+            Id key = keys[i];
             if (key.BitLength > bits) throw new ArgumentOutOfRangeException(nameof(keys), $"an id has more than {bits} bits");
+            if (i + Ahead < n) CacheHint.Prefetch(in start[(int)space.Prefix(keys[i + Ahead], k) + 1]);
             start[(int)space.Prefix(key, k) + 1]++;
         }
         for (int b = 0; b < 1 << k; b++) start[b + 1] += start[b];
         // start[b] is where bucket b begins; a cursor copy advances as the bucket fills.
         int[] next = (int[])start.Clone();
+        // The buckets are written at random: their cursors are fetched 2·Ahead ids ahead, and the slots they point at
+        // Ahead ids ahead, so that the misses of several ids overlap.
         for (int i = 0; i < n; i++)
         {
+            if (i + 2 * Ahead < n) CacheHint.Prefetch(in next[(int)space.Prefix(keys[i + 2 * Ahead], k)]);
+            if (i + Ahead < n)
+            {
+                int later = next[(int)space.Prefix(keys[i + Ahead], k)];
+                CacheHint.Prefetch(in sortedKeys[later]);
+                CacheHint.Prefetch(in sortedItems[later]);
+            }
             int at = next[(int)space.Prefix(keys[i], k)]++;
             sortedKeys[at] = keys[i];
             sortedItems[at] = items.IsEmpty ? i : items[i];

@@ -111,6 +111,13 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     public static long BytesPerNode(ChordOptions options, long nodes) =>
         6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 1) + 16 + 6L * options.Successors + 4 + 2;
 
+    /// <summary>
+    /// How many ranks ahead the build fetches the state of the node it will write: ranks are walked in order but a
+    /// rank's node is anywhere in the per-node arrays, and at 10^7 nodes each write would otherwise wait for its line
+    /// (the successor lists took 1.29 s without, 0.62-0.68 s with; the finger walk 3.1 s and 2.7 s).
+    /// </summary>
+    private const int Ahead = 16;
+
     public override void BuildStatic(Oracle oracle)
     {
         NodeTable nodes = Net.Nodes;
@@ -133,8 +140,17 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         const int Block = 1 << 14;
         Parallel.For(0, (live + Block - 1) / Block, b =>
         {
-            for (int rank = b * Block; rank < Math.Min(live, (b + 1) * Block); rank++)
+            int end = Math.Min(live, (b + 1) * Block);
+            for (int rank = b * Block; rank < end; rank++)
             {
+                if (rank + Ahead < end)
+                {
+                    int later = order[rank + Ahead];
+                    CacheHint.Prefetch(in _predecessor[later]);
+                    CacheHint.Prefetch(in _state[later]);
+                    CacheHint.Prefetch(in _successors[(long)later * r], r);
+                    CacheHint.Prefetch(in _successorBits[(long)later * r], r);
+                }
                 int node = order[rank];
                 Id self = sorted[rank];
                 int before = rank == 0 ? live - 1 : rank - 1;
@@ -238,6 +254,12 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
             }
             for (int k = from; k < to; k++)
             {
+                if (k + Ahead < to)
+                {
+                    int later = order[k + Ahead];
+                    CacheHint.Prefetch(in _state[later]);
+                    CacheHint.Prefetch(in _degree[later]);
+                }
                 Id self = sorted[k];
                 int succ = k + 1 == live ? 0 : k + 1;
                 Id gap = space.Distance(self, sorted[succ]);
@@ -251,6 +273,15 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     Id target = self + steps[l];
                     long v = Math.Max(next[l], k + 1);   // the answer lies past k
                     while (Virtual(v) < target) v++;
+                    // Each level's pointer reads its own stretch of the sorted ids and ordinals, more streams than the
+                    // processor follows on its own: fetched a few ranks ahead (the walk at 10^7 nodes: 2.25-2.33 s
+                    // against 2.58 s).
+                    long ahead = v + 8 < live ? v + 8 : v + 8 - live;
+                    if (ahead < live)
+                    {
+                        CacheHint.Prefetch(in sorted[ahead]);
+                        CacheHint.Prefetch(in order[ahead]);
+                    }
                     next[l] = v;
                     int rank = (int)(v % live);
                     if (rank == k) break;  // n + 2^i lies in (predecessor, n]: every higher finger is n itself
