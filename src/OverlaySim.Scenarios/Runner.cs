@@ -86,11 +86,12 @@ public static class Runner
     /// Core memory per node ordinal in a run without churn: 40 of node table (id, epoch, machine, live list and index), 1
     /// of join flag, 34 of global view (its flat sorted copy of ids and ordinals, 28, which is the sort that made the ids
     /// distinct, its rank map, 4, and its bucket index, at most 2), 8 of the counting sort's buckets while distinct ids
-    /// are drawn, and 4 of the engine's copy of the epochs should its skipped epoch checks thaw: 87. The constant keeps
-    /// the 18 bytes of slack it had while the ids were sorted twice: with it the estimates of static Chord at 10^6 and
-    /// 10^7 nodes are a few per cent above the measured peaks.
+    /// are drawn, and 4 of the engine's copy of the epochs should its skipped epoch checks thaw: 87. The last two are not
+    /// always there at the peak (the sort's buckets are let go before the overlay is built, the epochs are copied only
+    /// when a node joins or dies): the estimates of static Chord and Kademlia at 10^6 and 10^7 nodes are 4-8% above the
+    /// measured peaks (with the 18 bytes of slack this kept from when the ids were sorted twice, 9-19% above).
     /// </summary>
-    public const long CoreBytesPerOrdinal = 105;
+    public const long CoreBytesPerOrdinal = 87;
 
     /// <summary>
     /// What churn adds per ordinal: the global view's blocks of ids and ordinals, made from its flat copy at the first
@@ -115,7 +116,8 @@ public static class Runner
     /// <see cref="ChurnBytesPerOrdinal"/> under churn,
     /// <see cref="CoreBytesPerMachine"/>), the latency model's and the overlay's per-machine state (the overlay's includes
     /// its virtual nodes and its pending timers), 32 bytes per key id plus what the overlay stores per key, 16 per
-    /// measured lookup, the latency matrix, the time series, and <see cref="RuntimeBytes"/>. Churn adds what it makes:
+    /// measured lookup, the latency matrix, the time series, the event queue's ring for a protocol's timers
+    /// (<see cref="EventQueue.RingSlackBytes"/>), and <see cref="RuntimeBytes"/>. Churn adds what it makes:
     /// machines that join (rate churn, a trace's new machines) count in full; incarnations that depart for good and are
     /// replaced by new ones (new ids on rejoin) count as tombstones (<see cref="TombstoneBytes"/>), since their state is
     /// reused. Checked against the machine before anything is built.
@@ -145,8 +147,10 @@ public static class Runner
             keys += 28L * (r.Strategy == ReplicationStrategy.Uniform && r.Copies > 0 ? (long)r.Copies * w.Keys : r.Budget) + 8L * w.Keys;
         double span = p.Duration > 0 ? p.Duration : w.Start + (w.RateMode ? w.Duration : w.Lookups / w.Rate * 1e6);
         double rows = p.SampleEvery > 0 ? span / p.SampleEvery : 0;
+        // A protocol keeps periodic timers, spread over the event queue's ring: its room beyond the events themselves.
+        long ring = o.Info.SupportsChurn(o.Options) ? EventQueue.RingSlackBytes : 0;
         double total = RuntimeBytes + machines * (double)perMachine + retired * v * (double)TombstoneBytes + keys
-                       + 16 * lookups + matrix + rows * TimeSeriesRowBytes;
+                       + 16 * lookups + matrix + rows * TimeSeriesRowBytes + ring;
         return (long)Math.Min(total, long.MaxValue / 2);
     }
 

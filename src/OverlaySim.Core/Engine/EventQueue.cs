@@ -34,6 +34,14 @@ public sealed class EventQueue
     /// </summary>
     public const int BytesPerPendingEvent = 60;
 
+    /// <summary>
+    /// Room the ring may hold beyond <see cref="BytesPerPendingEvent"/> (whose doubling covers the chunks' growth): a
+    /// partly filled chunk (32 keys, 512 bytes, and its two links) in each of its 2^12 buckets, about 2.1 MB. Reached when
+    /// timers are spread over the ring's whole reach, as a protocol's periodic timers are: with 20,000 nodes of one timer
+    /// each, a bucket holds about 5 keys in a chunk of 32.
+    /// </summary>
+    public const long RingSlackBytes = (1L << DefaultRingBits) * (ChunkSize * 16 + 2 * sizeof(int));
+
     /// <summary>Default bucket width: 2^14 ticks (16.4 ms when a tick is a microsecond).</summary>
     public const int DefaultBucketShift = 14;
 
