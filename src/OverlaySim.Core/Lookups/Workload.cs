@@ -144,8 +144,8 @@ public sealed class Workload : IEventSink
 
     /// <summary>
     /// An arrival when the lookups are planned ahead: draws the next <see cref="PlanAhead"/> arrivals when none is
-    /// left (origin, key and the gap to the next, in the order <see cref="Handle"/> draws them), tells the planner,
-    /// then begins the first.
+    /// left (origin, key and the gap to the next, in the order <see cref="Handle"/> draws them), and the batch after
+    /// them as the first of a batch begins, tells the planner of each batch, then begins the arrival.
     /// </summary>
     private void HandlePlanned()
     {
