@@ -276,10 +276,14 @@ public sealed class Kademlia : Overlay, IPrefetchingSink
         if (copied > 0) Net.Transport.CountMaintenance((byte)KademliaMessage.Store, Header + copied * (KeyBytes + _o.ValueBytes));
     }
 
-    /// <summary>Drops an unreachable contact from n's bucket, promoting the most recent replacement if any.</summary>
+    /// <summary>
+    /// Drops an unreachable contact from n's bucket, promoting the most recent replacement if any. The converged
+    /// buckets (protocol: static) are the network as it stands and keep it: a contact whose RPC timed out there (a
+    /// timeout shorter than its round trip) stays, as nothing maintains them.
+    /// </summary>
     private void Drop(int n, int contact)
     {
-        if (contact == n || contact < 0) return;
+        if (!_o.Dynamic || contact == n || contact < 0) return;
         _table.Remove(n, contact);
     }
 
