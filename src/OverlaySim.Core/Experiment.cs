@@ -176,7 +176,7 @@ public static class Experiment
         net.Lookups.Metrics.Reserve(options.RateMode ? (long)Math.Ceiling(expected + 5 * Math.Sqrt(expected)) : options.Lookups);
 
         net.RoutesAhead = !spec.HopByHop && spec.Duration == 0 && spec.Churn.Kind == ChurnKind.None
-            && !net.Transport.Latency.PerMessage && net.Lookups.Timeout == 0;
+            && !net.Transport.Latency.PerMessage && (net.Lookups.Timeout == 0 || run.Overlay is ILookupPlanner { ChecksDeadline: true });
         var workload = new Workload(net, options, run.Overlay.StartLookup, spec.Duration) { Planner = net.RoutesAhead ? run.Overlay as ILookupPlanner : null };
         run.Workload = workload;
         workload.Start();

@@ -48,7 +48,8 @@ public sealed class Network
     /// Whether an overlay may route a lookup whole when it begins (compute every hop, count its messages, and simulate
     /// only the answer's arrival), because nothing between a lookup's start and its answer can change its route or how
     /// it is measured: no node can join or die (no churn), every pair's delay is fixed (no per-message delays), no
-    /// lookup has a deadline, and the run has no end that could cut a lookup short (the time series counts an answer at
+    /// lookup has a deadline (or the overlay checks every lookup against it: <see cref="ILookupPlanner.ChecksDeadline"/>),
+    /// and the run has no end that could cut a lookup short (the time series counts an answer at
     /// the instant it arrives, whenever its event was scheduled). Set by the experiment when the run starts; false for a run driven otherwise (tests
     /// that step the engine themselves) and for <see cref="RunSpec.HopByHop"/>. The results are the same either way but
     /// for the count of events and the trace hash.

@@ -83,6 +83,16 @@ public sealed class LookupArray<T>
         table.Grown += capacity => Array.Resize(ref _items, checked(capacity * Stride));
     }
 
+    /// <summary>
+    /// An array of <paramref name="slots"/> slots of its own, tied to no lookup table and never grown: for state of
+    /// lookups an overlay computes apart from the run's (<see cref="ILookupPlanner"/>), one slot per lookup at a time.
+    /// </summary>
+    public LookupArray(int slots, int stride)
+    {
+        Stride = stride;
+        _items = new T[checked((long)slots * stride)];
+    }
+
     public int Stride { get; }
 
     public T[] Items => _items;

@@ -37,6 +37,12 @@ public interface ILookupPlanner
 {
     /// <summary>The next lookups of the workload, in the order they will begin (after those told before).</summary>
     void Plan(ReadOnlySpan<PlannedLookup> upcoming);
+
+    /// <summary>
+    /// Whether it checks each lookup it routes whole against the lookup deadline (<see cref="LookupService.Timeout"/>)
+    /// and leaves those that would reach it to the event queue, so that a run with a deadline may still route ahead.
+    /// </summary>
+    bool ChecksDeadline => false;
 }
 
 /// <summary>Told when a lookup's deadline passes, so that it can drop its own per-lookup state first.</summary>

@@ -123,10 +123,29 @@ public sealed class Transport
     public long MachineDelay(int from, int to) => Latency.OneWay(from, to);
 
     /// <summary>The <paramref name="messages"/> messages of a lookup routed before it began (<see cref="AddLoads"/>), each of <paramref name="bytes"/>, counted now that it has.</summary>
-    public void CountPlanned(ref LookupRecord r, int messages, int bytes)
+    public void CountPlanned(ref LookupRecord r, int messages, int bytes) => CountPlannedTotal(ref r, messages, (long)messages * bytes);
+
+    /// <summary>The <paramref name="messages"/> messages of a lookup routed before it began, <paramref name="bytes"/> in all, counted now that it has.</summary>
+    public void CountPlannedTotal(ref LookupRecord r, int messages, long bytes)
     {
         r.Messages += messages;
-        r.Bytes += (long)messages * bytes;
+        r.Bytes += bytes;
+    }
+
+    /// <summary>
+    /// A message of a lookup routed before it began, already counted with the others (<see cref="CountPlannedTotal"/>,
+    /// <see cref="AddLoads"/>), delivered <paramref name="delay"/> µs from now: in flight for the lookup, so that the
+    /// lookup ends when it would have, after its last message. Only where delays are fixed per pair
+    /// (<see cref="Network.RoutesAhead"/>).
+    /// </summary>
+    public void DeliverPlanned(int src, int dst, Event ev, long delay)
+    {
+        ev.Src = src;
+        ev.Dst = dst;
+        ref LookupRecord r = ref _lookups[ev.Lookup];
+        ev.LookupGen = r.Generation | LookupTable.InFlightMark;
+        r.InFlight++;
+        _sim.Schedule(delay, ev);
     }
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>

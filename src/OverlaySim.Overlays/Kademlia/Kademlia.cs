@@ -35,9 +35,14 @@
 // bytes per node. The protocol keeps its buckets (KBucketTable.cs): 4·k·B bytes of contacts plus B of bucket sizes,
 // 4·c·B of replacement caches and 8·B of bucket refresh times; at N = 10^6, k = 20, about 1.9 KB per node of contacts.
 //
+// In a run where nothing can change a lookup while it is in flight (Network.RoutesAhead: no churn, fixed pair delays,
+// no end), the converged model's node lookups are run whole when the workload announces them, apart from the event
+// queue, and only their answer and last reply are events: the same messages, bytes, loads, hops, rounds, latencies and
+// answer times (Kademlia.Planned.cs; RouteAheadTests compares every result file with the same runs hop by hop).
+//
 // Files: KBuckets.cs (what a lookup reads of the buckets, and the converged buckets), KBucketTable.cs (the protocol's
 // routing table), QueryPeerSet.cs (a lookup's shortlist), KademliaTruth.cs (the ground truth), this file (the
-// protocol: RPCs, lookups, maintenance, stored values).
+// protocol: RPCs, lookups, maintenance, stored values), Kademlia.Planned.cs (node lookups run whole when announced).
 
 using OverlaySim.Core;
 
@@ -56,10 +61,14 @@ public enum KademliaMessage : byte
     RefreshTimer,
     RepublishTimer,
     JoinTimer,
+    /// <summary>The reply that settled a lookup computed when it was announced (Kademlia.Planned.cs).</summary>
+    PlannedAnswer,
+    /// <summary>The last reply of such a lookup, when it came after its answer.</summary>
+    PlannedLast,
 }
 
 /// <summary>Kademlia with α-parallel iterative lookups.</summary>
-public sealed class Kademlia : Overlay, IPrefetchingSink
+public sealed partial class Kademlia : Overlay, IPrefetchingSink, ILookupPlanner
 {
     private const int Header = 20, NodeRef = 8, KeyBytes = 4;
     // What a lookup is for (LookupRecord.Purpose); Arg is the bootstrap of a join, the key of a republish.
@@ -316,7 +325,11 @@ public sealed class Kademlia : Overlay, IPrefetchingSink
 
     // ---- lookups -----------------------------------------------------------------------------------------
 
-    public override void StartLookup(int lookup) => Begin(lookup);
+    public override void StartLookup(int lookup)
+    {
+        if (_planned.Count > 0) BeginPlanned(lookup);
+        else Begin(lookup);
+    }
 
     /// <summary>Starts a lookup whose record holds its purpose (and argument): seeds the shortlist from the origin's buckets.</summary>
     private void Begin(int lookup)
@@ -557,6 +570,11 @@ public sealed class Kademlia : Overlay, IPrefetchingSink
                 break;
             case KademliaMessage.FindNodeReply:
                 OnReply(n, ref ev);
+                break;
+            case KademliaMessage.PlannedAnswer:
+                OnPlannedAnswer(in ev);
+                break;
+            case KademliaMessage.PlannedLast:
                 break;
             case KademliaMessage.RpcTimeout:
                 OnRpcTimeout(n, ev.Lookup, ev.Arg);

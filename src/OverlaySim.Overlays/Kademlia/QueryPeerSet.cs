@@ -53,6 +53,18 @@ public sealed class QueryPeerSet
         _merged = new Entry[_s];
     }
 
+    /// <summary>A set of <paramref name="slots"/> lookups of its own, tied to no lookup table (a lookup computed when it begins).</summary>
+    public QueryPeerSet(int slots, int k)
+    {
+        _k = k;
+        _s = 2 * k;
+        _list = new LookupArray<Entry>(slots, _s);
+        _count = new LookupArray<int>(slots, 1);
+        _waiting = new LookupArray<int>(slots, 1);
+        _fresh = new Entry[k];
+        _merged = new Entry[_s];
+    }
+
     /// <summary>Empties the set of a lookup that starts.</summary>
     public void Reset(int lookup)
     {

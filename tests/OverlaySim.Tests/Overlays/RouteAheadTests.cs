@@ -7,9 +7,9 @@ using Xunit;
 namespace OverlaySim.Tests.Overlays;
 
 /// <summary>
-/// A lookup of the converged Chord ring routed whole when it begins (<see cref="Network.RoutesAhead"/>) against the same
-/// run with every hop simulated as an event (<see cref="RunSpec.HopByHop"/>): every result file must be the same but
-/// for the count of events and the trace hash.
+/// A lookup of the converged Chord ring, or a node lookup of the converged Kademlia buckets, routed whole when it begins
+/// (<see cref="Network.RoutesAhead"/>) against the same run with every message simulated as an event
+/// (<see cref="RunSpec.HopByHop"/>): every result file must be the same but for the count of events and the trace hash.
 /// </summary>
 public class RouteAheadTests
 {
@@ -59,6 +59,40 @@ public class RouteAheadTests
         measure_after: 1s
         overlays:
           - chord: { successors: 4 }
+        """)]
+    // Kademlia's node lookups run whole (Kademlia.Planned.cs): two shapes of k and α, access links, Zipf keys.
+    [InlineData("""
+        seed: 4
+        nodes: 3000
+        latency: { model: coordinates, dimensions: 2, mean: 40ms, access_min: 1ms, access_max: 4ms }
+        workload: { lookups: 4000, keys: 2000, popularity: zipf, zipf_exponent: 0.8 }
+        sample_every: 100ms
+        overlays:
+          - kademlia: { store_keys: false }
+          - kademlia: { label: small, k: 6, alpha: 2, store_keys: false }
+        """)]
+    // Every message takes 3 µs: the replies of one round arrive at one instant, and their order is the order sent.
+    [InlineData("""
+        seed: 6
+        nodes: 600
+        id_bits: 24
+        latency: { model: constant, delay: 3us }
+        workload: { lookups: 3000, keys: 500, rate: 1000000 }
+        sample_every: 5us
+        measure_after: 500us
+        overlays:
+          - kademlia: { store_keys: false, lookup_timeout: 20ms }
+        """)]
+    // Measured delays: RPC timeouts shorter than some round trips and a deadline that some lookups reach leave those
+    // lookups to the event queue, beside the others run whole.
+    [InlineData("""
+        seed: 8
+        nodes: 900
+        latency: { model: matrix, file: DATA/planetlab-490-rtt-ms.tsv }
+        workload: { lookups: 3000, targets: nodes }
+        sample_every: 2s
+        overlays:
+          - kademlia: { store_keys: false, rpc_timeout: 400ms, lookup_timeout: 1500ms }
         """)]
     public void RoutingWholeGivesTheResultsOfRoutingHopByHop(string yaml)
     {
