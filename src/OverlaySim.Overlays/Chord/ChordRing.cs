@@ -314,7 +314,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     public override void StartLookup(int lookup)
     {
         _paperHops[lookup] = -1;
-        if (_plannedCount > 0) BeginPlanned(lookup);
+        if (_ahead is { Pending: > 0 }) BeginPlanned(lookup);
         else Route(Net.Lookups[lookup].Origin, lookup);
     }
 
@@ -329,7 +329,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     // simulated, sent at once to arrive when it would have, after every hop's delay and its own. The same hops,
     // messages, bytes, load, latency and answer time as routing it hop by hop (Route), with one event instead of one
     // per hop; RouteAheadTests compares every result file of the two. With a second core the next batch is routed on
-    // another thread while this one is simulated (PlanBatch); the results are the same bytes with one core or two
+    // another thread while this one is simulated (AheadBatches); the results are the same bytes with one core or two
     // (DeterminismTests.TheNumberOfCoresDoesNotChangeTheResults).
 
     /// <summary>Lookups routed side by side.</summary>
@@ -359,117 +359,20 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         public bool Fetched;   // the node's finger run has been asked for: the hop can be taken
     }
 
-    /// <summary>
-    /// Lookups told at once (<see cref="ILookupPlanner.Plan"/>) and the routes found for them, begun in order. Where there
-    /// is a second core a batch is routed on another thread while the lookups before it are simulated, and the simulating
-    /// thread takes a share of it when it would otherwise wait: the batch is cut into chunks that each thread claims in
-    /// turn. Routing only reads the ring and the latency model, which nothing changes in such a run, and writes only its
-    /// chunk's routes and loads. The load of each measured hop's machine is kept with its chunk and added when the batch's
-    /// first lookup begins: loads are sums, so which thread found them and when they are added does not change them.
-    /// </summary>
-    private sealed class PlanBatch
-    {
-        public PlannedLookup[] Lookups = [];
-        public PlannedRoute[] Routes = [];
-        public int Count;       // lookups in the batch
-        public int Next;        // the next one to begin
-        public int Claimed;     // chunks claimed by a thread so far (may run past Chunks)
-        public int Chunks;      // chunks in the batch
-        public readonly LoadList[] Loads = NewLoads();
-        public Task? Routing;   // the other thread's share; null once it is known done (or there was none)
-
-        private static LoadList[] NewLoads()
-        {
-            var loads = new LoadList[Workload.PlanAhead / ChunkSize + 1];
-            for (int i = 0; i < loads.Length; i++) loads[i] = new LoadList();
-            return loads;
-        }
-
-        public void Take(ReadOnlySpan<PlannedLookup> upcoming)
-        {
-            if (upcoming.Length > Workload.PlanAhead) throw new InvalidOperationException($"{upcoming.Length} lookups planned at once; at most {Workload.PlanAhead} are");
-            if (Lookups.Length < upcoming.Length)
-            {
-                Lookups = new PlannedLookup[upcoming.Length];
-                Routes = new PlannedRoute[upcoming.Length];
-            }
-            upcoming.CopyTo(Lookups);
-            Count = upcoming.Length;
-            Next = 0;
-            Claimed = 0;
-            Chunks = (Count + ChunkSize - 1) / ChunkSize;
-            for (int c = 0; c < Chunks; c++) Loads[c].Count = 0;
-        }
-    }
-
-    /// <summary>The machines of a chunk's measured hops, one entry per request.</summary>
-    private sealed class LoadList
-    {
-        public int[] Machines = new int[32 * ChunkSize];
-        public int Count;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Add(int machine)
-        {
-            if (Count == Machines.Length) Array.Resize(ref Machines, 2 * Machines.Length);
-            Machines[Count++] = machine;
-        }
-    }
-
-    /// <summary>Lookups a thread claims at once from a batch being routed.</summary>
-    private const int ChunkSize = 64;
-
-    /// <summary>Whether batches are routed on another thread: only with a second core to run it. The results are the same either way.</summary>
-    private static readonly bool RoutesElsewhere = Environment.ProcessorCount >= 2;
-
-    private readonly Queue<PlanBatch> _batches = new();
-    private readonly Stack<PlanBatch> _spareBatches = new();
-    private int _plannedCount;
-    private PlanBatch? _routing;                            // the last batch given to another thread, until it is known done
+    private AheadBatches<PlannedRoute>? _ahead;
     private readonly Lane[] _lanes = new Lane[Lanes];       // the simulating thread's
     private readonly Lane[] _otherLanes = new Lane[Lanes];  // the other thread's
 
-    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming)
-    {
-        if (upcoming.IsEmpty) return;
-        PlanBatch batch = _spareBatches.Count > 0 ? _spareBatches.Pop() : new PlanBatch();
-        batch.Take(upcoming);
-        _batches.Enqueue(batch);
-        _plannedCount += batch.Count;
-        if (!RoutesElsewhere)
-        {
-            RouteChunks(batch, _lanes);
-            return;
-        }
-        // One batch on the other thread at a time: its lanes are its own, and the batch before this one begins next anyway.
-        if (_routing is { } before) Finish(before);
-        _routing = batch;
-        batch.Routing = Task.Run(() => RouteChunks(batch, _otherLanes));
-    }
+    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming) => (_ahead ??= new AheadBatches<PlannedRoute>(RouteChunk)).Plan(upcoming);
 
-    /// <summary>Routes the chunks of <paramref name="batch"/> no thread has claimed yet, then waits for the other thread's.</summary>
-    private void Finish(PlanBatch batch)
+    private void RouteChunk(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads, int worker)
     {
-        RouteChunks(batch, _lanes);
-        batch.Routing!.GetAwaiter().GetResult();   // rethrows what went wrong there, as it was
-        batch.Routing = null;
-        if (_routing == batch) _routing = null;
-    }
-
-    /// <summary>Claims chunks of <paramref name="batch"/> one at a time and routes them, until none is left.</summary>
-    private void RouteChunks(PlanBatch batch, Lane[] lanes)
-    {
-        int chunk;
-        while ((chunk = Interlocked.Increment(ref batch.Claimed) - 1) < batch.Chunks)
-        {
-            int from = chunk * ChunkSize, to = Math.Min(batch.Count, from + ChunkSize);
-            if (Net.Nodes.Count < CacheHint.WorthFromNodes) PlanInTurn(batch, from, to, batch.Loads[chunk]);
-            else PlanSideBySide(batch, from, to, batch.Loads[chunk], lanes);
-        }
+        if (Net.Nodes.Count < CacheHint.WorthFromNodes) PlanInTurn(batch, from, to, loads);
+        else PlanSideBySide(batch, from, to, loads, worker == 0 ? _lanes : _otherLanes);
     }
 
     /// <summary>In a network whose tables fit in the caches, one lookup after the other: lanes and hints would cost more than they save.</summary>
-    private void PlanInTurn(PlanBatch batch, int from, int to, LoadList loads)
+    private void PlanInTurn(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads)
     {
         var table = new ConvergedTable(this);
         Transport transport = Net.Transport;
@@ -488,16 +391,16 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 elapsed += PlanHop(loads, transport, node, next, lookup.Measured);
                 node = next;
             }
-            batch.Routes[i] = Found(in lookup, node, hops, paperHops, elapsed);
+            batch.Route(i) = Found(in lookup, node, hops, paperHops, elapsed);
         }
     }
 
-    private void PlanSideBySide(PlanBatch batch, int from, int to, LoadList loads, Lane[] lanes)
+    private void PlanSideBySide(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads, Lane[] lanes)
     {
         var table = new ConvergedTable(this);
         Transport transport = Net.Transport;
         IdSpace space = Net.Space;
-        ReadOnlySpan<PlannedLookup> upcoming = batch.Lookups.AsSpan(0, to);
+        ReadOnlySpan<PlannedLookup> upcoming = batch.Lookups[..to];
         int entered = from, active = 0;
         for (int l = 0; l < Lanes; l++)
         {
@@ -537,7 +440,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                     transport.PrefetchMachineOf(next);
                     continue;
                 }
-                batch.Routes[lane.Index] = Found(in upcoming[lane.Index], node, lane.Hops, lane.PaperHops, lane.Elapsed);
+                batch.Route(lane.Index) = Found(in upcoming[lane.Index], node, lane.Hops, lane.PaperHops, lane.Elapsed);
                 if (entered < upcoming.Length)
                 {
                     Enter(ref lane, upcoming[entered], entered);
@@ -586,18 +489,10 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>The lookup begins: its route, found when it was planned, is applied (see above).</summary>
     private void BeginPlanned(int lookup)
     {
-        PlanBatch batch = _batches.Peek();
-        if (batch.Next == 0)
-        {
-            if (batch.Routing is not null) Finish(batch);
-            for (int c = 0; c < batch.Chunks; c++) Net.Transport.AddLoads(batch.Loads[c].Machines.AsSpan(0, batch.Loads[c].Count));
-        }
-        PlannedRoute route = batch.Routes[batch.Next];
+        PlannedRoute route = _ahead!.Begin(Net.Transport);
         ref LookupRecord rec = ref Net.Lookups[lookup];
         if (route.Origin != rec.Origin || route.Key != rec.Key)
             throw new InvalidOperationException($"lookup of {rec.Key} from node {rec.Origin} began, but the next one planned was of {route.Key} from node {route.Origin}");
-        if (++batch.Next == batch.Count) _spareBatches.Push(_batches.Dequeue());
-        _plannedCount--;
         rec.Hops = route.Hops;
         _paperHops[lookup] = route.PaperHops;
         Net.Transport.CountPlanned(ref rec, route.Hops, ChordSizes.FindSuccessor);
