@@ -93,14 +93,19 @@ public abstract class KBuckets(Network net, int k, int buckets)
     /// <para>The result is a set (the receiver sorts it into its shortlist), in no particular order; distinct ids have
     /// distinct distances, so the set is the same whatever the order the contacts were gathered in.</para>
     /// </remarks>
-    public int Closest(int n, Id target, Span<Contact> into)
+    public int Closest(int n, Id target, Span<Contact> into) => Closest(n, target, into, _gather ??= new Contact[K * BucketCount]);
+
+    /// <summary>
+    /// <see cref="Closest(int, Id, Span{Contact})"/> with room of the caller's for every bucket's contacts (k·B): for a
+    /// thread of its own reading the converged buckets, which nothing changes (Kademlia.Planned.cs).
+    /// </summary>
+    public int Closest(int n, Id target, Span<Contact> into, Span<Contact> buffer)
     {
         int k = K;
         int i = BucketOf(n, target);
         int count = 0;
         Append(n, i, into, ref count); // (read once: the converged buckets compute a bucket's range on each read)
         if (count == k) return k;
-        Span<Contact> buffer = _gather ??= new Contact[k * BucketCount];
         into[..count].CopyTo(buffer);
         int group = count;
         AppendDeeper(n, i, buffer, ref count);

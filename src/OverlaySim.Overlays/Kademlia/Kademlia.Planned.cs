@@ -14,7 +14,8 @@ namespace OverlaySim.Overlays;
 // and, if a reply came later (an RPC to a contact pushed off the shortlist, or one of the α still in flight), the last
 // of them, so that the lookup ends when it would have. Lookups that would arm an RPC timeout (a timeout shorter than
 // the round trip), reach the lookup deadline or find a value (store_keys) are left to the event queue, as are all of
-// the protocol's.
+// the protocol's. With a second core the lookups of the next batch are run on another thread while those before
+// them are simulated (AheadBatches), each thread with its own shortlist, queue and room; the results are the same.
 // RouteAheadTests compares every result file with the same runs hop by hop.
 
 /// <summary>Kademlia: node lookups computed when the workload announces them (see above).</summary>
@@ -36,21 +37,6 @@ public sealed partial class Kademlia
         public long LastAt;
     }
 
-    /// <summary>A batch of announced lookups, begun in order, with the machines of the measured ones' messages.</summary>
-    private sealed class PlanBatch
-    {
-        public PlannedLookupResult[] Results = new PlannedLookupResult[Workload.PlanAhead];
-        public int Count, Next;
-        public int[] Loads = new int[64 * Workload.PlanAhead];
-        public int LoadCount;
-
-        public void AddLoad(int machine)
-        {
-            if (LoadCount == Loads.Length) Array.Resize(ref Loads, 2 * Loads.Length);
-            Loads[LoadCount++] = machine;
-        }
-    }
-
     /// <summary>An event of a lookup run ahead: an RPC arriving at <see cref="Node"/>, or its reply arriving back.</summary>
     private struct AheadEvent
     {
@@ -58,43 +44,56 @@ public sealed partial class Kademlia
         public bool Reply;
         public int Node;       // the node asked (the reply's sender)
         public int Round;
-        public int Payload;    // a reply's contacts (index into _aheadPayloads)
+        public int Payload;    // a reply's contacts (index into its thread's AheadWorker.Payloads)
     }
 
-    private readonly Queue<PlanBatch> _planned = new();
-    private readonly Stack<PlanBatch> _spareBatches = new();
-    private QueryPeerSet? _aheadPeers;                 // slot 0: the lookup being run ahead
-    private readonly List<AheadEvent> _aheadQueue = [];
-    private readonly List<Contact[]> _aheadPayloads = [];
-    private readonly Stack<int> _freeAheadPayloads = new();
+    /// <summary>What one thread runs lookups ahead with: a shortlist of one slot, an event queue, and room for replies.</summary>
+    private sealed class AheadWorker(int k, int buckets)
+    {
+        public readonly QueryPeerSet Peers = new(1, k);
+        public readonly List<AheadEvent> Queue = [];
+        public readonly List<Contact[]> Payloads = [];
+        public int[] PayloadLength = new int[16];
+        public readonly Stack<int> FreePayloads = new();
+        public readonly Contact[] First = new Contact[k];
+        public readonly Contact[] Gather = new Contact[k * buckets];
+
+        public int NewPayload()
+        {
+            if (FreePayloads.Count > 0) return FreePayloads.Pop();
+            Payloads.Add(new Contact[First.Length]);
+            if (Payloads.Count > PayloadLength.Length) Array.Resize(ref PayloadLength, 2 * PayloadLength.Length);
+            return Payloads.Count - 1;
+        }
+    }
+
+    private AheadBatches<PlannedLookupResult>? _ahead;
+    private readonly AheadWorker?[] _workers = new AheadWorker?[2];   // the simulating thread's and the other's
 
     bool ILookupPlanner.ChecksDeadline => true;
 
-    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming)
+    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming) => (_ahead ??= new AheadBatches<PlannedLookupResult>(RunAhead)).Plan(upcoming);
+
+    /// <summary>Runs lookups [from, to) of a batch ahead, on thread <paramref name="worker"/>; those left to the event queue keep no loads.</summary>
+    private void RunAhead(AheadBatches<PlannedLookupResult>.Batch batch, int from, int to, LoadList loads, int worker)
     {
-        if (upcoming.IsEmpty) return;
-        PlanBatch batch = _spareBatches.Count > 0 ? _spareBatches.Pop() : new PlanBatch();
-        if (batch.Results.Length < upcoming.Length) batch.Results = new PlannedLookupResult[upcoming.Length];
-        batch.Count = upcoming.Length;
-        batch.Next = 0;
-        batch.LoadCount = 0;
         bool plannable = !_o.Dynamic && _store is null && NodeLookupEnded is null;
-        for (int i = 0; i < upcoming.Length; i++)
+        AheadWorker w = _workers[worker] ??= new AheadWorker(_k, _buckets.BucketCount);
+        for (int i = from; i < to; i++)
         {
-            ref readonly PlannedLookup lookup = ref upcoming[i];
-            int loads = batch.LoadCount;
-            batch.Results[i] = plannable ? PlanLookup(in lookup, batch) : new PlannedLookupResult { Key = lookup.Key, Origin = lookup.Origin };
-            if (!batch.Results[i].Planned) batch.LoadCount = loads;   // counted as it runs instead
+            ref readonly PlannedLookup lookup = ref batch.Lookups[i];
+            int mark = loads.Count;
+            batch.Route(i) = plannable ? PlanLookup(in lookup, loads, w) : new PlannedLookupResult { Key = lookup.Key, Origin = lookup.Origin };
+            if (!batch.Route(i).Planned) loads.Count = mark;   // counted as it runs instead
         }
-        _planned.Enqueue(batch);
     }
 
     /// <summary>Runs one node lookup apart from the event queue, as <see cref="Begin"/>, <see cref="Pump"/>, <see cref="OnFindNode"/> and <see cref="OnReply"/> would.</summary>
-    private PlannedLookupResult PlanLookup(in PlannedLookup lookup, PlanBatch batch)
+    private PlannedLookupResult PlanLookup(in PlannedLookup lookup, LoadList loads, AheadWorker w)
     {
         var result = new PlannedLookupResult { Key = lookup.Key, Origin = lookup.Origin, Planned = true, Answer = -1 };
-        QueryPeerSet peers = _aheadPeers ??= new QueryPeerSet(1, _k);
-        List<AheadEvent> queue = _aheadQueue;
+        QueryPeerSet peers = w.Peers;
+        List<AheadEvent> queue = w.Queue;
         queue.Clear();
         long seq = 0;
         int origin = lookup.Origin;
@@ -104,8 +103,8 @@ public sealed partial class Kademlia
         int originMachine = transport.MachineOf(origin);
         const int slot = 0;
         peers.Reset(slot);
-        Span<Contact> first = stackalloc Contact[_k];
-        int found = _buckets.Closest(origin, key, first);
+        Span<Contact> first = w.First;
+        int found = _buckets.Closest(origin, key, first, w.Gather);
         peers.OfferAll(slot, first[..found], key, depth: 1, exclude: origin);
         Span<int> ask = stackalloc int[_o.Alpha];
         bool answered = false;
@@ -118,28 +117,28 @@ public sealed partial class Kademlia
             if (!ev.Reply)
             {
                 // OnFindNode at the node asked (no value: keys are not stored), and its reply.
-                int payload = NewAheadPayload();
-                Contact[] contacts = _aheadPayloads[payload];
-                int count = _buckets.Closest(ev.Node, key, contacts);
-                _aheadPayloadLength[payload] = count;
+                int payload = w.NewPayload();
+                Contact[] contacts = w.Payloads[payload];
+                int count = _buckets.Closest(ev.Node, key, contacts, w.Gather);
+                w.PayloadLength[payload] = count;
                 int toMachine = originMachine;
                 result.Messages++;
                 result.Bytes += Header + NodeRef * count;
-                if (measured) batch.AddLoad(toMachine);
+                if (measured) loads.Add(toMachine);
                 PushAhead(queue, new AheadEvent { Time = ev.Time + transport.MachineDelay(transport.MachineOf(ev.Node), toMachine), Seq = seq++, Reply = true, Node = ev.Node, Round = ev.Round, Payload = payload });
                 continue;
             }
             // OnReply at the origin.
             if (answered)
             {
-                FreeAheadPayload(ev.Payload);
+                w.FreePayloads.Push(ev.Payload);
                 continue;
             }
             int at = peers.IndexOf(slot, ev.Node);
             if (at >= 0) peers.MarkAnswered(slot, at);
             int depth = at >= 0 ? peers.Depth(slot, at) : 1;
-            peers.OfferAll(slot, _aheadPayloads[ev.Payload].AsSpan(0, _aheadPayloadLength[ev.Payload]), key, depth + 1, exclude: origin);
-            FreeAheadPayload(ev.Payload);
+            peers.OfferAll(slot, w.Payloads[ev.Payload].AsSpan(0, w.PayloadLength[ev.Payload]), key, depth + 1, exclude: origin);
+            w.FreePayloads.Push(ev.Payload);
             if (!Ask(ev.Time, ev.Round + 1, ask)) return result;
             if (answered) result.AnsweredFrom = ev.Node;
         }
@@ -166,7 +165,7 @@ public sealed partial class Kademlia
                 result.Rpcs++;
                 result.Messages++;
                 result.Bytes += Header + KeyBytes + NodeRef;
-                if (measured) batch.AddLoad(to);
+                if (measured) loads.Add(to);
                 PushAhead(queue, new AheadEvent { Time = now + oneWay, Seq = seq++, Node = ask[i], Round = round });
             }
             if (answered || peers.Waiting(slot) > 0) return true;
@@ -184,18 +183,6 @@ public sealed partial class Kademlia
             return true;
         }
     }
-
-    private int[] _aheadPayloadLength = new int[16];
-
-    private int NewAheadPayload()
-    {
-        if (_freeAheadPayloads.Count > 0) return _freeAheadPayloads.Pop();
-        _aheadPayloads.Add(new Contact[_k]);
-        if (_aheadPayloads.Count > _aheadPayloadLength.Length) Array.Resize(ref _aheadPayloadLength, 2 * _aheadPayloadLength.Length);
-        return _aheadPayloads.Count - 1;
-    }
-
-    private void FreeAheadPayload(int payload) => _freeAheadPayloads.Push(payload);
 
     // A binary heap on (time, order sent): the order the engine dispatches the events of one lookup in.
     private static bool Before(in AheadEvent a, in AheadEvent b) => a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq);
@@ -237,10 +224,7 @@ public sealed partial class Kademlia
     /// <summary>An announced lookup begins: run through the event queue, or, if it was run ahead, counted and its answer (and last reply) sent.</summary>
     private void BeginPlanned(int lookup)
     {
-        PlanBatch batch = _planned.Peek();
-        if (batch.Next == 0) Net.Transport.AddLoads(batch.Loads.AsSpan(0, batch.LoadCount));
-        PlannedLookupResult plan = batch.Results[batch.Next];
-        if (++batch.Next == batch.Count) _spareBatches.Push(_planned.Dequeue());
+        PlannedLookupResult plan = _ahead!.Begin(Net.Transport);
         ref LookupRecord rec = ref Net.Lookups[lookup];
         if (plan.Origin != rec.Origin || plan.Key != rec.Key)
             throw new InvalidOperationException($"lookup of {rec.Key} from node {rec.Origin} began, but the next one planned was of {plan.Key} from node {plan.Origin}");

@@ -327,7 +327,7 @@ public sealed partial class Kademlia : Overlay, IPrefetchingSink, ILookupPlanner
 
     public override void StartLookup(int lookup)
     {
-        if (_planned.Count > 0) BeginPlanned(lookup);
+        if (_ahead is { Pending: > 0 }) BeginPlanned(lookup);
         else Begin(lookup);
     }
 
