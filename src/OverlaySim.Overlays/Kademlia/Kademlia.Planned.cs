@@ -47,23 +47,25 @@ public sealed partial class Kademlia
         public int Payload;    // a reply's contacts (index into its thread's AheadWorker.Payloads)
     }
 
-    /// <summary>What one thread runs lookups ahead with: a shortlist of one slot, an event queue, and room for replies.</summary>
+    /// <summary>
+    /// What one thread runs lookups ahead with: a shortlist of one slot, an event queue, and room for the replies of the
+    /// lookup it runs (one block per RPC, all given back when the next lookup starts: a lookup sends a few dozen).
+    /// </summary>
     private sealed class AheadWorker(int k, int buckets)
     {
         public readonly QueryPeerSet Peers = new(1, k);
         public readonly List<AheadEvent> Queue = [];
         public readonly List<Contact[]> Payloads = [];
         public int[] PayloadLength = new int[16];
-        public readonly Stack<int> FreePayloads = new();
+        public int PayloadsUsed;
         public readonly Contact[] First = new Contact[k];
         public readonly Contact[] Gather = new Contact[k * buckets];
 
         public int NewPayload()
         {
-            if (FreePayloads.Count > 0) return FreePayloads.Pop();
-            Payloads.Add(new Contact[First.Length]);
-            if (Payloads.Count > PayloadLength.Length) Array.Resize(ref PayloadLength, 2 * PayloadLength.Length);
-            return Payloads.Count - 1;
+            if (PayloadsUsed == Payloads.Count) Payloads.Add(new Contact[First.Length]);
+            if (PayloadsUsed == PayloadLength.Length) Array.Resize(ref PayloadLength, 2 * PayloadLength.Length);
+            return PayloadsUsed++;
         }
     }
 
@@ -95,6 +97,7 @@ public sealed partial class Kademlia
         QueryPeerSet peers = w.Peers;
         List<AheadEvent> queue = w.Queue;
         queue.Clear();
+        w.PayloadsUsed = 0;
         long seq = 0;
         int origin = lookup.Origin;
         Id key = lookup.Key;
@@ -129,16 +132,11 @@ public sealed partial class Kademlia
                 continue;
             }
             // OnReply at the origin.
-            if (answered)
-            {
-                w.FreePayloads.Push(ev.Payload);
-                continue;
-            }
+            if (answered) continue;
             int at = peers.IndexOf(slot, ev.Node);
             if (at >= 0) peers.MarkAnswered(slot, at);
             int depth = at >= 0 ? peers.Depth(slot, at) : 1;
             peers.OfferAll(slot, w.Payloads[ev.Payload].AsSpan(0, w.PayloadLength[ev.Payload]), key, depth + 1, exclude: origin);
-            w.FreePayloads.Push(ev.Payload);
             if (!Ask(ev.Time, ev.Round + 1, ask)) return result;
             if (answered) result.AnsweredFrom = ev.Node;
         }
@@ -174,7 +172,10 @@ public sealed partial class Kademlia
             result.AnswerAt = now;
             if (answer < 0)
             {
+                // Nobody answered: only when nobody could be asked (every contact asked answers here). Otherwise, left
+                // to the event queue rather than failed at the start.
                 result.Failed = true;
+                if (result.Messages > 0) result.Planned = false;
                 return true;
             }
             result.Rounds = peers.Round(slot, answer);
