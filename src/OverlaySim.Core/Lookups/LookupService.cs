@@ -30,7 +30,8 @@ public readonly record struct PlannedLookup(int Origin, Id Key, bool Measured);
 /// then begins them one by one as usual (<see cref="Overlay.StartLookup"/>). At 10^6 nodes and more a hop waits for
 /// a few random reads of memory; routing several lookups side by side overlaps the waits of one with the work of
 /// the others. Nothing may be simulated, counted against a lookup, or sent before the lookup begins; what the route
-/// found is applied then. The routing itself may run on another thread while earlier lookups are simulated, as long
+/// found is applied then (the per-machine loads of a batch's messages, which are sums, may be added as its first
+/// lookup begins). The routing itself may run on another thread while earlier lookups are simulated, as long
 /// as it only reads what such a run never changes and its results do not depend on which thread found them.
 /// </summary>
 public interface ILookupPlanner

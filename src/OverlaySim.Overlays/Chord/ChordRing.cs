@@ -325,7 +325,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     // side in Lanes lanes. A lane's hop first asks for the current node's state (PrefetchNode, PrefetchRun), then yields
     // to the other lanes, and reads it on its next turn, by which time it has come: at 10^6 nodes a hop waits for a few
     // random reads of memory, and the waits of one lane overlap with the work of the others. When a lookup begins, its
-    // route is applied: its requests are counted (their loads were counted when routed) and only its reply is
+    // route is applied: its requests are counted (their loads were added as its batch began) and only its reply is
     // simulated, sent at once to arrive when it would have, after every hop's delay and its own. The same hops,
     // messages, bytes, load, latency and answer time as routing it hop by hop (Route), with one event instead of one
     // per hop; RouteAheadTests compares every result file of the two. With a second core the next batch is routed on

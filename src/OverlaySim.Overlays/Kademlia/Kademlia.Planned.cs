@@ -4,9 +4,9 @@ namespace OverlaySim.Overlays;
 
 // ---- lookups computed when they are announced (Network.RoutesAhead) ------------------------------------------------
 //
-// In the converged model (protocol: static) with fixed pair delays, no churn, no lookup deadline and no end, nothing a
-// node lookup reads can change while it is in flight, and no lookup affects another: its whole exchange (the α RPCs,
-// their replies, the shortlist and the RPCs each reply leads to) is a function of its origin and target. The workload
+// In the converged model (protocol: static) with fixed pair delays, no churn and no end, nothing a node lookup reads
+// can change while it is in flight, and no lookup affects another: its whole exchange (the α RPCs, their replies, the
+// shortlist and the RPCs each reply leads to) is a function of its origin and target. The workload
 // announces its lookups before they begin (ILookupPlanner), and each is run there, apart from the run's event queue,
 // in a small queue of its own ordered as the engine orders events (time, then the order they were sent): the same
 // handlers as below (the shortlist, SelectToAsk, Closest), the same sizes and delays. When it begins, its messages,
@@ -74,12 +74,18 @@ public sealed partial class Kademlia
 
     bool ILookupPlanner.ChecksDeadline => true;
 
-    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming) => (_ahead ??= new AheadBatches<PlannedLookupResult>(RunAhead)).Plan(upcoming);
+    private bool? _runsAhead;   // decided at the first batch: a run whose lookups cannot be run whole starts no thread
+
+    void ILookupPlanner.Plan(ReadOnlySpan<PlannedLookup> upcoming)
+    {
+        if (!(_runsAhead ??= !_o.Dynamic && _store is null && NodeLookupEnded is null)) return;
+        (_ahead ??= new AheadBatches<PlannedLookupResult>(RunAhead)).Plan(upcoming);
+    }
 
     /// <summary>Runs lookups [from, to) of a batch ahead, on thread <paramref name="worker"/>; those left to the event queue keep no loads.</summary>
     private void RunAhead(AheadBatches<PlannedLookupResult>.Batch batch, int from, int to, LoadList loads, int worker)
     {
-        bool plannable = !_o.Dynamic && _store is null && NodeLookupEnded is null;
+        bool plannable = NodeLookupEnded is null;   // (an observer set since the first batch)
         AheadWorker w = _workers[worker] ??= new AheadWorker(_k, _buckets.BucketCount);
         for (int i = from; i < to; i++)
         {
