@@ -97,10 +97,10 @@ public sealed class AheadBatches<TRoute> where TRoute : struct
     }
 
     /// <summary>
-    /// The route of the lookup that begins now, the next told of (its batch's loads are added to
-    /// <paramref name="transport"/> when it is the batch's first).
+    /// The route of the lookup <paramref name="lookup"/> that begins now, which must be the next told of (its batch's
+    /// loads are added to <paramref name="transport"/> when it is the batch's first).
     /// </summary>
-    public TRoute Begin(Transport transport)
+    public TRoute Begin(Transport transport, in LookupRecord lookup)
     {
         Batch batch = _batches.Peek();
         if (batch.Next == 0)
@@ -109,6 +109,9 @@ public sealed class AheadBatches<TRoute> where TRoute : struct
             for (int c = 0; c < batch.Chunks; c++) transport.AddLoads(batch.Loads[c].Machines.AsSpan(0, batch.Loads[c].Count));
         }
         int i = batch.Next++;
+        PlannedLookup planned = batch.Lookups[i];
+        if (planned.Origin != lookup.Origin || planned.Key != lookup.Key)
+            throw new InvalidOperationException($"lookup of {lookup.Key} from node {lookup.Origin} began, but the next one planned was of {planned.Key} from node {planned.Origin}");
         TRoute route = batch.Route(i);
         if (batch.Next == batch.Count) _spare.Push(_batches.Dequeue());
         Pending--;
@@ -139,7 +142,7 @@ public sealed class AheadBatches<TRoute> where TRoute : struct
 /// <summary>The machines of a chunk's measured messages (<see cref="AheadBatches{TRoute}"/>), one entry per message.</summary>
 public sealed class LoadList
 {
-    public int[] Machines = new int[32 * AheadBatches<int>.ChunkSize];
+    public int[] Machines = new int[2048];   // about 32 messages for each lookup of a chunk; grown by doubling
 
     public int Count;
 

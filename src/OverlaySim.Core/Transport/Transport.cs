@@ -93,12 +93,19 @@ public sealed class Transport
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void SendIn(int src, int dst, int toMachine, Event ev, int bytes, long delay)
     {
+        CountLookupMessage(ref _lookups[ev.Lookup], ev.Type, toMachine, bytes);
+        ScheduleInFlight(src, dst, ev, delay);
+    }
+
+    /// <summary>Schedules a message of lookup <c>ev.Lookup</c>, stamped in flight for it, to arrive <paramref name="delay"/> µs from now.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ScheduleInFlight(int src, int dst, Event ev, long delay)
+    {
         ev.Src = src;
         ev.Dst = dst;
         ref LookupRecord r = ref _lookups[ev.Lookup];
         ev.LookupGen = r.Generation | LookupTable.InFlightMark;
         r.InFlight++;
-        CountLookupMessage(ref r, ev.Type, toMachine, bytes);
         _sim.Schedule(delay, ev);
     }
 
@@ -138,15 +145,7 @@ public sealed class Transport
     /// lookup ends when it would have, after its last message. Only where delays are fixed per pair
     /// (<see cref="Network.RoutesAhead"/>).
     /// </summary>
-    public void DeliverPlanned(int src, int dst, Event ev, long delay)
-    {
-        ev.Src = src;
-        ev.Dst = dst;
-        ref LookupRecord r = ref _lookups[ev.Lookup];
-        ev.LookupGen = r.Generation | LookupTable.InFlightMark;
-        r.InFlight++;
-        _sim.Schedule(delay, ev);
-    }
+    public void DeliverPlanned(int src, int dst, Event ev, long delay) => ScheduleInFlight(src, dst, ev, delay);
 
     /// <summary>Sends a maintenance message (not part of a lookup), counted with its size under its type inside the window.</summary>
     public void SendMaintenance(int src, int dst, Event ev, int bytes)

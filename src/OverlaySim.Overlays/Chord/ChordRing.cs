@@ -338,8 +338,6 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>A route found before its lookup began: where it ends, after how many hops, and when its reply arrives (the sum of the hops' delays and the reply's).</summary>
     private struct PlannedRoute
     {
-        public Id Key;
-        public int Origin;
         public int Answer;
         public int Hops;
         public int PaperHops;
@@ -478,8 +476,6 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// </summary>
     private PlannedRoute Found(in PlannedLookup lookup, int answer, int hops, int paperHops, long elapsed) => new()
     {
-        Key = lookup.Key,
-        Origin = lookup.Origin,
         Answer = answer,
         Hops = hops,
         PaperHops = paperHops < 0 ? hops : paperHops,
@@ -489,10 +485,8 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     /// <summary>The lookup begins: its route, found when it was planned, is applied (see above).</summary>
     private void BeginPlanned(int lookup)
     {
-        PlannedRoute route = _ahead!.Begin(Net.Transport);
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (route.Origin != rec.Origin || route.Key != rec.Key)
-            throw new InvalidOperationException($"lookup of {rec.Key} from node {rec.Origin} began, but the next one planned was of {route.Key} from node {route.Origin}");
+        PlannedRoute route = _ahead!.Begin(Net.Transport, in rec);
         rec.Hops = route.Hops;
         _paperHops[lookup] = route.PaperHops;
         Net.Transport.CountPlanned(ref rec, route.Hops, ChordSizes.FindSuccessor);

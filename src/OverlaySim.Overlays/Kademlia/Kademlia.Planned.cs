@@ -24,8 +24,6 @@ public sealed partial class Kademlia
     /// <summary>What a lookup computed ahead came to (<see cref="PlanLookup"/>).</summary>
     private struct PlannedLookupResult
     {
-        public Id Key;
-        public int Origin;
         public bool Planned;      // false: it runs through the event queue as usual
         public bool Failed;       // no contact to ask: failed as it began (and sent nothing)
         public int Answer;        // the closest node that answered
@@ -91,7 +89,7 @@ public sealed partial class Kademlia
         {
             ref readonly PlannedLookup lookup = ref batch.Lookups[i];
             int mark = loads.Count;
-            batch.Route(i) = plannable ? PlanLookup(in lookup, loads, w) : new PlannedLookupResult { Key = lookup.Key, Origin = lookup.Origin };
+            batch.Route(i) = plannable ? PlanLookup(in lookup, loads, w) : default;
             if (!batch.Route(i).Planned) loads.Count = mark;   // counted as it runs instead
         }
     }
@@ -99,7 +97,7 @@ public sealed partial class Kademlia
     /// <summary>Runs one node lookup apart from the event queue, as <see cref="Begin"/>, <see cref="Pump"/>, <see cref="OnFindNode"/> and <see cref="OnReply"/> would.</summary>
     private PlannedLookupResult PlanLookup(in PlannedLookup lookup, LoadList loads, AheadWorker w)
     {
-        var result = new PlannedLookupResult { Key = lookup.Key, Origin = lookup.Origin, Planned = true, Answer = -1 };
+        var result = new PlannedLookupResult { Planned = true, Answer = -1 };
         QueryPeerSet peers = w.Peers;
         List<AheadEvent> queue = w.Queue;
         queue.Clear();
@@ -231,10 +229,8 @@ public sealed partial class Kademlia
     /// <summary>An announced lookup begins: run through the event queue, or, if it was run ahead, counted and its answer (and last reply) sent.</summary>
     private void BeginPlanned(int lookup)
     {
-        PlannedLookupResult plan = _ahead!.Begin(Net.Transport);
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        if (plan.Origin != rec.Origin || plan.Key != rec.Key)
-            throw new InvalidOperationException($"lookup of {rec.Key} from node {rec.Origin} began, but the next one planned was of {plan.Key} from node {plan.Origin}");
+        PlannedLookupResult plan = _ahead!.Begin(Net.Transport, in rec);
         if (!plan.Planned)
         {
             Begin(lookup);

@@ -42,25 +42,22 @@ public sealed class QueryPeerSet
     private readonly LookupArray<int> _waiting;
     private Entry[] _fresh, _merged; // OfferAll's room (fields: a stackalloc is zeroed at every call)
 
-    public QueryPeerSet(Network net, int k)
+    public QueryPeerSet(Network net, int k) : this(k, net.LookupArray<Entry>(2 * k), net.LookupArray<int>(), net.LookupArray<int>())
     {
-        _k = k;
-        _s = 2 * k;
-        _list = net.LookupArray<Entry>(_s);
-        _count = net.LookupArray<int>();
-        _waiting = net.LookupArray<int>();
-        _fresh = new Entry[k];
-        _merged = new Entry[_s];
     }
 
     /// <summary>A set of <paramref name="slots"/> lookups of its own, tied to no lookup table (a lookup computed when it begins).</summary>
-    public QueryPeerSet(int slots, int k)
+    public QueryPeerSet(int slots, int k) : this(k, new LookupArray<Entry>(slots, 2 * k), new LookupArray<int>(slots, 1), new LookupArray<int>(slots, 1))
+    {
+    }
+
+    private QueryPeerSet(int k, LookupArray<Entry> list, LookupArray<int> count, LookupArray<int> waiting)
     {
         _k = k;
         _s = 2 * k;
-        _list = new LookupArray<Entry>(slots, _s);
-        _count = new LookupArray<int>(slots, 1);
-        _waiting = new LookupArray<int>(slots, 1);
+        _list = list;
+        _count = count;
+        _waiting = waiting;
         _fresh = new Entry[k];
         _merged = new Entry[_s];
     }
