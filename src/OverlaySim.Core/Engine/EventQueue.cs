@@ -4,8 +4,8 @@ using System.Runtime.CompilerServices;
 namespace OverlaySim.Core;
 
 /// <summary>
-/// The pending-event set: a 4-ary min-heap of (time, sequence, slot) keys for the events due soon, a ring of time
-/// buckets for those due later, and a second heap for those beyond the ring, over one pool of event slots.
+/// The pending-event set: a 4-ary min-heap for the events due soon, a ring of time buckets for those due later, and a
+/// second heap for those beyond the ring. Every tier keeps the event itself beside its order key.
 /// </summary>
 /// <remarks>
 /// <para>Order: by time, then by sequence number, a counter incremented at every <see cref="Push"/>. Equal
@@ -19,28 +19,35 @@ namespace OverlaySim.Core;
 /// bucket is moved into it and the horizon passes that bucket, and far events that come within the ring's reach move
 /// into the ring. So the heap that every pop sifts through holds a few buckets' worth of events rather than every
 /// timer of every node: under churn, 10^5 nodes keep about 5·10^5 timers pending, 30 s to an hour ahead, and a pop in
-/// a heap of that size misses the cache at most of its ten levels. A bucket is a chain of 32-key chunks from a shared
-/// pool, so moving it is a sequential read and memory follows the events pending, not the busiest bucket ever.</para>
-/// <para>Memory: 16 bytes of key (in one of the tiers) + 32 of slot (the event and its stamp) + 8 of sequence + 4 of
-/// free list per pending event; arrays grow by doubling and never shrink, so steady state allocates nothing.
-/// Push and pop are O(log4 n) in the near heap's size, plus O(1) amortised for a pass through the ring.</para>
-/// <para>Cancel sets a flag on the slot (ns-3's lazy cancel); the event is skipped when it reaches the top.</para>
+/// a heap of that size misses the cache at most of its ten levels. A bucket is a chain of 8-entry chunks from a
+/// shared pool, so moving it is a sequential read and memory follows the events pending, not the busiest bucket ever.</para>
+/// <para>Where the event lives: the ring's chunks and the far heap hold whole entries (time, sequence, event, slot:
+/// 48 bytes). The near tier copies a bucket's events, as the bucket is moved in, into a small store of its own, and
+/// its heap orders 16-byte keys (time, place in that store) whose four children share a cache line. The events due
+/// next are therefore in a few tens of kilobytes that the caches keep, not scattered over a pool of every pending
+/// event, where, with half a million timers pending, reading the next event was a cache miss of its own.</para>
+/// <para>Memory: 48 bytes of entry + 4 of slot stamp + 4 of free list per pending event (56); arrays grow by doubling
+/// and never shrink, so steady state allocates nothing. Push and pop are O(log4 n) in the near heap's size, plus
+/// O(1) amortised for a pass through the ring.</para>
+/// <para>Cancel: each pending event holds a slot whose stamp is its version (its sequence number's low 31 bits) and
+/// a cancelled flag (ns-3's lazy cancel); the event is skipped when it reaches the top. The stamp is read at a pop
+/// only while some cancelled event is pending.</para>
 /// </remarks>
 public sealed class EventQueue
 {
     /// <summary>
-    /// Bytes a pending event takes: 16 of key, 32 of slot (the event and its version and cancel flag), 8 of sequence
+    /// Bytes a pending event takes: 48 of entry (time, sequence, event and slot, in one of the tiers), 4 of slot stamp
     /// and 4 of free list. The arrays grow by doubling, so a queue of n events holds up to twice this per event.
     /// </summary>
-    public const int BytesPerPendingEvent = 60;
+    public const int BytesPerPendingEvent = EntryBytes + 8;
 
     /// <summary>
     /// Room the ring may hold beyond <see cref="BytesPerPendingEvent"/> (whose doubling covers the chunks' growth): a
-    /// partly filled chunk (32 keys, 512 bytes, and its two links) in each of its 2^12 buckets, about 2.1 MB. Reached when
-    /// timers are spread over the ring's whole reach, as a protocol's periodic timers are: with 20,000 nodes of one timer
-    /// each, a bucket holds about 5 keys in a chunk of 32.
+    /// partly filled chunk (8 entries, 384 bytes, and its two links) in each of its 2^12 buckets, about 1.6 MB. Reached
+    /// when timers are spread over the ring's whole reach, as a protocol's periodic timers are: with 20,000 nodes of one
+    /// timer each, a bucket holds about 5 entries in a chunk of 8.
     /// </summary>
-    public const long RingSlackBytes = (1L << DefaultRingBits) * (ChunkSize * 16 + 2 * sizeof(int));
+    public const long RingSlackBytes = (1L << DefaultRingBits) * (ChunkSize * EntryBytes + 2 * sizeof(int));
 
     /// <summary>Default bucket width: 2^14 ticks (16.4 ms when a tick is a microsecond).</summary>
     public const int DefaultBucketShift = 14;
@@ -48,48 +55,63 @@ public sealed class EventQueue
     /// <summary>Default ring size: 2^12 buckets (67 s at the default width).</summary>
     public const int DefaultRingBits = 12;
 
-    private const int ChunkBits = 5;
+    private const int ChunkBits = 3;
     private const int ChunkSize = 1 << ChunkBits;
+    private const int EntryBytes = 48;
 
-    // 16 bytes, so that the four children of a heap node share one 64-byte cache line. The sequence number
-    // lives beside the event (in _seq) and is read only when two times are equal.
-    private struct Key
+    // 48 bytes: a pending event in the ring or the far heap, with its order key and slot.
+    private struct Entry
     {
         public long Time;
+        public long Seq;
+        public Event Ev;
         public int Slot;
     }
 
-    // 32 bytes: an event and its stamp share a cache line. Stamp: version << 1 | cancelled.
-    private struct Slot
+    // 16 bytes, so that the four children of a near-heap node share one 64-byte cache line. The sequence number
+    // lives beside the event in the near store and is read only when two times are equal.
+    private struct NearKey
     {
-        public Event Ev;
-        public uint Stamp;
+        public long Time;
+        public int At;
     }
 
-    private Key[] _heap;         // near tier: every pending event of a bucket before _base
+    // 40 bytes: an event of the near tier.
+    private struct NearEvent
+    {
+        public long Seq;
+        public Event Ev;
+        public int Slot;
+    }
+
+    private NearKey[] _heap;     // near tier: every pending event of a bucket before _base
     private int _count;
-    private Key[] _far = new Key[16];   // far tier: events of buckets at or past _base + ring size
+    private NearEvent[] _near;   // their events, at the places the keys name
+    private int[] _nearFree;
+    private int _nearFreeCount;
+    private int _nearUsed;
+    private Entry[] _far = new Entry[16];   // far tier: events of buckets at or past _base + ring size
     private int _farCount;
 
     private readonly int _shift;
     private readonly int _ringMask;
     private long _base;          // the ring's first bucket; every bucket before it is in the near heap
     private readonly int[] _head;     // first chunk of each ring bucket, -1 when empty
-    private readonly int[] _tail;     // last chunk, which holds _fill[b] keys
+    private readonly int[] _tail;     // last chunk, which holds _fill[b] entries
     private readonly int[] _fill;
     private readonly ulong[] _occupied;   // one bit per ring bucket
     private int _ringCount;
-    private Key[] _chunks = new Key[16 * ChunkSize];
+    private Entry[] _chunks = new Entry[16 * ChunkSize];
     private int[] _chunkNext = new int[16];
     private int[] _freeChunks = new int[16];
     private int _freeChunkCount;
     private int _chunksUsed;
 
-    private Slot[] _slots;
-    private long[] _seq;
+    private uint[] _stamps;      // per slot: version << 1 while pending (| 1 once cancelled); 1 when free
     private int[] _free;
     private int _freeCount;
     private int _slotsUsed;      // slots ever handed out (high-water mark)
+    private int _cancelled;      // cancelled events still pending
     private long _nextSeq;
 
     public EventQueue(int capacity = 1024, int bucketShift = DefaultBucketShift, int ringBits = DefaultRingBits)
@@ -97,9 +119,11 @@ public sealed class EventQueue
         if (bucketShift is < 0 or > 40) throw new ArgumentOutOfRangeException(nameof(bucketShift));
         if (ringBits is < 1 or > 20) throw new ArgumentOutOfRangeException(nameof(ringBits));
         capacity = Math.Max(capacity, 4);
-        _heap = new Key[capacity];
-        _slots = new Slot[capacity];
-        _seq = new long[capacity];
+        int near = Math.Min(capacity, 1024);
+        _heap = new NearKey[near];
+        _near = new NearEvent[near];
+        _nearFree = new int[near];
+        _stamps = new uint[capacity];
         _free = new int[capacity];
         _shift = bucketShift;
         int ring = 1 << ringBits;
@@ -135,33 +159,28 @@ public sealed class EventQueue
     public EventHandle Push(long time, in Event ev)
     {
         int slot = AllocateSlot();
-        ref Slot s = ref _slots[slot];
-        s.Ev = ev;
-        s.Stamp &= ~1u;
-        _seq[slot] = _nextSeq++;
-        var key = new Key { Time = time, Slot = slot };
+        long seq = _nextSeq++;
+        uint version = (uint)seq & 0x7fffffff;
+        _stamps[slot] = version << 1;
         long bucket = time >> _shift;
-        if (bucket < _base)
-        {
-            if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
-            SiftUp(_heap, _seq, _count++, key);
-        }
-        else if (bucket - _base <= _ringMask) RingAdd(bucket, key);
+        if (bucket < _base) PushNear(time, seq, in ev, slot);
+        else if (bucket - _base <= _ringMask) RingAdd(bucket, new Entry { Time = time, Seq = seq, Ev = ev, Slot = slot });
         else
         {
             if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
-            SiftUp(_far, _seq, _farCount++, key);
+            SiftUp(_far, _farCount++, new Entry { Time = time, Seq = seq, Ev = ev, Slot = slot });
         }
-        return new EventHandle(slot, s.Stamp >> 1);
+        return new EventHandle(slot, version);
     }
 
     /// <summary>Cancels a pending event. Returns false if it already ran or was cancelled.</summary>
     public bool Cancel(EventHandle handle)
     {
-        if ((uint)handle.Slot >= (uint)_slotsUsed) return false;
-        ref uint stamp = ref _slots[handle.Slot].Stamp;
-        if (stamp != handle.Version << 1) return false;   // another version of the slot, or cancelled already
+        if ((uint)handle.Slot >= (uint)_slotsUsed || handle.Version > 0x7fffffff) return false;
+        ref uint stamp = ref _stamps[handle.Slot];
+        if (stamp != handle.Version << 1) return false;   // another event in the slot, a free slot, or cancelled already
         stamp |= 1;
+        _cancelled++;
         return true;
     }
 
@@ -175,18 +194,18 @@ public sealed class EventQueue
         }
     }
 
-    /// <summary>The earliest pending event's slot, or -1 when the queue is empty (see <see cref="At"/>).</summary>
+    /// <summary>Where the earliest pending event is held, or -1 when the queue is empty (see <see cref="At"/>).</summary>
     public int FirstSlot
     {
         get
         {
             EnsureNear();
-            return _count == 0 ? -1 : _heap[0].Slot;
+            return _count == 0 ? -1 : _heap[0].At;
         }
     }
 
     /// <summary>
-    /// The slot of the event due after the earliest, or -1 with fewer than two pending: the least of the root's
+    /// Where the event due after the earliest is held, or -1 with fewer than two pending: the least of the root's
     /// children, whose keys share one cache line.
     /// </summary>
     public int SecondSlot
@@ -196,26 +215,27 @@ public sealed class EventQueue
             EnsureNear();
             int n = _count;
             if (n < 2) return -1;
+            NearKey[] heap = _heap;
             int best = 1, end = Math.Min(5, n);
             for (int c = 2; c < end; c++)
-                if (Less(_heap[c], _heap[best], _seq)) best = c;
-            return _heap[best].Slot;
+                if (Less(heap[c], heap[best], _near)) best = c;
+            return heap[best].At;
         }
     }
 
     /// <summary>
-    /// Prefetches the slots of the events at the top of the near heap: the root and its four children, among which are
-    /// the events due next and after next and often the one after that (see <see cref="CacheHint"/>).
+    /// Prefetches the events at the top of the near heap: the root and its four children, among which are the events
+    /// due next and after next and often the one after that (see <see cref="CacheHint"/>).
     /// </summary>
     public void PrefetchTop()
     {
         EnsureNear();
         int end = Math.Min(5, _count);
-        for (int c = 0; c < end; c++) CacheHint.Prefetch(in _slots[_heap[c].Slot]);
+        for (int c = 0; c < end; c++) CacheHint.Prefetch(in _near[_heap[c].At]);
     }
 
-    /// <summary>The event pending in <paramref name="slot"/> (from <see cref="FirstSlot"/> or <see cref="SecondSlot"/>), until the next Push or Pop.</summary>
-    public ref readonly Event At(int slot) => ref _slots[slot].Ev;
+    /// <summary>The event held at <paramref name="at"/> (from <see cref="FirstSlot"/> or <see cref="SecondSlot"/>), until the next Push or Pop.</summary>
+    public ref readonly Event At(int at) => ref _near[at].Ev;
 
     /// <summary>
     /// Removes the earliest event. Returns false when the queue is empty. A cancelled event is returned with
@@ -232,17 +252,25 @@ public sealed class EventQueue
             cancelled = false;
             return false;
         }
-        Key top = _heap[0];
+        NearKey top = _heap[0];
         int last = --_count;
-        if (last > 0) SiftDown(_heap, _seq, last, _heap[last]);
+        if (last > 0) SiftDown(_heap, _near, last, _heap[last]);
 
         time = top.Time;
-        int slot = top.Slot;
-        ref Slot s = ref _slots[slot];
-        ev = s.Ev;
-        cancelled = (s.Stamp & 1) != 0;
-        s.Stamp = (s.Stamp | 1) + 1;   // the next version, not cancelled: handles of this event are stale now
+        ref NearEvent e = ref _near[top.At];
+        ev = e.Ev;
+        int slot = e.Slot;
+        cancelled = _cancelled != 0 && TakeCancelled(slot);
+        _stamps[slot] = 1;   // free: no handle matches it
         _free[_freeCount++] = slot;
+        _nearFree[_nearFreeCount++] = top.At;
+        return true;
+    }
+
+    private bool TakeCancelled(int slot)
+    {
+        if ((_stamps[slot] & 1) == 0) return false;
+        _cancelled--;
         return true;
     }
 
@@ -295,14 +323,14 @@ public sealed class EventQueue
     {
         while (_farCount > 0 && (_far[0].Time >> _shift) - _base <= _ringMask)
         {
-            Key key = _far[0];
+            Entry entry = _far[0];
             int last = --_farCount;
-            if (last > 0) SiftDown(_far, _seq, last, _far[last]);
-            RingAdd(key.Time >> _shift, key);
+            if (last > 0) SiftDown(_far, last, _far[last]);
+            RingAdd(entry.Time >> _shift, entry);
         }
     }
 
-    private void RingAdd(long bucket, Key key)
+    private void RingAdd(long bucket, in Entry entry)
     {
         int b = (int)(bucket & _ringMask);
         int tail = _tail[b];
@@ -318,21 +346,24 @@ public sealed class EventQueue
             _tail[b] = tail = chunk;
             _fill[b] = 0;
         }
-        _chunks[(tail << ChunkBits) + _fill[b]++] = key;
+        _chunks[(tail << ChunkBits) + _fill[b]++] = entry;
         _ringCount++;
     }
 
-    /// <summary>Moves one ring bucket's events into the near heap and gives its chunks back.</summary>
+    /// <summary>Moves one ring bucket's events into the near tier and gives its chunks back.</summary>
     private void Drain(int b)
     {
-        Key[] chunks = _chunks;
         int tail = _tail[b];
         for (int c = _head[b]; c >= 0;)
         {
             int n = c == tail ? _fill[b] : ChunkSize;
             if (_count + n > _heap.Length) Array.Resize(ref _heap, Math.Max(_heap.Length * 2, _count + n));
             int from = c << ChunkBits;
-            for (int i = 0; i < n; i++) SiftUp(_heap, _seq, _count++, chunks[from + i]);
+            for (int i = 0; i < n; i++)
+            {
+                ref Entry e = ref _chunks[from + i];
+                PushNear(e.Time, e.Seq, in e.Ev, e.Slot);
+            }
             _ringCount -= n;
             int next = c == tail ? -1 : _chunkNext[c];
             _freeChunks[_freeChunkCount++] = c;
@@ -343,6 +374,28 @@ public sealed class EventQueue
         _occupied[b >> 6] &= ~(1UL << (b & 63));
     }
 
+    private void PushNear(long time, long seq, in Event ev, int slot)
+    {
+        int at;
+        if (_nearFreeCount > 0) at = _nearFree[--_nearFreeCount];
+        else
+        {
+            if (_nearUsed == _near.Length)
+            {
+                int n = _near.Length * 2;
+                Array.Resize(ref _near, n);
+                Array.Resize(ref _nearFree, n);
+            }
+            at = _nearUsed++;
+        }
+        ref NearEvent e = ref _near[at];
+        e.Seq = seq;
+        e.Ev = ev;
+        e.Slot = slot;
+        if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
+        SiftUp(_heap, _near, _count++, new NearKey { Time = time, At = at });
+    }
+
     private int NewChunk()
     {
         if (_freeChunkCount > 0) return _freeChunks[--_freeChunkCount];
@@ -351,20 +404,23 @@ public sealed class EventQueue
             int n = _chunkNext.Length * 2;
             Array.Resize(ref _chunkNext, n);
             Array.Resize(ref _freeChunks, n);
-            Array.Resize(ref _chunks, n << ChunkBits);
+            LargeArray.Resize(ref _chunks, (long)n << ChunkBits);
         }
         return _chunksUsed++;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Less(in Key a, in Key b, long[] seq) => a.Time < b.Time || (a.Time == b.Time && seq[a.Slot] < seq[b.Slot]);
+    private static bool Less(in NearKey a, in NearKey b, NearEvent[] near) => a.Time < b.Time || (a.Time == b.Time && near[a.At].Seq < near[b.At].Seq);
 
-    private static void SiftUp(Key[] heap, long[] seq, int i, Key key)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Less(in Entry a, in Entry b) => a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq);
+
+    private static void SiftUp(NearKey[] heap, NearEvent[] near, int i, NearKey key)
     {
         while (i > 0)
         {
             int parent = (i - 1) >> 2;
-            if (!Less(key, heap[parent], seq)) break;
+            if (!Less(key, heap[parent], near)) break;
             heap[i] = heap[parent];
             i = parent;
         }
@@ -372,7 +428,7 @@ public sealed class EventQueue
     }
 
     /// <summary>Puts <paramref name="key"/> at the root of a heap of <paramref name="n"/> keys and sifts it down.</summary>
-    private static void SiftDown(Key[] heap, long[] seq, int n, Key key)
+    private static void SiftDown(NearKey[] heap, NearEvent[] near, int n, NearKey key)
     {
         int i = 0;
         while (true)
@@ -382,24 +438,53 @@ public sealed class EventQueue
             int best = first;
             int end = Math.Min(first + 4, n);
             for (int c = first + 1; c < end; c++)
-                if (Less(heap[c], heap[best], seq)) best = c;
-            if (!Less(heap[best], key, seq)) break;
+                if (Less(heap[c], heap[best], near)) best = c;
+            if (!Less(heap[best], key, near)) break;
             heap[i] = heap[best];
             i = best;
         }
         heap[i] = key;
     }
 
+    private static void SiftUp(Entry[] heap, int i, in Entry entry)
+    {
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 2;
+            if (!Less(entry, heap[parent])) break;
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = entry;
+    }
+
+    private static void SiftDown(Entry[] heap, int n, in Entry entry)
+    {
+        int i = 0;
+        while (true)
+        {
+            int first = (i << 2) + 1;
+            if (first >= n) break;
+            int best = first;
+            int end = Math.Min(first + 4, n);
+            for (int c = first + 1; c < end; c++)
+                if (Less(heap[c], heap[best])) best = c;
+            if (!Less(heap[best], entry)) break;
+            heap[i] = heap[best];
+            i = best;
+        }
+        heap[i] = entry;
+    }
+
     private int AllocateSlot()
     {
         if (_freeCount > 0) return _free[--_freeCount];
-        if (_slotsUsed == _slots.Length)
+        if (_slotsUsed == _stamps.Length)
         {
             if (_slotsUsed >= BoundFrom && Bound?.Invoke(_slotsUsed) is { } why) throw new RunawayException(why);
-            int n = _slots.Length * 2;
-            Array.Resize(ref _slots, n);
-            Array.Resize(ref _seq, n);
-            Array.Resize(ref _free, n);
+            int n = _stamps.Length * 2;
+            LargeArray.Resize(ref _stamps, n);
+            LargeArray.Resize(ref _free, n);
         }
         return _slotsUsed++;
     }
