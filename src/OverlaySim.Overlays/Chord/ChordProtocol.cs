@@ -622,9 +622,21 @@ public sealed partial class ChordProtocol : Overlay, IPrefetchingSink
         if (Net.Nodes.IsRetired(n)) return;   // its state slot was given back
         CacheHint.Prefetch(in _succ.At(n, 0), _r);
         CacheHint.Prefetch(in _pred[n]);
+        if (!ReadsFingers(ev.Type)) return;   // stabilize, pings and most timers never look at the fingers
         CacheHint.Prefetch(in _finger.At(n, 0), _f);
         CacheHint.Prefetch(in _fingerBits.At(n, 0), _f);
     }
+
+    /// <summary>Whether a handler of this event reads or writes the node's fingers (routing, a finger's answer, dropping a dead node).</summary>
+    private bool ReadsFingers(byte type) => (ChordProtocolMessage)type switch
+    {
+        ChordProtocolMessage.FindSuccessor or ChordProtocolMessage.FindSuccessorReply or ChordProtocolMessage.FixFingersTimer
+            or ChordProtocolMessage.NextHopQuery or ChordProtocolMessage.NextHopReply or ChordProtocolMessage.HopTimeout
+            or ChordProtocolMessage.QueryTimeout or ChordProtocolMessage.StabilizeTimeout or ChordProtocolMessage.GetSuccessorTimeout
+            or ChordProtocolMessage.LeaveToSuccessor or ChordProtocolMessage.LeaveToPredecessor or ChordProtocolMessage.JoinTimer => true,
+        ChordProtocolMessage.StabilizeTimer => _o.Maintenance == ChordMaintenance.Ton,
+        _ => false,
+    };
 
     /// <summary>
     /// The ids a hop at <paramref name="n"/> compares the key with, besides its fingers': its predecessor's (is n
