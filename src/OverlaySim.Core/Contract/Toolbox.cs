@@ -24,8 +24,8 @@ public sealed class NodeArray<T>
         _slots = nodes.Slots;
         Stride = stride;
         Fill = fill;
-        _items = LargeArray.Rows<T>(checked((long)nodes.SlotCapacity * stride), out bool zeroed);
-        if (!zeroed || !EqualityComparer<T>.Default.Equals(fill, default)) _items.AsSpan().Fill(fill);
+        _items = new T[checked((long)nodes.SlotCapacity * stride)];
+        if (!EqualityComparer<T>.Default.Equals(fill, default)) Array.Fill(_items, fill);
         nodes.Grown += _ => _slots = _nodes.Slots;
         nodes.SlotsGrown += Grow;
         nodes.SlotReused += slot => _items.AsSpan(checked((int)((long)slot * Stride)), Stride).Fill(Fill);
@@ -61,10 +61,9 @@ public sealed class NodeArray<T>
     {
         long n = checked((long)capacity * Stride);
         if (n <= _items.Length) return;
-        T[] grown = LargeArray.Rows<T>(n, out bool zeroed);
-        _items.AsSpan().CopyTo(grown);
-        if (!zeroed || !EqualityComparer<T>.Default.Equals(Fill, default)) grown.AsSpan(_items.Length).Fill(Fill);
-        _items = grown;
+        int old = _items.Length;
+        Array.Resize(ref _items, checked((int)n));
+        if (!EqualityComparer<T>.Default.Equals(Fill, default)) Array.Fill(_items, Fill, old, _items.Length - old);
     }
 }
 

@@ -404,7 +404,7 @@ public sealed class EventQueue
             int n = _chunkNext.Length * 2;
             Array.Resize(ref _chunkNext, n);
             Array.Resize(ref _freeChunks, n);
-            LargeArray.Resize(ref _chunks, (long)n << ChunkBits);
+            Array.Resize(ref _chunks, n << ChunkBits);
         }
         return _chunksUsed++;
     }
@@ -483,8 +483,8 @@ public sealed class EventQueue
         {
             if (_slotsUsed >= BoundFrom && Bound?.Invoke(_slotsUsed) is { } why) throw new RunawayException(why);
             int n = _stamps.Length * 2;
-            LargeArray.Resize(ref _stamps, n);
-            LargeArray.Resize(ref _free, n);
+            Array.Resize(ref _stamps, n);
+            Array.Resize(ref _free, n);
         }
         return _slotsUsed++;
     }

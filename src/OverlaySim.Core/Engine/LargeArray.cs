@@ -44,30 +44,6 @@ public static partial class LargeArray
     /// </summary>
     public static T[] Uninitialized<T>(long length) where T : unmanaged => Allocate<T>(length, out _);
 
-    /// <summary>As <see cref="Array.Resize{T}"/> (the old elements kept, new ones zero), into an array of this kind.</summary>
-    public static void Resize<T>(ref T[] array, long length) where T : unmanaged
-    {
-        T[] grown = Allocate<T>(length, out bool zeroed);
-        int keep = (int)Math.Min(array.Length, length);
-        array.AsSpan(0, keep).CopyTo(grown);
-        if (!zeroed) grown.AsSpan(keep).Clear();
-        array = grown;
-    }
-
-    /// <summary>
-    /// Rows of per-node state of any element type (<see cref="NodeArray{T}"/>): as <see cref="Uninitialized{T}"/> for
-    /// elements without references, an ordinary (<paramref name="zeroed"/>) array for the others.
-    /// </summary>
-    public static T[] Rows<T>(long length, out bool zeroed)
-    {
-        long bytes = length * Unsafe.SizeOf<T>();
-        zeroed = RuntimeHelpers.IsReferenceOrContainsReferences<T>() || !OperatingSystem.IsLinux() || bytes < MinBytes || length > Array.MaxLength;
-        if (zeroed) return new T[length];
-        T[] array = GC.AllocateUninitializedArray<T>((int)length, pinned: true);
-        Advise(ref MemoryMarshal.GetArrayDataReference(array), bytes);
-        return array;
-    }
-
     /// <summary>A pinned, uninitialized array advised to huge pages, or an ordinary (<paramref name="zeroed"/>) one.</summary>
     private static T[] Allocate<T>(long length, out bool zeroed) where T : unmanaged
     {

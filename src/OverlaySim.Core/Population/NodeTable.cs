@@ -40,7 +40,7 @@ public sealed class NodeTable
     public NodeTable(Id[] ids, int virtualNodes = 1, int spare = 0)
     {
         int room = ids.Length + spare;
-        if (spare > 0) LargeArray.Resize(ref ids, room);
+        if (spare > 0) Array.Resize(ref ids, room);
         _ids = ids;
         Count = room - spare;
         _epoch = LargeArray.Zeroed<uint>(room);
@@ -136,14 +136,14 @@ public sealed class NodeTable
         if (Count == _ids.Length)
         {
             int n = Math.Max(16, _ids.Length * 2);
-            LargeArray.Resize(ref _ids, n);
-            LargeArray.Resize(ref _epoch, n);
-            LargeArray.Resize(ref _machine, n);
-            LargeArray.Resize(ref _liveList, n);
+            Array.Resize(ref _ids, n);
+            Array.Resize(ref _epoch, n);
+            Array.Resize(ref _machine, n);
+            Array.Resize(ref _liveList, n);
             int old = _liveIndex.Length;
-            LargeArray.Resize(ref _liveIndex, n);
+            Array.Resize(ref _liveIndex, n);
             Array.Fill(_liveIndex, -1, old, n - old);
-            LargeArray.Resize(ref _slot, n);
+            Array.Resize(ref _slot, n);
             Grown?.Invoke(n);
         }
         int node = Count++;
