@@ -214,11 +214,9 @@ public sealed class Simulator
     private bool WorthPrefetchingEvents() => _queue.SlotsInUse >= PrefetchEventsFrom;
 
     /// <summary>
-    /// While one event is handled, fetches what the engine itself will read for the next ones: the slots of the events
-    /// at the top of the queue (the one after next among them, and often the one after that, whose slot a sink's
-    /// <see cref="IPrefetchingSink.PrefetchFar"/> reads at the next dispatch), and the epoch of the next one's target
-    /// (read by the staleness check). With 10^5 nodes under churn, half a million timers are pending, each popped from
-    /// a random slot.
+    /// While one event is handled, fetches what the engine itself will read for the next ones: the events at the top of
+    /// the queue (in the near tier's small store, see <see cref="EventQueue"/>), and the epoch of the next one's target
+    /// (read by the staleness check), a random node's among 10^5 or more under churn.
     /// </summary>
     private void PrefetchEvents()
     {
