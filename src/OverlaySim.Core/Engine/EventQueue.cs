@@ -168,7 +168,7 @@ public sealed class EventQueue
         else
         {
             if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
-            SiftUp(_far, _farCount++, new Entry { Time = time, Seq = seq, Ev = ev, Slot = slot });
+            SiftUp(_far, _farCount++, new Entry { Time = time, Seq = seq, Ev = ev, Slot = slot }, default(EntryOrder));
         }
         return new EventHandle(slot, version);
     }
@@ -216,9 +216,10 @@ public sealed class EventQueue
             int n = _count;
             if (n < 2) return -1;
             NearKey[] heap = _heap;
+            var order = new NearOrder(_near);
             int best = 1, end = Math.Min(5, n);
             for (int c = 2; c < end; c++)
-                if (Less(heap[c], heap[best], _near)) best = c;
+                if (order.Less(heap[c], heap[best])) best = c;
             return heap[best].At;
         }
     }
@@ -254,7 +255,7 @@ public sealed class EventQueue
         }
         NearKey top = _heap[0];
         int last = --_count;
-        if (last > 0) SiftDown(_heap, _near, last, _heap[last]);
+        if (last > 0) SiftDown(_heap, last, _heap[last], new NearOrder(_near));
 
         time = top.Time;
         ref NearEvent e = ref _near[top.At];
@@ -325,7 +326,7 @@ public sealed class EventQueue
         {
             Entry entry = _far[0];
             int last = --_farCount;
-            if (last > 0) SiftDown(_far, last, _far[last]);
+            if (last > 0) SiftDown(_far, last, _far[last], default(EntryOrder));
             RingAdd(entry.Time >> _shift, entry);
         }
     }
@@ -393,7 +394,7 @@ public sealed class EventQueue
         e.Ev = ev;
         e.Slot = slot;
         if (_count == _heap.Length) Array.Resize(ref _heap, _heap.Length * 2);
-        SiftUp(_heap, _near, _count++, new NearKey { Time = time, At = at });
+        SiftUp(_heap, _count++, new NearKey { Time = time, At = at }, new NearOrder(_near));
     }
 
     private int NewChunk()
@@ -409,26 +410,39 @@ public sealed class EventQueue
         return _chunksUsed++;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Less(in NearKey a, in NearKey b, NearEvent[] near) => a.Time < b.Time || (a.Time == b.Time && near[a.At].Seq < near[b.At].Seq);
+    // The two heaps' orders: both by time, then by sequence, which the near tier's keys find in the near store.
+    private interface IOrder<T>
+    {
+        bool Less(in T a, in T b);
+    }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Less(in Entry a, in Entry b) => a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq);
+    private readonly struct NearOrder(NearEvent[] near) : IOrder<NearKey>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Less(in NearKey a, in NearKey b) => a.Time < b.Time || (a.Time == b.Time && near[a.At].Seq < near[b.At].Seq);
+    }
 
-    private static void SiftUp(NearKey[] heap, NearEvent[] near, int i, NearKey key)
+    private readonly struct EntryOrder : IOrder<Entry>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public bool Less(in Entry a, in Entry b) => a.Time < b.Time || (a.Time == b.Time && a.Seq < b.Seq);
+    }
+
+    private static void SiftUp<T, TOrder>(T[] heap, int i, in T key, TOrder order) where TOrder : struct, IOrder<T>
     {
         while (i > 0)
         {
             int parent = (i - 1) >> 2;
-            if (!Less(key, heap[parent], near)) break;
+            if (!order.Less(key, heap[parent])) break;
             heap[i] = heap[parent];
             i = parent;
         }
         heap[i] = key;
     }
 
-    /// <summary>Puts <paramref name="key"/> at the root of a heap of <paramref name="n"/> keys and sifts it down.</summary>
-    private static void SiftDown(NearKey[] heap, NearEvent[] near, int n, NearKey key)
+    /// <summary>Puts <paramref name="key"/> at the root of a heap of <paramref name="n"/> keys and sifts it down
+    /// (<paramref name="key"/> may be the heap's element n, which this never writes).</summary>
+    private static void SiftDown<T, TOrder>(T[] heap, int n, in T key, TOrder order) where TOrder : struct, IOrder<T>
     {
         int i = 0;
         while (true)
@@ -438,42 +452,12 @@ public sealed class EventQueue
             int best = first;
             int end = Math.Min(first + 4, n);
             for (int c = first + 1; c < end; c++)
-                if (Less(heap[c], heap[best], near)) best = c;
-            if (!Less(heap[best], key, near)) break;
+                if (order.Less(heap[c], heap[best])) best = c;
+            if (!order.Less(heap[best], key)) break;
             heap[i] = heap[best];
             i = best;
         }
         heap[i] = key;
-    }
-
-    private static void SiftUp(Entry[] heap, int i, in Entry entry)
-    {
-        while (i > 0)
-        {
-            int parent = (i - 1) >> 2;
-            if (!Less(entry, heap[parent])) break;
-            heap[i] = heap[parent];
-            i = parent;
-        }
-        heap[i] = entry;
-    }
-
-    private static void SiftDown(Entry[] heap, int n, in Entry entry)
-    {
-        int i = 0;
-        while (true)
-        {
-            int first = (i << 2) + 1;
-            if (first >= n) break;
-            int best = first;
-            int end = Math.Min(first + 4, n);
-            for (int c = first + 1; c < end; c++)
-                if (Less(heap[c], heap[best])) best = c;
-            if (!Less(heap[best], entry)) break;
-            heap[i] = heap[best];
-            i = best;
-        }
-        heap[i] = entry;
     }
 
     private int AllocateSlot()
