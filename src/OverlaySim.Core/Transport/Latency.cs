@@ -18,6 +18,12 @@ public abstract class LatencyModel
     /// <summary>Whether each message draws its own delay (<see cref="MessageDelay"/>), so that a pair's messages may overtake each other.</summary>
     public virtual bool PerMessage => false;
 
+    /// <summary>
+    /// Whether OneWay(a, b) equals OneWay(b, a), bit for bit, for every pair: a round trip is then computed as twice
+    /// one way, once. False unless a model guarantees it (a measured matrix need not be symmetric).
+    /// </summary>
+    public virtual bool Symmetric => false;
+
     /// <summary>The delay of one message sent now from <paramref name="src"/> to <paramref name="dst"/>, µs.</summary>
     public virtual long MessageDelay(int src, int dst) => OneWay(src, dst);
 
@@ -39,6 +45,7 @@ public sealed class ConstantLatency(long delayMicros) : LatencyModel
 {
     public long Delay { get; } = delayMicros;
     public override long OneWay(int src, int dst) => Delay;
+    public override bool Symmetric => true;
     public override int BytesPerNode => 0;
 }
 
@@ -68,6 +75,8 @@ public sealed class UniformLatency : LatencyModel
         double u = (h >> 11) * (1.0 / (1UL << 53));
         return _min + (long)(u * (_span + 1));
     }
+
+    public override bool Symmetric => true;   // the pair is ordered before it is hashed
 
     public override int BytesPerNode => 0;
 }
@@ -145,6 +154,9 @@ public sealed class CoordinateLatency : LatencyModel
         if (_access is { } acc) delay += acc[src] + acc[dst];
         return delay;
     }
+
+    /// <summary>Symmetric: a float difference only changes sign when its operands swap, and the access delays add up either way.</summary>
+    public override bool Symmetric => true;
 
     public override void Prefetch(int machine)
     {
@@ -262,6 +274,8 @@ public sealed class JitteredLatency : LatencyModel
     public override bool PerMessage => true;
 
     public override long OneWay(int src, int dst) => _base.OneWay(src, dst) + Jitter;
+
+    public override bool Symmetric => _base.Symmetric;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public override long MessageDelay(int src, int dst) => _base.OneWay(src, dst) + (long)(-_jitter * Math.Log(1 - _rng.NextDouble()));

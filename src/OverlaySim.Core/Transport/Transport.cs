@@ -39,6 +39,7 @@ public sealed class Transport
         _nodes = nodes;
         Latency = latency;
         _perMessage = latency.PerMessage; // asked once: most models have fixed pair delays, and a send makes one virtual call
+        _symmetric = latency.Symmetric;
         _lookups = lookups;
         _window = window;
         _load = LargeArray.Zeroed<long>(Math.Max(1, machines));
@@ -46,6 +47,7 @@ public sealed class Transport
 
     public LatencyModel Latency { get; }
 
+    private readonly bool _symmetric;   // a round trip is twice one way (see LatencyModel.Symmetric)
     private readonly bool _perMessage;
 
     /// <summary>Maintenance messages and bytes by message type, inside the measurement window.</summary>
@@ -216,7 +218,7 @@ public sealed class Transport
     public long RoundTrip(int a, int b)
     {
         int ma = MachineOf(a), mb = MachineOf(b);
-        return Latency.OneWay(ma, mb) + Latency.OneWay(mb, ma);
+        return _symmetric ? 2 * Latency.OneWay(ma, mb) : Latency.OneWay(ma, mb) + Latency.OneWay(mb, ma);
     }
 
     /// <summary>Makes room for machines added during the run (churn).</summary>

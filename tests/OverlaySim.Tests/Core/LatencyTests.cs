@@ -213,4 +213,33 @@ public class LatencyTests
         double chi = counts.Sum(c => (c - e) * (c - e) / e);
         Assert.True(chi < 20.52, $"chi-square {chi:F1} over 5 df exceeds the 0.001 critical value 20.52");
     }
+
+    // ---- symmetry, which round trips rely on ----
+
+    [Fact]
+    public void ModelsThatSayTheyAreSymmetricAreSoBitForBitAndTheMatrixDoesNotSaySo()
+    {
+        var rng = new Xoshiro256(11);
+        var coords = new CoordinateLatency(500, 3, 40_000, 1_000, 3_000, ref rng);
+        var models = new LatencyModel[]
+        {
+            new ConstantLatency(50_000), new UniformLatency(1_000, 90_000, 5), coords,
+            new JitteredLatency(coords, 2_000, new Xoshiro256(3)),
+        };
+        foreach (LatencyModel m in models)
+        {
+            Assert.True(m.Symmetric, m.GetType().Name);
+            for (int i = 0; i < 5000; i++)
+            {
+                int a = rng.NextInt(500), b = rng.NextInt(500);
+                Assert.Equal(m.OneWay(a, b), m.OneWay(b, a));
+            }
+        }
+        // A measured matrix may be asymmetric (here it is), so a round trip there adds both directions.
+        int[] rtt = [0, 10_000, 30_000, 0];
+        var matrix = new MatrixLatency(2, rtt, 2, ref rng);
+        Assert.False(matrix.Symmetric);
+        Assert.NotEqual(matrix.OneWay(0, 1), matrix.OneWay(1, 0));
+        Assert.False(new JitteredLatency(matrix, 1_000, new Xoshiro256(4)).Symmetric);
+    }
 }
