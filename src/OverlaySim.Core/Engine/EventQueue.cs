@@ -358,7 +358,6 @@ public sealed class EventQueue
         for (int c = _head[b]; c >= 0;)
         {
             int n = c == tail ? _fill[b] : ChunkSize;
-            if (_count + n > _heap.Length) Array.Resize(ref _heap, Math.Max(_heap.Length * 2, _count + n));
             int from = c << ChunkBits;
             for (int i = 0; i < n; i++)
             {
