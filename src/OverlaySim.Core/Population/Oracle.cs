@@ -88,6 +88,34 @@ public sealed class Oracle
         }
     }
 
+    /// <summary>
+    /// For a static build (see <see cref="SortedIdMemory"/>): each node ordinal's position in <see cref="SortedIds"/>, -1
+    /// for one that has not joined; made now if it is not yet. Not a copy: valid until the view changes.
+    /// </summary>
+    public ReadOnlyMemory<int> RankMemory
+    {
+        get
+        {
+            EnsureFlat();
+            return _rank ??= RankMap();
+        }
+    }
+
+    /// <summary>
+    /// For a static build (see <see cref="SortedIdMemory"/>): the bucket index <see cref="FirstAtOrAfter"/> searches by,
+    /// over the ids' top <paramref name="bits"/> bits (<see cref="IdSearch.PrefixIndex"/>); empty, with bits 0, for a
+    /// view too small to be indexed (a binary search of the sorted ids is as fast). Not a copy: valid until the view changes.
+    /// </summary>
+    public ReadOnlyMemory<int> BucketIndexMemory(out int bits)
+    {
+        EnsureFlat();
+        bits = 0;
+        if (Count < MinIndexed) return ReadOnlyMemory<int>.Empty;
+        int[] bucket = _bucket ??= BucketIndex();
+        bits = System.Numerics.BitOperations.Log2((uint)(bucket.Length - 1));
+        return bucket;
+    }
+
     /// <summary>Rebuilds the view from the live nodes of <paramref name="nodes"/>: O(n) with the table's sorted order or uniform ids, O(n log n) otherwise.</summary>
     internal void Rebuild(NodeTable nodes)
     {

@@ -50,7 +50,7 @@ public sealed partial class ChordProtocol
         }
     }
 
-    /// <summary>The routing step at n for a lookup (shared with the converged ring and with iterative lookups).</summary>
+    /// <summary>The routing step at n for a lookup (shared with iterative lookups; the converged ring takes the same step in ranks).</summary>
     private ChordStep Step(int n, Id key, int lookup, out int next)
     {
         var table = new ProtocolTable(this, lookup);

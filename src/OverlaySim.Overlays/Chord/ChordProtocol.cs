@@ -36,7 +36,7 @@
 // each in the event queue); keys stored at 4·(replicas + 9) + 5 bytes per key plus 8 per copy (BytesPerNode, BytesPerKey).
 //
 // Files: this one (state, set-up, churn hooks, events), ChordProtocol.Lookups.cs (recursive and iterative lookups;
-// the routing step itself is ChordRouting.Step, shared with the converged ring), ChordProtocol.Maintenance.cs
+// the routing step itself is ChordRouting.Step, which the converged ring takes in ranks), ChordProtocol.Maintenance.cs
 // (stabilize, notify, replication, failures, fix_fingers).
 
 using OverlaySim.Core;

@@ -2,7 +2,7 @@
 // Lookup Service for Internet Applications", ACM SIGCOMM 2001; extended in IEEE/ACM ToN 11(1), 2003.
 //
 // What this model is: the converged ("static") ring. Every node's finger table, successor list of length r
-// and predecessor are built from the global view exactly as a fully stabilized ring would hold them.
+// and predecessor are those a fully stabilized ring holds, taken from the global view (see "How the tables are kept").
 // Lookups are recursive: the request travels hop by hop as messages through the engine, each hop delayed
 // by the latency model, and the responsible node replies straight to the origin. In a run where nothing can change
 // the ring or a delay while a lookup is in flight (Network.RoutesAhead: no churn, fixed pair delays, no deadline, no
@@ -10,8 +10,8 @@
 // the same hops, messages, bytes, loads, latencies and answer times, fewer events (see "lookups routed before they
 // begin" below; RouteAheadTests compares every result file of the two ways).
 //
-// Routing step at node n for key k (find_successor, ToN Fig. 5, run recursively; ChordRouting.Step, shared with
-// the protocol):
+// Routing step at node n for key k (find_successor, ToN Fig. 5, run recursively; the protocol's ChordRouting.Step,
+// computed here in ranks, see "How the tables are kept"):
 //   1. k in (predecessor(n), n]            -> n is responsible: reply to the origin.
 //   2. k in (n, successor(n)]              -> forward to successor(n), which is responsible.
 //   3. otherwise                           -> forward to closest_preceding_node(k): the farthest entry of
@@ -26,12 +26,17 @@
 //                is responsible (step 2): the "path length" of the Chord paper, whose mean is about
 //                ½·log2 N (SIGCOMM Fig. 10). So hops = paper_hops + 1 except when the origin is responsible.
 // Deviations from the paper: closest_preceding_node also searches the successor list (as in the ToN version;
-// it shortens the last hops slightly); the finger table is stored as its distinct entries only. This model has no
-// protocol and cannot follow churn: ChordProtocol.cs runs join, stabilize, fix_fingers and failures.
+// it shortens the last hops slightly). This model has no protocol and cannot follow churn: ChordProtocol.cs runs join,
+// stabilize, fix_fingers and failures.
 //
-// Memory per node: 6·F bytes of finger table (F ≈ log2 N distinct fingers: ordinal and 16-bit distance rank), a
-// 16-byte record of what every hop reads (finger offset and count, first successor, three distance ranks), 6·r of
-// successor list, 4 of predecessor and 2 of degree: about 200 bytes at N = 10^6, r = 8.
+// How the tables are kept: not at all. A converged ring's finger table, successor list and predecessor are functions of
+// the sorted ring, so the model keeps the global view's sorted ids, their ordinals, each ordinal's rank and the view's
+// bucket index over the ids' top bits (all made by the view anyway; the ring only reads them) and works in ranks:
+// successor j is rank + j, the predecessor rank − 1, and the finger a hop needs is found from the ids when the hop is
+// taken (see FingerRank). The same routes, hops and degrees as stored tables (finger i = successor(n + 2^i), ToN
+// Fig. 4), without building 10^7·log2 N entries: at 10^7 nodes the tables took 4.1 s to build and 2.2 GiB.
+//
+// Memory per node beyond the global view: 2 bytes of degree.
 
 using System.Runtime.CompilerServices;
 using OverlaySim.Core;
@@ -51,42 +56,19 @@ public enum ChordMessage : byte
 public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 {
     private readonly ChordOptions _options;
-    private Id[] _ids = [];
-    private NodeState[] _state = [];   // what every hop reads of its node, in one 16-byte record
-    private Entry[] _fingers = [];     // distinct finger entries of each node, in increasing clockwise distance (ring order)
-    private int[] _successors = [];    // r entries per node (fewer valid when the ring is smaller), -1 = none
-    private int[] _predecessor = [];
-    // The clockwise distance from the node to each routing entry rounded down to 16 bits (ChordQuery.DistanceRank: its
-    // bit length and the 8 bits after its leading one). Routing compares these first and reads an entry's 24-byte id
-    // only when the ranks are equal: at 10^6 nodes the ids do not fit in cache. With the bit length alone, the finger
-    // whose distance has the key's bit length needed its id at almost every hop; with the 8 more bits, about one in 256.
-    private ushort[] _successorBits = [];
+    // The sorted ring, read in place from the global view (a static ring never changes it): ids in increasing order,
+    // the ordinal at each rank, the rank of each ordinal, and the bucket index over the ids' top _indexBits bits (null
+    // in a ring too small to be indexed).
+    private Id[] _sorted = [];
+    private int[] _order = [];
+    private int[] _rank = [];
+    private int[]? _index;
+    private int _indexShift;   // bits of an id below its bucket's
+    private int _live;
+    private int _succCount;    // successor-list entries a node holds: min(r, N − 1)
+    private ushort[] _degree = [];   // distinct routing entries per node, counted at build (see Degree)
 
-    /// <summary>
-    /// A node's fields that a hop reads, together: where its fingers are (<see cref="_fingers"/>[FingerStart ..
-    /// + FingerCount)), its first successor, and the distance ranks of its predecessor, its first successor and its
-    /// farthest successor (past which no successor-list entry can beat a finger, so the list is read only when the key
-    /// is that close). One cache line per hop instead of one per array.
-    /// </summary>
-    private struct NodeState
-    {
-        public int FingerStart;
-        public int Successor;           // -1 in a ring of one
-        public ushort PredecessorRank;
-        public ushort SuccessorRank;
-        public ushort LastSuccessorRank;
-        public byte FingerCount;
-    }
-
-    /// <summary>A finger: the node and the rank of its clockwise distance, 6 bytes, read together.</summary>
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential, Pack = 2)]
-    private struct Entry
-    {
-        public int Node;
-        public ushort Rank;
-    }
-    private ushort[] _degree = [];       // distinct routing entries per node, counted at build (see Degree)
-
+    private LookupArray<int> _before = null!;    // per lookup: the rank of the key's predecessor (the last node before it)
     private LookupArray<int> _paperHops = null!; // per lookup: hops when the key's predecessor held it, -1 until then
     private SampleMetric _paperHopsMetric = null!;
 
@@ -96,6 +78,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 
     protected override void OnAttached()
     {
+        _before = Net.LookupArray<int>();
         _paperHops = Net.LookupArray<int>();
         _paperHopsMetric = Net.Lookups.Metrics.Register(ChordSizes.PaperHops);
     }
@@ -103,234 +86,204 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     public override GroundTruth CreateTruth(Oracle view) => new ChordTruth(view);
 
     /// <summary>
-    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes: log2 N + 1 finger entries of
-    /// 6 bytes (ordinal and distance rank), the 16-byte record a hop reads, 6·r of successor list, 4 of predecessor, 2
-    /// of degree (the build reads the global view's sorted ids in place; the finger table's room covers about log2 N + 1
-    /// entries a node, of which about log2 N are used).
+    /// Estimated peak bytes per node at <paramref name="nodes"/> nodes beyond the global view's sorted ids, ordinals, rank
+    /// map and bucket index (counted with the core, which makes them for every run): the 2 bytes of its degree.
     /// </summary>
-    public static long BytesPerNode(ChordOptions options, long nodes) =>
-        6L * ((long)Math.Ceiling(Math.Log2(Math.Max(2, nodes))) + 1) + 16 + 6L * options.Successors + 4 + 2;
-
-    /// <summary>
-    /// How many ranks ahead the build fetches the state of the node it will write: ranks are walked in order but a
-    /// rank's node is anywhere in the per-node arrays, and at 10^7 nodes each write would otherwise wait for its line
-    /// (the successor lists took 1.29 s without, 0.62-0.68 s with; the finger walk 3.1 s and 2.7 s).
-    /// </summary>
-    private const int Ahead = 16;
+    public static long BytesPerNode(ChordOptions options, long nodes) => 2;
 
     public override void BuildStatic(Oracle oracle)
     {
-        NodeTable nodes = Net.Nodes;
-        IdSpace space = Net.Space;
-        int n = nodes.Count;
-        int live = oracle.Count;
-        int r = _options.Successors;
-        _ids = nodes.Ids;
-        _predecessor = LargeArray.Filled(n, -1);
-        _successors = LargeArray.Filled((long)n * r, -1);
-        _successorBits = LargeArray.Zeroed<ushort>((long)n * r);
-        _state = LargeArray.Zeroed<NodeState>(n);
-        for (int i = 0; i < n; i++) _state[i].Successor = -1;
-        _degree = LargeArray.Zeroed<ushort>(n);
-        // The view's own arrays (the build reads them in parallel blocks, which cannot capture a span; nothing keeps them).
-        Id[] sorted = ArrayOf(oracle.SortedIdMemory);
-        int[] order = ArrayOf(oracle.SortedNodeMemory);
-        int succCount = Math.Min(r, live - 1);
-        // Blocks of ranks write disjoint nodes: the same tables for any number of threads.
-        const int Block = 1 << 14;
-        Parallel.For(0, (live + Block - 1) / Block, b =>
-        {
-            int end = Math.Min(live, (b + 1) * Block);
-            for (int rank = b * Block; rank < end; rank++)
-            {
-                if (rank + Ahead < end)
-                {
-                    int later = order[rank + Ahead];
-                    CacheHint.Prefetch(in _predecessor[later]);
-                    CacheHint.Prefetch(in _state[later]);
-                    CacheHint.Prefetch(in _successors[(long)later * r], r);
-                    CacheHint.Prefetch(in _successorBits[(long)later * r], r);
-                }
-                int node = order[rank];
-                Id self = sorted[rank];
-                int before = rank == 0 ? live - 1 : rank - 1;
-                _predecessor[node] = order[before];
-                ref NodeState state = ref _state[node];
-                state.PredecessorRank = ChordQuery.DistanceRank(space.Distance(self, sorted[before]));
-                long at = (long)node * r;
-                for (int j = 0; j < succCount; j++)
-                {
-                    int next = rank + 1 + j;
-                    if (next >= live) next -= live;
-                    _successors[at + j] = order[next];
-                    _successorBits[at + j] = ChordQuery.DistanceRank(space.Distance(self, sorted[next]));
-                    if (j == 0)
-                    {
-                        state.Successor = _successors[at];
-                        state.SuccessorRank = _successorBits[at];
-                    }
-                    state.LastSuccessorRank = _successorBits[at + j];
-                }
-            }
-        });
-
-        BuildFingers(sorted, order, space, n, succCount);
+        _sorted = ArrayOf(oracle.SortedIdMemory);
+        _order = ArrayOf(oracle.SortedNodeMemory);
+        _rank = ArrayOf(oracle.RankMemory);
+        ReadOnlyMemory<int> index = oracle.BucketIndexMemory(out int bits);
+        _index = bits > 0 ? ArrayOf(index) : null;
+        _indexShift = Net.Space.Bits - bits;
+        _live = oracle.Count;
+        _succCount = Math.Min(_options.Successors, _live - 1);
+        _degree = LargeArray.Zeroed<ushort>(Net.Nodes.Count);
+        CountDegrees();
     }
 
     private static T[] ArrayOf<T>(ReadOnlyMemory<T> memory) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(memory, out ArraySegment<T> a) && a.Offset == 0 && a.Count == a.Array!.Length ? a.Array : memory.ToArray();
 
-    /// <summary>
-    /// Fingers: entry i (0-based) of node n is successor(n + 2^i); only the distinct entries are kept, in
-    /// increasing distance, stopping at the first that would be n itself.
-    /// </summary>
-    /// <remarks>
-    /// <para>Let g be the gap from n to its successor. For every i with 2^i ≤ g, n + 2^i lies in (n, successor(n)], so
-    /// those fingers are all the successor; only the levels from bitlength(g) on need a search, about log2 N of them for
-    /// a typical gap (the smallest of N random gaps, about 2^m / N², bounds the levels any node needs: about 2·log2 N,
-    /// 47 at N = 10^7).</para>
-    /// <para>For one level i, the targets id_k + 2^i of consecutive ranks k increase, so their successors' ranks do too:
-    /// one pointer per level, only ever moved forward, finds them all in O(N) over the sorted ring, reading ids in order
-    /// (cache-friendly) instead of one binary search per node and level. The ranks are walked in order and each rank
-    /// moves the pointers of its own levels: the working set is one position per level, and a node's fingers come out
-    /// in increasing distance, ready to be written. A level a rank skips (below its gap) keeps its pointer behind, which
-    /// the next rank that needs it moves on from. The ring is unrolled to 2N virtual ranks (rank v ≥ N has id
-    /// sorted[v − N] + 2^m) so that targets past 2^m need no special case.</para>
-    /// <para>Blocks of ranks are independent (each starts its pointers with one binary search per level), so blocks run
-    /// in parallel, each writing its nodes' fingers into its own room of one array: room for one entry per level a rank
-    /// searches and one for its successor, known from the gaps before any search, so the table is never held twice and
-    /// is the same for any number of threads. Entries a rank's levels repeat (two levels with the same finger) leave
-    /// room unused at the end of its block: about one entry per node. O(N · log N) time; 6 bytes per finger entry.</para>
-    /// </remarks>
-    private void BuildFingers(Id[] sorted, int[] order, IdSpace space, int n, int succCount)
-    {
-        int live = sorted.Length;
-        if (live < 2)
-        {
-            _fingers = [];
-            return;
-        }
+    // ---- the ring in ranks ---------------------------------------------------------------------------------------------
+    //
+    // Finger i of node n is successor(n + 2^i): the first node at clockwise distance >= 2^i from n. Group the other nodes
+    // by the bit length of their distance from n ("class" b holds the distances in [2^(b−1), 2^b)): finger i is then the
+    // first node of the lowest occupied class above i, so the distinct fingers are exactly the first node of each
+    // occupied class. Two consequences do all the work here:
+    // - closest_preceding_node(k) among the fingers is the first node of the class of P, the key's predecessor (the last
+    //   node before k): P's class is occupied and its first node precedes k, while every node of a higher class lies
+    //   past P, hence at or past k. One search of the sorted ids for n + 2^(b−1), b the bit length of the distance to
+    //   P, finds it; the successor list's best entry is min(r, ranks to P) ranks on, and the farther of the two wins.
+    // - a node's degree counts its occupied classes, and a class whose width 2^(b−1) is at least the largest gap
+    //   between consecutive ids is occupied at every node (an arc that wide cannot fall inside a gap): only the classes
+    //   below that need a look at the ids, those of the few dozen nodes that follow (CountDegrees).
 
-        Id minGap = space.Distance(sorted[live - 1], sorted[0]);
+    /// <summary>Ranks from <paramref name="from"/> clockwise to <paramref name="to"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Ahead(int from, int to)
+    {
+        int d = to - from;
+        return d < 0 ? d + _live : d;
+    }
+
+    /// <summary><paramref name="rank"/> plus fewer than N ranks, wrapped onto the ring.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Wrap(int rank) => rank >= _live ? rank - _live : rank;
+
+    /// <summary>The bucket of the index that <paramref name="value"/> (an id of the space) falls in.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int BucketOf(Id value) => (int)value.BitsFrom(_indexShift);
+
+    /// <summary>The rank of the first id >= <paramref name="value"/> among ranks [<paramref name="lo"/>, <paramref name="hi"/>), or hi.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Search(Id value, int lo, int hi)
+    {
+        Id[] sorted = _sorted;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (sorted[mid] < value) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>The rank of the first id >= <paramref name="value"/>, N if none (no wrap).</summary>
+    private int RankAtOrAfter(Id value)
+    {
+        if (_index is not { } index) return Search(value, 0, _live);
+        int b = BucketOf(value);
+        return Search(value, index[b], index[b + 1]);
+    }
+
+    /// <summary>The rank of the last node before <paramref name="key"/> going round the ring: the key's predecessor, whose successor is responsible.</summary>
+    private int PredecessorRankOf(Id key)
+    {
+        int at = RankAtOrAfter(key);
+        return at == 0 ? _live - 1 : at - 1;
+    }
+
+    /// <summary>Where the hop at rank <paramref name="at"/> searches for its finger (see above): n + 2^(b−1), b the bit length of the distance to the key's predecessor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Id FingerTarget(int at, in Id before)
+    {
+        IdSpace space = Net.Space;
+        Id self = _sorted[at];
+        return space.Add(self, Id.Pow2(space.Distance(self, before).BitLength - 1));
+    }
+
+    /// <summary>
+    /// The next rank of a hop forwarded from <paramref name="at"/>, the key's predecessor <paramref name="ahead"/> ranks on,
+    /// its finger at rank <paramref name="finger"/> (the first id >= the finger target, N for none): the farther of that
+    /// finger and the farthest successor-list entry that precedes the key.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Forwarded(int at, int ahead, int finger)
+    {
+        int f = Ahead(at, finger == _live ? 0 : finger);
+        return Wrap(at + Math.Max(f, Math.Min(_succCount, ahead)));
+    }
+
+    /// <summary>
+    /// The step at the node of rank <paramref name="at"/> for a key whose predecessor has rank <paramref name="before"/>
+    /// and id <paramref name="beforeId"/> (ChordRouting.Step's order: responsible, then the successor, then on): next is a rank.
+    /// </summary>
+    /// <example>Ring {10, 20, 30} of m = 8, at node 10 (rank 0): key 5 has predecessor 30 (rank 2, two ranks on: Responsible),
+    /// key 15 predecessor 10 (ToSuccessor, next rank 1), key 25 predecessor 20 (Forward: its class [16, 32) starts with 20, rank 1).</example>
+    private ChordStep Step(int at, int before, in Id beforeId, out int next)
+    {
+        int ahead = Ahead(at, before);
+        next = at;
+        if (ahead == _live - 1) return ChordStep.Responsible;   // also a ring of one
+        if (ahead == 0)
+        {
+            next = Wrap(at + 1);
+            return ChordStep.ToSuccessor;
+        }
+        next = Forwarded(at, ahead, RankAtOrAfter(FingerTarget(at, beforeId)));
+        return ChordStep.Forward;
+    }
+
+    /// <summary>
+    /// Every node's degree (see <see cref="Degree"/>) from its occupied classes (see above), in parallel blocks of ranks:
+    /// the fingers past the successor list are the occupied classes above that of the r-th successor's distance; those
+    /// at least as wide as the largest gap are occupied everywhere, the rest are read off the ids that follow, in order.
+    /// </summary>
+    private void CountDegrees()
+    {
+        int live = _live;
+        if (live < 2) return;
+        Id[] sorted = _sorted;
+        IdSpace space = Net.Space;
+        int m = space.Bits;
+        Id largestGap = space.Distance(sorted[live - 1], sorted[0]);
         for (int k = 0; k + 1 < live; k++)
         {
             Id gap = sorted[k + 1] - sorted[k];
-            if (gap < minGap) minGap = gap;
+            if (gap > largestGap) largestGap = gap;
         }
-        int firstLevel = minGap.BitLength;           // levels below it give every node its successor
-        int levels = Math.Max(0, space.Bits - firstLevel);
-        var steps = new Id[levels];
-        for (int l = 0; l < levels; l++) steps[l] = Id.Pow2(firstLevel + l);
-        Id wrap = Id.Pow2(space.Bits);
-
+        int sure = (largestGap - Id.FromUInt64(1)).BitLength + 1;   // the first class at least as wide as the largest gap
+        bool anySure = sure <= m;
+        Id sureFrom = anySure ? Id.Pow2(sure - 1) : default;
+        int succCount = _succCount;
+        bool predecessorInList = live - 1 <= succCount;
         const int Block = 1 << 15;
-        int blocks = (live + Block - 1) / Block;
-        // Room for each block: at most one entry per level a rank searches (those from its gap's bit length on) and one
-        // for its successor, known from the gaps alone; a block's fingers are written from the start of its room.
-        var room = new long[blocks + 1];
-        Parallel.For(0, blocks, b =>
+        Parallel.For(0, (live + Block - 1) / Block, b =>
         {
-            long bound = 0;
-            for (int k = b * Block; k < Math.Min(live, (b + 1) * Block); k++)
-                bound += 1 + levels - Math.Max(0, space.Distance(sorted[k], sorted[k + 1 == live ? 0 : k + 1]).BitLength - firstLevel);
-            room[b + 1] = bound;
-        });
-        for (int b = 0; b < blocks; b++) room[b + 1] += room[b];
-        if (room[blocks] > Array.MaxLength) throw new InsufficientMemoryException("Chord finger tables exceed the largest array .NET can hold; use fewer nodes");
-        _fingers = LargeArray.Zeroed<Entry>(room[blocks]);
-        Parallel.For(0, blocks, Walk);
-
-        // The fingers of the ranks of block b, written from the start of its room, with each node's finger offset,
-        // count and degree.
-        void Walk(int b)
-        {
-            long offset = room[b];
-            int from = b * Block, to = Math.Min(live, from + Block);
-            var next = new long[levels];   // per level: the pointer, at or before the answer for the current rank
-            for (int l = 0; l < levels; l++)
+            int end = Math.Min(live, (b + 1) * Block);
+            for (int k = b * Block; k < end; k++)
             {
-                Id target = sorted[from] + steps[l];                  // unwrapped: may exceed 2^m
-                next[l] = target < wrap ? IdSearch.LowerBound(sorted, target) : live + IdSearch.LowerBound(sorted, target - wrap);
-            }
-            for (int k = from; k < to; k++)
-            {
-                if (k + Ahead < to)
-                {
-                    int later = order[k + Ahead];
-                    CacheHint.Prefetch(in _state[later]);
-                    CacheHint.Prefetch(in _degree[later]);
-                }
                 Id self = sorted[k];
-                int succ = k + 1 == live ? 0 : k + 1;
-                Id gap = space.Distance(self, sorted[succ]);
-                int count = 0;
-                int beyondSuccessors = 0;       // fingers that are not in the successor list (rank distance > succCount)
-                bool predecessorIsFinger = false;
-                Put(succ, gap);
-                int last = succ;
-                for (int l = Math.Max(0, gap.BitLength - firstLevel); l < levels; l++)
+                int last = space.Distance(self, sorted[Wrap(k + succCount)]).BitLength;
+                int beyond = 0;
+                for (int j = succCount + 1; j < live; j++)
                 {
-                    Id target = self + steps[l];
-                    long v = Math.Max(next[l], k + 1);   // the answer lies past k
-                    while (Virtual(v) < target) v++;
-                    // Each level's pointer reads its own stretch of the sorted ids and ordinals, more streams than the
-                    // processor follows on its own: fetched a few ranks ahead (the walk at 10^7 nodes: 2.25-2.33 s
-                    // against 2.58 s).
-                    long ahead = v + 8 < live ? v + 8 : v + 8 - live;
-                    if (ahead < live)
+                    Id d = space.Distance(self, sorted[Wrap(k + j)]);
+                    if (anySure && d >= sureFrom) break;
+                    int c = d.BitLength;
+                    if (c > last)
                     {
-                        CacheHint.Prefetch(in sorted[ahead]);
-                        CacheHint.Prefetch(in order[ahead]);
+                        beyond++;
+                        last = c;
                     }
-                    next[l] = v;
-                    int rank = (int)(v % live);
-                    if (rank == k) break;  // n + 2^i lies in (predecessor, n]: every higher finger is n itself
-                    if (rank == last) continue;
-                    Put(rank, Virtual(v) - self);
-                    last = rank;
                 }
-                int node = order[k];
-                _state[node].FingerStart = (int)offset;
-                _state[node].FingerCount = (byte)count;
-                offset += count;
-                bool predecessorIsSuccessor = live - 1 <= succCount;
-                _degree[node] = (ushort)(succCount + beyondSuccessors + (predecessorIsSuccessor || predecessorIsFinger ? 0 : 1));
-
-                void Put(int rank, Id distance)
-                {
-                    _fingers[offset + count] = new Entry { Node = order[rank], Rank = ChordQuery.DistanceRank(distance) };
-                    int d = rank - k;
-                    if (d < 0) d += live;
-                    if (d > succCount) beyondSuccessors++;
-                    if (d == live - 1) predecessorIsFinger = true;
-                    count++;
-                }
+                if (anySure) beyond += Math.Max(0, m - Math.Max(sure, last + 1) + 1);
+                // The predecessor is a finger when it is the first of its class: the node before it has a shorter distance.
+                bool predecessorIsFinger = live >= 3 && space.Distance(self, sorted[Wrap(k + live - 1)]).BitLength > space.Distance(self, sorted[Wrap(k + live - 2)]).BitLength;
+                _degree[_order[k]] = (ushort)(succCount + beyond + (predecessorInList || predecessorIsFinger ? 0 : 1));
             }
-        }
-
-        Id Virtual(long v) => v < live ? sorted[v] : sorted[v - live] + wrap;
+        });
     }
 
     public override void StartLookup(int lookup)
     {
         _paperHops[lookup] = -1;
         if (_ahead is { Pending: > 0 }) BeginPlanned(lookup);
-        else Route(Net.Lookups[lookup].Origin, lookup);
+        else
+        {
+            ref LookupRecord rec = ref Net.Lookups[lookup];
+            _before[lookup] = PredecessorRankOf(rec.Key);
+            Route(rec.Origin, lookup);
+        }
     }
 
     // ---- lookups routed before they begin (Network.RoutesAhead) ----------------------------------------------------
     //
     // Where nothing can change the ring or a delay while a lookup is in flight, the workload tells the ring of its next
     // lookups before they begin (ILookupPlanner), and the ring routes them there and then: every hop of each, side by
-    // side in Lanes lanes. A lane's hop first asks for the current node's state (PrefetchNode, PrefetchRun), then yields
-    // to the other lanes, and reads it on its next turn, by which time it has come: at 10^6 nodes a hop waits for a few
-    // random reads of memory, and the waits of one lane overlap with the work of the others. When a lookup begins, its
-    // route is applied: its requests are counted (their loads were added as its batch began) and only its reply is
-    // simulated, sent at once to arrive when it would have, after every hop's delay and its own. The same hops,
-    // messages, bytes, load, latency and answer time as routing it hop by hop (Route), with one event instead of one
-    // per hop; RouteAheadTests compares every result file of the two. With a second core the next batch is routed on
-    // another thread while this one is simulated (AheadBatches); the results are the same bytes with one core or two
-    // (DeterminismTests.TheNumberOfCoresDoesNotChangeTheResults).
+    // side in Lanes lanes. Each turn of a lane asks for what its next turn reads (the key's bucket and ids, a node's id
+    // and ordinal, its finger's bucket and ids, the machine's coordinates) and yields to the other lanes, so that by its
+    // next turn it has come: at 10^6 nodes a hop waits for a few random reads of memory, and the waits of one lane
+    // overlap with the work of the others. When a lookup begins, its route is applied: its requests are counted (their
+    // loads were added as its batch began) and only its reply is simulated, sent at once to arrive when it would have,
+    // after every hop's delay and its own. The same hops, messages, bytes, load, latency and answer time as routing it
+    // hop by hop (Route), with one event instead of one per hop; RouteAheadTests compares every result file of the two.
+    // With a second core the next batch is routed on another thread while this one is simulated (AheadBatches); the
+    // results are the same bytes with one core or two (DeterminismTests.TheNumberOfCoresDoesNotChangeTheResults).
 
     /// <summary>Lookups routed side by side.</summary>
     private const int Lanes = 16;
@@ -344,17 +297,34 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         public long Elapsed;
     }
 
+    /// <summary>What a lane does on its next turn.</summary>
+    private enum Turn : byte
+    {
+        Idle,
+        KeyBucket,      // read the key's bucket, ask for its ids
+        KeySearch,      // find the key's predecessor in them
+        Arrive,         // read the ordinal at the request's rank, ask for its machine
+        Hop,            // add the last hop's delay; answer, or hand to the successor, or ask for the finger's bucket
+        FingerBucket,   // read it, ask for its ids
+        FingerSearch,   // find the finger in them and forward
+    }
+
     private struct Lane
     {
         public Id Key;
-        public int Node;       // where the request is; -1 for an idle lane
-        public int Previous;   // the node it came from, whose hop's delay is added on the next turn (-1: none)
+        public Id BeforeId;    // the key's predecessor's id
+        public Id Target;      // the finger's search
+        public int At;         // the rank of the node that holds the request
+        public int Node;       // its ordinal
+        public int Before;     // the rank of the key's predecessor
+        public int Previous;   // the node the request came from, whose hop's delay is added on the Hop turn (-1: none)
+        public int Lo, Hi;     // the bucket being searched
         public int Index;      // of the lookup in the batch being planned
         public int Hops;
         public int PaperHops;
         public long Elapsed;
         public bool Measured;
-        public bool Fetched;   // the node's finger run has been asked for: the hop can be taken
+        public Turn Turn;
     }
 
     private AheadBatches<PlannedRoute>? _ahead;
@@ -365,27 +335,27 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 
     private void RouteChunk(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads, int worker)
     {
-        if (Net.Nodes.Count < CacheHint.WorthFromNodes) PlanInTurn(batch, from, to, loads);
+        if (Net.Nodes.Count < CacheHint.WorthFromNodes || _index is null) PlanInTurn(batch, from, to, loads);
         else PlanSideBySide(batch, from, to, loads, worker == 0 ? _lanes : _otherLanes);
     }
 
-    /// <summary>In a network whose tables fit in the caches, one lookup after the other: lanes and hints would cost more than they save.</summary>
+    /// <summary>In a network whose ring fits in the caches, one lookup after the other: lanes and hints would cost more than they save.</summary>
     private void PlanInTurn(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads)
     {
-        var table = new ConvergedTable(this);
         Transport transport = Net.Transport;
-        IdSpace space = Net.Space;
         for (int i = from; i < to; i++)
         {
             ref readonly PlannedLookup lookup = ref batch.Lookups[i];
-            int node = lookup.Origin, hops = 0, paperHops = -1;
+            int node = lookup.Origin, at = _rank[node], before = PredecessorRankOf(lookup.Key), hops = 0, paperHops = -1;
+            Id beforeId = _sorted[before];
             long elapsed = 0;
             while (true)
             {
-                ChordStep step = ChordRouting.Step(ref table, space, _ids, node, lookup.Key, out int next);
+                ChordStep step = Step(at, before, in beforeId, out at);
                 if (step is not (ChordStep.ToSuccessor or ChordStep.Forward)) break;
                 if (step == ChordStep.ToSuccessor) paperHops = hops;
                 hops++;
+                int next = _order[at];
                 elapsed += PlanHop(loads, transport, node, next, lookup.Measured);
                 node = next;
             }
@@ -395,14 +365,13 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
 
     private void PlanSideBySide(AheadBatches<PlannedRoute>.Batch batch, int from, int to, LoadList loads, Lane[] lanes)
     {
-        var table = new ConvergedTable(this);
         Transport transport = Net.Transport;
-        IdSpace space = Net.Space;
+        int[] index = _index!;
         ReadOnlySpan<PlannedLookup> upcoming = batch.Lookups[..to];
         int entered = from, active = 0;
         for (int l = 0; l < Lanes; l++)
         {
-            lanes[l].Node = -1;
+            lanes[l].Turn = Turn.Idle;
             if (entered < upcoming.Length)
             {
                 Enter(ref lanes[l], upcoming[entered], entered);
@@ -415,30 +384,55 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
             for (int l = 0; l < Lanes; l++)
             {
                 ref Lane lane = ref lanes[l];
-                int node = lane.Node;
-                if (node < 0) continue;
-                if (!lane.Fetched)
+                switch (lane.Turn)
                 {
-                    PrefetchRun(node);
-                    if (ChordQuery.DistanceRank(space.Distance(_ids[node], lane.Key)) <= _state[node].LastSuccessorRank) PrefetchSuccessors(node);
-                    transport.PrefetchLatency(node);
-                    lane.Fetched = true;
-                    continue;
+                    case Turn.Idle:
+                        continue;
+                    case Turn.KeyBucket:
+                        AskBucket(ref lane, lane.Key);
+                        lane.At = _rank[lane.Node];
+                        CacheHint.Prefetch(in _sorted[lane.At]);
+                        lane.Turn = Turn.KeySearch;
+                        continue;
+                    case Turn.KeySearch:
+                    {
+                        int at = Search(lane.Key, lane.Lo, lane.Hi);
+                        lane.Before = at == 0 ? _live - 1 : at - 1;
+                        lane.BeforeId = _sorted[lane.Before];
+                        lane.Turn = Turn.Hop;
+                        continue;
+                    }
+                    case Turn.Arrive:
+                        lane.Node = _order[lane.At];
+                        transport.PrefetchMachineOf(lane.Node);
+                        lane.Turn = Turn.Hop;
+                        continue;
+                    case Turn.Hop:
+                    {
+                        if (lane.Previous >= 0) lane.Elapsed += PlanHop(loads, transport, lane.Previous, lane.Node, lane.Measured);
+                        lane.Previous = -1;
+                        int ahead = Ahead(lane.At, lane.Before);
+                        if (ahead == _live - 1) break;   // responsible: the route is found
+                        if (ahead == 0)
+                        {
+                            lane.PaperHops = lane.Hops;
+                            MoveTo(ref lane, Wrap(lane.At + 1));
+                            continue;
+                        }
+                        lane.Target = FingerTarget(lane.At, in lane.BeforeId);
+                        CacheHint.Prefetch(in index[BucketOf(lane.Target)]);
+                        lane.Turn = Turn.FingerBucket;
+                        continue;
+                    }
+                    case Turn.FingerBucket:
+                        AskBucket(ref lane, lane.Target);
+                        lane.Turn = Turn.FingerSearch;
+                        continue;
+                    case Turn.FingerSearch:
+                        MoveTo(ref lane, Forwarded(lane.At, Ahead(lane.At, lane.Before), Search(lane.Target, lane.Lo, lane.Hi)));
+                        continue;
                 }
-                if (lane.Previous >= 0) lane.Elapsed += PlanHop(loads, transport, lane.Previous, node, lane.Measured);
-                ChordStep step = ChordRouting.Step(ref table, space, _ids, node, lane.Key, out int next);
-                if (step is ChordStep.ToSuccessor or ChordStep.Forward)
-                {
-                    if (step == ChordStep.ToSuccessor) lane.PaperHops = lane.Hops;
-                    lane.Hops++;
-                    lane.Previous = node;
-                    lane.Node = next;
-                    lane.Fetched = false;
-                    PrefetchNode(next);
-                    transport.PrefetchMachineOf(next);
-                    continue;
-                }
-                batch.Route(lane.Index) = Found(in upcoming[lane.Index], node, lane.Hops, lane.PaperHops, lane.Elapsed);
+                batch.Route(lane.Index) = Found(in upcoming[lane.Index], lane.Node, lane.Hops, lane.PaperHops, lane.Elapsed);
                 if (entered < upcoming.Length)
                 {
                     Enter(ref lane, upcoming[entered], entered);
@@ -446,17 +440,40 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
                 }
                 else
                 {
-                    lane.Node = -1;
+                    lane.Turn = Turn.Idle;
                     active--;
                 }
             }
         }
 
-        void Enter(ref Lane lane, in PlannedLookup lookup, int index)
+        void Enter(ref Lane lane, in PlannedLookup lookup, int at)
         {
-            lane = new Lane { Key = lookup.Key, Node = lookup.Origin, Previous = -1, Index = index, PaperHops = -1, Measured = lookup.Measured };
-            PrefetchNode(lookup.Origin);
+            lane = new Lane { Key = lookup.Key, Node = lookup.Origin, Previous = -1, Index = at, PaperHops = -1, Measured = lookup.Measured, Turn = Turn.KeyBucket };
+            CacheHint.Prefetch(in index[BucketOf(lookup.Key)]);
+            CacheHint.Prefetch(in _rank[lookup.Origin]);
             transport.PrefetchMachineOf(lookup.Origin);
+        }
+
+        // The bucket of value, read (its entry was asked for on the turn before), and its ids asked for.
+        void AskBucket(ref Lane lane, Id value)
+        {
+            int b = BucketOf(value);
+            lane.Lo = index[b];
+            lane.Hi = index[b + 1];
+            // The search may end one past the bucket; the key's predecessor may be one before it.
+            int first = Math.Max(0, lane.Lo - 1), last = Math.Min(Math.Min(_live - 1, lane.Hi), first + 7);
+            CacheHint.Prefetch(in _sorted[first], last - first + 1);
+        }
+
+        // The request goes on to rank at: its id and ordinal are asked for.
+        void MoveTo(ref Lane lane, int at)
+        {
+            lane.Hops++;
+            lane.Previous = lane.Node;
+            lane.At = at;
+            CacheHint.Prefetch(in _order[at]);
+            CacheHint.Prefetch(in _sorted[at]);
+            lane.Turn = Turn.Arrive;
         }
     }
 
@@ -508,44 +525,24 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         }
     }
 
-    // A hop reads a random node's id, its record, then the run of fingers found through the record (and near the key its
-    // successor list): each a likely cache miss at 10^6 nodes. Hop by hop, the engine names the events due next, so the
-    // id, record and successor list of the one after next and the finger run of the next are fetched while the current
-    // hop is handled, in networks whose tables outgrow the caches.
+    // A hop reads the rank of its node and the key's predecessor, their ids, then the finger's bucket and ids: each a
+    // likely cache miss at 10^6 nodes. Hop by hop, the engine names the events due next, so the ranks of the one after
+    // next and the ids of the next are fetched while the current hop is handled, in networks whose ring outgrows the
+    // caches.
     bool IPrefetchingSink.WantsHints => Net.Nodes.Count >= CacheHint.WorthFromNodes;
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {
         if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
-        PrefetchNode(ev.Dst);
-        PrefetchSuccessors(ev.Dst);
+        CacheHint.Prefetch(in _rank[ev.Dst]);
+        CacheHint.Prefetch(in _before[ev.Lookup]);
     }
 
     void IPrefetchingSink.PrefetchNear(in Event ev)
     {
-        if (ev.Type == (byte)ChordMessage.FindSuccessor) PrefetchRun(ev.Dst);
-    }
-
-    /// <summary>What a hop at node <paramref name="n"/> reads first: its id, successor list, predecessor bits, finger offset and count.</summary>
-    private void PrefetchNode(int n)
-    {
-        CacheHint.Prefetch(in _ids[n]);
-        CacheHint.Prefetch(in _state[n]);
-    }
-
-    /// <summary>What it reads next, found through the offset: the run of finger bits and fingers.</summary>
-    private void PrefetchRun(int n)
-    {
-        ref readonly NodeState state = ref _state[n];
-        if (state.FingerCount > 0) CacheHint.Prefetch(in _fingers[state.FingerStart], state.FingerCount);
-    }
-
-    /// <summary>The successor list, which a hop reads only when the key is no farther than its last entry.</summary>
-    private void PrefetchSuccessors(int n)
-    {
-        long first = (long)n * _options.Successors;
-        CacheHint.Prefetch(in _successors[first]);
-        CacheHint.Prefetch(in _successorBits[first]);
+        if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
+        CacheHint.Prefetch(in _sorted[_rank[ev.Dst]]);
+        CacheHint.Prefetch(in _sorted[_before[ev.Lookup]]);
     }
 
     /// <summary>The origin learns the answer (nothing else is in flight for the lookup, so it also ends).</summary>
@@ -557,16 +554,16 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     private void Route(int node, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        var table = new ConvergedTable(this);
-        switch (ChordRouting.Step(ref table, Net.Space, _ids, node, rec.Key, out int next))
+        int before = _before[lookup];
+        ChordStep step = Step(_rank[node], before, in _sorted[before], out int at);
+        switch (step)
         {
             case ChordStep.ToSuccessor:
-                // This node is the key's predecessor, where the paper's path ends.
-                _paperHops[lookup] = rec.Hops;
-                Forward(node, next, lookup, ref rec);
-                return;
             case ChordStep.Forward:
-                Forward(node, next, lookup, ref rec);
+                // At the key's predecessor, where the paper's path ends, the request goes on to its successor.
+                if (step == ChordStep.ToSuccessor) _paperHops[lookup] = rec.Hops;
+                rec.Hops++;
+                Net.Transport.Send(node, _order[at], new Event { Lookup = lookup, Sink = Sink, Type = (byte)ChordMessage.FindSuccessor }, ChordSizes.FindSuccessor);
                 return;
             default:
                 // Responsible (or a ring of one): answer.
@@ -577,89 +574,29 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         }
     }
 
-    private void Forward(int node, int next, int lookup, ref LookupRecord rec)
-    {
-        rec.Hops++;
-        Net.Transport.Send(node, next, new Event { Lookup = lookup, Sink = Sink, Type = (byte)ChordMessage.FindSuccessor }, ChordSizes.FindSuccessor);
-    }
-
     /// <summary>
-    /// The converged routing table as the step reads it. Every test compares distance ranks (two bytes per entry, stored
-    /// beside it) before reading an entry's 24-byte id: at 10^6 nodes the ids do not fit in cache, and reading the id of
-    /// every entry scanned was most of the cost of a hop.
-    /// </summary>
-    private readonly struct ConvergedTable(ChordRing ring) : IChordRoutingTable
-    {
-        /// <summary>The first successor; a ring of one (no successor stored) is its own.</summary>
-        public int Successor(int n)
-        {
-            int s = ring._state[n].Successor;
-            return s >= 0 ? s : n;
-        }
-
-        public bool InOwnRange(int n, in ChordQuery q)
-        {
-            int own = ring._state[n].PredecessorRank;
-            return q.ToKey.IsZero || q.Rank > own || (q.Rank == own && q.ToKey > ring.Net.Space.Distance(q.Self, ring._ids[ring._predecessor[n]]));
-        }
-
-        public bool InSuccessorRange(int n, int successor, in ChordQuery q)
-        {
-            int next = ring._state[n].SuccessorRank;
-            return !q.ToKey.IsZero && (q.Rank < next || (q.Rank == next && q.ToKey <= ring.Net.Space.Distance(q.Self, ring._ids[successor])));
-        }
-
-        public int ClosestPreceding(int n, in ChordQuery q) => ring.ClosestPrecedingNode(n, q.Self, q.ToKey, q.Rank);
-    }
-
-    /// <summary>
-    /// closest_preceding_node: the entry of the finger table or successor list farthest along the ring that
-    /// still precedes the key, i.e. with clockwise distance from the node below <paramref name="toKey"/>
-    /// (whose distance rank is <paramref name="rank"/>, see <see cref="ChordQuery.DistanceRank(Id, int)"/>). Entries are
-    /// scanned from the farthest; an entry whose distance has a higher rank than the key's is too far, one with a lower
-    /// rank precedes it, and only an equal rank needs the exact comparison.
-    /// </summary>
-    private int ClosestPrecedingNode(int node, Id self, Id toKey, int rank)
-    {
-        IdSpace space = Net.Space;
-        ref readonly NodeState state = ref _state[node];
-        int best = -1, bestRank = 0;
-        for (int j = state.FingerStart + state.FingerCount - 1; j >= state.FingerStart; j--)
-        {
-            ref readonly Entry f = ref _fingers[j];
-            int b = f.Rank;
-            if (b > rank || (b == rank && space.Distance(self, _ids[f.Node]) >= toKey)) continue;
-            best = f.Node;
-            bestRank = b;
-            break;
-        }
-        // Every successor-list entry is at most as far as the last one: none can beat a finger farther than that.
-        if (best >= 0 && bestRank > state.LastSuccessorRank) return best;
-        int r = _options.Successors;
-        long first = (long)node * r;
-        for (int j = r - 1; j >= 0; j--)
-        {
-            int s = _successors[first + j];
-            if (s < 0) continue;
-            int b = _successorBits[first + j];
-            if (b > rank || (b == rank && space.Distance(self, _ids[s]) >= toKey)) continue;
-            // s precedes the key; it beats the finger only if it is farther along the ring.
-            if (best < 0 || b > bestRank || (b == bestRank && space.Distance(self, _ids[s]) > space.Distance(self, _ids[best]))) best = s;
-            break;
-        }
-        return best >= 0 ? best : _successors[first];
-    }
-
-    /// <summary>
-    /// Distinct entries of the finger table, successor list and predecessor, the node itself excluded: counted while
-    /// the fingers are built, from ranks (successor j is the node j + 1 ranks on, so a finger is in the list when it is
-    /// at most r ranks on), and stored, 2 bytes a node. The converged tables never change, and reading each node's
-    /// tables again at the end cost 5 s at 10^7 nodes.
+    /// Distinct entries of the finger table, successor list and predecessor, the node itself excluded: counted at build
+    /// from the ids (see CountDegrees) and stored, 2 bytes a node. The converged tables never change.
     /// </summary>
     public override int Degree(int node) => _degree[node];
 
     // Read access for tests and invariant checks.
-    public int Predecessor(int node) => _predecessor[node];
-    public int Successor(int node) => _successors[(long)node * _options.Successors];
-    public int[] Fingers(int node) => [.. _fingers.AsSpan(_state[node].FingerStart, _state[node].FingerCount).ToArray().Select(f => f.Node)];
+    public int Predecessor(int node) => _order[_rank[node] == 0 ? _live - 1 : _rank[node] - 1];
+    public int Successor(int node) => _order[Wrap(_rank[node] + 1)];
+
+    /// <summary>The distinct fingers in increasing distance, self excluded: the first node of each occupied class (see above), read off the ring in O(N).</summary>
+    public int[] Fingers(int node)
+    {
+        var fingers = new List<int>();
+        int at = _rank[node], last = 0;
+        Id self = _sorted[at];
+        for (int j = 1; j < _live; j++)
+        {
+            int rank = Wrap(at + j), c = Net.Space.Distance(self, _sorted[rank]).BitLength;
+            if (c <= last) continue;
+            fingers.Add(_order[rank]);
+            last = c;
+        }
+        return [.. fingers];
+    }
 }

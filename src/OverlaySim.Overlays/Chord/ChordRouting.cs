@@ -57,10 +57,10 @@ public readonly struct ChordQuery
 }
 
 /// <summary>
-/// The routing state the step reads, as each Chord model stores it: the converged ring (<see cref="ChordRing"/>:
-/// distinct fingers with distance bit lengths) and the protocol (<see cref="ChordProtocol"/>: F finger levels that may
-/// be empty, and entries that may be stale). A struct implementing it makes <see cref="ChordRouting.Step"/> a direct,
-/// inlinable call for each model.
+/// The routing state the step reads, as the protocol stores it (<see cref="ChordProtocol"/>: F finger levels that may be
+/// empty, and entries that may be stale; the converged ring, <see cref="ChordRing"/>, takes the same step in ranks of
+/// the sorted ring, with no stored table). A struct implementing it makes <see cref="ChordRouting.Step"/> a direct,
+/// inlinable call.
 /// </summary>
 public interface IChordRoutingTable
 {
@@ -77,7 +77,7 @@ public interface IChordRoutingTable
     int ClosestPreceding(int n, in ChordQuery q);
 }
 
-/// <summary>Chord's routing step, shared by the converged ring and the protocol, recursive and iterative lookups.</summary>
+/// <summary>Chord's routing step, for the protocol's recursive and iterative lookups (the converged ring takes the same step in ranks).</summary>
 public static class ChordRouting
 {
     /// <summary>

@@ -26,7 +26,9 @@ public class MemoryEstimateTests
         Assert.True(Estimate(dir, "nodes=5000") > small);
         Assert.True(Estimate(dir, "workload.keys=100000") > small);
         Assert.True(Estimate(dir, "workload.lookups=100000") > small);
-        Assert.True(Estimate(dir, "overlays.chord.successors=64") > small);
+        // The protocol stores its successor lists; the converged ring reads its successors off the sorted ring.
+        Assert.True(Estimate(dir, "overlays.chord.protocol=dynamic", "duration=1h", "overlays.chord.successors=64") > Estimate(dir, "overlays.chord.protocol=dynamic", "duration=1h"));
+        Assert.Equal(small, Estimate(dir, "overlays.chord.successors=64"));
         string coordinates = Yaml.Small.Replace("{ model: constant, delay: 10ms }", "{ model: coordinates, dimensions: 16 }");
         Assert.True(Runner.EstimateBytes(Plan(dir, coordinates)[0]) > small, "coordinates hold per-node positions");
     }
