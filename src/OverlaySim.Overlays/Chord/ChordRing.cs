@@ -69,6 +69,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     private ushort[] _degree = [];   // distinct routing entries per node, counted at build (see Degree)
 
     private LookupArray<int> _before = null!;    // per lookup: the rank of the key's predecessor (the last node before it)
+    private LookupArray<Id> _beforeId = null!;   // and its id
     private LookupArray<int> _paperHops = null!; // per lookup: hops when the key's predecessor held it, -1 until then
     private SampleMetric _paperHopsMetric = null!;
 
@@ -79,6 +80,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     protected override void OnAttached()
     {
         _before = Net.LookupArray<int>();
+        _beforeId = Net.LookupArray<Id>();
         _paperHops = Net.LookupArray<int>();
         _paperHopsMetric = Net.Lookups.Metrics.Register(ChordSizes.PaperHops);
     }
@@ -266,7 +268,9 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         else
         {
             ref LookupRecord rec = ref Net.Lookups[lookup];
-            _before[lookup] = PredecessorRankOf(rec.Key);
+            int before = PredecessorRankOf(rec.Key);
+            _before[lookup] = before;
+            _beforeId[lookup] = _sorted[before];
             Route(rec.Origin, lookup);
         }
     }
@@ -525,24 +529,31 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
         }
     }
 
-    // A hop reads the rank of its node and the key's predecessor, their ids, then the finger's bucket and ids: each a
-    // likely cache miss at 10^6 nodes. Hop by hop, the engine names the events due next, so the ranks of the one after
-    // next and the ids of the next are fetched while the current hop is handled, in networks whose ring outgrows the
-    // caches.
+    // A hop reads its node's rank and id and the key's predecessor, then the finger's bucket and ids, then the next
+    // node's ordinal: each a likely cache miss at 10^6 nodes. Hop by hop, the engine names the events due next, so the
+    // node's rank and id (by ordinal, in the node table) and the lookup's predecessor are fetched for the one after next,
+    // and the finger's bucket, found from them, for the next, in networks whose ring outgrows the caches.
     bool IPrefetchingSink.WantsHints => Net.Nodes.Count >= CacheHint.WorthFromNodes;
 
     void IPrefetchingSink.PrefetchFar(in Event ev)
     {
         if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
         CacheHint.Prefetch(in _rank[ev.Dst]);
+        CacheHint.Prefetch(in Net.Nodes.Ids[ev.Dst]);
         CacheHint.Prefetch(in _before[ev.Lookup]);
+        CacheHint.Prefetch(in _beforeId[ev.Lookup]);
     }
 
     void IPrefetchingSink.PrefetchNear(in Event ev)
     {
-        if (ev.Type != (byte)ChordMessage.FindSuccessor) return;
+        if (ev.Type != (byte)ChordMessage.FindSuccessor || _index is not { } index) return;
+        IdSpace space = Net.Space;
+        Id self = Net.Nodes.Ids[ev.Dst], before = _beforeId[ev.Lookup];
+        Id toBefore = space.Distance(self, before);
+        if (toBefore.IsZero) return;
+        int b = BucketOf(space.Add(self, Id.Pow2(toBefore.BitLength - 1)));
+        CacheHint.Prefetch(in index[b]);
         CacheHint.Prefetch(in _sorted[_rank[ev.Dst]]);
-        CacheHint.Prefetch(in _sorted[_before[ev.Lookup]]);
     }
 
     /// <summary>The origin learns the answer (nothing else is in flight for the lookup, so it also ends).</summary>
@@ -554,8 +565,7 @@ public sealed class ChordRing : Overlay, IPrefetchingSink, ILookupPlanner
     private void Route(int node, int lookup)
     {
         ref LookupRecord rec = ref Net.Lookups[lookup];
-        int before = _before[lookup];
-        ChordStep step = Step(_rank[node], before, in _sorted[before], out int at);
+        ChordStep step = Step(_rank[node], _before[lookup], in _beforeId[lookup], out int at);
         switch (step)
         {
             case ChordStep.ToSuccessor:
